@@ -1,0 +1,343 @@
+//! Sensor configuration: identity of the sensor, limits, listener overrides and event
+//! sinks. Read from our TOML format or from a Conpot INI file (`testing.cfg` style).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::template::nav::{Errors, Table};
+use crate::template::TemplateError;
+
+/// Resource limits of the listeners and the event pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Open connections at once, over all protocols.
+    pub max_connections: usize,
+    /// Open connections at once from one source address.
+    pub max_connections_per_ip: usize,
+    /// Bytes buffered per connection before it is closed.
+    pub max_buffer: usize,
+    /// Events queued per sink before new ones are dropped (and counted).
+    pub event_queue: usize,
+    /// Raw bytes kept per event (the rest is cut, with a truncation flag).
+    pub raw_limit: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: 20_000, max_connections_per_ip: 256, max_buffer: 64 * 1024, event_queue: 65_536, raw_limit: 4096 }
+    }
+}
+
+/// Encoding of events written by a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFormat {
+    /// Our canonical event (DESIGN.md section 3).
+    Native,
+    /// Exactly the fields of Conpot's JSON log.
+    ConpotLegacy,
+}
+
+impl EventFormat {
+    /// Parses a format name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "native" => Some(EventFormat::Native),
+            "conpot-legacy" | "conpot" | "legacy" => Some(EventFormat::ConpotLegacy),
+            _ => None,
+        }
+    }
+}
+
+/// Where a sink sends events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkKind {
+    /// One JSON object per line, appended to a file.
+    JsonLines {
+        /// File path.
+        path: PathBuf,
+    },
+}
+
+/// One configured event sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkConfig {
+    /// Transport.
+    pub kind: SinkKind,
+    /// Encoding.
+    pub format: EventFormat,
+}
+
+/// Overrides of where protocols listen.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListenOverrides {
+    /// Bind every protocol to this address instead of the template's.
+    pub host: Option<String>,
+    /// Per-protocol port overrides (0 = any free port).
+    pub ports: BTreeMap<String, u16>,
+    /// Also listen on `[::]` where a protocol binds `0.0.0.0`.
+    pub ipv6: bool,
+}
+
+/// The sensor configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Identifier copied into every event.
+    pub sensor_id: String,
+    /// Where the persona and other state are kept.
+    pub state_dir: PathBuf,
+    /// Idle time after which a session is closed.
+    pub session_timeout: Duration,
+    /// Resource limits.
+    pub limits: Limits,
+    /// The sensor's public address, if known (copied into events).
+    pub public_ip: Option<String>,
+    /// Listener overrides.
+    pub listen: ListenOverrides,
+    /// Event sinks.
+    pub sinks: Vec<SinkConfig>,
+    /// Settings accepted but not acted on, for the operator to read.
+    pub warnings: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sensor_id: "default".into(),
+            state_dir: PathBuf::from("conpot-state"),
+            session_timeout: Duration::from_secs(30),
+            limits: Limits::default(),
+            public_ip: None,
+            listen: ListenOverrides { ipv6: true, ..Default::default() },
+            sinks: vec![SinkConfig { kind: SinkKind::JsonLines { path: "conpot-events.jsonl".into() }, format: EventFormat::Native }],
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a configuration file: TOML when its name ends in `.toml`, else Conpot INI.
+    pub fn load(path: &Path) -> Result<Config, Vec<TemplateError>> {
+        let label = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![TemplateError { file: label.clone(), key: String::new(), expected: format!("a readable config file ({e})") }]
+        })?;
+        if path.extension().is_some_and(|e| e == "toml") {
+            Config::from_toml(&label, &text)
+        } else {
+            Config::from_conpot_ini(&label, &text)
+        }
+    }
+
+    /// Parses our TOML configuration format.
+    pub fn from_toml(file: &str, text: &str) -> Result<Config, Vec<TemplateError>> {
+        let root: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            vec![TemplateError { file: file.to_owned(), key: String::new(), expected: format!("valid TOML: {}", e.to_string().trim()) }]
+        })?;
+        let mut errs = Errors::default();
+        let mut c = Config::default();
+        let top = Table::new(file, "", &root);
+        top.deny_unknown(&["sensor", "session", "limits", "listen", "sinks"], &mut errs);
+        if let Some(t) = top.table("sensor", false, &mut errs) {
+            let t = Table::new(file, "sensor", t);
+            t.deny_unknown(&["id", "state_dir", "public_ip"], &mut errs);
+            if let Some(v) = t.str("id", false, &mut errs) {
+                c.sensor_id = v.to_owned();
+            }
+            if let Some(v) = t.str("state_dir", false, &mut errs) {
+                c.state_dir = PathBuf::from(v);
+            }
+            c.public_ip = t.str("public_ip", false, &mut errs).map(str::to_owned);
+        }
+        if let Some(t) = top.table("session", false, &mut errs) {
+            let t = Table::new(file, "session", t);
+            t.deny_unknown(&["timeout"], &mut errs);
+            if let Some(v) = t.int("timeout", 1, 86_400, false, &mut errs) {
+                c.session_timeout = Duration::from_secs(v as u64);
+            }
+        }
+        if let Some(t) = top.table("limits", false, &mut errs) {
+            let t = Table::new(file, "limits", t);
+            t.deny_unknown(&["max_connections", "max_connections_per_ip", "max_buffer", "event_queue", "raw_limit"], &mut errs);
+            let l = &mut c.limits;
+            let get = |k: &str, max: i64, errs: &mut Errors| t.int(k, 1, max, false, errs).map(|v| v as usize);
+            if let Some(v) = get("max_connections", 10_000_000, &mut errs) {
+                l.max_connections = v;
+            }
+            if let Some(v) = get("max_connections_per_ip", 10_000_000, &mut errs) {
+                l.max_connections_per_ip = v;
+            }
+            if let Some(v) = get("max_buffer", 1 << 30, &mut errs) {
+                l.max_buffer = v;
+            }
+            if let Some(v) = get("event_queue", 1 << 24, &mut errs) {
+                l.event_queue = v;
+            }
+            if let Some(v) = get("raw_limit", 1 << 24, &mut errs) {
+                l.raw_limit = v;
+            }
+        }
+        if let Some(t) = top.table("listen", false, &mut errs) {
+            let t = Table::new(file, "listen", t);
+            t.deny_unknown(&["host", "ipv6", "ports"], &mut errs);
+            if let Some(h) = t.str("host", false, &mut errs) {
+                if h.parse::<std::net::IpAddr>().is_err() {
+                    errs.push(file, "listen.host", format!("an IP address, found `{h}`"));
+                }
+                c.listen.host = Some(h.to_owned());
+            }
+            if let Some(b) = t.bool("ipv6", &mut errs) {
+                c.listen.ipv6 = b;
+            }
+            if let Some(ports) = t.table("ports", false, &mut errs) {
+                let pt = Table::new(file, "listen.ports", ports);
+                for k in ports.keys() {
+                    if let Some(p) = pt.int(k, 0, 65535, true, &mut errs) {
+                        c.listen.ports.insert(k.clone(), p as u16);
+                    }
+                }
+            }
+        }
+        if let Some(sinks) = top.array("sinks", false, &mut errs) {
+            c.sinks.clear();
+            for (i, s) in sinks.iter().enumerate() {
+                let path = format!("sinks[{i}]");
+                let Some(st) = s.as_table() else {
+                    errs.push(file, &path, "a table");
+                    continue;
+                };
+                let t = Table::new(file, &path, st);
+                t.deny_unknown(&["type", "path", "format"], &mut errs);
+                let format = match t.str("format", false, &mut errs).unwrap_or("native") {
+                    f => EventFormat::parse(f).unwrap_or_else(|| {
+                        errs.push(file, &t.key("format"), format!("\"native\" or \"conpot-legacy\", found \"{f}\""));
+                        EventFormat::Native
+                    }),
+                };
+                match t.str("type", true, &mut errs) {
+                    Some("jsonl") => {
+                        if let Some(p) = t.str("path", true, &mut errs) {
+                            c.sinks.push(SinkConfig { kind: SinkKind::JsonLines { path: p.into() }, format });
+                        }
+                    }
+                    Some(other) => errs.push(file, &t.key("type"), format!("a supported sink type (jsonl), found \"{other}\"")),
+                    None => {}
+                }
+            }
+        }
+        if errs.is_empty() { Ok(c) } else { Err(errs.0) }
+    }
+
+    /// Parses a Conpot INI configuration (`[common] sensorid`, `[session] timeout`,
+    /// `[json] enabled/filename`, ...). Inline `;` and `#` comments are stripped.
+    pub fn from_conpot_ini(file: &str, text: &str) -> Result<Config, Vec<TemplateError>> {
+        let ini = parse_ini(text);
+        let mut errs = Errors::default();
+        let mut c = Config { sinks: Vec::new(), ..Config::default() };
+        let get = |s: &str, k: &str| ini.get(s).and_then(|m| m.get(k)).map(String::as_str);
+        let enabled = |s: &str, errs: &mut Errors| match get(s, "enabled") {
+            None => false,
+            Some(v) => parse_bool(v).unwrap_or_else(|| {
+                errs.push(file, &format!("{s}.enabled"), format!("a boolean (True/False), found `{v}`"));
+                false
+            }),
+        };
+        if let Some(v) = get("common", "sensorid") {
+            c.sensor_id = v.to_owned();
+        }
+        if let Some(v) = get("common", "public_ip") {
+            c.public_ip = Some(v.to_owned());
+        }
+        if let Some(v) = get("common", "state_dir") {
+            c.state_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("session", "timeout") {
+            match v.parse::<u64>() {
+                Ok(s) if (1..=86_400).contains(&s) => c.session_timeout = Duration::from_secs(s),
+                _ => errs.push(file, "session.timeout", format!("whole seconds from 1 to 86400, found `{v}`")),
+            }
+        }
+        if enabled("json", &mut errs) {
+            let path = get("json", "filename").unwrap_or("conpot.json");
+            c.sinks.push(SinkConfig { kind: SinkKind::JsonLines { path: path.into() }, format: EventFormat::ConpotLegacy });
+        }
+        for s in ["sqlite", "syslog", "hpfriends", "taxii"] {
+            if enabled(s, &mut errs) {
+                c.warnings.push(format!("{file}: [{s}] is enabled but this sink is not available yet; its events go to the other sinks only"));
+            }
+        }
+        if enabled("fetch_public_ip", &mut errs) {
+            c.warnings.push(format!(
+                "{file}: [fetch_public_ip] is not done (the sensor makes no outbound requests); set public_ip in [common] instead"
+            ));
+        }
+        if c.sinks.is_empty() {
+            c.warnings.push(format!("{file}: no event log is enabled ([json] enabled = True writes one)"));
+        }
+        if errs.is_empty() { Ok(c) } else { Err(errs.0) }
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Some(true),
+        "0" | "no" | "false" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses INI text into section -> key -> value (keys lower-cased, inline comments cut).
+fn parse_ini(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_owned();
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else { continue };
+        let mut v = v.trim();
+        for marker in [" ;", "\t;", " #", "\t#"] {
+            if let Some(i) = v.find(marker) {
+                v = v.get(..i).unwrap_or(v).trim_end();
+            }
+        }
+        out.entry(section.clone()).or_default().insert(k.trim().to_ascii_lowercase(), v.to_owned());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conpot_ini() {
+        let text = "[common]\nsensorid = s1\n[session]\ntimeout = 12\n[json]\nenabled = True\nfilename = /tmp/x.json\n[syslog]\nenabled = False\nsocket = dev        ; udp\n[fetch_public_ip]\nenabled = True\n";
+        let c = Config::from_conpot_ini("t.cfg", text).unwrap();
+        assert_eq!(c.sensor_id, "s1");
+        assert_eq!(c.session_timeout, Duration::from_secs(12));
+        assert_eq!(c.sinks, vec![SinkConfig { kind: SinkKind::JsonLines { path: "/tmp/x.json".into() }, format: EventFormat::ConpotLegacy }]);
+        assert_eq!(c.warnings.len(), 1);
+        assert_eq!(parse_ini(text)["syslog"]["socket"], "dev");
+        let bad = Config::from_conpot_ini("t.cfg", "[json]\nenabled = maybe\n").unwrap_err();
+        assert_eq!(bad[0].key, "json.enabled");
+    }
+
+    #[test]
+    fn toml_config_and_errors() {
+        let c = Config::from_toml("c.toml", "[sensor]\nid='x'\n[listen]\nhost='127.0.0.1'\n[listen.ports]\nmodbus=0\n[[sinks]]\ntype='jsonl'\npath='e.jsonl'\nformat='conpot-legacy'\n").unwrap();
+        assert_eq!(c.sensor_id, "x");
+        assert_eq!(c.listen.ports["modbus"], 0);
+        assert_eq!(c.sinks[0].format, EventFormat::ConpotLegacy);
+        let errs = Config::from_toml("c.toml", "[limits]\nmax_connections = -1\nbogus = 1\n[[sinks]]\ntype='kafka'\n").unwrap_err();
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert!(keys.contains(&"limits.max_connections"), "{keys:?}");
+        assert!(keys.contains(&"limits.bogus"), "{keys:?}");
+        assert!(keys.contains(&"sinks[0].type"), "{keys:?}");
+    }
+}

@@ -1,0 +1,212 @@
+//! The canonical event (DESIGN.md section 3): an envelope that says who, where and when,
+//! and a body that says what was asked and answered.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value as Json};
+use uuid::Uuid;
+
+/// Transport of the session an event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// Not tied to a connection (sensor-level events).
+    None,
+}
+
+impl Transport {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::None => "none",
+        }
+    }
+}
+
+/// Raw bytes kept in an event: at most the configured limit, with the original length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raw {
+    /// The kept bytes.
+    pub bytes: Vec<u8>,
+    /// Length of the original data.
+    pub len: usize,
+}
+
+impl Raw {
+    /// Keeps at most `limit` bytes of `data`.
+    pub fn capped(data: &[u8], limit: usize) -> Raw {
+        Raw { bytes: data.get(..limit.min(data.len())).unwrap_or_default().to_vec(), len: data.len() }
+    }
+
+    /// Whether bytes were cut.
+    pub fn truncated(&self) -> bool {
+        self.bytes.len() < self.len
+    }
+}
+
+/// What a protocol reports; the session adds the envelope.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventBody {
+    /// Decoded request, human-readable where the protocol allows.
+    pub request: Option<Json>,
+    /// Decoded response.
+    pub response: Option<Json>,
+    /// Request bytes as received (uncapped here; capped when the event is stamped).
+    pub raw: Option<Vec<u8>>,
+    /// Response bytes as sent.
+    pub raw_response: Option<Vec<u8>>,
+    /// Protocol-specific fields.
+    pub data: Map<String, Json>,
+    /// What went wrong, for malformed input or failures.
+    pub error: Option<String>,
+}
+
+/// An event as a protocol core emits it: a type and a body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDraft {
+    /// Dotted, stable type (`modbus.request`, `session.open`, ...).
+    pub event_type: Cow<'static, str>,
+    /// Content.
+    pub body: EventBody,
+}
+
+impl EventDraft {
+    /// A draft of `event_type` with an empty body.
+    pub fn new(event_type: impl Into<Cow<'static, str>>) -> Self {
+        EventDraft { event_type: event_type.into(), body: EventBody::default() }
+    }
+
+    /// Sets a data field.
+    pub fn with(mut self, key: &str, value: impl Into<Json>) -> Self {
+        self.body.data.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// A complete event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Unique id (UUIDv7, time-ordered).
+    pub event_id: Uuid,
+    /// When it happened.
+    pub timestamp: SystemTime,
+    /// Sensor that saw it.
+    pub sensor_id: Arc<str>,
+    /// Persona label.
+    pub persona: Arc<str>,
+    /// Session (one TCP connection or one UDP source); nil for sensor events.
+    pub session_id: Uuid,
+    /// Protocol name.
+    pub protocol: Arc<str>,
+    /// Transport.
+    pub transport: Transport,
+    /// Attacker's address.
+    pub src: Option<SocketAddr>,
+    /// Our address.
+    pub dst: Option<SocketAddr>,
+    /// The sensor's public address, when configured.
+    pub public_ip: Option<Arc<str>>,
+    /// Dotted type.
+    pub event_type: Cow<'static, str>,
+    /// Decoded request.
+    pub request: Option<Json>,
+    /// Decoded response.
+    pub response: Option<Json>,
+    /// Request bytes (capped).
+    pub raw: Option<Raw>,
+    /// Response bytes (capped).
+    pub raw_response: Option<Raw>,
+    /// Protocol-specific fields.
+    pub data: Map<String, Json>,
+    /// Error text.
+    pub error: Option<String>,
+}
+
+/// Who the events of one sensor come from (shared by all its sessions).
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// Sensor id.
+    pub sensor_id: Arc<str>,
+    /// Persona label.
+    pub persona: Arc<str>,
+    /// Public address, if configured.
+    pub public_ip: Option<Arc<str>>,
+    /// Raw bytes kept per event.
+    pub raw_limit: usize,
+}
+
+/// The envelope fields of one session.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// Session id.
+    pub id: Uuid,
+    /// Protocol name.
+    pub protocol: Arc<str>,
+    /// Transport.
+    pub transport: Transport,
+    /// Attacker's address.
+    pub src: Option<SocketAddr>,
+    /// Our address.
+    pub dst: Option<SocketAddr>,
+}
+
+impl SessionInfo {
+    /// A new session with a fresh id.
+    pub fn new(protocol: Arc<str>, transport: Transport, src: Option<SocketAddr>, dst: Option<SocketAddr>) -> Self {
+        SessionInfo { id: Uuid::now_v7(), protocol, transport, src, dst }
+    }
+}
+
+impl Event {
+    /// Stamps `draft` with the envelope of `session` at time `now`.
+    pub fn stamp(origin: &Origin, session: &SessionInfo, draft: EventDraft, now: SystemTime) -> Event {
+        let b = draft.body;
+        Event {
+            event_id: Uuid::now_v7(),
+            timestamp: now,
+            sensor_id: Arc::clone(&origin.sensor_id),
+            persona: Arc::clone(&origin.persona),
+            session_id: session.id,
+            protocol: Arc::clone(&session.protocol),
+            transport: session.transport,
+            src: session.src,
+            dst: session.dst,
+            public_ip: origin.public_ip.clone(),
+            event_type: draft.event_type,
+            request: b.request,
+            response: b.response,
+            raw: b.raw.map(|r| Raw::capped(&r, origin.raw_limit)),
+            raw_response: b.raw_response.map(|r| Raw::capped(&r, origin.raw_limit)),
+            data: b.data,
+            error: b.error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamping_caps_raw() {
+        let origin = Origin { sensor_id: "s".into(), persona: "p".into(), public_ip: None, raw_limit: 4 };
+        let session = SessionInfo::new("modbus".into(), Transport::Tcp, None, None);
+        let mut d = EventDraft::new("modbus.request").with("unit", 1);
+        d.body.raw = Some(vec![1, 2, 3, 4, 5, 6]);
+        let e = Event::stamp(&origin, &session, d, SystemTime::UNIX_EPOCH);
+        let raw = e.raw.unwrap();
+        assert_eq!(raw.bytes, vec![1, 2, 3, 4]);
+        assert!(raw.truncated());
+        assert_eq!(raw.len, 6);
+        assert_eq!(e.session_id, session.id);
+        assert_eq!(e.data["unit"], 1);
+    }
+}

@@ -1,0 +1,48 @@
+//! Counters of what the sensor did and what it had to refuse or drop.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Process-wide counters, read by the stats report.
+        #[derive(Debug, Default)]
+        pub struct Metrics {
+            $($(#[$doc])* pub $name: AtomicU64,)*
+        }
+
+        impl Metrics {
+            /// Every counter by name, with its current value.
+            pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// TCP connections accepted.
+    connections_accepted,
+    /// Connections refused by the global limit.
+    limit_max_connections,
+    /// Connections refused by the per-source limit.
+    limit_per_ip,
+    /// Connections closed because their buffer grew past the limit.
+    limit_buffer,
+    /// Sessions closed for being idle.
+    idle_timeouts,
+    /// Events handed to the bus.
+    events_published,
+    /// Events dropped because a sink queue was full (all sinks together).
+    events_dropped,
+    /// Events a sink failed to write.
+    events_failed,
+    /// Malformed frames seen.
+    malformed_frames,
+}
+
+impl Metrics {
+    /// Adds one to `counter`.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

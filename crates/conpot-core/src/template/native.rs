@@ -1,0 +1,245 @@
+//! The native TOML template format (see docs/templates.md).
+
+use std::collections::BTreeMap;
+
+use super::nav::{Errors, Table};
+use super::{DatabusSpec, EmulatorSpec, FileSource, Meta, ProtocolSection, SectionBody, Template, TemplateError};
+use crate::emulators::UptimeUnit;
+use crate::expr::Expr;
+use crate::persona::{FieldSpec, PersonaSpec};
+use crate::value::Value;
+
+pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Template, Vec<TemplateError>> {
+    let file = source.label("template.toml");
+    let root: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        vec![TemplateError { file: file.clone(), key: String::new(), expected: format!("valid TOML: {}", e.to_string().trim()) }]
+    })?;
+    let mut errs = Errors::default();
+    let top = Table::new(&file, "", &root);
+    top.deny_unknown(&["template", "persona", "databus", "protocols"], &mut errs);
+
+    let mut meta = Meta::default();
+    if let Some(t) = top.table("template", true, &mut errs) {
+        let t = Table::new(&file, "template", t);
+        t.deny_unknown(&["unit", "vendor", "description", "protocols", "creator"], &mut errs);
+        meta.unit = t.str("unit", true, &mut errs).unwrap_or_default().to_owned();
+        meta.vendor = t.str("vendor", true, &mut errs).unwrap_or_default().to_owned();
+        meta.description = t.str("description", false, &mut errs).unwrap_or_default().to_owned();
+        meta.protocols = t.str("protocols", false, &mut errs).unwrap_or_default().to_owned();
+        meta.creator = t.str("creator", false, &mut errs).unwrap_or_default().to_owned();
+    }
+
+    let persona = top.table("persona", false, &mut errs).map(|t| persona_spec(&file, t, &mut errs)).unwrap_or_default();
+    let known_fields = persona.field_names();
+
+    let mut databus = Vec::new();
+    if let Some(t) = top.table("databus", false, &mut errs) {
+        for (key, v) in t {
+            let path = format!("databus.{key}");
+            if let Some(spec) = databus_spec(&file, &path, v, &known_fields, &mut errs) {
+                databus.push((key.clone(), spec));
+            }
+        }
+    }
+
+    let mut protocols = BTreeMap::new();
+    if let Some(t) = top.table("protocols", false, &mut errs) {
+        for (pname, v) in t {
+            let path = format!("protocols.{pname}");
+            let Some(body) = v.as_table() else {
+                errs.push(&file, &path, "a table");
+                continue;
+            };
+            let sec = Table::new(&file, &path, body);
+            let enabled = sec.bool("enabled", &mut errs).unwrap_or(true);
+            let host = sec.str("host", false, &mut errs).unwrap_or("0.0.0.0").to_owned();
+            if host.parse::<std::net::IpAddr>().is_err() {
+                errs.push(&file, &sec.key("host"), format!("an IPv4 or IPv6 address, found `{host}`"));
+            }
+            let port = sec.int("port", 0, 65535, true, &mut errs).unwrap_or(0) as u16;
+            let mut rest = body.clone();
+            for k in ["enabled", "host", "port"] {
+                rest.remove(k);
+            }
+            protocols.insert(
+                pname.clone(),
+                ProtocolSection { name: pname.clone(), enabled, host, port, file: file.clone(), body: SectionBody::Toml(rest) },
+            );
+        }
+    }
+
+    if !errs.is_empty() {
+        return Err(errs.0);
+    }
+    Ok(Template { name: name.to_owned(), meta, source, persona, databus, protocols, conpot_xml: false, warnings: Vec::new() })
+}
+
+fn field_spec(file: &str, path: &str, v: &toml::Value, errs: &mut Errors) -> Option<FieldSpec> {
+    match v {
+        toml::Value::String(s) => Some(FieldSpec::Fixed(s.clone())),
+        toml::Value::Array(a) => {
+            let items: Option<Vec<String>> = a.iter().map(|x| x.as_str().map(str::to_owned)).collect();
+            match items {
+                Some(items) if !items.is_empty() => Some(FieldSpec::Choice(items)),
+                _ => {
+                    errs.push(file, path, "a non-empty array of strings");
+                    None
+                }
+            }
+        }
+        toml::Value::Table(t) => match t.get("pattern").and_then(toml::Value::as_str) {
+            Some(p) if t.len() == 1 => Some(FieldSpec::Pattern(p.to_owned())),
+            _ => {
+                errs.push(file, path, "{ pattern = \"...\" }");
+                None
+            }
+        },
+        other => {
+            errs.push(file, path, format!("a string, an array of strings or {{ pattern = \"...\" }}, found {}", other.type_str()));
+            None
+        }
+    }
+}
+
+fn persona_spec(file: &str, t: &toml::Table, errs: &mut Errors) -> PersonaSpec {
+    let mut spec = PersonaSpec::default();
+    for (k, v) in t {
+        if k == "variants" {
+            let Some(list) = v.as_array() else {
+                errs.push(file, "persona.variants", "an array of tables");
+                continue;
+            };
+            for (i, item) in list.iter().enumerate() {
+                let Some(vt) = item.as_table() else {
+                    errs.push(file, &format!("persona.variants[{i}]"), "a table");
+                    continue;
+                };
+                let mut fields = BTreeMap::new();
+                for (fk, fv) in vt {
+                    if let Some(f) = field_spec(file, &format!("persona.variants[{i}].{fk}"), fv, errs) {
+                        fields.insert(fk.clone(), f);
+                    }
+                }
+                spec.variants.push(fields);
+            }
+        } else if let Some(f) = field_spec(file, &format!("persona.{k}"), v, errs) {
+            spec.fields.insert(k.clone(), f);
+        }
+    }
+    spec
+}
+
+/// Checks that every `{persona.NAME}` in `text` names a field of the persona.
+pub(super) fn check_refs(file: &str, path: &str, text: &str, known: &[String], errs: &mut Errors) {
+    let mut rest = text;
+    while let Some(i) = rest.find("{persona.") {
+        let after = rest.get(i + 9..).unwrap_or_default();
+        let Some(end) = after.find('}') else { break };
+        let name = after.get(..end).unwrap_or_default();
+        if !known.iter().any(|k| k == name) {
+            errs.push(file, path, format!("a persona field in `{{persona.{name}}}` (the persona has: {})", known.join(", ")));
+        }
+        rest = after.get(end..).unwrap_or_default();
+    }
+}
+
+fn literal(v: &toml::Value) -> Option<Value> {
+    Some(match v {
+        toml::Value::String(s) => Value::Str(s.clone()),
+        toml::Value::Integer(i) => Value::Int(i128::from(*i)),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Array(a) => Value::List(a.iter().map(literal).collect::<Option<Vec<_>>>()?),
+        _ => return None,
+    })
+}
+
+fn databus_spec(file: &str, path: &str, v: &toml::Value, known: &[String], errs: &mut Errors) -> Option<DatabusSpec> {
+    match v {
+        toml::Value::String(s) => {
+            check_refs(file, path, s, known, errs);
+            Some(if s.contains("{persona.") { DatabusSpec::Text(s.clone()) } else { DatabusSpec::Value(Value::Str(s.clone())) })
+        }
+        toml::Value::Table(t) => {
+            let tv = Table::new(file, path, t);
+            if let Some(e) = t.get("expr") {
+                tv.deny_unknown(&["expr"], errs);
+                let Some(text) = e.as_str() else {
+                    errs.push(file, &format!("{path}.expr"), "a string");
+                    return None;
+                };
+                return match Expr::parse(text) {
+                    Ok(e) => Some(DatabusSpec::Expr(e)),
+                    Err(e) => {
+                        errs.push(file, &format!("{path}.expr"), format!("a template expression: {e}"));
+                        None
+                    }
+                };
+            }
+            let Some(kind) = tv.str("emulator", false, errs) else {
+                errs.push(file, path, "a value, { expr = \"...\" } or { emulator = \"...\" }");
+                return None;
+            };
+            let spec = match kind {
+                "uptime" => {
+                    tv.deny_unknown(&["emulator", "unit"], errs);
+                    match tv.str("unit", false, errs).unwrap_or("seconds") {
+                        "seconds" => EmulatorSpec::Uptime(UptimeUnit::Seconds),
+                        "hundredths" => EmulatorSpec::Uptime(UptimeUnit::Hundredths),
+                        other => {
+                            errs.push(file, &tv.key("unit"), format!("\"seconds\" or \"hundredths\", found \"{other}\""));
+                            return None;
+                        }
+                    }
+                }
+                "random_int" => {
+                    tv.deny_unknown(&["emulator", "min", "max"], errs);
+                    EmulatorSpec::RandomInt(
+                        tv.int("min", i64::MIN, i64::MAX, true, errs)?,
+                        tv.int("max", i64::MIN, i64::MAX, true, errs)?,
+                    )
+                }
+                "random_float" => {
+                    tv.deny_unknown(&["emulator", "min", "max", "digits"], errs);
+                    EmulatorSpec::RandomFloat(
+                        tv.float("min", errs)?,
+                        tv.float("max", errs)?,
+                        tv.int("digits", 0, 15, false, errs).unwrap_or(2) as i32,
+                    )
+                }
+                "random_bits" => {
+                    tv.deny_unknown(&["emulator", "len"], errs);
+                    EmulatorSpec::RandomBits(tv.int("len", 1, 65536, true, errs)? as usize)
+                }
+                "counter" => {
+                    tv.deny_unknown(&["emulator", "base", "rate", "modulus"], errs);
+                    EmulatorSpec::Counter(
+                        tv.int("base", 0, i64::MAX, false, errs).unwrap_or(0),
+                        tv.float("rate", errs).unwrap_or(1.0),
+                        tv.int("modulus", 0, i64::MAX, false, errs).unwrap_or(0) as u64,
+                    )
+                }
+                "datetime" => {
+                    tv.deny_unknown(&["emulator"], errs);
+                    EmulatorSpec::Datetime
+                }
+                other => {
+                    errs.push(
+                        file,
+                        &tv.key("emulator"),
+                        format!("one of uptime, random_int, random_float, random_bits, counter, datetime; found \"{other}\""),
+                    );
+                    return None;
+                }
+            };
+            Some(DatabusSpec::Emulator(spec))
+        }
+        other => match literal(other) {
+            Some(v) => Some(DatabusSpec::Value(v)),
+            None => {
+                errs.push(file, path, "a value of a basic type");
+                None
+            }
+        },
+    }
+}
