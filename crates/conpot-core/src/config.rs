@@ -208,12 +208,11 @@ impl Config {
                 };
                 let t = Table::new(file, &path, st);
                 t.deny_unknown(&["type", "path", "format"], &mut errs);
-                let format = match t.str("format", false, &mut errs).unwrap_or("native") {
-                    f => EventFormat::parse(f).unwrap_or_else(|| {
-                        errs.push(file, &t.key("format"), format!("\"native\" or \"conpot-legacy\", found \"{f}\""));
-                        EventFormat::Native
-                    }),
-                };
+                let f = t.str("format", false, &mut errs).unwrap_or("native");
+                let format = EventFormat::parse(f).unwrap_or_else(|| {
+                    errs.push(file, &t.key("format"), format!("\"native\" or \"conpot-legacy\", found \"{f}\""));
+                    EventFormat::Native
+                });
                 match t.str("type", true, &mut errs) {
                     Some("jsonl") => {
                         if let Some(p) = t.str("path", true, &mut errs) {

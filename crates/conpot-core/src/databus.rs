@@ -70,6 +70,11 @@ impl Databus {
         }
     }
 
+    /// Whether the key holds an emulator (computed on read).
+    pub fn is_emulated(&self, key: &str) -> bool {
+        self.entries.read().map(|e| matches!(e.get(key), Some(Entry::Emulator(_)))).unwrap_or(false)
+    }
+
     /// Whether the key exists.
     pub fn contains(&self, key: &str) -> bool {
         self.entries.read().map(|e| e.contains_key(key)).unwrap_or(false)

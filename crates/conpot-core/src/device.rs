@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::databus::{Databus, Entry};
-use crate::emulators::{Counter, CurrentDatetime, Emulator, RandomBits, RandomFloat, RandomInt, Uptime};
+use crate::emulators::{Counter, CurrentDatetime, Drift, Emulator, RandomBits, RandomFloat, RandomInt, Uptime};
 use crate::persona::Persona;
 use crate::rng::Rng;
 use crate::template::{DatabusSpec, EmulatorSpec, Template, TemplateError};
@@ -61,5 +61,6 @@ fn emulator(spec: &EmulatorSpec, boot: SystemTime) -> Arc<dyn Emulator> {
         EmulatorSpec::RandomBits(len) => Arc::new(RandomBits { len }),
         EmulatorSpec::Counter(base, rate, modulus) => Arc::new(Counter { base, rate, start: boot, modulus }),
         EmulatorSpec::Datetime => Arc::new(CurrentDatetime),
+        EmulatorSpec::Drift { len, min, max, period } => Arc::new(Drift { len, min, max, period, start: boot }),
     }
 }

@@ -118,6 +118,44 @@ impl Emulator for Counter {
     }
 }
 
+/// A list of analog values that drift smoothly between `min` and `max`, each channel on
+/// its own phase and a second, slower harmonic, with a little noise.
+#[derive(Debug, Clone)]
+pub struct Drift {
+    /// Number of values.
+    pub len: usize,
+    /// Lowest value.
+    pub min: f64,
+    /// Highest value.
+    pub max: f64,
+    /// Seconds per main cycle.
+    pub period: f64,
+    /// Reference time.
+    pub start: SystemTime,
+}
+
+impl Emulator for Drift {
+    fn read(&self, now: SystemTime) -> Value {
+        let t = now.duration_since(self.start).unwrap_or(Duration::ZERO).as_secs_f64();
+        let mid = (self.min + self.max) / 2.0;
+        let amp = (self.max - self.min) / 2.0;
+        let tau = std::f64::consts::TAU;
+        with_thread_rng(|r| {
+            Value::List(
+                (0..self.len)
+                    .map(|i| {
+                        let phase = i as f64 * 1.7;
+                        let x = 0.7 * (tau * t / self.period + phase).sin()
+                            + 0.25 * (tau * t / (self.period * 3.3) + phase * 0.5).sin()
+                            + 0.05 * r.range_f64(-1.0, 1.0);
+                        Value::Int((mid + amp * x.clamp(-1.0, 1.0)).round() as i128)
+                    })
+                    .collect(),
+            )
+        })
+    }
+}
+
 /// Wall-clock date and time as text, `YYYY-MM-DD,HH:MM:SS.0` (Conpot's `CurrentDatetime`).
 #[derive(Debug, Clone)]
 pub struct CurrentDatetime;

@@ -1,13 +1,11 @@
 //! Lower-case hexadecimal encoding of bytes for event logs.
 
-const DIGITS: &[u8; 16] = b"0123456789abcdef";
-
 /// Encodes `bytes` as lower-case hex without separators.
 pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 0x0f), 16).unwrap_or('0'));
     }
     out
 }
@@ -15,7 +13,7 @@ pub fn encode(bytes: &[u8]) -> String {
 /// Decodes hex text (upper or lower case, no separators); `None` if it is not hex.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes

@@ -97,6 +97,7 @@ fn generate_field(spec: &FieldSpec, rng: &mut Rng) -> String {
         FieldSpec::Fixed(s) => s.clone(),
         FieldSpec::Choice(list) => list.get(rng.index(list.len())).cloned().unwrap_or_default(),
         FieldSpec::Pattern(p) => {
+            const DIGITS: &[u8] = b"0123456789";
             const LETTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
             const HEX: &[u8] = b"0123456789ABCDEF";
             const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -105,7 +106,7 @@ fn generate_field(spec: &FieldSpec, rng: &mut Rng) -> String {
             let pick = |set: &[u8], rng: &mut Rng| char::from(set.get(rng.index(set.len())).copied().unwrap_or(b'0'));
             while let Some(c) = chars.next() {
                 match c {
-                    '#' => out.push(pick(&ALNUM[..10], rng)),
+                    '#' => out.push(pick(DIGITS, rng)),
                     '@' => out.push(pick(LETTERS, rng)),
                     '%' => out.push(pick(HEX, rng)),
                     '*' => out.push(pick(ALNUM, rng)),

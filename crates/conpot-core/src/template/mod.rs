@@ -97,6 +97,18 @@ pub enum EmulatorSpec {
     Counter(i64, f64, u64),
     /// Current date and time as text.
     Datetime,
+    /// A list of `len` analog values drifting smoothly between min and max over a
+    /// period in seconds, each with its own phase.
+    Drift {
+        /// Number of values.
+        len: usize,
+        /// Lowest value.
+        min: f64,
+        /// Highest value.
+        max: f64,
+        /// Seconds per cycle.
+        period: f64,
+    },
 }
 
 /// How a databus key gets its initial value.

@@ -219,6 +219,15 @@ fn databus_spec(file: &str, path: &str, v: &toml::Value, known: &[String], errs:
                         tv.int("modulus", 0, i64::MAX, false, errs).unwrap_or(0) as u64,
                     )
                 }
+                "drift" => {
+                    tv.deny_unknown(&["emulator", "len", "min", "max", "period"], errs);
+                    EmulatorSpec::Drift {
+                        len: tv.int("len", 1, 65536, true, errs)? as usize,
+                        min: tv.float("min", errs).unwrap_or(0.0),
+                        max: tv.float("max", errs).unwrap_or(1000.0),
+                        period: tv.float("period", errs).unwrap_or(600.0).max(1.0),
+                    }
+                }
                 "datetime" => {
                     tv.deny_unknown(&["emulator"], errs);
                     EmulatorSpec::Datetime
@@ -227,7 +236,7 @@ fn databus_spec(file: &str, path: &str, v: &toml::Value, known: &[String], errs:
                     errs.push(
                         file,
                         &tv.key("emulator"),
-                        format!("one of uptime, random_int, random_float, random_bits, counter, datetime; found \"{other}\""),
+                        format!("one of uptime, random_int, random_float, random_bits, counter, drift, datetime; found \"{other}\""),
                     );
                     return None;
                 }

@@ -1,0 +1,323 @@
+//! The behaviour of a Modbus server over the databus: unit routing, register blocks,
+//! device identification. Plain code over values; time comes in as an argument.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use conpot_core::Value;
+use conpot_core::databus::Databus;
+
+use crate::pdu::{Exception, Request, Table, pack_bits};
+use crate::wire::MAX_PDU;
+
+/// How unit identifiers are routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A TCP device: units with their own slave go to it, every other unit to the
+    /// default slave (the one with id 255, else 0, else the first).
+    Device,
+    /// A TCP-to-serial gateway: unit 0 is a broadcast (writes executed by every slave,
+    /// no reply), units with a slave go to it, others get exception 0x0B.
+    Gateway,
+}
+
+/// A range of one table backed by a databus list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// Table.
+    pub table: Table,
+    /// First address (PDU address).
+    pub start: u16,
+    /// Number of entries.
+    pub size: u16,
+    /// Databus key of the list holding the values.
+    pub key: String,
+}
+
+impl Block {
+    fn covers(&self, address: u16, quantity: u16) -> bool {
+        let end = u32::from(address) + u32::from(quantity);
+        address >= self.start && end <= u32::from(self.start) + u32::from(self.size)
+    }
+}
+
+/// One addressable slave (unit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slave {
+    /// Unit id.
+    pub id: u8,
+    /// Its blocks.
+    pub blocks: Vec<Block>,
+}
+
+/// Everything that defines a Modbus server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModbusConfig {
+    /// Unit routing.
+    pub mode: Mode,
+    /// Slaves.
+    pub slaves: Vec<Slave>,
+    /// Device identification objects (FC 43/14) by object id.
+    pub identification: BTreeMap<u8, Vec<u8>>,
+    /// Server id bytes of Report Server ID (FC 17).
+    pub server_id: Vec<u8>,
+    /// Additional data of Report Server ID.
+    pub server_id_data: Vec<u8>,
+    /// Function codes served; others get exception 01. `None` serves all implemented.
+    pub functions: Option<Vec<u8>>,
+    /// Response time range in milliseconds (min, max).
+    pub response_time_ms: (u32, u32),
+}
+
+/// A Modbus server bound to a databus.
+#[derive(Debug)]
+pub struct ModbusDevice {
+    /// Its configuration.
+    pub config: ModbusConfig,
+    databus: Arc<Databus>,
+}
+
+/// The result of handling one request PDU.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handled {
+    /// The request, or the exception its parsing gave.
+    pub request: Result<Request, Exception>,
+    /// The response PDU (`None`: no reply, as for a broadcast).
+    pub response: Option<Vec<u8>>,
+    /// The slave that handled it (`None` if no slave was reached).
+    pub slave: Option<u8>,
+}
+
+enum Route<'a> {
+    Slave(&'a Slave),
+    Broadcast,
+    NoTarget,
+}
+
+impl ModbusDevice {
+    /// A server with `config` over `databus`.
+    pub fn new(config: ModbusConfig, databus: Arc<Databus>) -> Self {
+        ModbusDevice { config, databus }
+    }
+
+    fn route(&self, unit: u8) -> Route<'_> {
+        let by_id = |id: u8| self.config.slaves.iter().find(|s| s.id == id);
+        match self.config.mode {
+            Mode::Gateway if unit == 0 => Route::Broadcast,
+            Mode::Gateway => by_id(unit).map_or(Route::NoTarget, Route::Slave),
+            Mode::Device => by_id(unit)
+                .or_else(|| by_id(255))
+                .or_else(|| by_id(0))
+                .or_else(|| self.config.slaves.first())
+                .map_or(Route::NoTarget, Route::Slave),
+        }
+    }
+
+    /// Handles the request PDU `pdu` addressed to `unit` at time `now`.
+    pub fn handle(&self, unit: u8, pdu: &[u8], now: SystemTime) -> Handled {
+        let fc = pdu.first().copied().unwrap_or(0);
+        let request = Request::parse(pdu);
+        let route = self.route(unit);
+        let (response, slave) = match (&request, route) {
+            (_, Route::Broadcast) => {
+                if let Ok(req) = &request
+                    && req.is_write()
+                {
+                    for s in &self.config.slaves {
+                        let _ = self.execute(s, req, pdu, now);
+                    }
+                }
+                (None, None)
+            }
+            (_, Route::NoTarget) => (Some(Exception::GatewayTargetFailed.pdu(fc)), None),
+            (Err(e), Route::Slave(s)) => {
+                let e = if self.allowed(fc) { *e } else { Exception::IllegalFunction };
+                (Some(e.pdu(fc)), Some(s.id))
+            }
+            (Ok(req), Route::Slave(s)) => {
+                let r = if self.allowed(fc) { self.execute(s, req, pdu, now) } else { Err(Exception::IllegalFunction) };
+                (Some(r.unwrap_or_else(|e| e.pdu(fc))), Some(s.id))
+            }
+        };
+        Handled { request, response, slave }
+    }
+
+    fn allowed(&self, fc: u8) -> bool {
+        self.config.functions.as_ref().is_none_or(|f| f.contains(&fc))
+    }
+
+    fn block<'s>(&self, slave: &'s Slave, table: Table, address: u16, quantity: u16) -> Result<&'s Block, Exception> {
+        slave
+            .blocks
+            .iter()
+            .find(|b| b.table == table && b.covers(address, quantity))
+            .ok_or(Exception::IllegalDataAddress)
+    }
+
+    fn read(&self, block: &Block, address: u16, quantity: u16, now: SystemTime) -> Result<Vec<Value>, Exception> {
+        let offset = usize::from(address - block.start);
+        let n = usize::from(quantity);
+        self.databus
+            .with(&block.key, now, |v| match v {
+                Value::List(l) => (offset..offset + n).map(|i| l.get(i).cloned().unwrap_or(Value::Int(0))).collect(),
+                scalar if n == 1 && offset == 0 => vec![scalar.clone()],
+                _ => vec![Value::Int(0); n],
+            })
+            .ok_or(Exception::ServerDeviceFailure)
+    }
+
+    fn write(&self, block: &Block, address: u16, values: Vec<Value>, now: SystemTime) -> Result<(), Exception> {
+        let offset = usize::from(address - block.start);
+        let size = usize::from(block.size);
+        self.databus
+            .update(&block.key, now, |v| {
+                if !matches!(v, Value::List(_)) {
+                    *v = Value::List(vec![v.clone()]);
+                }
+                if let Value::List(l) = v {
+                    if l.len() < size {
+                        l.resize(size, Value::Int(0));
+                    }
+                    for (i, x) in values.into_iter().enumerate() {
+                        if let Some(slot) = l.get_mut(offset + i) {
+                            *slot = x;
+                        }
+                    }
+                }
+            })
+            .map_err(|_| Exception::ServerDeviceFailure)
+    }
+
+    fn execute(&self, slave: &Slave, req: &Request, pdu: &[u8], now: SystemTime) -> Result<Vec<u8>, Exception> {
+        let fc = req.function();
+        match req {
+            Request::ReadBits { table, address, quantity } => {
+                let block = self.block(slave, *table, *address, *quantity)?;
+                let values = self.read(block, *address, *quantity, now)?;
+                let bytes = pack_bits(values.iter().map(|v| v.as_bit().unwrap_or(false)));
+                let mut out = Vec::with_capacity(2 + bytes.len());
+                out.push(fc);
+                out.push(bytes.len() as u8);
+                out.extend_from_slice(&bytes);
+                Ok(out)
+            }
+            Request::ReadRegisters { table, address, quantity } => {
+                let block = self.block(slave, *table, *address, *quantity)?;
+                let values = self.read(block, *address, *quantity, now)?;
+                let mut out = Vec::with_capacity(2 + 2 * values.len());
+                out.push(fc);
+                out.push((2 * values.len()) as u8);
+                for v in &values {
+                    out.extend_from_slice(&register(v).to_be_bytes());
+                }
+                Ok(out)
+            }
+            Request::WriteCoil { address, value } => {
+                let block = self.block(slave, Table::Coils, *address, 1)?;
+                self.write(block, *address, vec![Value::Int(i128::from(*value))], now)?;
+                Ok(pdu.to_vec())
+            }
+            Request::WriteRegister { address, value } => {
+                let block = self.block(slave, Table::HoldingRegisters, *address, 1)?;
+                self.write(block, *address, vec![Value::Int(i128::from(*value))], now)?;
+                Ok(pdu.to_vec())
+            }
+            Request::WriteCoils { address, values } => {
+                let qty = values.len() as u16;
+                let block = self.block(slave, Table::Coils, *address, qty)?;
+                self.write(block, *address, values.iter().map(|b| Value::Int(i128::from(*b))).collect(), now)?;
+                Ok(echo_address_quantity(fc, *address, qty))
+            }
+            Request::WriteRegisters { address, values } => {
+                let qty = values.len() as u16;
+                let block = self.block(slave, Table::HoldingRegisters, *address, qty)?;
+                self.write(block, *address, values.iter().map(|v| Value::Int(i128::from(*v))).collect(), now)?;
+                Ok(echo_address_quantity(fc, *address, qty))
+            }
+            Request::Diagnostics { sub: 0, .. } => Ok(pdu.to_vec()),
+            Request::Diagnostics { .. } => Err(Exception::IllegalFunction),
+            Request::ReportServerId => {
+                let c = &self.config;
+                let body_len = (c.server_id.len() + 1 + c.server_id_data.len()).min(MAX_PDU - 2);
+                let mut out = Vec::with_capacity(2 + body_len);
+                out.push(fc);
+                out.push(body_len as u8);
+                out.extend_from_slice(&c.server_id);
+                out.push(0xFF);
+                out.extend_from_slice(&c.server_id_data);
+                out.truncate(2 + body_len);
+                Ok(out)
+            }
+            Request::ReadDeviceId { code, object } => self.device_id(*code, *object),
+            Request::Mei { .. } | Request::Unsupported { .. } => Err(Exception::IllegalFunction),
+        }
+    }
+
+    fn device_id(&self, code: u8, object: u8) -> Result<Vec<u8>, Exception> {
+        let objects = &self.config.identification;
+        let conformity = if objects.keys().any(|&k| k >= 0x80) {
+            0x83
+        } else if objects.keys().any(|&k| k >= 0x03) {
+            0x82
+        } else {
+            0x81
+        };
+        let mut out = vec![0x2B, 0x0E, code, conformity, 0x00, 0x00, 0x00];
+        let push = |out: &mut Vec<u8>, id: u8, value: &[u8]| {
+            let room = MAX_PDU.saturating_sub(out.len() + 2).min(255);
+            let v = value.get(..room.min(value.len())).unwrap_or_default();
+            out.push(id);
+            out.push(v.len() as u8);
+            out.extend_from_slice(v);
+        };
+        let range = match code {
+            1 => 0x00..=0x02,
+            2 => 0x00..=0x7F,
+            3 => 0x00..=0xFF,
+            4 => {
+                let value = objects.get(&object).ok_or(Exception::IllegalDataAddress)?;
+                push(&mut out, object, value);
+                if let Some(n) = out.get_mut(6) {
+                    *n = 1;
+                }
+                return Ok(out);
+            }
+            _ => return Err(Exception::IllegalDataValue),
+        };
+        let start = if range.contains(&object) && objects.contains_key(&object) { object } else { 0 };
+        let mut count = 0u8;
+        for (&id, value) in objects.range(start..=*range.end()) {
+            if count > 0 && out.len() + 2 + value.len() > MAX_PDU {
+                if let Some(more) = out.get_mut(4) {
+                    *more = 0xFF;
+                }
+                if let Some(next) = out.get_mut(5) {
+                    *next = id;
+                }
+                break;
+            }
+            push(&mut out, id, value);
+            count += 1;
+        }
+        if let Some(n) = out.get_mut(6) {
+            *n = count;
+        }
+        Ok(out)
+    }
+}
+
+fn echo_address_quantity(fc: u8, address: u16, qty: u16) -> Vec<u8> {
+    let mut out = vec![fc];
+    out.extend_from_slice(&address.to_be_bytes());
+    out.extend_from_slice(&qty.to_be_bytes());
+    out
+}
+
+/// A databus value as a 16-bit register: integers wrap to 16 bits, floats round.
+fn register(v: &Value) -> u16 {
+    match v {
+        Value::Float(f) => f.round().clamp(i32::MIN as f64, i32::MAX as f64) as i64 as u16,
+        other => other.as_i128().map(|i| i as u16).unwrap_or(0),
+    }
+}

@@ -1,0 +1,23 @@
+//! Encoders: one event to one line of JSON, in each supported schema.
+
+mod legacy;
+mod native;
+
+use conpot_core::config::EventFormat;
+use conpot_core::event::Event;
+
+pub use legacy::legacy_event_type;
+
+/// Appends the JSON encoding of `event` in `format` to `out` (no newline).
+pub fn encode(format: EventFormat, event: &Event, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    match format {
+        EventFormat::Native => serde_json::to_writer(out, &native::Native(event)),
+        EventFormat::ConpotLegacy => serde_json::to_writer(out, &legacy::Legacy(event)),
+    }
+}
+
+/// Python's `repr()` of a bytes object holding `hex` as ASCII, as Conpot's JSON log
+/// writes raw request and response data: `b'0001...'`.
+pub(crate) fn python_bytes_repr(hex: &str) -> String {
+    format!("b'{hex}'")
+}

@@ -1,0 +1,170 @@
+//! Running the honeypot: wiring the device's services to listeners and the event sinks,
+//! then waiting for a signal to shut down gracefully.
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use conpot_core::bus::EventBus;
+use conpot_core::config::{Config, SinkKind};
+use conpot_core::event::{EventDraft, Origin, SessionInfo, Transport};
+use conpot_core::listener::{Sensor, bind_tcp, serve_tcp};
+use conpot_core::metrics::Metrics;
+use conpot_core::persona::Persona;
+use conpot_core::template::Template;
+use serde_json::json;
+
+use crate::registry::Service;
+use crate::setup;
+
+/// How long shutdown waits for sessions and sinks.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Runs until SIGINT or SIGTERM; returns the exit code.
+pub async fn run(config: Config, template: Template) -> i32 {
+    let started = Instant::now();
+    for w in config.warnings.iter().chain(&template.warnings) {
+        tracing::warn!("{w}");
+    }
+    let persona = match Persona::load_or_create(&template.persona, &template.name, &config.state_dir) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("cannot keep the persona in {}: {e}", config.state_dir.display());
+            return 1;
+        }
+    };
+    let persona_path = Persona::path(&config.state_dir, &template.name);
+    let built = match setup::build(&template, persona) {
+        Ok(b) => b,
+        Err(errs) => {
+            tracing::error!("template errors:\n{}", setup::format_errors(&errs));
+            return 1;
+        }
+    };
+    for p in &built.unsupported {
+        tracing::warn!("protocol `{p}` of the template is not served by this version; skipped");
+    }
+
+    let origin = Origin {
+        sensor_id: Arc::from(config.sensor_id.as_str()),
+        persona: Arc::from(built.device.persona.label().as_str()),
+        public_ip: config.public_ip.as_deref().map(Arc::from),
+        raw_limit: config.limits.raw_limit,
+    };
+    let metrics = Arc::new(Metrics::default());
+    let mut bus = EventBus::new(Arc::clone(&metrics));
+    let mut sink_tasks = Vec::new();
+    for sink in &config.sinks {
+        match conpot_sinks::attach(sink, &mut bus, config.limits.event_queue, origin.clone()) {
+            Ok((name, task)) => sink_tasks.push((name, tokio::spawn(task))),
+            Err(e) => {
+                let SinkKind::JsonLines { path } = &sink.kind;
+                tracing::error!("cannot open event log {}: {e}", path.display());
+                return 1;
+            }
+        }
+    }
+    let sensor = Sensor::new(origin, Arc::new(bus), config.limits.clone(), config.session_timeout);
+
+    let mut listening = Vec::new();
+    for (section, service) in &built.services {
+        let host = config.listen.host.as_deref().unwrap_or(&section.host);
+        let Ok(ip) = host.parse::<IpAddr>() else {
+            tracing::error!("{}: bad listen address `{host}`", section.name);
+            return 1;
+        };
+        let port = config.listen.ports.get(&section.name).copied().unwrap_or(section.port);
+        let mut addrs = vec![SocketAddr::new(ip, port)];
+        if config.listen.ipv6 && ip == IpAddr::from([0, 0, 0, 0]) {
+            addrs.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
+        }
+        for (i, addr) in addrs.into_iter().enumerate() {
+            let listener = match bind_tcp(addr) {
+                Ok(l) => l,
+                Err(e) if i > 0 => {
+                    tracing::warn!("{}: not listening on {addr} ({e})", section.name);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!("{}: cannot listen on {addr}: {e}", section.name);
+                    return 1;
+                }
+            };
+            let bound = listener.local_addr().unwrap_or(addr);
+            match service {
+                Service::Stream(s) => serve_tcp(Arc::clone(&sensor), listener, Arc::clone(s)),
+            }
+            listening.push((section.name.clone(), bound));
+        }
+    }
+
+    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let p = &built.device.persona;
+    tracing::info!(
+        "conpot-rs {} ready in {ready_ms:.1} ms: template `{}` ({} {}), persona {} [{}]",
+        env!("CARGO_PKG_VERSION"),
+        template.name,
+        template.meta.vendor,
+        template.meta.unit,
+        p.label(),
+        persona_path.display()
+    );
+    for (name, addr) in &listening {
+        // One parseable line per listener on stdout.
+        println!("listening {name} tcp {addr}");
+    }
+    for s in &config.sinks {
+        let SinkKind::JsonLines { path } = &s.kind;
+        tracing::info!("events ({:?}) -> {}", s.format, path.display());
+    }
+    let sensor_session = SessionInfo::new("sensor".into(), Transport::None, None, None);
+    let listeners_json: Vec<_> = listening.iter().map(|(n, a)| json!({"protocol": n, "address": a.to_string()})).collect();
+    let persona_json: serde_json::Map<String, serde_json::Value> =
+        p.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    sensor.emit(
+        &sensor_session,
+        EventDraft::new("sensor.start")
+            .with("template", template.name.as_str())
+            .with("listeners", listeners_json)
+            .with("identity", persona_json)
+            .with("ready_ms", ready_ms),
+        SystemTime::now(),
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: closing listeners and sessions");
+    sensor.shutdown.cancel();
+    sensor.tracker.close();
+    if tokio::time::timeout(DRAIN, sensor.tracker.wait()).await.is_err() {
+        tracing::warn!("sessions still open after {DRAIN:?}; stopping anyway");
+    }
+    let counters: serde_json::Map<String, serde_json::Value> =
+        metrics.snapshot().into_iter().map(|(k, v)| (k.to_owned(), json!(v))).collect();
+    sensor.emit(&sensor_session, EventDraft::new("sensor.stop").with("counters", counters.clone()), SystemTime::now());
+    // Dropping the last handle on the bus closes every sink queue; the sinks drain and flush.
+    drop(sensor);
+    for (name, task) in sink_tasks {
+        if tokio::time::timeout(DRAIN, task).await.is_err() {
+            tracing::error!("sink {name} did not finish flushing in {DRAIN:?}");
+        }
+    }
+    tracing::info!("stopped; counters: {}", serde_json::Value::Object(counters));
+    0
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,79 @@
+//! Loading what a run needs: configuration, template, persona, device and services.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use conpot_core::Device;
+use conpot_core::config::Config;
+use conpot_core::persona::Persona;
+use conpot_core::rng::Rng;
+use conpot_core::template::{ProtocolSection, Template, TemplateError};
+
+use crate::embedded;
+use crate::registry::{self, Service};
+
+/// Formats template errors one per line.
+pub fn format_errors(errs: &[TemplateError]) -> String {
+    errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Loads the configuration from `-c`, or the embedded default.
+pub fn load_config(path: Option<&Path>, force: bool) -> Result<Config, String> {
+    match path {
+        Some(p) if !force => Config::load(p).map_err(|e| format!("configuration errors:\n{}", format_errors(&e))),
+        _ => Config::from_toml("<embedded default config>", embedded::DEFAULT_CONFIG)
+            .map_err(|e| format!("embedded configuration errors:\n{}", format_errors(&e))),
+    }
+}
+
+/// Loads the template named or located by `arg` (a folder, else an embedded name).
+pub fn load_template(arg: Option<&str>) -> Result<Template, String> {
+    let arg = arg.unwrap_or("default");
+    let dir = Path::new(arg);
+    let loaded = if dir.is_dir() {
+        Template::load_dir(dir)
+    } else if let Some(src) = embedded::template(arg) {
+        Template::load(arg, src)
+    } else {
+        let names: Vec<&str> = embedded::TEMPLATES.iter().map(|(n, _)| *n).collect();
+        return Err(format!(
+            "template `{arg}` not found: give a folder holding template.toml or template.xml, or one of: {}",
+            names.join(", ")
+        ));
+    };
+    loaded.map_err(|e| format!("template errors:\n{}", format_errors(&e)))
+}
+
+/// The device and its built services.
+pub struct Built {
+    /// The device.
+    pub device: Device,
+    /// Enabled, implemented protocols with their services.
+    pub services: Vec<(ProtocolSection, Service)>,
+    /// Enabled protocols that are not implemented yet.
+    pub unsupported: Vec<String>,
+}
+
+/// Builds the device of `template` with `persona` and every enabled protocol's service.
+pub fn build(template: &Template, persona: Persona) -> Result<Built, Vec<TemplateError>> {
+    let device = Device::build(template, persona, SystemTime::now(), &mut Rng::from_entropy())?;
+    let mut errs = Vec::new();
+    let mut services = Vec::new();
+    let mut unsupported = Vec::new();
+    for section in template.protocols.values() {
+        match registry::build(section, &device) {
+            None => {
+                if section.enabled {
+                    unsupported.push(section.name.clone());
+                }
+            }
+            Some(Err(e)) => errs.extend(e),
+            Some(Ok(svc)) => {
+                if section.enabled {
+                    services.push((section.clone(), svc));
+                }
+            }
+        }
+    }
+    if errs.is_empty() { Ok(Built { device, services, unsupported }) } else { Err(errs) }
+}
