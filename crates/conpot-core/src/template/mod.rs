@@ -191,6 +191,11 @@ impl Template {
         }
     }
 
+    /// Parses a native template from TOML text (files it refers to are not available).
+    pub fn from_toml(name: &str, text: &str) -> Result<Template, Vec<TemplateError>> {
+        native::load(name, FileSource::Embedded(&[]), text)
+    }
+
     /// Loads a template folder from disk, named after the folder.
     pub fn load_dir(dir: &Path) -> Result<Template, Vec<TemplateError>> {
         let name = dir

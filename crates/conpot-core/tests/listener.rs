@@ -1,0 +1,220 @@
+//! The listener framework over real sockets: limits, idle timeout, buffer bound,
+//! graceful shutdown, IPv6, and the events each produces.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use conpot_core::bus::{EventBus, SinkReceiver};
+use conpot_core::config::Limits;
+use conpot_core::event::{Event, EventDraft, Origin};
+use conpot_core::listener::{Sensor, bind_tcp, serve_tcp};
+use conpot_core::metrics::Metrics;
+use conpot_core::protocol::{Output, StreamService, StreamSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A line protocol: answers each complete line with "ok <line>", consumes nothing
+/// until a newline arrives, and closes on "quit".
+struct Lines;
+struct LineSession;
+
+impl StreamService for Lines {
+    fn protocol(&self) -> &'static str {
+        "lines"
+    }
+    fn new_session(&self, _: SocketAddr, _: SocketAddr) -> Box<dyn StreamSession> {
+        Box::new(LineSession)
+    }
+}
+
+impl StreamSession for LineSession {
+    fn on_open(&mut self, _now: SystemTime, out: &mut Output) {
+        out.bytes.extend_from_slice(b"hello\n");
+    }
+    fn on_data(&mut self, input: &[u8], _now: SystemTime, out: &mut Output) -> usize {
+        let Some(n) = input.iter().position(|&b| b == b'\n') else { return 0 };
+        let line = &input[..n];
+        out.bytes.extend_from_slice(b"ok ");
+        out.bytes.extend_from_slice(line);
+        out.bytes.push(b'\n');
+        out.events.push(EventDraft::new("lines.request").with("line", String::from_utf8_lossy(line).into_owned()));
+        if line == b"quit" {
+            out.close = true;
+        }
+        n + 1
+    }
+    fn on_eof(&mut self, rest: &[u8], _now: SystemTime, out: &mut Output) {
+        if !rest.is_empty() {
+            out.events.push(EventDraft::new("lines.malformed"));
+        }
+    }
+}
+
+fn start(limits: Limits, timeout: Duration, addr: &str) -> (Arc<Sensor>, SocketAddr, SinkReceiver) {
+    let metrics = Arc::new(Metrics::default());
+    let mut bus = EventBus::new(metrics);
+    let rx = bus.add_sink("test", 10_000);
+    let origin = Origin { sensor_id: "t".into(), persona: "p".into(), public_ip: None, raw_limit: 64 };
+    let sensor = Sensor::new(origin, Arc::new(bus), limits, timeout);
+    let listener = bind_tcp(addr.parse().unwrap()).unwrap();
+    let bound = listener.local_addr().unwrap();
+    serve_tcp(Arc::clone(&sensor), listener, Arc::new(Lines));
+    (sensor, bound, rx)
+}
+
+async fn next_event(rx: &mut SinkReceiver, ty: &str) -> Arc<Event> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, rx.rx.recv()).await.expect("event in time").expect("bus open");
+        if ev.event_type == ty {
+            return ev;
+        }
+    }
+}
+
+async fn read_line(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await.expect("read in time").unwrap() == 1 {
+        if b[0] == b'\n' {
+            break;
+        }
+        out.push(b[0]);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+async fn closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 64];
+    matches!(tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await, Ok(Ok(0)) | Ok(Err(_)))
+}
+
+#[tokio::test]
+async fn session_events_and_split_segments() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    let open = next_event(&mut rx, "session.open").await;
+    assert_eq!(open.src, Some(s.local_addr().unwrap()));
+    assert_eq!(&*open.protocol, "lines");
+    // One request split over three segments, then two in one segment.
+    for part in [&b"ab"[..], b"c", b"d\nx\ny\n"] {
+        s.write_all(part).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(read_line(&mut s).await, "ok abcd");
+    assert_eq!(read_line(&mut s).await, "ok x");
+    assert_eq!(read_line(&mut s).await, "ok y");
+    let req = next_event(&mut rx, "lines.request").await;
+    assert_eq!(req.data["line"], "abcd");
+    assert_eq!(req.session_id, open.session_id);
+    s.write_all(b"quit\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "ok quit");
+    assert!(closed(&mut s).await);
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "server");
+    assert_eq!(close.session_id, open.session_id);
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn per_source_and_global_limits() {
+    let limits = Limits { max_connections: 3, max_connections_per_ip: 2, ..Limits::default() };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    let mut b = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut a).await, "hello");
+    assert_eq!(read_line(&mut b).await, "hello");
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    assert!(closed(&mut c).await, "third connection from one address must be refused");
+    let hit = next_event(&mut rx, "limit.hit").await;
+    assert_eq!(hit.data["limit"], "max_connections_per_ip");
+    assert_eq!(sensor.metrics.limit_per_ip.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // Another source address (127.0.0.2) still gets in until the global limit.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut d = sock.connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut d).await, "hello");
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.3:0".parse().unwrap()).unwrap();
+    let mut e = sock.connect(addr).await.unwrap();
+    assert!(closed(&mut e).await, "fourth connection overall must be refused");
+    assert_eq!(sensor.metrics.limit_max_connections.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // Closing one frees its place.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut f = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut f).await, "hello");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn idle_timeout_closes_and_logs() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_millis(300), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    assert!(closed(&mut s).await);
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "idle_timeout");
+    assert_eq!(sensor.metrics.idle_timeouts.load(std::sync::atomic::Ordering::Relaxed), 1);
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn buffer_limit_closes_and_logs() {
+    let limits = Limits { max_buffer: 1000, ..Limits::default() };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // No newline: the protocol never consumes, the buffer must not grow past the limit.
+    let _ = s.write_all(&[b'a'; 5000]).await;
+    assert!(closed(&mut s).await);
+    let hit = next_event(&mut rx, "limit.hit").await;
+    assert_eq!(hit.data["limit"], "max_buffer");
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "buffer_limit");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn truncated_input_at_eof_is_reported() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    s.write_all(b"partial").await.unwrap();
+    s.shutdown().await.unwrap();
+    next_event(&mut rx, "lines.malformed").await;
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "peer");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn shutdown_closes_sessions_and_ends_tasks() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    sensor.shutdown.cancel();
+    sensor.tracker.close();
+    tokio::time::timeout(Duration::from_secs(2), sensor.tracker.wait()).await.expect("tasks end");
+    assert!(closed(&mut s).await);
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "shutdown");
+    assert!(TcpStream::connect(addr).await.is_err(), "listener is closed");
+}
+
+#[tokio::test]
+async fn serves_ipv6() {
+    let Ok(l) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback on this machine");
+        return;
+    };
+    drop(l);
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "[::1]:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    let open = next_event(&mut rx, "session.open").await;
+    assert!(open.src.unwrap().is_ipv6());
+    sensor.shutdown.cancel();
+}
