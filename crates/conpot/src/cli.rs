@@ -37,6 +37,14 @@ pub struct Cli {
     #[arg(long = "state-dir", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// Bind every protocol to this address instead of the template's.
+    #[arg(long = "listen-host", value_name = "ADDR")]
+    pub listen_host: Option<std::net::IpAddr>,
+
+    /// Listen on another port for one protocol (0 = any free port), e.g. `modbus=502`.
+    #[arg(long = "port", value_name = "PROTOCOL=PORT", value_parser = parse_port)]
+    pub ports: Vec<(String, u16)>,
+
     /// Debug logging.
     #[arg(short = 'v', long = "verbose", conflicts_with = "quiet")]
     pub verbose: bool,
@@ -71,4 +79,10 @@ pub enum TemplateAction {
         /// Template folder or embedded name.
         path: String,
     },
+}
+
+fn parse_port(s: &str) -> Result<(String, u16), String> {
+    let (name, port) = s.split_once('=').ok_or_else(|| format!("expected PROTOCOL=PORT, found `{s}`"))?;
+    let port = port.parse::<u16>().map_err(|_| format!("`{port}` is not a port number"))?;
+    Ok((name.to_owned(), port))
 }

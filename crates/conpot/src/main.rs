@@ -54,6 +54,10 @@ fn start(cli: cli::Cli) -> i32 {
     if let Some(dir) = cli.state_dir {
         config.state_dir = dir;
     }
+    if let Some(host) = cli.listen_host {
+        config.listen.host = Some(host.to_string());
+    }
+    config.listen.ports.extend(cli.ports);
     let template = match setup::load_template(cli.template.as_deref()) {
         Ok(t) => t,
         Err(e) => {

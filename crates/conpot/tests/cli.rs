@@ -1,0 +1,262 @@
+//! The `conpot` binary as a user runs it: flags, template commands, runs with the
+//! embedded default and with Conpot's own template and INI config.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_conpot"))
+}
+
+fn shared() -> PathBuf {
+    std::env::var_os("CONPOT_SHARED")
+        .map(Into::into)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("conpot-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn bad_flag_is_a_clear_error() {
+    let o = bin().arg("--bogus").output().unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("--bogus"), "{err}");
+    let o = bin().args(["--port", "modbus"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("PROTOCOL=PORT"));
+}
+
+#[test]
+fn missing_template_is_a_clear_error() {
+    let o = bin().args(["-t", "/nonexistent/template"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("not found"), "{}", text(&o).1);
+}
+
+#[test]
+fn lists_embedded_templates() {
+    let o = bin().arg("templates").output().unwrap();
+    assert!(o.status.success());
+    let (out, _) = text(&o);
+    assert!(out.contains("--template default"));
+    assert!(out.contains("Siemens"));
+    assert!(out.contains("modbus"));
+}
+
+#[test]
+fn template_check_accepts_good_templates() {
+    for t in ["default", shared().join("conpot-templates/default").to_str().unwrap()] {
+        let o = bin().args(["template", "check", t]).output().unwrap();
+        assert!(o.status.success(), "{t}: {:?}", text(&o));
+        assert!(text(&o).0.contains("is valid"));
+    }
+}
+
+#[test]
+fn template_check_names_file_key_and_expectation() {
+    let d = tmpdir("badtemplate");
+    std::fs::write(
+        d.join("template.toml"),
+        r#"
+[template]
+unit = "X"
+vendor = "Y"
+[persona]
+vendor = "Y"
+[databus]
+regs = { expr = "__import__('os').system('id')" }
+coils = [0, 1]
+[protocols.modbus]
+port = 70000
+mode = "broadcast"
+[protocols.modbus.identification]
+vendor_name = "{persona.nope}"
+[[protocols.modbus.slaves]]
+id = 1
+blocks = [{ table = "coils", start = 0, size = 2, key = "missing" }]
+"#,
+    )
+    .unwrap();
+    let o = bin().args(["template", "check", d.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let (_, err) = text(&o);
+    assert!(err.contains("template.toml: databus.regs.expr: expected a template expression"), "{err}");
+    assert!(err.contains("protocols.modbus.port: expected an integer from 0 to 65535, found 70000"), "{err}");
+
+    // With those fixed, the protocol section's own errors are all reported.
+    let fixed = std::fs::read_to_string(d.join("template.toml")).unwrap().replace("__import__('os').system('id')", "[0 for b in range(4)]").replace("70000", "5020");
+    std::fs::write(d.join("template.toml"), fixed).unwrap();
+    let o = bin().args(["template", "check", d.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let (_, err) = text(&o);
+    assert!(err.contains("protocols.modbus.mode: expected \"device\" or \"gateway\", found \"broadcast\""), "{err}");
+    assert!(err.contains("protocols.modbus.identification.vendor_name: expected known persona fields only"), "{err}");
+    assert!(err.contains("slave 1 block `missing`: expected a databus key named `missing`"), "{err}");
+}
+
+#[test]
+fn template_check_rejects_code_in_conpot_xml() {
+    let d = tmpdir("badxml");
+    std::fs::write(
+        d.join("template.xml"),
+        r#"<core><template><entity name="unit">X</entity></template><databus><key_value_mappings>
+        <key name="evil"><value type="value">__import__("os").system("touch /tmp/pwned")</value></key>
+        </key_value_mappings></databus></core>"#,
+    )
+    .unwrap();
+    let o = bin().args(["template", "check", d.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("key[@name='evil']/value: expected a template expression"), "{}", text(&o).1);
+}
+
+/// A running honeypot, stopped with SIGTERM on drop.
+struct Running {
+    child: Child,
+    modbus: SocketAddr,
+    cwd: PathBuf,
+}
+
+impl Running {
+    fn start(cwd: &Path, args: &[&str]) -> Running {
+        let started = Instant::now();
+        let mut child = bin()
+            .args(args)
+            .args(["--listen-host", "127.0.0.1", "--port", "modbus=0", "-q"])
+            .current_dir(cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let modbus = loop {
+            let line = lines.next().expect("a listening line").unwrap();
+            if let Some(a) = line.strip_prefix("listening modbus tcp ") {
+                break a.parse().unwrap();
+            }
+        };
+        assert!(started.elapsed() < Duration::from_secs(5));
+        Running { child, modbus, cwd: cwd.to_owned() }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "conpot did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn modbus(addr: SocketAddr, adu: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(adu).unwrap();
+    let mut head = [0u8; 6];
+    s.read_exact(&mut head).unwrap();
+    let mut rest = vec![0u8; usize::from(u16::from_be_bytes([head[4], head[5]]))];
+    s.read_exact(&mut rest).unwrap();
+    [&head[..], &rest].concat()
+}
+
+fn device_id(addr: SocketAddr, unit: u8) -> String {
+    String::from_utf8_lossy(&modbus(addr, &[0, 1, 0, 0, 0, 5, unit, 0x2B, 0x0E, 0x01, 0x00])).into_owned()
+}
+
+fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn embedded_default_runs_and_keeps_its_persona() {
+    let d = tmpdir("default");
+    let run = Running::start(&d, &[]);
+    let first = device_id(run.modbus, 255);
+    assert!(first.contains("Siemens") && first.contains("6ES7 3"), "{first:?}");
+    assert!(run.stop().success());
+    let persona = std::fs::read_to_string(d.join("conpot-state/persona-default.toml")).unwrap();
+    assert!(persona.contains("serial = \"S C-"));
+    let events = jsonl(&d.join("conpot-events.jsonl"));
+    let types: Vec<&str> = events.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"sensor.start"));
+    assert_eq!(types.last(), Some(&"sensor.stop"));
+    assert!(types.contains(&"session.open") && types.contains(&"modbus.request") && types.contains(&"session.close"), "{types:?}");
+    let req = events.iter().find(|e| e["event_type"] == "modbus.request").unwrap();
+    assert_eq!(req["src_ip"], "127.0.0.1");
+    assert_eq!(req["data"]["unit_id"], 255);
+    assert_eq!(req["data"]["function_code"], 43);
+    assert_eq!(req["raw"], "000100000005ff2b0e0100");
+
+    // Restart in the same folder: the same device.
+    let run = Running::start(&d, &[]);
+    assert_eq!(device_id(run.modbus, 255), first);
+    assert!(run.stop().success());
+
+    // A fresh deployment elsewhere is another device.
+    let d2 = tmpdir("default2");
+    let run = Running::start(&d2, &[]);
+    let serial = |dir: &Path| {
+        let p = std::fs::read_to_string(dir.join("conpot-state/persona-default.toml")).unwrap();
+        p.lines().find(|l| l.starts_with("serial")).unwrap().to_owned()
+    };
+    assert_ne!(serial(&d), serial(&run.cwd));
+    assert!(run.stop().success());
+}
+
+#[test]
+fn conpot_template_and_ini_config_write_conpots_json_log() {
+    let d = tmpdir("conpot");
+    let log = d.join("logs/conpot.json");
+    std::fs::write(
+        d.join("conpot.cfg"),
+        format!(
+            "[common]\nsensorid = honeypot-42\n\n[session]\ntimeout = 30\n\n[json]\nenabled = True\nfilename = {}\n\n[sqlite]\nenabled = False\n\n[syslog]\nenabled = False\nsocket = dev        ; udp (sends to host:port), dev (sends to device)\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let template = shared().join("conpot-templates/default");
+    let run = Running::start(&d, &["-t", template.to_str().unwrap(), "-c", "conpot.cfg"]);
+    // Conpot's serial-mode layout: slave 1 holds coils at PDU address 1.
+    let reply = modbus(run.modbus, &[0, 1, 0, 0, 0, 6, 1, 1, 0, 1, 0, 8]);
+    assert_eq!(&reply[..9], &[0, 1, 0, 0, 0, 4, 1, 1, 1]);
+    let id = device_id(run.modbus, 1);
+    assert!(id.contains("Siemens") && id.contains("SIMATIC") && id.contains("S7-200"), "{id:?}");
+    let port = run.modbus.port();
+    assert!(run.stop().success());
+    let events = jsonl(&log);
+    let expected: std::collections::BTreeSet<&str> = [
+        "timestamp", "sensorid", "id", "src_ip", "src_port", "dst_ip", "dst_port", "public_ip", "data_type", "request", "response", "event_type",
+    ]
+    .into_iter()
+    .collect();
+    for e in &events {
+        let keys: std::collections::BTreeSet<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, expected);
+        assert_eq!(e["sensorid"], "honeypot-42");
+    }
+    let modbus_events: Vec<_> = events.iter().filter(|e| e["data_type"] == "modbus").collect();
+    assert_eq!(modbus_events[0]["event_type"], "NEW_CONNECTION");
+    let req = modbus_events.iter().find(|e| e["event_type"].is_null()).unwrap();
+    assert_eq!(req["request"], "b'000100000006010100010008'");
+    assert_eq!(req["src_ip"], "127.0.0.1");
+    assert_eq!(req["dst_port"], port);
+    assert!(req["response"].as_str().unwrap().starts_with("b'0001000000040101"));
+}
