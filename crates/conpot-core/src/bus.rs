@@ -34,22 +34,34 @@ pub struct EventBus {
 
 impl std::fmt::Debug for EventBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventBus").field("sinks", &self.queues.len()).finish()
+        f.debug_struct("EventBus")
+            .field("sinks", &self.queues.len())
+            .finish()
     }
 }
 
 impl EventBus {
     /// A bus with no sinks yet.
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        EventBus { queues: Vec::new(), metrics }
+        EventBus {
+            queues: Vec::new(),
+            metrics,
+        }
     }
 
     /// Adds a sink queue holding at most `capacity` events.
     pub fn add_sink(&mut self, name: impl Into<String>, capacity: usize) -> SinkReceiver {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
-        self.queues.push(Queue { tx, dropped: Arc::clone(&dropped) });
-        SinkReceiver { name: name.into(), rx, dropped }
+        self.queues.push(Queue {
+            tx,
+            dropped: Arc::clone(&dropped),
+        });
+        SinkReceiver {
+            name: name.into(),
+            rx,
+            dropped,
+        }
     }
 
     /// The counters this bus updates.
@@ -76,9 +88,19 @@ mod tests {
     use crate::event::{EventDraft, Origin, SessionInfo, Transport};
 
     fn ev() -> Event {
-        let o = Origin { sensor_id: "s".into(), persona: "p".into(), public_ip: None, raw_limit: 16 };
+        let o = Origin {
+            sensor_id: "s".into(),
+            persona: "p".into(),
+            public_ip: None,
+            raw_limit: 16,
+        };
         let s = SessionInfo::new("t".into(), Transport::None, None, None);
-        Event::stamp(&o, &s, EventDraft::new("x"), std::time::SystemTime::UNIX_EPOCH)
+        Event::stamp(
+            &o,
+            &s,
+            EventDraft::new("x"),
+            std::time::SystemTime::UNIX_EPOCH,
+        )
     }
 
     #[test]

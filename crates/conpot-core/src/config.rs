@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::template::nav::{Errors, Table};
 use crate::template::TemplateError;
+use crate::template::nav::{Errors, Table};
 
 /// Resource limits of the listeners and the event pipeline.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +25,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_connections: 20_000, max_connections_per_ip: 256, max_buffer: 64 * 1024, event_queue: 65_536, raw_limit: 4096 }
+        Limits {
+            max_connections: 20_000,
+            max_connections_per_ip: 256,
+            max_buffer: 64 * 1024,
+            event_queue: 65_536,
+            raw_limit: 4096,
+        }
     }
 }
 
@@ -108,8 +114,16 @@ impl Default for Config {
             session_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             public_ip: None,
-            listen: ListenOverrides { ipv6: true, ..Default::default() },
-            sinks: vec![SinkConfig { kind: SinkKind::JsonLines { path: "conpot-events.jsonl".into() }, format: EventFormat::Native }],
+            listen: ListenOverrides {
+                ipv6: true,
+                ..Default::default()
+            },
+            sinks: vec![SinkConfig {
+                kind: SinkKind::JsonLines {
+                    path: "conpot-events.jsonl".into(),
+                },
+                format: EventFormat::Native,
+            }],
             warnings: Vec::new(),
         }
     }
@@ -120,7 +134,11 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, Vec<TemplateError>> {
         let label = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![TemplateError { file: label.clone(), key: String::new(), expected: format!("a readable config file ({e})") }]
+            vec![TemplateError {
+                file: label.clone(),
+                key: String::new(),
+                expected: format!("a readable config file ({e})"),
+            }]
         })?;
         if path.extension().is_some_and(|e| e == "toml") {
             Config::from_toml(&label, &text)
@@ -132,12 +150,19 @@ impl Config {
     /// Parses our TOML configuration format.
     pub fn from_toml(file: &str, text: &str) -> Result<Config, Vec<TemplateError>> {
         let root: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            vec![TemplateError { file: file.to_owned(), key: String::new(), expected: format!("valid TOML: {}", e.to_string().trim()) }]
+            vec![TemplateError {
+                file: file.to_owned(),
+                key: String::new(),
+                expected: format!("valid TOML: {}", e.to_string().trim()),
+            }]
         })?;
         let mut errs = Errors::default();
         let mut c = Config::default();
         let top = Table::new(file, "", &root);
-        top.deny_unknown(&["sensor", "session", "limits", "listen", "sinks"], &mut errs);
+        top.deny_unknown(
+            &["sensor", "session", "limits", "listen", "sinks"],
+            &mut errs,
+        );
         if let Some(t) = top.table("sensor", false, &mut errs) {
             let t = Table::new(file, "sensor", t);
             t.deny_unknown(&["id", "state_dir", "public_ip"], &mut errs);
@@ -158,9 +183,20 @@ impl Config {
         }
         if let Some(t) = top.table("limits", false, &mut errs) {
             let t = Table::new(file, "limits", t);
-            t.deny_unknown(&["max_connections", "max_connections_per_ip", "max_buffer", "event_queue", "raw_limit"], &mut errs);
+            t.deny_unknown(
+                &[
+                    "max_connections",
+                    "max_connections_per_ip",
+                    "max_buffer",
+                    "event_queue",
+                    "raw_limit",
+                ],
+                &mut errs,
+            );
             let l = &mut c.limits;
-            let get = |k: &str, max: i64, errs: &mut Errors| t.int(k, 1, max, false, errs).map(|v| v as usize);
+            let get = |k: &str, max: i64, errs: &mut Errors| {
+                t.int(k, 1, max, false, errs).map(|v| v as usize)
+            };
             if let Some(v) = get("max_connections", 10_000_000, &mut errs) {
                 l.max_connections = v;
             }
@@ -210,16 +246,27 @@ impl Config {
                 t.deny_unknown(&["type", "path", "format"], &mut errs);
                 let f = t.str("format", false, &mut errs).unwrap_or("native");
                 let format = EventFormat::parse(f).unwrap_or_else(|| {
-                    errs.push(file, &t.key("format"), format!("\"native\" or \"conpot-legacy\", found \"{f}\""));
+                    errs.push(
+                        file,
+                        &t.key("format"),
+                        format!("\"native\" or \"conpot-legacy\", found \"{f}\""),
+                    );
                     EventFormat::Native
                 });
                 match t.str("type", true, &mut errs) {
                     Some("jsonl") => {
                         if let Some(p) = t.str("path", true, &mut errs) {
-                            c.sinks.push(SinkConfig { kind: SinkKind::JsonLines { path: p.into() }, format });
+                            c.sinks.push(SinkConfig {
+                                kind: SinkKind::JsonLines { path: p.into() },
+                                format,
+                            });
                         }
                     }
-                    Some(other) => errs.push(file, &t.key("type"), format!("a supported sink type (jsonl), found \"{other}\"")),
+                    Some(other) => errs.push(
+                        file,
+                        &t.key("type"),
+                        format!("a supported sink type (jsonl), found \"{other}\""),
+                    ),
                     None => {}
                 }
             }
@@ -232,12 +279,19 @@ impl Config {
     pub fn from_conpot_ini(file: &str, text: &str) -> Result<Config, Vec<TemplateError>> {
         let ini = parse_ini(text);
         let mut errs = Errors::default();
-        let mut c = Config { sinks: Vec::new(), ..Config::default() };
+        let mut c = Config {
+            sinks: Vec::new(),
+            ..Config::default()
+        };
         let get = |s: &str, k: &str| ini.get(s).and_then(|m| m.get(k)).map(String::as_str);
         let enabled = |s: &str, errs: &mut Errors| match get(s, "enabled") {
             None => false,
             Some(v) => parse_bool(v).unwrap_or_else(|| {
-                errs.push(file, &format!("{s}.enabled"), format!("a boolean (True/False), found `{v}`"));
+                errs.push(
+                    file,
+                    &format!("{s}.enabled"),
+                    format!("a boolean (True/False), found `{v}`"),
+                );
                 false
             }),
         };
@@ -253,12 +307,19 @@ impl Config {
         if let Some(v) = get("session", "timeout") {
             match v.parse::<u64>() {
                 Ok(s) if (1..=86_400).contains(&s) => c.session_timeout = Duration::from_secs(s),
-                _ => errs.push(file, "session.timeout", format!("whole seconds from 1 to 86400, found `{v}`")),
+                _ => errs.push(
+                    file,
+                    "session.timeout",
+                    format!("whole seconds from 1 to 86400, found `{v}`"),
+                ),
             }
         }
         if enabled("json", &mut errs) {
             let path = get("json", "filename").unwrap_or("conpot.json");
-            c.sinks.push(SinkConfig { kind: SinkKind::JsonLines { path: path.into() }, format: EventFormat::ConpotLegacy });
+            c.sinks.push(SinkConfig {
+                kind: SinkKind::JsonLines { path: path.into() },
+                format: EventFormat::ConpotLegacy,
+            });
         }
         for s in ["sqlite", "syslog", "hpfriends", "taxii"] {
             if enabled(s, &mut errs) {
@@ -271,7 +332,9 @@ impl Config {
             ));
         }
         if c.sinks.is_empty() {
-            c.warnings.push(format!("{file}: no event log is enabled ([json] enabled = True writes one)"));
+            c.warnings.push(format!(
+                "{file}: no event log is enabled ([json] enabled = True writes one)"
+            ));
         }
         if errs.is_empty() { Ok(c) } else { Err(errs.0) }
     }
@@ -298,14 +361,18 @@ fn parse_ini(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
             section = name.trim().to_owned();
             continue;
         }
-        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else { continue };
+        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else {
+            continue;
+        };
         let mut v = v.trim();
         for marker in [" ;", "\t;", " #", "\t#"] {
             if let Some(i) = v.find(marker) {
                 v = v.get(..i).unwrap_or(v).trim_end();
             }
         }
-        out.entry(section.clone()).or_default().insert(k.trim().to_ascii_lowercase(), v.to_owned());
+        out.entry(section.clone())
+            .or_default()
+            .insert(k.trim().to_ascii_lowercase(), v.to_owned());
     }
     out
 }
@@ -320,7 +387,15 @@ mod tests {
         let c = Config::from_conpot_ini("t.cfg", text).unwrap();
         assert_eq!(c.sensor_id, "s1");
         assert_eq!(c.session_timeout, Duration::from_secs(12));
-        assert_eq!(c.sinks, vec![SinkConfig { kind: SinkKind::JsonLines { path: "/tmp/x.json".into() }, format: EventFormat::ConpotLegacy }]);
+        assert_eq!(
+            c.sinks,
+            vec![SinkConfig {
+                kind: SinkKind::JsonLines {
+                    path: "/tmp/x.json".into()
+                },
+                format: EventFormat::ConpotLegacy
+            }]
+        );
         assert_eq!(c.warnings.len(), 1);
         assert_eq!(parse_ini(text)["syslog"]["socket"], "dev");
         let bad = Config::from_conpot_ini("t.cfg", "[json]\nenabled = maybe\n").unwrap_err();
@@ -333,7 +408,11 @@ mod tests {
         assert_eq!(c.sensor_id, "x");
         assert_eq!(c.listen.ports["modbus"], 0);
         assert_eq!(c.sinks[0].format, EventFormat::ConpotLegacy);
-        let errs = Config::from_toml("c.toml", "[limits]\nmax_connections = -1\nbogus = 1\n[[sinks]]\ntype='kafka'\n").unwrap_err();
+        let errs = Config::from_toml(
+            "c.toml",
+            "[limits]\nmax_connections = -1\nbogus = 1\n[[sinks]]\ntype='kafka'\n",
+        )
+        .unwrap_err();
         let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
         assert!(keys.contains(&"limits.max_connections"), "{keys:?}");
         assert!(keys.contains(&"limits.bogus"), "{keys:?}");

@@ -36,7 +36,9 @@ impl std::fmt::Display for DatabusError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DatabusError::NoSuchKey(k) => write!(f, "no databus key `{k}`"),
-            DatabusError::NotWritable(k) => write!(f, "databus key `{k}` cannot be written that way"),
+            DatabusError::NotWritable(k) => {
+                write!(f, "databus key `{k}` cannot be written that way")
+            }
         }
     }
 }
@@ -72,17 +74,27 @@ impl Databus {
 
     /// Whether the key holds an emulator (computed on read).
     pub fn is_emulated(&self, key: &str) -> bool {
-        self.entries.read().map(|e| matches!(e.get(key), Some(Entry::Emulator(_)))).unwrap_or(false)
+        self.entries
+            .read()
+            .map(|e| matches!(e.get(key), Some(Entry::Emulator(_))))
+            .unwrap_or(false)
     }
 
     /// Whether the key exists.
     pub fn contains(&self, key: &str) -> bool {
-        self.entries.read().map(|e| e.contains_key(key)).unwrap_or(false)
+        self.entries
+            .read()
+            .map(|e| e.contains_key(key))
+            .unwrap_or(false)
     }
 
     /// All keys, sorted.
     pub fn keys(&self) -> Vec<String> {
-        let mut k: Vec<String> = self.entries.read().map(|e| e.keys().cloned().collect()).unwrap_or_default();
+        let mut k: Vec<String> = self
+            .entries
+            .read()
+            .map(|e| e.keys().cloned().collect())
+            .unwrap_or_default();
         k.sort();
         k
     }
@@ -121,10 +133,20 @@ impl Databus {
 
     /// Changes a stored value in place with `f` and notifies observers. An emulator is
     /// first frozen to its current value, as a write to a real device's register would.
-    pub fn update<R>(&self, key: &str, now: SystemTime, f: impl FnOnce(&mut Value) -> R) -> Result<R, DatabusError> {
+    pub fn update<R>(
+        &self,
+        key: &str,
+        now: SystemTime,
+        f: impl FnOnce(&mut Value) -> R,
+    ) -> Result<R, DatabusError> {
         let (r, snapshot) = {
-            let mut e = self.entries.write().map_err(|_| DatabusError::NotWritable(key.to_owned()))?;
-            let entry = e.get_mut(key).ok_or_else(|| DatabusError::NoSuchKey(key.to_owned()))?;
+            let mut e = self
+                .entries
+                .write()
+                .map_err(|_| DatabusError::NotWritable(key.to_owned()))?;
+            let entry = e
+                .get_mut(key)
+                .ok_or_else(|| DatabusError::NoSuchKey(key.to_owned()))?;
             if let Entry::Emulator(em) = entry {
                 *entry = Entry::Value(em.read(now));
             }
@@ -132,7 +154,11 @@ impl Databus {
                 return Err(DatabusError::NotWritable(key.to_owned()));
             };
             let r = f(v);
-            let has_observers = self.observers.read().map(|o| o.contains_key(key)).unwrap_or(false);
+            let has_observers = self
+                .observers
+                .read()
+                .map(|o| o.contains_key(key))
+                .unwrap_or(false);
             (r, has_observers.then(|| v.clone()))
         };
         if let Some(v) = snapshot {
@@ -172,12 +198,15 @@ mod tests {
         bus.insert("regs", Entry::Value(Value::List(vec![Value::Int(0); 4])));
         let seen = Arc::new(AtomicUsize::new(0));
         let s2 = Arc::clone(&seen);
-        bus.observe("regs", Arc::new(move |k, v| {
-            assert_eq!(k, "regs");
-            if let Value::List(l) = v {
-                s2.store(l.len(), Ordering::SeqCst);
-            }
-        }));
+        bus.observe(
+            "regs",
+            Arc::new(move |k, v| {
+                assert_eq!(k, "regs");
+                if let Value::List(l) = v {
+                    s2.store(l.len(), Ordering::SeqCst);
+                }
+            }),
+        );
         let now = SystemTime::UNIX_EPOCH;
         bus.update("regs", now, |v| {
             if let Value::List(l) = v {
@@ -185,20 +214,47 @@ mod tests {
             }
         })
         .unwrap();
-        assert_eq!(bus.with("regs", now, |v| v.clone()), Some(Value::List(vec![Value::Int(0), Value::Int(0), Value::Int(7), Value::Int(0)])));
+        assert_eq!(
+            bus.with("regs", now, |v| v.clone()),
+            Some(Value::List(vec![
+                Value::Int(0),
+                Value::Int(0),
+                Value::Int(7),
+                Value::Int(0)
+            ]))
+        );
         assert_eq!(seen.load(Ordering::SeqCst), 4);
-        assert_eq!(bus.update("nope", now, |_| ()), Err(DatabusError::NoSuchKey("nope".into())));
+        assert_eq!(
+            bus.update("nope", now, |_| ()),
+            Err(DatabusError::NoSuchKey("nope".into()))
+        );
     }
 
     #[test]
     fn emulators_compute_on_read_and_freeze_on_write() {
         let bus = Databus::new();
         let boot = SystemTime::UNIX_EPOCH;
-        bus.insert("up", Entry::Emulator(Arc::new(Uptime { boot, unit: UptimeUnit::Seconds })));
-        assert_eq!(bus.get("up", boot + Duration::from_secs(5)), Some(Value::Int(5)));
-        assert_eq!(bus.get("up", boot + Duration::from_secs(9)), Some(Value::Int(9)));
-        bus.update("up", boot + Duration::from_secs(10), |v| *v = Value::Int(1)).unwrap();
-        assert_eq!(bus.get("up", boot + Duration::from_secs(99)), Some(Value::Int(1)));
+        bus.insert(
+            "up",
+            Entry::Emulator(Arc::new(Uptime {
+                boot,
+                unit: UptimeUnit::Seconds,
+            })),
+        );
+        assert_eq!(
+            bus.get("up", boot + Duration::from_secs(5)),
+            Some(Value::Int(5))
+        );
+        assert_eq!(
+            bus.get("up", boot + Duration::from_secs(9)),
+            Some(Value::Int(9))
+        );
+        bus.update("up", boot + Duration::from_secs(10), |v| *v = Value::Int(1))
+            .unwrap();
+        assert_eq!(
+            bus.get("up", boot + Duration::from_secs(99)),
+            Some(Value::Int(1))
+        );
         assert_eq!(bus.get("missing", boot), None);
     }
 }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::databus::{Databus, Entry};
-use crate::emulators::{Counter, CurrentDatetime, Drift, Emulator, RandomBits, RandomFloat, RandomInt, Uptime};
+use crate::emulators::{
+    Counter, CurrentDatetime, Drift, Emulator, RandomBits, RandomFloat, RandomInt, Uptime,
+};
 use crate::persona::Persona;
 use crate::rng::Rng;
 use crate::template::{DatabusSpec, EmulatorSpec, Template, TemplateError};
@@ -27,10 +29,19 @@ impl Device {
     /// Builds the device of `template` with `persona`, evaluating every databus value
     /// once (emulators are computed on each read later). `rng` draws the random initial
     /// values; `boot` is the device's start time.
-    pub fn build(template: &Template, persona: Persona, boot: SystemTime, rng: &mut Rng) -> Result<Device, Vec<TemplateError>> {
+    pub fn build(
+        template: &Template,
+        persona: Persona,
+        boot: SystemTime,
+        rng: &mut Rng,
+    ) -> Result<Device, Vec<TemplateError>> {
         let databus = Databus::new();
         let mut errs = Vec::new();
-        let file = if template.conpot_xml { "template.xml" } else { "template.toml" };
+        let file = if template.conpot_xml {
+            "template.xml"
+        } else {
+            "template.toml"
+        };
         for (key, spec) in &template.databus {
             let entry = match spec {
                 DatabusSpec::Value(v) => Entry::Value(v.clone()),
@@ -38,7 +49,11 @@ impl Device {
                 DatabusSpec::Text(t) => match persona.render(t) {
                     Ok(s) => Entry::Value(Value::Str(s)),
                     Err(e) => {
-                        errs.push(TemplateError { file: template.source.label(file), key: format!("databus.{key}"), expected: e.to_string() });
+                        errs.push(TemplateError {
+                            file: template.source.label(file),
+                            key: format!("databus.{key}"),
+                            expected: e.to_string(),
+                        });
                         continue;
                     }
                 },
@@ -49,7 +64,12 @@ impl Device {
         if !errs.is_empty() {
             return Err(errs);
         }
-        Ok(Device { template: template.name.clone(), persona: Arc::new(persona), databus: Arc::new(databus), boot })
+        Ok(Device {
+            template: template.name.clone(),
+            persona: Arc::new(persona),
+            databus: Arc::new(databus),
+            boot,
+        })
     }
 }
 
@@ -59,8 +79,24 @@ fn emulator(spec: &EmulatorSpec, boot: SystemTime) -> Arc<dyn Emulator> {
         EmulatorSpec::RandomInt(min, max) => Arc::new(RandomInt { min, max }),
         EmulatorSpec::RandomFloat(min, max, digits) => Arc::new(RandomFloat { min, max, digits }),
         EmulatorSpec::RandomBits(len) => Arc::new(RandomBits { len }),
-        EmulatorSpec::Counter(base, rate, modulus) => Arc::new(Counter { base, rate, start: boot, modulus }),
+        EmulatorSpec::Counter(base, rate, modulus) => Arc::new(Counter {
+            base,
+            rate,
+            start: boot,
+            modulus,
+        }),
         EmulatorSpec::Datetime => Arc::new(CurrentDatetime),
-        EmulatorSpec::Drift { len, min, max, period } => Arc::new(Drift { len, min, max, period, start: boot }),
+        EmulatorSpec::Drift {
+            len,
+            min,
+            max,
+            period,
+        } => Arc::new(Drift {
+            len,
+            min,
+            max,
+            period,
+            start: boot,
+        }),
     }
 }

@@ -53,7 +53,9 @@ pub struct RandomInt {
 
 impl Emulator for RandomInt {
     fn read(&self, _now: SystemTime) -> Value {
-        Value::Int(i128::from(with_thread_rng(|r| r.range_i64(self.min, self.max))))
+        Value::Int(i128::from(with_thread_rng(|r| {
+            r.range_i64(self.min, self.max)
+        })))
     }
 }
 
@@ -85,7 +87,13 @@ pub struct RandomBits {
 
 impl Emulator for RandomBits {
     fn read(&self, _now: SystemTime) -> Value {
-        with_thread_rng(|r| Value::List((0..self.len).map(|_| Value::Int(i128::from(r.range_i64(0, 1)))).collect()))
+        with_thread_rng(|r| {
+            Value::List(
+                (0..self.len)
+                    .map(|_| Value::Int(i128::from(r.range_i64(0, 1))))
+                    .collect(),
+            )
+        })
     }
 }
 
@@ -105,7 +113,10 @@ pub struct Counter {
 
 impl Emulator for Counter {
     fn read(&self, now: SystemTime) -> Value {
-        let secs = now.duration_since(self.start).unwrap_or(Duration::ZERO).as_secs_f64();
+        let secs = now
+            .duration_since(self.start)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64();
         // A slow, bounded wobble keeps the growth from looking machine-made while staying
         // monotonic (its derivative never exceeds the rate).
         let wobble = (secs / 7.0).sin() * self.rate.abs() * 0.9;
@@ -136,7 +147,10 @@ pub struct Drift {
 
 impl Emulator for Drift {
     fn read(&self, now: SystemTime) -> Value {
-        let t = now.duration_since(self.start).unwrap_or(Duration::ZERO).as_secs_f64();
+        let t = now
+            .duration_since(self.start)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64();
         let mid = (self.min + self.max) / 2.0;
         let amp = (self.max - self.min) / 2.0;
         let tau = std::f64::consts::TAU;
@@ -178,18 +192,47 @@ mod tests {
     fn uptime_units() {
         let boot = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         let now = boot + Duration::from_millis(12_345);
-        assert_eq!(Uptime { boot, unit: UptimeUnit::Seconds }.read(now), Value::Int(12));
-        assert_eq!(Uptime { boot, unit: UptimeUnit::Hundredths }.read(now), Value::Int(1234));
-        assert_eq!(Uptime { boot, unit: UptimeUnit::Seconds }.read(SystemTime::UNIX_EPOCH), Value::Int(0));
+        assert_eq!(
+            Uptime {
+                boot,
+                unit: UptimeUnit::Seconds
+            }
+            .read(now),
+            Value::Int(12)
+        );
+        assert_eq!(
+            Uptime {
+                boot,
+                unit: UptimeUnit::Hundredths
+            }
+            .read(now),
+            Value::Int(1234)
+        );
+        assert_eq!(
+            Uptime {
+                boot,
+                unit: UptimeUnit::Seconds
+            }
+            .read(SystemTime::UNIX_EPOCH),
+            Value::Int(0)
+        );
     }
 
     #[test]
     fn counter_is_monotonic() {
         let start = SystemTime::UNIX_EPOCH;
-        let c = Counter { base: 100, rate: 10.0, start, modulus: 0 };
+        let c = Counter {
+            base: 100,
+            rate: 10.0,
+            start,
+            modulus: 0,
+        };
         let mut last = 0;
         for s in 0..500 {
-            let v = c.read(start + Duration::from_millis(s * 250)).as_i128().unwrap();
+            let v = c
+                .read(start + Duration::from_millis(s * 250))
+                .as_i128()
+                .unwrap();
             assert!(v >= last);
             last = v;
         }
@@ -199,16 +242,24 @@ mod tests {
     #[test]
     fn random_values_in_range() {
         for _ in 0..100 {
-            let v = RandomInt { min: 3, max: 4 }.read(SystemTime::UNIX_EPOCH).as_i128().unwrap();
+            let v = RandomInt { min: 3, max: 4 }
+                .read(SystemTime::UNIX_EPOCH)
+                .as_i128()
+                .unwrap();
             assert!((3..=4).contains(&v));
         }
-        let Value::List(bits) = (RandomBits { len: 8 }).read(SystemTime::UNIX_EPOCH) else { panic!() };
+        let Value::List(bits) = (RandomBits { len: 8 }).read(SystemTime::UNIX_EPOCH) else {
+            panic!()
+        };
         assert_eq!(bits.len(), 8);
     }
 
     #[test]
     fn datetime_format() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(CurrentDatetime.read(t), Value::Str("2023-11-14,22:13:20.0".into()));
+        assert_eq!(
+            CurrentDatetime.read(t),
+            Value::Str("2023-11-14,22:13:20.0".into())
+        );
     }
 }

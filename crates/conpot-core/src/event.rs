@@ -43,7 +43,20 @@ pub struct Raw {
 impl Raw {
     /// Keeps at most `limit` bytes of `data`.
     pub fn capped(data: &[u8], limit: usize) -> Raw {
-        Raw { bytes: data.get(..limit.min(data.len())).unwrap_or_default().to_vec(), len: data.len() }
+        Raw {
+            bytes: data
+                .get(..limit.min(data.len()))
+                .unwrap_or_default()
+                .to_vec(),
+            len: data.len(),
+        }
+    }
+
+    /// Keeps at most `limit` bytes of `data`, reusing its allocation.
+    pub fn from_vec(mut data: Vec<u8>, limit: usize) -> Raw {
+        let len = data.len();
+        data.truncate(limit);
+        Raw { bytes: data, len }
     }
 
     /// Whether bytes were cut.
@@ -81,7 +94,10 @@ pub struct EventDraft {
 impl EventDraft {
     /// A draft of `event_type` with an empty body.
     pub fn new(event_type: impl Into<Cow<'static, str>>) -> Self {
-        EventDraft { event_type: event_type.into(), body: EventBody::default() }
+        EventDraft {
+            event_type: event_type.into(),
+            body: EventBody::default(),
+        }
     }
 
     /// Sets a data field.
@@ -130,6 +146,19 @@ pub struct Event {
     pub error: Option<String>,
 }
 
+/// A time-ordered UUIDv7 for `now`, with its random bits from this thread's generator
+/// (no system call per id).
+pub fn new_id(now: SystemTime) -> Uuid {
+    let ms = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let (a, b) = crate::rng::with_thread_rng(|r| (r.next_u64(), r.next_u64()));
+    let hi = (ms & 0xFFFF_FFFF_FFFF) << 16 | 0x7000 | (a & 0x0FFF);
+    let lo = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+    Uuid::from_u64_pair(hi, lo)
+}
+
 /// Who the events of one sensor come from (shared by all its sessions).
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -160,17 +189,33 @@ pub struct SessionInfo {
 
 impl SessionInfo {
     /// A new session with a fresh id.
-    pub fn new(protocol: Arc<str>, transport: Transport, src: Option<SocketAddr>, dst: Option<SocketAddr>) -> Self {
-        SessionInfo { id: Uuid::now_v7(), protocol, transport, src, dst }
+    pub fn new(
+        protocol: Arc<str>,
+        transport: Transport,
+        src: Option<SocketAddr>,
+        dst: Option<SocketAddr>,
+    ) -> Self {
+        SessionInfo {
+            id: new_id(SystemTime::now()),
+            protocol,
+            transport,
+            src,
+            dst,
+        }
     }
 }
 
 impl Event {
     /// Stamps `draft` with the envelope of `session` at time `now`.
-    pub fn stamp(origin: &Origin, session: &SessionInfo, draft: EventDraft, now: SystemTime) -> Event {
+    pub fn stamp(
+        origin: &Origin,
+        session: &SessionInfo,
+        draft: EventDraft,
+        now: SystemTime,
+    ) -> Event {
         let b = draft.body;
         Event {
-            event_id: Uuid::now_v7(),
+            event_id: new_id(now),
             timestamp: now,
             sensor_id: Arc::clone(&origin.sensor_id),
             persona: Arc::clone(&origin.persona),
@@ -183,8 +228,8 @@ impl Event {
             event_type: draft.event_type,
             request: b.request,
             response: b.response,
-            raw: b.raw.map(|r| Raw::capped(&r, origin.raw_limit)),
-            raw_response: b.raw_response.map(|r| Raw::capped(&r, origin.raw_limit)),
+            raw: b.raw.map(|r| Raw::from_vec(r, origin.raw_limit)),
+            raw_response: b.raw_response.map(|r| Raw::from_vec(r, origin.raw_limit)),
             data: b.data,
             error: b.error,
         }
@@ -196,8 +241,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ids_are_v7_and_ordered() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_795_611_702_444);
+        let a = new_id(t);
+        let b = new_id(t + std::time::Duration::from_millis(1));
+        assert_eq!(a.get_version_num(), 7);
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+        assert!(a < b);
+        assert_ne!(new_id(t), new_id(t));
+        let (secs, _) = a.get_timestamp().unwrap().to_unix();
+        assert_eq!(secs, 1_795_611_702);
+    }
+
+    #[test]
     fn stamping_caps_raw() {
-        let origin = Origin { sensor_id: "s".into(), persona: "p".into(), public_ip: None, raw_limit: 4 };
+        let origin = Origin {
+            sensor_id: "s".into(),
+            persona: "p".into(),
+            public_ip: None,
+            raw_limit: 4,
+        };
         let session = SessionInfo::new("modbus".into(), Transport::Tcp, None, None);
         let mut d = EventDraft::new("modbus.request").with("unit", 1);
         d.body.raw = Some(vec![1, 2, 3, 4, 5, 6]);

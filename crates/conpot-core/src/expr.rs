@@ -51,7 +51,11 @@ pub enum Expr {
 impl Expr {
     /// Parses expression text.
     pub fn parse(text: &str) -> Result<Expr, ExprError> {
-        let mut p = Parser { src: text.as_bytes(), pos: 0, depth: 0 };
+        let mut p = Parser {
+            src: text.as_bytes(),
+            pos: 0,
+            depth: 0,
+        };
         let e = p.expr()?;
         p.skip_ws();
         if p.pos != p.src.len() {
@@ -112,7 +116,9 @@ impl Parser<'_> {
         };
         ExprError {
             offset: self.pos,
-            message: format!("expected {expected}, found {found} (only literals, lists, random.randint, random.uniform, round and list comprehensions over range are allowed)"),
+            message: format!(
+                "expected {expected}, found {found} (only literals, lists, random.randint, random.uniform, round and list comprehensions over range are allowed)"
+            ),
         }
     }
 
@@ -138,7 +144,11 @@ impl Parser<'_> {
     }
 
     fn expect(&mut self, tok: &str) -> Result<(), ExprError> {
-        if self.eat(tok) { Ok(()) } else { Err(self.err(&format!("`{tok}`"))) }
+        if self.eat(tok) {
+            Ok(())
+        } else {
+            Err(self.err(&format!("`{tok}`")))
+        }
     }
 
     fn ident(&mut self) -> Option<String> {
@@ -155,7 +165,9 @@ impl Parser<'_> {
             self.pos = start;
             return None;
         }
-        Some(String::from_utf8_lossy(self.src.get(start..self.pos).unwrap_or_default()).into_owned())
+        Some(
+            String::from_utf8_lossy(self.src.get(start..self.pos).unwrap_or_default()).into_owned(),
+        )
     }
 
     fn expr(&mut self) -> Result<Expr, ExprError> {
@@ -206,7 +218,10 @@ impl Parser<'_> {
                         let inner = self.expr()?;
                         let digits = if self.eat(",") {
                             let d = self.number()?;
-                            let d = d.as_i128().and_then(|d| i32::try_from(d).ok()).filter(|d| d.abs() <= 15);
+                            let d = d
+                                .as_i128()
+                                .and_then(|d| i32::try_from(d).ok())
+                                .filter(|d| d.abs() <= 15);
                             Some(d.ok_or_else(|| self.err("a small integer digit count"))?)
                         } else {
                             None
@@ -254,7 +269,9 @@ impl Parser<'_> {
             };
             self.expect(")")?;
             self.expect("]")?;
-            let (start, stop) = start.zip(stop).ok_or_else(|| self.err("integer range bounds"))?;
+            let (start, stop) = start
+                .zip(stop)
+                .ok_or_else(|| self.err("integer range bounds"))?;
             if stop.saturating_sub(start) > MAX_LIST_LEN as i64 {
                 return Err(self.err(&format!("a range of at most {MAX_LIST_LEN} items")));
             }
@@ -279,13 +296,19 @@ impl Parser<'_> {
         self.pos += 1;
         let mut out = Vec::new();
         loop {
-            let c = *self.src.get(self.pos).ok_or_else(|| self.err("a closing quote"))?;
+            let c = *self
+                .src
+                .get(self.pos)
+                .ok_or_else(|| self.err("a closing quote"))?;
             self.pos += 1;
             if c == quote {
                 break;
             }
             if c == b'\\' {
-                let e = *self.src.get(self.pos).ok_or_else(|| self.err("an escape"))?;
+                let e = *self
+                    .src
+                    .get(self.pos)
+                    .ok_or_else(|| self.err("an escape"))?;
                 self.pos += 1;
                 match e {
                     b'n' => out.push(b'\n'),
@@ -293,8 +316,12 @@ impl Parser<'_> {
                     b'r' => out.push(b'\r'),
                     b'0' => out.push(0),
                     b'x' => {
-                        let h = self.src.get(self.pos..self.pos + 2).ok_or_else(|| self.err("two hex digits"))?;
-                        let v = crate::hex::decode(&String::from_utf8_lossy(h)).and_then(|v| v.first().copied());
+                        let h = self
+                            .src
+                            .get(self.pos..self.pos + 2)
+                            .ok_or_else(|| self.err("two hex digits"))?;
+                        let v = crate::hex::decode(&String::from_utf8_lossy(h))
+                            .and_then(|v| v.first().copied());
                         out.push(v.ok_or_else(|| self.err("two hex digits"))?);
                         self.pos += 2;
                     }
@@ -304,7 +331,9 @@ impl Parser<'_> {
                 out.push(c);
             }
         }
-        Ok(Expr::Literal(Value::Str(String::from_utf8_lossy(&out).into_owned())))
+        Ok(Expr::Literal(Value::Str(
+            String::from_utf8_lossy(&out).into_owned(),
+        )))
     }
 
     fn number(&mut self) -> Result<Value, ExprError> {
@@ -319,15 +348,21 @@ impl Parser<'_> {
         {
             self.pos += 1;
         }
-        let text: String = String::from_utf8_lossy(self.src.get(start..self.pos).unwrap_or_default()).replace('_', "");
-        let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        let text: String =
+            String::from_utf8_lossy(self.src.get(start..self.pos).unwrap_or_default())
+                .replace('_', "");
+        let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"))
+        {
             i128::from_str_radix(hex, 16).ok().map(Value::Int)
         } else if let Ok(i) = text.parse::<i128>() {
             Some(Value::Int(i))
         } else if let Ok(u) = text.trim_start_matches('+').parse::<u128>() {
             Some(Value::BigUint(u))
         } else if text.contains(['.', 'e', 'E']) {
-            text.parse::<f64>().ok().filter(|f| f.is_finite()).map(Value::Float)
+            text.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Value::Float)
         } else {
             None
         };
@@ -369,24 +404,42 @@ mod tests {
         assert_eq!(ev("0"), Value::Int(0));
         assert_eq!(ev("-1"), Value::Int(-1));
         assert_eq!(ev("41.2"), Value::Float(41.2));
-        assert_eq!(ev("340282366920938463463374607431768211455"), Value::BigUint(u128::MAX));
+        assert_eq!(
+            ev("340282366920938463463374607431768211455"),
+            Value::BigUint(u128::MAX)
+        );
         assert_eq!(ev("True"), Value::Bool(true));
-        assert_eq!(ev("[1, 'a', ]"), Value::List(vec![Value::Int(1), Value::Str("a".into())]));
+        assert_eq!(
+            ev("[1, 'a', ]"),
+            Value::List(vec![Value::Int(1), Value::Str("a".into())])
+        );
     }
 
     #[test]
     fn conpot_forms() {
-        let Value::List(bits) = ev("[random.randint(0,1) for b in range(0,128)]") else { panic!() };
+        let Value::List(bits) = ev("[random.randint(0,1) for b in range(0,128)]") else {
+            panic!()
+        };
         assert_eq!(bits.len(), 128);
         assert!(bits.iter().all(|b| matches!(b, Value::Int(0 | 1))));
-        assert!(bits.iter().any(|b| *b == Value::Int(1)));
-        assert_eq!(ev("[0 for b in range(0,32)]"), Value::List(vec![Value::Int(0); 32]));
-        assert_eq!(ev("[0 for b in range(4)]"), Value::List(vec![Value::Int(0); 4]));
+        assert!(bits.contains(&Value::Int(1)));
+        assert_eq!(
+            ev("[0 for b in range(0,32)]"),
+            Value::List(vec![Value::Int(0); 32])
+        );
+        assert_eq!(
+            ev("[0 for b in range(4)]"),
+            Value::List(vec![Value::Int(0); 4])
+        );
         for _ in 0..100 {
-            let Value::Int(i) = ev("random.randint(1000, 9050)") else { panic!() };
+            let Value::Int(i) = ev("random.randint(1000, 9050)") else {
+                panic!()
+            };
             assert!((1000..=9050).contains(&i));
         }
-        let Value::Float(f) = ev("round(random.uniform(25.00, 75.99), 2)") else { panic!() };
+        let Value::Float(f) = ev("round(random.uniform(25.00, 75.99), 2)") else {
+            panic!()
+        };
         assert!((25.0..=75.99).contains(&f));
         assert_eq!((f * 100.0).round() / 100.0, f);
     }

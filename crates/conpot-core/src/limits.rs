@@ -33,7 +33,12 @@ pub struct Permit {
 impl ConnLimiter {
     /// A limiter admitting `max_total` connections, `max_per_ip` from one address.
     pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
-        Arc::new(ConnLimiter { max_total, max_per_ip, total: AtomicUsize::new(0), per_ip: Mutex::new(HashMap::new()) })
+        Arc::new(ConnLimiter {
+            max_total,
+            max_per_ip,
+            total: AtomicUsize::new(0),
+            per_ip: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Admits a connection from `ip`, or says which limit refuses it.
@@ -53,7 +58,10 @@ impl ConnLimiter {
             return Err(Refusal::PerSource);
         }
         *n += 1;
-        Ok(Permit { limiter: Arc::clone(self), ip })
+        Ok(Permit {
+            limiter: Arc::clone(self),
+            ip,
+        })
     }
 
     /// Connections open now.
@@ -88,7 +96,12 @@ impl ReportGate {
     /// the last one), `None` if this one is held back.
     pub fn pass(&self, unix_secs: u64) -> Option<u64> {
         let last = self.last_sec.load(Ordering::Relaxed);
-        if last != unix_secs && self.last_sec.compare_exchange(last, unix_secs, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if last != unix_secs
+            && self
+                .last_sec
+                .compare_exchange(last, unix_secs, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
             Some(self.held.swap(0, Ordering::AcqRel))
         } else {
             self.held.fetch_add(1, Ordering::Relaxed);

@@ -49,7 +49,12 @@ pub struct Sensor {
 
 impl Sensor {
     /// A sensor context.
-    pub fn new(origin: Origin, bus: Arc<EventBus>, limits: Limits, session_timeout: Duration) -> Arc<Self> {
+    pub fn new(
+        origin: Origin,
+        bus: Arc<EventBus>,
+        limits: Limits,
+        session_timeout: Duration,
+    ) -> Arc<Self> {
         let metrics = Arc::clone(bus.metrics());
         Arc::new(Sensor {
             origin,
@@ -69,20 +74,37 @@ impl Sensor {
         if draft.event_type.ends_with(".malformed") {
             Metrics::inc(&self.metrics.malformed_frames);
         }
-        self.bus.publish(Event::stamp(&self.origin, session, draft, now));
+        self.bus
+            .publish(Event::stamp(&self.origin, session, draft, now));
     }
 
     /// Logs a limit hit (at most one event per limit per second; the rest are counted in
     /// the next event's `suppressed`).
-    pub fn limit_hit(&self, session: &SessionInfo, limit: &'static str, value: usize, now: SystemTime) {
+    pub fn limit_hit(
+        &self,
+        session: &SessionInfo,
+        limit: &'static str,
+        value: usize,
+        now: SystemTime,
+    ) {
         let gate = match limit {
             "max_connections" => &self.gates[0],
             "max_connections_per_ip" => &self.gates[1],
             _ => &self.gates[2],
         };
-        let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let secs = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         if let Some(suppressed) = gate.pass(secs) {
-            self.emit(session, EventDraft::new("limit.hit").with("limit", limit).with("value", value).with("suppressed", suppressed), now);
+            self.emit(
+                session,
+                EventDraft::new("limit.hit")
+                    .with("limit", limit)
+                    .with("value", value)
+                    .with("suppressed", suppressed),
+                now,
+            );
         }
     }
 }
@@ -129,12 +151,23 @@ async fn accept_loop(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dy
         let permit = match sensor.limiter.admit(peer.ip()) {
             Ok(p) => p,
             Err(refusal) => {
-                let info = SessionInfo::new(Arc::clone(&protocol), Transport::Tcp, Some(peer), Some(local));
+                let info = SessionInfo::new(
+                    Arc::clone(&protocol),
+                    Transport::Tcp,
+                    Some(peer),
+                    Some(local),
+                );
                 let (name, value, counter) = match refusal {
-                    Refusal::Global => ("max_connections", sensor.limits.max_connections, &sensor.metrics.limit_max_connections),
-                    Refusal::PerSource => {
-                        ("max_connections_per_ip", sensor.limits.max_connections_per_ip, &sensor.metrics.limit_per_ip)
-                    }
+                    Refusal::Global => (
+                        "max_connections",
+                        sensor.limits.max_connections,
+                        &sensor.metrics.limit_max_connections,
+                    ),
+                    Refusal::PerSource => (
+                        "max_connections_per_ip",
+                        sensor.limits.max_connections_per_ip,
+                        &sensor.metrics.limit_per_ip,
+                    ),
                 };
                 Metrics::inc(counter);
                 sensor.limit_hit(&info, name, value, now);
@@ -236,7 +269,11 @@ async fn serve_connection(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => {
                 error = Some(e.to_string());
-                reason = Some(if e.kind() == io::ErrorKind::ConnectionReset { CloseReason::Peer } else { CloseReason::Error });
+                reason = Some(if e.kind() == io::ErrorKind::ConnectionReset {
+                    CloseReason::Peer
+                } else {
+                    CloseReason::Error
+                });
                 break;
             }
         }
@@ -281,7 +318,13 @@ async fn serve_connection(
 
 /// Sends what `out` holds and publishes its events; `Ok(true)` if the session asked to
 /// close.
-async fn flush(sensor: &Sensor, info: &SessionInfo, stream: &mut TcpStream, out: &mut Output, sent: &mut u64) -> io::Result<bool> {
+async fn flush(
+    sensor: &Sensor,
+    info: &SessionInfo,
+    stream: &mut TcpStream,
+    out: &mut Output,
+    sent: &mut u64,
+) -> io::Result<bool> {
     if out.is_empty() {
         return Ok(false);
     }

@@ -77,8 +77,10 @@ impl PersonaSpec {
                 specs.extend(v.clone());
             }
         }
-        let mut values: BTreeMap<String, String> =
-            specs.iter().map(|(k, s)| (k.clone(), generate_field(s, &mut rng))).collect();
+        let mut values: BTreeMap<String, String> = specs
+            .iter()
+            .map(|(k, s)| (k.clone(), generate_field(s, &mut rng)))
+            .collect();
         // Resolve references between fields (two passes allow one level of chaining).
         for _ in 0..2 {
             let snapshot = values.clone();
@@ -88,7 +90,11 @@ impl PersonaSpec {
                 }
             }
         }
-        Persona { template: template.to_owned(), seed, values }
+        Persona {
+            template: template.to_owned(),
+            seed,
+            values,
+        }
     }
 }
 
@@ -103,7 +109,9 @@ fn generate_field(spec: &FieldSpec, rng: &mut Rng) -> String {
             const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
             let mut out = String::with_capacity(p.len());
             let mut chars = p.chars();
-            let pick = |set: &[u8], rng: &mut Rng| char::from(set.get(rng.index(set.len())).copied().unwrap_or(b'0'));
+            let pick = |set: &[u8], rng: &mut Rng| {
+                char::from(set.get(rng.index(set.len())).copied().unwrap_or(b'0'))
+            };
             while let Some(c) = chars.next() {
                 match c {
                     '#' => out.push(pick(DIGITS, rng)),
@@ -130,7 +138,9 @@ fn render_with(text: &str, values: &BTreeMap<String, String>) -> Result<String, 
             return Ok(out);
         };
         let name = after.get(..end).unwrap_or_default();
-        let v = values.get(name).ok_or_else(|| UnknownField(name.to_owned()))?;
+        let v = values
+            .get(name)
+            .ok_or_else(|| UnknownField(name.to_owned()))?;
         out.push_str(v);
         rest = after.get(end + 1..).unwrap_or_default();
     }
@@ -151,17 +161,28 @@ impl Persona {
 
     /// A short label for logs: the template name and a hash of the seed.
     pub fn label(&self) -> String {
-        format!("{}-{:08x}", self.template, (self.seed ^ (self.seed >> 32)) as u32)
+        format!(
+            "{}-{:08x}",
+            self.template,
+            (self.seed ^ (self.seed >> 32)) as u32
+        )
     }
 
     /// Loads the persona of `template` from `state_dir`, or generates one from a fresh
     /// seed and stores it. Fields the spec gained since it was stored are generated from
     /// the stored seed; stored values are never changed.
-    pub fn load_or_create(spec: &PersonaSpec, template: &str, state_dir: &Path) -> std::io::Result<Persona> {
+    pub fn load_or_create(
+        spec: &PersonaSpec,
+        template: &str,
+        state_dir: &Path,
+    ) -> std::io::Result<Persona> {
         let path = Self::path(state_dir, template);
         if let Ok(text) = std::fs::read_to_string(&path) {
             let stored = Self::parse_stored(&text).ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: not a persona file", path.display()))
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: not a persona file", path.display()),
+                )
             })?;
             let mut fresh = spec.generate(template, stored.seed);
             let changed = fresh.values.keys().any(|k| !stored.values.contains_key(k));
@@ -180,7 +201,13 @@ impl Persona {
     pub fn path(state_dir: &Path, template: &str) -> PathBuf {
         let safe: String = template
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         state_dir.join(format!("persona-{safe}.toml"))
     }
@@ -189,9 +216,19 @@ impl Persona {
     pub fn store(&self, state_dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(state_dir)?;
         let mut table = toml::Table::new();
-        table.insert("template".into(), toml::Value::String(self.template.clone()));
-        table.insert("seed".into(), toml::Value::String(format!("{:016x}", self.seed)));
-        let values: toml::Table = self.values.iter().map(|(k, v)| (k.clone(), toml::Value::String(v.clone()))).collect();
+        table.insert(
+            "template".into(),
+            toml::Value::String(self.template.clone()),
+        );
+        table.insert(
+            "seed".into(),
+            toml::Value::String(format!("{:016x}", self.seed)),
+        );
+        let values: toml::Table = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
+            .collect();
         table.insert("values".into(), toml::Value::Table(values));
         let text = format!(
             "# The identity of this deployment, generated once from the seed. Keep it to stay the same device.\n{}",
@@ -213,7 +250,11 @@ impl Persona {
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
             .collect();
-        Some(Persona { template, seed, values })
+        Some(Persona {
+            template,
+            seed,
+            values,
+        })
     }
 }
 
@@ -225,21 +266,31 @@ mod tests {
         let mut fields = BTreeMap::new();
         fields.insert("vendor".into(), FieldSpec::Fixed("Siemens".into()));
         fields.insert("serial".into(), FieldSpec::Pattern("S C-@%%######".into()));
-        fields.insert("plant".into(), FieldSpec::Choice(vec!["A".into(), "B".into(), "C".into()]));
-        fields.insert("label".into(), FieldSpec::Fixed("{persona.vendor} {persona.model}".into()));
+        fields.insert(
+            "plant".into(),
+            FieldSpec::Choice(vec!["A".into(), "B".into(), "C".into()]),
+        );
+        fields.insert(
+            "label".into(),
+            FieldSpec::Fixed("{persona.vendor} {persona.model}".into()),
+        );
         let mut v1 = BTreeMap::new();
         v1.insert("model".into(), FieldSpec::Fixed("CPU 315".into()));
         let mut v2 = BTreeMap::new();
         v2.insert("model".into(), FieldSpec::Fixed("CPU 317".into()));
-        PersonaSpec { fields, variants: vec![v1, v2] }
+        PersonaSpec {
+            fields,
+            variants: vec![v1, v2],
+        }
     }
 
     #[test]
     fn deterministic_per_seed_and_distinct_across_seeds() {
         let s = spec();
         assert_eq!(s.generate("t", 42), s.generate("t", 42));
-        let serials: std::collections::HashSet<String> =
-            (0..200).map(|seed| s.generate("t", seed).values["serial"].clone()).collect();
+        let serials: std::collections::HashSet<String> = (0..200)
+            .map(|seed| s.generate("t", seed).values["serial"].clone())
+            .collect();
         assert_eq!(serials.len(), 200);
         let p = s.generate("t", 1);
         let serial = &p.values["serial"];
@@ -263,7 +314,8 @@ mod tests {
         assert_ne!(a.values["serial"], c.values["serial"]);
         // A field added to the spec later is filled in; stored ones stay.
         let mut s2 = s.clone();
-        s2.fields.insert("mac".into(), FieldSpec::Pattern("00:1B:1B:%%:%%:%%".into()));
+        s2.fields
+            .insert("mac".into(), FieldSpec::Pattern("00:1B:1B:%%:%%:%%".into()));
         let d = Persona::load_or_create(&s2, "default", &dir).unwrap();
         assert_eq!(d.values["serial"], a.values["serial"]);
         assert_eq!(d.values["mac"].len(), 17);

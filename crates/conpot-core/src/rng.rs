@@ -114,6 +114,9 @@ mod tests {
             assert!((1.0..2.0).contains(&f));
         }
         assert_ne!(Rng::from_seed(1).next_u64(), Rng::from_seed(2).next_u64());
-        assert_eq!(Rng::from_seed(1).range_i64(i64::MIN, i64::MAX), Rng::from_seed(1).range_i64(i64::MIN, i64::MAX));
+        assert_eq!(
+            Rng::from_seed(1).range_i64(i64::MIN, i64::MAX),
+            Rng::from_seed(1).range_i64(i64::MIN, i64::MAX)
+        );
     }
 }

@@ -50,22 +50,50 @@ impl Civil {
     }
 }
 
+/// A timestamp displayed as ISO 8601 with microseconds, with or without the `Z` zone
+/// (formats straight into the writer, without an intermediate string).
+#[derive(Debug, Clone, Copy)]
+pub struct Iso8601 {
+    /// The time.
+    pub time: SystemTime,
+    /// Append `Z` (RFC 3339, UTC); without it, Conpot's naive form.
+    pub zone: bool,
+}
+
+impl std::fmt::Display for Iso8601 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = Civil::from_system(self.time);
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}{}",
+            c.year,
+            c.month,
+            c.day,
+            c.hour,
+            c.minute,
+            c.second,
+            c.micros,
+            if self.zone { "Z" } else { "" }
+        )
+    }
+}
+
 /// RFC 3339 with microseconds and `Z`: `2026-11-26T12:41:42.444137Z`.
 pub fn rfc3339_micros(t: SystemTime) -> String {
-    let c = Civil::from_system(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second, c.micros
-    )
+    Iso8601 {
+        time: t,
+        zone: true,
+    }
+    .to_string()
 }
 
 /// Conpot's naive ISO form with microseconds and no zone: `2026-11-26T12:41:42.444137`.
 pub fn iso_naive_micros(t: SystemTime) -> String {
-    let c = Civil::from_system(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
-        c.year, c.month, c.day, c.hour, c.minute, c.second, c.micros
-    )
+    Iso8601 {
+        time: t,
+        zone: false,
+    }
+    .to_string()
 }
 
 #[cfg(test)]

@@ -152,6 +152,9 @@ mod tests {
         assert_eq!(Value::Float(3.5).as_u16(), None);
         assert_eq!(Value::Int(2).as_bit(), Some(true));
         assert_eq!(Value::Str("x".into()).as_bit(), None);
-        assert_eq!(Value::BigUint(u128::MAX).to_json(), serde_json::json!(u128::MAX.to_string()));
+        assert_eq!(
+            Value::BigUint(u128::MAX).to_json(),
+            serde_json::json!(u128::MAX.to_string())
+        );
     }
 }

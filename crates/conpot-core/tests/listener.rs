@@ -1,5 +1,6 @@
 //! The listener framework over real sockets: limits, idle timeout, buffer bound,
 //! graceful shutdown, IPv6, and the events each produces.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,12 +34,17 @@ impl StreamSession for LineSession {
         out.bytes.extend_from_slice(b"hello\n");
     }
     fn on_data(&mut self, input: &[u8], _now: SystemTime, out: &mut Output) -> usize {
-        let Some(n) = input.iter().position(|&b| b == b'\n') else { return 0 };
+        let Some(n) = input.iter().position(|&b| b == b'\n') else {
+            return 0;
+        };
         let line = &input[..n];
         out.bytes.extend_from_slice(b"ok ");
         out.bytes.extend_from_slice(line);
         out.bytes.push(b'\n');
-        out.events.push(EventDraft::new("lines.request").with("line", String::from_utf8_lossy(line).into_owned()));
+        out.events.push(
+            EventDraft::new("lines.request")
+                .with("line", String::from_utf8_lossy(line).into_owned()),
+        );
         if line == b"quit" {
             out.close = true;
         }
@@ -55,7 +61,12 @@ fn start(limits: Limits, timeout: Duration, addr: &str) -> (Arc<Sensor>, SocketA
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(metrics);
     let rx = bus.add_sink("test", 10_000);
-    let origin = Origin { sensor_id: "t".into(), persona: "p".into(), public_ip: None, raw_limit: 64 };
+    let origin = Origin {
+        sensor_id: "t".into(),
+        persona: "p".into(),
+        public_ip: None,
+        raw_limit: 64,
+    };
     let sensor = Sensor::new(origin, Arc::new(bus), limits, timeout);
     let listener = bind_tcp(addr.parse().unwrap()).unwrap();
     let bound = listener.local_addr().unwrap();
@@ -66,7 +77,10 @@ fn start(limits: Limits, timeout: Duration, addr: &str) -> (Arc<Sensor>, SocketA
 async fn next_event(rx: &mut SinkReceiver, ty: &str) -> Arc<Event> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let ev = tokio::time::timeout_at(deadline, rx.rx.recv()).await.expect("event in time").expect("bus open");
+        let ev = tokio::time::timeout_at(deadline, rx.rx.recv())
+            .await
+            .expect("event in time")
+            .expect("bus open");
         if ev.event_type == ty {
             return ev;
         }
@@ -76,7 +90,12 @@ async fn next_event(rx: &mut SinkReceiver, ty: &str) -> Arc<Event> {
 async fn read_line(s: &mut TcpStream) -> String {
     let mut out = Vec::new();
     let mut b = [0u8; 1];
-    while tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await.expect("read in time").unwrap() == 1 {
+    while tokio::time::timeout(Duration::from_secs(5), s.read(&mut b))
+        .await
+        .expect("read in time")
+        .unwrap()
+        == 1
+    {
         if b[0] == b'\n' {
             break;
         }
@@ -87,7 +106,10 @@ async fn read_line(s: &mut TcpStream) -> String {
 
 async fn closed(s: &mut TcpStream) -> bool {
     let mut b = [0u8; 64];
-    matches!(tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await, Ok(Ok(0)) | Ok(Err(_)))
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
 }
 
 #[tokio::test]
@@ -120,17 +142,30 @@ async fn session_events_and_split_segments() {
 
 #[tokio::test]
 async fn per_source_and_global_limits() {
-    let limits = Limits { max_connections: 3, max_connections_per_ip: 2, ..Limits::default() };
+    let limits = Limits {
+        max_connections: 3,
+        max_connections_per_ip: 2,
+        ..Limits::default()
+    };
     let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
     let mut a = TcpStream::connect(addr).await.unwrap();
     let mut b = TcpStream::connect(addr).await.unwrap();
     assert_eq!(read_line(&mut a).await, "hello");
     assert_eq!(read_line(&mut b).await, "hello");
     let mut c = TcpStream::connect(addr).await.unwrap();
-    assert!(closed(&mut c).await, "third connection from one address must be refused");
+    assert!(
+        closed(&mut c).await,
+        "third connection from one address must be refused"
+    );
     let hit = next_event(&mut rx, "limit.hit").await;
     assert_eq!(hit.data["limit"], "max_connections_per_ip");
-    assert_eq!(sensor.metrics.limit_per_ip.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_per_ip
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     // Another source address (127.0.0.2) still gets in until the global limit.
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
@@ -139,8 +174,17 @@ async fn per_source_and_global_limits() {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind("127.0.0.3:0".parse().unwrap()).unwrap();
     let mut e = sock.connect(addr).await.unwrap();
-    assert!(closed(&mut e).await, "fourth connection overall must be refused");
-    assert_eq!(sensor.metrics.limit_max_connections.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(
+        closed(&mut e).await,
+        "fourth connection overall must be refused"
+    );
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_max_connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     // Closing one frees its place.
     drop(a);
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -151,19 +195,29 @@ async fn per_source_and_global_limits() {
 
 #[tokio::test]
 async fn idle_timeout_closes_and_logs() {
-    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_millis(300), "127.0.0.1:0");
+    let (sensor, addr, mut rx) =
+        start(Limits::default(), Duration::from_millis(300), "127.0.0.1:0");
     let mut s = TcpStream::connect(addr).await.unwrap();
     assert_eq!(read_line(&mut s).await, "hello");
     assert!(closed(&mut s).await);
     let close = next_event(&mut rx, "session.close").await;
     assert_eq!(close.data["reason"], "idle_timeout");
-    assert_eq!(sensor.metrics.idle_timeouts.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        sensor
+            .metrics
+            .idle_timeouts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     sensor.shutdown.cancel();
 }
 
 #[tokio::test]
 async fn buffer_limit_closes_and_logs() {
-    let limits = Limits { max_buffer: 1000, ..Limits::default() };
+    let limits = Limits {
+        max_buffer: 1000,
+        ..Limits::default()
+    };
     let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
     let mut s = TcpStream::connect(addr).await.unwrap();
     assert_eq!(read_line(&mut s).await, "hello");
@@ -197,11 +251,16 @@ async fn shutdown_closes_sessions_and_ends_tasks() {
     assert_eq!(read_line(&mut s).await, "hello");
     sensor.shutdown.cancel();
     sensor.tracker.close();
-    tokio::time::timeout(Duration::from_secs(2), sensor.tracker.wait()).await.expect("tasks end");
+    tokio::time::timeout(Duration::from_secs(2), sensor.tracker.wait())
+        .await
+        .expect("tasks end");
     assert!(closed(&mut s).await);
     let close = next_event(&mut rx, "session.close").await;
     assert_eq!(close.data["reason"], "shutdown");
-    assert!(TcpStream::connect(addr).await.is_err(), "listener is closed");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "listener is closed"
+    );
 }
 
 #[tokio::test]

@@ -24,7 +24,10 @@ const OBJECT_NAMES: &[(&str, u8)] = &[
 
 /// Builds the Modbus configuration of `section` for `device`, preparing the databus
 /// lists its blocks use.
-pub fn build(section: &ProtocolSection, device: &Device) -> Result<ModbusConfig, Vec<TemplateError>> {
+pub fn build(
+    section: &ProtocolSection,
+    device: &Device,
+) -> Result<ModbusConfig, Vec<TemplateError>> {
     let mut errs = Errors::default();
     let config = match &section.body {
         SectionBody::Toml(t) => from_toml(&section.file, t, device, &mut errs),
@@ -43,14 +46,33 @@ fn render(file: &str, key: &str, text: &str, device: &Device, errs: &mut Errors)
     })
 }
 
-fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) -> Option<ModbusConfig> {
+fn from_toml(
+    file: &str,
+    t: &toml::Table,
+    device: &Device,
+    errs: &mut Errors,
+) -> Option<ModbusConfig> {
     let root = TomlTable::new(file, "protocols.modbus", t);
-    root.deny_unknown(&["mode", "identification", "server_id", "slaves", "functions", "response_time_ms"], errs);
+    root.deny_unknown(
+        &[
+            "mode",
+            "identification",
+            "server_id",
+            "slaves",
+            "functions",
+            "response_time_ms",
+        ],
+        errs,
+    );
     let mode = match root.str("mode", false, errs).unwrap_or("device") {
         "device" | "tcp" => Mode::Device,
         "gateway" | "serial" => Mode::Gateway,
         other => {
-            errs.push(file, &root.key("mode"), format!("\"device\" or \"gateway\", found \"{other}\""));
+            errs.push(
+                file,
+                &root.key("mode"),
+                format!("\"device\" or \"gateway\", found \"{other}\""),
+            );
             Mode::Device
         }
     };
@@ -61,7 +83,10 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         it.deny_unknown(&names, errs);
         for (name, id) in OBJECT_NAMES {
             if let Some(v) = it.str(name, false, errs) {
-                identification.insert(*id, render(file, &it.key(name), v, device, errs).into_bytes());
+                identification.insert(
+                    *id,
+                    render(file, &it.key(name), v, device, errs).into_bytes(),
+                );
             }
         }
     }
@@ -70,7 +95,9 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         let st = TomlTable::new(file, "protocols.modbus.server_id", st);
         st.deny_unknown(&["id", "data"], errs);
         match st.get("id") {
-            Some(toml::Value::String(s)) => server_id = render(file, &st.key("id"), s, device, errs).into_bytes(),
+            Some(toml::Value::String(s)) => {
+                server_id = render(file, &st.key("id"), s, device, errs).into_bytes()
+            }
             Some(_) => {
                 if let Some(id) = st.int("id", 0, 255, false, errs) {
                     server_id = vec![id as u8];
@@ -84,29 +111,42 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
     }
     let functions = root.array("functions", false, errs).map(|a| {
         a.iter()
-            .filter_map(|v| match v.as_integer().and_then(|i| u8::try_from(i).ok()) {
-                Some(fc) => Some(fc),
-                None => {
-                    errs.push(file, &root.key("functions"), "function codes from 0 to 255");
-                    None
-                }
-            })
+            .filter_map(
+                |v| match v.as_integer().and_then(|i| u8::try_from(i).ok()) {
+                    Some(fc) => Some(fc),
+                    None => {
+                        errs.push(file, &root.key("functions"), "function codes from 0 to 255");
+                        None
+                    }
+                },
+            )
             .collect()
     });
     let response_time_ms = match root.array("response_time_ms", false, errs) {
         None => (0, 0),
         Some(a) => match a.as_slice() {
-            [toml::Value::Integer(lo), toml::Value::Integer(hi)] if 0 <= *lo && lo <= hi && *hi <= 10_000 => {
+            [toml::Value::Integer(lo), toml::Value::Integer(hi)]
+                if 0 <= *lo && lo <= hi && *hi <= 10_000 =>
+            {
                 (*lo as u32, *hi as u32)
             }
             _ => {
-                errs.push(file, &root.key("response_time_ms"), "[min, max] milliseconds, 0 <= min <= max <= 10000");
+                errs.push(
+                    file,
+                    &root.key("response_time_ms"),
+                    "[min, max] milliseconds, 0 <= min <= max <= 10000",
+                );
                 (0, 0)
             }
         },
     };
     let mut slaves = Vec::new();
-    for (i, s) in root.array("slaves", true, errs).into_iter().flatten().enumerate() {
+    for (i, s) in root
+        .array("slaves", true, errs)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let path = format!("protocols.modbus.slaves[{i}]");
         let Some(st) = s.as_table() else {
             errs.push(file, &path, "a table");
@@ -116,7 +156,12 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         st.deny_unknown(&["id", "blocks"], errs);
         let id = st.int("id", 0, 255, true, errs).unwrap_or(0) as u8;
         let mut blocks = Vec::new();
-        for (j, b) in st.array("blocks", true, errs).into_iter().flatten().enumerate() {
+        for (j, b) in st
+            .array("blocks", true, errs)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let bpath = format!("{path}.blocks[{j}]");
             let Some(bt) = b.as_table() else {
                 errs.push(file, &bpath, "a table");
@@ -135,20 +180,39 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
                 }
                 None => continue,
             };
-            let (Some(start), Some(size), Some(key)) =
-                (bt.int("start", 0, 65535, true, errs), bt.int("size", 1, 65536, true, errs), bt.str("key", true, errs))
-            else {
+            let (Some(start), Some(size), Some(key)) = (
+                bt.int("start", 0, 65535, true, errs),
+                bt.int("size", 1, 65536, true, errs),
+                bt.str("key", true, errs),
+            ) else {
                 continue;
             };
             if start + size > 65536 {
-                errs.push(file, &bt.key("size"), format!("a block that ends by address 65535 (start {start} + size {size})"));
+                errs.push(
+                    file,
+                    &bt.key("size"),
+                    format!("a block that ends by address 65535 (start {start} + size {size})"),
+                );
                 continue;
             }
-            blocks.push(Block { table, start: start as u16, size: size.min(65535) as u16, key: key.to_owned() });
+            blocks.push(Block {
+                table,
+                start: start as u16,
+                size: size.min(65535) as u16,
+                key: key.to_owned(),
+            });
         }
         slaves.push(Slave { id, blocks });
     }
-    let config = ModbusConfig { mode, slaves, identification, server_id, server_id_data, functions, response_time_ms };
+    let config = ModbusConfig {
+        mode,
+        slaves,
+        identification,
+        server_id,
+        server_id_data,
+        functions,
+        response_time_ms,
+    };
     prepare(file, &config, device, false, errs).map(|sizes| with_sizes(config, sizes))
 }
 
@@ -171,7 +235,11 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
     let root = doc.root_element();
     let mut identification = BTreeMap::new();
     if let Some(di) = child(root, "device_info") {
-        for (tag, id) in [("VendorName", 0u8), ("ProductCode", 1), ("MajorMinorRevision", 2)] {
+        for (tag, id) in [
+            ("VendorName", 0u8),
+            ("ProductCode", 1),
+            ("MajorMinorRevision", 2),
+        ] {
             if let Some(v) = text(di, tag) {
                 identification.insert(id, v.as_bytes().to_vec());
             }
@@ -181,24 +249,42 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
         Some("tcp") | None => Mode::Device,
         Some("serial") => Mode::Gateway,
         Some(other) => {
-            errs.push(file, "modbus/mode", format!("tcp or serial, found `{other}`"));
+            errs.push(
+                file,
+                "modbus/mode",
+                format!("tcp or serial, found `{other}`"),
+            );
             Mode::Device
         }
     };
     if let Some(d) = text(root, "delay")
         && d.parse::<u32>().is_err()
     {
-        errs.push(file, "modbus/delay", format!("whole milliseconds, found `{d}`"));
+        errs.push(
+            file,
+            "modbus/delay",
+            format!("whole milliseconds, found `{d}`"),
+        );
     }
     let mut slaves = Vec::new();
-    for s in child(root, "slaves").into_iter().flat_map(|n| n.children().filter(|c| c.has_tag_name("slave"))) {
+    for s in child(root, "slaves")
+        .into_iter()
+        .flat_map(|n| n.children().filter(|c| c.has_tag_name("slave")))
+    {
         let id_text = s.attribute("id").unwrap_or_default();
         let Ok(id) = id_text.trim().parse::<u8>() else {
-            errs.push(file, "modbus/slaves/slave/@id", format!("a unit id from 0 to 255, found `{id_text}`"));
+            errs.push(
+                file,
+                "modbus/slaves/slave/@id",
+                format!("a unit id from 0 to 255, found `{id_text}`"),
+            );
             continue;
         };
         let mut blocks = Vec::new();
-        for b in child(s, "blocks").into_iter().flat_map(|n| n.children().filter(|c| c.has_tag_name("block"))) {
+        for b in child(s, "blocks")
+            .into_iter()
+            .flat_map(|n| n.children().filter(|c| c.has_tag_name("block")))
+        {
             let name = b.attribute("name").unwrap_or_default().to_owned();
             let path = format!("modbus/slaves/slave[@id='{id}']/blocks/block[@name='{name}']");
             let table = match text(b, "type") {
@@ -213,12 +299,21 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
             };
             let start = text(b, "starting_address").unwrap_or_default();
             let Ok(start) = start.parse::<u16>() else {
-                errs.push(file, &format!("{path}/starting_address"), format!("an address from 0 to 65535, found `{start}`"));
+                errs.push(
+                    file,
+                    &format!("{path}/starting_address"),
+                    format!("an address from 0 to 65535, found `{start}`"),
+                );
                 continue;
             };
             // As in Conpot, the block's values are the databus list named after the block
             // and its size is that list's length.
-            blocks.push(Block { table, start, size: 0, key: name });
+            blocks.push(Block {
+                table,
+                start,
+                size: 0,
+                key: name,
+            });
         }
         slaves.push(Slave { id, blocks });
     }
@@ -236,7 +331,13 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
 
 /// Checks each block's databus key and overlap, pads lists to the declared size, and
 /// returns each block's effective size (slave index, block index) in order.
-fn prepare(file: &str, config: &ModbusConfig, device: &Device, size_from_list: bool, errs: &mut Errors) -> Option<Vec<u16>> {
+fn prepare(
+    file: &str,
+    config: &ModbusConfig,
+    device: &Device,
+    size_from_list: bool,
+    errs: &mut Errors,
+) -> Option<Vec<u16>> {
     let now = SystemTime::now();
     let mut sizes = Vec::new();
     for s in &config.slaves {
@@ -252,10 +353,16 @@ fn prepare(file: &str, config: &ModbusConfig, device: &Device, size_from_list: b
                     0
                 }
                 Some(None) => {
-                    errs.push(file, &key, format!("databus key `{}` to hold a list", b.key));
+                    errs.push(
+                        file,
+                        &key,
+                        format!("databus key `{}` to hold a list", b.key),
+                    );
                     0
                 }
-                Some(Some(n)) if size_from_list => n.min(65536 - usize::from(b.start)).min(65535) as u16,
+                Some(Some(n)) if size_from_list => {
+                    n.min(65536 - usize::from(b.start)).min(65535) as u16
+                }
                 Some(Some(n)) => {
                     if n < usize::from(b.size) && !device.databus.is_emulated(&b.key) {
                         let _ = device.databus.update(&b.key, now, |v| {
@@ -275,7 +382,11 @@ fn prepare(file: &str, config: &ModbusConfig, device: &Device, size_from_list: b
                     && u32::from(other.start) < end
                     && u32::from(b.start) < u32::from(other.start) + other_size
                 {
-                    errs.push(file, &key, format!("no overlap with block `{}` of the same table", other.key));
+                    errs.push(
+                        file,
+                        &key,
+                        format!("no overlap with block `{}` of the same table", other.key),
+                    );
                 }
             }
             sizes.push(size);

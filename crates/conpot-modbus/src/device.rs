@@ -132,22 +132,43 @@ impl ModbusDevice {
             }
             (_, Route::NoTarget) => (Some(Exception::GatewayTargetFailed.pdu(fc)), None),
             (Err(e), Route::Slave(s)) => {
-                let e = if self.allowed(fc) { *e } else { Exception::IllegalFunction };
+                let e = if self.allowed(fc) {
+                    *e
+                } else {
+                    Exception::IllegalFunction
+                };
                 (Some(e.pdu(fc)), Some(s.id))
             }
             (Ok(req), Route::Slave(s)) => {
-                let r = if self.allowed(fc) { self.execute(s, req, pdu, now) } else { Err(Exception::IllegalFunction) };
+                let r = if self.allowed(fc) {
+                    self.execute(s, req, pdu, now)
+                } else {
+                    Err(Exception::IllegalFunction)
+                };
                 (Some(r.unwrap_or_else(|e| e.pdu(fc))), Some(s.id))
             }
         };
-        Handled { request, response, slave }
+        Handled {
+            request,
+            response,
+            slave,
+        }
     }
 
     fn allowed(&self, fc: u8) -> bool {
-        self.config.functions.as_ref().is_none_or(|f| f.contains(&fc))
+        self.config
+            .functions
+            .as_ref()
+            .is_none_or(|f| f.contains(&fc))
     }
 
-    fn block<'s>(&self, slave: &'s Slave, table: Table, address: u16, quantity: u16) -> Result<&'s Block, Exception> {
+    fn block<'s>(
+        &self,
+        slave: &'s Slave,
+        table: Table,
+        address: u16,
+        quantity: u16,
+    ) -> Result<&'s Block, Exception> {
         slave
             .blocks
             .iter()
@@ -155,19 +176,33 @@ impl ModbusDevice {
             .ok_or(Exception::IllegalDataAddress)
     }
 
-    fn read(&self, block: &Block, address: u16, quantity: u16, now: SystemTime) -> Result<Vec<Value>, Exception> {
+    fn read(
+        &self,
+        block: &Block,
+        address: u16,
+        quantity: u16,
+        now: SystemTime,
+    ) -> Result<Vec<Value>, Exception> {
         let offset = usize::from(address - block.start);
         let n = usize::from(quantity);
         self.databus
             .with(&block.key, now, |v| match v {
-                Value::List(l) => (offset..offset + n).map(|i| l.get(i).cloned().unwrap_or(Value::Int(0))).collect(),
+                Value::List(l) => (offset..offset + n)
+                    .map(|i| l.get(i).cloned().unwrap_or(Value::Int(0)))
+                    .collect(),
                 scalar if n == 1 && offset == 0 => vec![scalar.clone()],
                 _ => vec![Value::Int(0); n],
             })
             .ok_or(Exception::ServerDeviceFailure)
     }
 
-    fn write(&self, block: &Block, address: u16, values: Vec<Value>, now: SystemTime) -> Result<(), Exception> {
+    fn write(
+        &self,
+        block: &Block,
+        address: u16,
+        values: Vec<Value>,
+        now: SystemTime,
+    ) -> Result<(), Exception> {
         let offset = usize::from(address - block.start);
         let size = usize::from(block.size);
         self.databus
@@ -189,10 +224,20 @@ impl ModbusDevice {
             .map_err(|_| Exception::ServerDeviceFailure)
     }
 
-    fn execute(&self, slave: &Slave, req: &Request, pdu: &[u8], now: SystemTime) -> Result<Vec<u8>, Exception> {
+    fn execute(
+        &self,
+        slave: &Slave,
+        req: &Request,
+        pdu: &[u8],
+        now: SystemTime,
+    ) -> Result<Vec<u8>, Exception> {
         let fc = req.function();
         match req {
-            Request::ReadBits { table, address, quantity } => {
+            Request::ReadBits {
+                table,
+                address,
+                quantity,
+            } => {
                 let block = self.block(slave, *table, *address, *quantity)?;
                 let values = self.read(block, *address, *quantity, now)?;
                 let bytes = pack_bits(values.iter().map(|v| v.as_bit().unwrap_or(false)));
@@ -202,7 +247,11 @@ impl ModbusDevice {
                 out.extend_from_slice(&bytes);
                 Ok(out)
             }
-            Request::ReadRegisters { table, address, quantity } => {
+            Request::ReadRegisters {
+                table,
+                address,
+                quantity,
+            } => {
                 let block = self.block(slave, *table, *address, *quantity)?;
                 let values = self.read(block, *address, *quantity, now)?;
                 let mut out = Vec::with_capacity(2 + 2 * values.len());
@@ -226,13 +275,23 @@ impl ModbusDevice {
             Request::WriteCoils { address, values } => {
                 let qty = values.len() as u16;
                 let block = self.block(slave, Table::Coils, *address, qty)?;
-                self.write(block, *address, values.iter().map(|b| Value::Int(i128::from(*b))).collect(), now)?;
+                self.write(
+                    block,
+                    *address,
+                    values.iter().map(|b| Value::Int(i128::from(*b))).collect(),
+                    now,
+                )?;
                 Ok(echo_address_quantity(fc, *address, qty))
             }
             Request::WriteRegisters { address, values } => {
                 let qty = values.len() as u16;
                 let block = self.block(slave, Table::HoldingRegisters, *address, qty)?;
-                self.write(block, *address, values.iter().map(|v| Value::Int(i128::from(*v))).collect(), now)?;
+                self.write(
+                    block,
+                    *address,
+                    values.iter().map(|v| Value::Int(i128::from(*v))).collect(),
+                    now,
+                )?;
                 Ok(echo_address_quantity(fc, *address, qty))
             }
             Request::Diagnostics { sub: 0, .. } => Ok(pdu.to_vec()),
@@ -285,7 +344,11 @@ impl ModbusDevice {
             }
             _ => return Err(Exception::IllegalDataValue),
         };
-        let start = if range.contains(&object) && objects.contains_key(&object) { object } else { 0 };
+        let start = if range.contains(&object) && objects.contains_key(&object) {
+            object
+        } else {
+            0
+        };
         let mut count = 0u8;
         for (&id, value) in objects.range(start..=*range.end()) {
             if count > 0 && out.len() + 2 + value.len() > MAX_PDU {

@@ -29,7 +29,9 @@ impl ModbusService {
     /// Builds the service from a template section for `device`.
     pub fn build(section: &ProtocolSection, device: &Device) -> Result<Self, Vec<TemplateError>> {
         let config = config::build(section, device)?;
-        Ok(ModbusService { device: Arc::new(ModbusDevice::new(config, Arc::clone(&device.databus))) })
+        Ok(ModbusService {
+            device: Arc::new(ModbusDevice::new(config, Arc::clone(&device.databus))),
+        })
     }
 
     /// The server behind the service.

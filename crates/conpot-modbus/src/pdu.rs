@@ -160,7 +160,10 @@ impl Request {
             if data.len() != 4 {
                 return Err(Exception::IllegalDataValue);
             }
-            Ok((be16(data, 0).ok_or(Exception::IllegalDataValue)?, be16(data, 2).ok_or(Exception::IllegalDataValue)?))
+            Ok((
+                be16(data, 0).ok_or(Exception::IllegalDataValue)?,
+                be16(data, 2).ok_or(Exception::IllegalDataValue)?,
+            ))
         };
         Ok(match fc {
             0x01 | 0x02 => {
@@ -168,16 +171,32 @@ impl Request {
                 if !(1..=2000).contains(&quantity) {
                     return Err(Exception::IllegalDataValue);
                 }
-                let table = if fc == 1 { Table::Coils } else { Table::DiscreteInputs };
-                Request::ReadBits { table, address, quantity }
+                let table = if fc == 1 {
+                    Table::Coils
+                } else {
+                    Table::DiscreteInputs
+                };
+                Request::ReadBits {
+                    table,
+                    address,
+                    quantity,
+                }
             }
             0x03 | 0x04 => {
                 let (address, quantity) = addr_qty()?;
                 if !(1..=125).contains(&quantity) {
                     return Err(Exception::IllegalDataValue);
                 }
-                let table = if fc == 3 { Table::HoldingRegisters } else { Table::InputRegisters };
-                Request::ReadRegisters { table, address, quantity }
+                let table = if fc == 3 {
+                    Table::HoldingRegisters
+                } else {
+                    Table::InputRegisters
+                };
+                Request::ReadRegisters {
+                    table,
+                    address,
+                    quantity,
+                }
             }
             0x05 => {
                 let (address, raw) = addr_qty()?;
@@ -197,7 +216,10 @@ impl Request {
                 if !(1..=0x07B0).contains(&quantity) || count != quantity.div_ceil(8) as usize {
                     return Err(Exception::IllegalDataValue);
                 }
-                let bytes = data.get(5..5 + count).filter(|_| data.len() == 5 + count).ok_or(Exception::IllegalDataValue)?;
+                let bytes = data
+                    .get(5..5 + count)
+                    .filter(|_| data.len() == 5 + count)
+                    .ok_or(Exception::IllegalDataValue)?;
                 let values = (0..usize::from(quantity))
                     .map(|i| bytes.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0))
                     .collect();
@@ -205,7 +227,10 @@ impl Request {
             }
             0x10 => {
                 let (address, quantity, count) = multi_header(data)?;
-                if !(1..=0x7B).contains(&quantity) || count != 2 * usize::from(quantity) || data.len() != 5 + count {
+                if !(1..=0x7B).contains(&quantity)
+                    || count != 2 * usize::from(quantity)
+                    || data.len() != 5 + count
+                {
                     return Err(Exception::IllegalDataValue);
                 }
                 let values = (0..usize::from(quantity))
@@ -215,7 +240,10 @@ impl Request {
             }
             0x08 => {
                 let sub = be16(data, 0).ok_or(Exception::IllegalDataValue)?;
-                Request::Diagnostics { sub, data: data.get(2..).unwrap_or_default().to_vec() }
+                Request::Diagnostics {
+                    sub,
+                    data: data.get(2..).unwrap_or_default().to_vec(),
+                }
             }
             0x11 => {
                 if !data.is_empty() {
@@ -243,9 +271,15 @@ impl Request {
     /// Function code.
     pub fn function(&self) -> u8 {
         match self {
-            Request::ReadBits { table: Table::Coils, .. } => 0x01,
+            Request::ReadBits {
+                table: Table::Coils,
+                ..
+            } => 0x01,
             Request::ReadBits { .. } => 0x02,
-            Request::ReadRegisters { table: Table::HoldingRegisters, .. } => 0x03,
+            Request::ReadRegisters {
+                table: Table::HoldingRegisters,
+                ..
+            } => 0x03,
             Request::ReadRegisters { .. } => 0x04,
             Request::WriteCoil { .. } => 0x05,
             Request::WriteRegister { .. } => 0x06,
@@ -260,25 +294,50 @@ impl Request {
 
     /// Whether the request changes data (executed by every slave on a broadcast).
     pub fn is_write(&self) -> bool {
-        matches!(self, Request::WriteCoil { .. } | Request::WriteRegister { .. } | Request::WriteCoils { .. } | Request::WriteRegisters { .. })
+        matches!(
+            self,
+            Request::WriteCoil { .. }
+                | Request::WriteRegister { .. }
+                | Request::WriteCoils { .. }
+                | Request::WriteRegisters { .. }
+        )
     }
 
     /// The request decoded for the event log.
     pub fn to_json(&self) -> Json {
         let f = function_name(self.function());
         match self {
-            Request::ReadBits { table, address, quantity } | Request::ReadRegisters { table, address, quantity } => {
+            Request::ReadBits {
+                table,
+                address,
+                quantity,
+            }
+            | Request::ReadRegisters {
+                table,
+                address,
+                quantity,
+            } => {
                 json!({"function": f, "table": table.name(), "address": address, "quantity": quantity})
             }
-            Request::WriteCoil { address, value } => json!({"function": f, "address": address, "value": value}),
-            Request::WriteRegister { address, value } => json!({"function": f, "address": address, "value": value}),
-            Request::WriteCoils { address, values } => json!({"function": f, "address": address, "values": values}),
-            Request::WriteRegisters { address, values } => json!({"function": f, "address": address, "values": values}),
+            Request::WriteCoil { address, value } => {
+                json!({"function": f, "address": address, "value": value})
+            }
+            Request::WriteRegister { address, value } => {
+                json!({"function": f, "address": address, "value": value})
+            }
+            Request::WriteCoils { address, values } => {
+                json!({"function": f, "address": address, "values": values})
+            }
+            Request::WriteRegisters { address, values } => {
+                json!({"function": f, "address": address, "values": values})
+            }
             Request::Diagnostics { sub, data } => {
                 json!({"function": f, "sub_function": sub, "data": conpot_core::hex::encode(data)})
             }
             Request::ReportServerId => json!({"function": f}),
-            Request::ReadDeviceId { code, object } => json!({"function": f, "read_code": code, "object_id": object}),
+            Request::ReadDeviceId { code, object } => {
+                json!({"function": f, "read_code": code, "object_id": object})
+            }
             Request::Mei { mei } => json!({"function": f, "mei_type": mei}),
             Request::Unsupported { function } => json!({"function": f, "function_code": function}),
         }
@@ -337,14 +396,36 @@ mod tests {
     fn parse_reads_and_limits() {
         assert_eq!(
             Request::parse(&[0x01, 0x00, 0x01, 0x00, 0x80]),
-            Ok(Request::ReadBits { table: Table::Coils, address: 1, quantity: 128 })
+            Ok(Request::ReadBits {
+                table: Table::Coils,
+                address: 1,
+                quantity: 128
+            })
         );
-        assert_eq!(Request::parse(&[0x01, 0x00, 0x01, 0x07, 0xD1]), Err(Exception::IllegalDataValue));
-        assert_eq!(Request::parse(&[0x03, 0x00, 0x00, 0x00, 0x7E]), Err(Exception::IllegalDataValue));
-        assert_eq!(Request::parse(&[0x03, 0x00, 0x00, 0x00, 0x00]), Err(Exception::IllegalDataValue));
-        assert_eq!(Request::parse(&[0x03, 0x00, 0x00, 0x00]), Err(Exception::IllegalDataValue));
-        assert_eq!(Request::parse(&[0x05, 0x00, 0x01, 0x12, 0x34]), Err(Exception::IllegalDataValue));
-        assert_eq!(Request::parse(&[0x07]), Ok(Request::Unsupported { function: 7 }));
+        assert_eq!(
+            Request::parse(&[0x01, 0x00, 0x01, 0x07, 0xD1]),
+            Err(Exception::IllegalDataValue)
+        );
+        assert_eq!(
+            Request::parse(&[0x03, 0x00, 0x00, 0x00, 0x7E]),
+            Err(Exception::IllegalDataValue)
+        );
+        assert_eq!(
+            Request::parse(&[0x03, 0x00, 0x00, 0x00, 0x00]),
+            Err(Exception::IllegalDataValue)
+        );
+        assert_eq!(
+            Request::parse(&[0x03, 0x00, 0x00, 0x00]),
+            Err(Exception::IllegalDataValue)
+        );
+        assert_eq!(
+            Request::parse(&[0x05, 0x00, 0x01, 0x12, 0x34]),
+            Err(Exception::IllegalDataValue)
+        );
+        assert_eq!(
+            Request::parse(&[0x07]),
+            Ok(Request::Unsupported { function: 7 })
+        );
     }
 
     #[test]
@@ -353,22 +434,47 @@ mod tests {
             Request::parse(&[0x0F, 0x00, 0x13, 0x00, 0x0A, 0x02, 0xCD, 0x01]),
             Ok(Request::WriteCoils {
                 address: 0x13,
-                values: vec![true, false, true, true, false, false, true, true, true, false]
+                values: vec![
+                    true, false, true, true, false, false, true, true, true, false
+                ]
             })
         );
-        assert_eq!(Request::parse(&[0x0F, 0x00, 0x13, 0x00, 0x0A, 0x01, 0xCD]), Err(Exception::IllegalDataValue));
+        assert_eq!(
+            Request::parse(&[0x0F, 0x00, 0x13, 0x00, 0x0A, 0x01, 0xCD]),
+            Err(Exception::IllegalDataValue)
+        );
         assert_eq!(
             Request::parse(&[0x10, 0x00, 0x01, 0x00, 0x02, 0x04, 0x00, 0x0A, 0x01, 0x02]),
-            Ok(Request::WriteRegisters { address: 1, values: vec![0x000A, 0x0102] })
+            Ok(Request::WriteRegisters {
+                address: 1,
+                values: vec![0x000A, 0x0102]
+            })
         );
-        assert_eq!(Request::parse(&[0x10, 0x00, 0x01, 0x00, 0x02, 0x04, 0x00, 0x0A]), Err(Exception::IllegalDataValue));
-        assert_eq!(Request::parse(&[0x2B, 0x0E, 0x01, 0x00]), Ok(Request::ReadDeviceId { code: 1, object: 0 }));
-        assert_eq!(Request::parse(&[0x2B, 0x0D]), Ok(Request::Mei { mei: 0x0D }));
+        assert_eq!(
+            Request::parse(&[0x10, 0x00, 0x01, 0x00, 0x02, 0x04, 0x00, 0x0A]),
+            Err(Exception::IllegalDataValue)
+        );
+        assert_eq!(
+            Request::parse(&[0x2B, 0x0E, 0x01, 0x00]),
+            Ok(Request::ReadDeviceId { code: 1, object: 0 })
+        );
+        assert_eq!(
+            Request::parse(&[0x2B, 0x0D]),
+            Ok(Request::Mei { mei: 0x0D })
+        );
     }
 
     #[test]
     fn bit_packing() {
-        assert_eq!(pack_bits([true, false, true, true, false, false, true, true, true, false].into_iter()), vec![0xCD, 0x01]);
+        assert_eq!(
+            pack_bits(
+                [
+                    true, false, true, true, false, false, true, true, true, false
+                ]
+                .into_iter()
+            ),
+            vec![0xCD, 0x01]
+        );
         assert_eq!(pack_bits(std::iter::empty::<bool>()), Vec::<u8>::new());
     }
 }

@@ -39,9 +39,12 @@ impl StreamSession for ModbusSession {
             Framed::BadLength(mbap) => {
                 // Framing is lost: a real stack drops the connection.
                 out.events.push(
-                    malformed("MBAP length outside 2..=254: framing lost, connection closed", input)
-                        .with("transaction_id", mbap.transaction)
-                        .with("length", mbap.length),
+                    malformed(
+                        "MBAP length outside 2..=254: framing lost, connection closed",
+                        input,
+                    )
+                    .with("transaction_id", mbap.transaction)
+                    .with("length", mbap.length),
                 );
                 out.close = true;
                 input.len()
@@ -50,7 +53,10 @@ impl StreamSession for ModbusSession {
                 let raw = input.get(..size).unwrap_or_default();
                 if mbap.protocol != 0 {
                     // Not Modbus: real servers discard such frames without answering.
-                    out.events.push(malformed("protocol identifier is not 0: frame discarded", raw).with("protocol_id", mbap.protocol));
+                    out.events.push(
+                        malformed("protocol identifier is not 0: frame discarded", raw)
+                            .with("protocol_id", mbap.protocol),
+                    );
                     return size;
                 }
                 let handled = self.device.handle(mbap.unit, pdu, now);
@@ -63,7 +69,13 @@ impl StreamSession for ModbusSession {
                         out.delay = out.delay.max(Duration::from_millis(ms as u64));
                     }
                 }
-                out.events.push(request_event(&mbap, pdu, raw, &handled, out.bytes.get(start..).unwrap_or_default()));
+                out.events.push(request_event(
+                    &mbap,
+                    pdu,
+                    raw,
+                    &handled,
+                    out.bytes.get(start..).unwrap_or_default(),
+                ));
                 size
             }
         }
@@ -71,7 +83,10 @@ impl StreamSession for ModbusSession {
 
     fn on_eof(&mut self, rest: &[u8], _now: SystemTime, out: &mut Output) {
         if !rest.is_empty() {
-            out.events.push(malformed("connection closed inside a frame (truncated)", rest));
+            out.events.push(malformed(
+                "connection closed inside a frame (truncated)",
+                rest,
+            ));
         }
     }
 }
@@ -82,16 +97,11 @@ fn request_event(mbap: &Mbap, pdu: &[u8], raw: &[u8], h: &Handled, reply: &[u8])
         .with("transaction_id", mbap.transaction)
         .with("unit_id", mbap.unit)
         .with("slave_id", h.slave.map_or(Json::Null, Json::from))
-        .with("function_code", fc)
-        .with("function", function_name(fc));
-    let mut request = match &h.request {
+        .with("function_code", fc);
+    d.body.request = Some(match &h.request {
         Ok(r) => r.to_json(),
         Err(_) => json!({"function": function_name(fc), "malformed": true}),
-    };
-    if let Some(obj) = request.as_object_mut() {
-        obj.insert("unit".into(), mbap.unit.into());
-    }
-    d.body.request = Some(request);
+    });
     d.body.response = Some(match &h.response {
         None => json!({"reply": "none"}),
         Some(resp) => response_json(h.request.as_ref().ok(), resp),
@@ -118,7 +128,10 @@ fn response_json(req: Option<&Request>, resp: &[u8]) -> Json {
             json!({"values": bits})
         }
         Some(Request::ReadRegisters { .. }) => {
-            let regs: Vec<u16> = data.chunks_exact(2).map(|c| u16::from_be_bytes(<[u8; 2]>::try_from(c).unwrap_or_default())).collect();
+            let regs: Vec<u16> = data
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes(<[u8; 2]>::try_from(c).unwrap_or_default()))
+                .collect();
             json!({"values": regs})
         }
         Some(Request::ReadDeviceId { .. }) => device_id_json(resp),
@@ -135,7 +148,9 @@ fn device_id_json(resp: &[u8]) -> Json {
     let mut objects = serde_json::Map::new();
     let mut at = 7;
     while let (Some(&id), Some(&len)) = (resp.get(at), resp.get(at + 1)) {
-        let value = resp.get(at + 2..at + 2 + usize::from(len)).unwrap_or_default();
+        let value = resp
+            .get(at + 2..at + 2 + usize::from(len))
+            .unwrap_or_default();
         objects.insert(format!("{id:#04x}"), String::from_utf8_lossy(value).into());
         at += 2 + usize::from(len);
     }

@@ -44,11 +44,17 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 
 /// Finds the first frame in `buf`.
 pub fn frame(buf: &[u8]) -> Framed<'_> {
-    let (Some(transaction), Some(protocol), Some(length), Some(&unit)) = (be16(buf, 0), be16(buf, 2), be16(buf, 4), buf.get(6))
+    let (Some(transaction), Some(protocol), Some(length), Some(&unit)) =
+        (be16(buf, 0), be16(buf, 2), be16(buf, 4), buf.get(6))
     else {
         return Framed::Incomplete;
     };
-    let mbap = Mbap { transaction, protocol, length, unit };
+    let mbap = Mbap {
+        transaction,
+        protocol,
+        length,
+        unit,
+    };
     let len = usize::from(length);
     if !(2..=MAX_PDU + 1).contains(&len) {
         return Framed::BadLength(mbap);
@@ -76,7 +82,9 @@ mod tests {
 
     #[test]
     fn frames() {
-        let req = [0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x02];
+        let req = [
+            0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x02,
+        ];
         for cut in 0..req.len() {
             assert_eq!(frame(&req[..cut]), Framed::Incomplete, "cut at {cut}");
         }
@@ -84,16 +92,39 @@ mod tests {
         two.extend_from_slice(&req);
         match frame(&two) {
             Framed::Frame { mbap, pdu, size } => {
-                assert_eq!(mbap, Mbap { transaction: 1, protocol: 0, length: 6, unit: 1 });
+                assert_eq!(
+                    mbap,
+                    Mbap {
+                        transaction: 1,
+                        protocol: 0,
+                        length: 6,
+                        unit: 1
+                    }
+                );
                 assert_eq!(pdu, &[0x03, 0x00, 0x00, 0x00, 0x02]);
                 assert_eq!(size, 12);
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(frame(&[0, 1, 0, 0, 0, 1, 1]), Framed::BadLength(_)));
-        assert!(matches!(frame(&[0, 1, 0, 0, 0x01, 0x00, 1]), Framed::BadLength(_)));
+        assert!(matches!(
+            frame(&[0, 1, 0, 0, 0, 1, 1]),
+            Framed::BadLength(_)
+        ));
+        assert!(matches!(
+            frame(&[0, 1, 0, 0, 0x01, 0x00, 1]),
+            Framed::BadLength(_)
+        ));
         let mut out = Vec::new();
-        emit(&Mbap { transaction: 7, protocol: 0, length: 0, unit: 9 }, &[0x83, 0x02], &mut out);
+        emit(
+            &Mbap {
+                transaction: 7,
+                protocol: 0,
+                length: 0,
+                unit: 9,
+            },
+            &[0x83, 0x02],
+            &mut out,
+        );
         assert_eq!(out, [0, 7, 0, 0, 0, 3, 9, 0x83, 0x02]);
     }
 }

@@ -1,5 +1,6 @@
 //! Property tests: arbitrary and mutated bytes never panic, and every outcome is a valid
 //! reply, an exception, silence, or a close.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
 
@@ -33,18 +34,26 @@ fn run(svc: &conpot_modbus::ModbusService, input: &[u8]) {
     }
     s.on_eof(&input[used..], SystemTime::now(), &mut out);
     check_replies(&out.bytes);
-    assert!(out.bytes.len() <= (input.len() / 8 + 1) * 260, "reply bounded by request count");
+    assert!(
+        out.bytes.len() <= (input.len() / 8 + 1) * 260,
+        "reply bounded by request count"
+    );
 }
 
 fn valid_adu() -> impl Strategy<Value = Vec<u8>> {
-    (any::<u16>(), any::<u8>(), prop::collection::vec(any::<u8>(), 1..253)).prop_map(|(tid, unit, pdu)| {
-        let mut v = tid.to_be_bytes().to_vec();
-        v.extend_from_slice(&[0, 0]);
-        v.extend_from_slice(&((pdu.len() + 1) as u16).to_be_bytes());
-        v.push(unit);
-        v.extend(pdu);
-        v
-    })
+    (
+        any::<u16>(),
+        any::<u8>(),
+        prop::collection::vec(any::<u8>(), 1..253),
+    )
+        .prop_map(|(tid, unit, pdu)| {
+            let mut v = tid.to_be_bytes().to_vec();
+            v.extend_from_slice(&[0, 0]);
+            v.extend_from_slice(&((pdu.len() + 1) as u16).to_be_bytes());
+            v.push(unit);
+            v.extend(pdu);
+            v
+        })
 }
 
 proptest! {

@@ -25,7 +25,12 @@ impl JsonLines {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(JsonLines { path: path.to_owned(), format, out: BufWriter::with_capacity(256 * 1024, file), line: Vec::with_capacity(1024) })
+        Ok(JsonLines {
+            path: path.to_owned(),
+            format,
+            out: BufWriter::with_capacity(256 * 1024, file),
+            line: Vec::with_capacity(1024),
+        })
     }
 
     /// The file's path.

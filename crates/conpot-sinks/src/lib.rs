@@ -4,18 +4,19 @@
 pub mod encode;
 pub mod jsonl;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
+
+use tokio::sync::mpsc;
 
 use conpot_core::bus::{EventBus, SinkReceiver};
 use conpot_core::config::{SinkConfig, SinkKind};
 use conpot_core::event::{Event, EventDraft, Origin, SessionInfo, Transport};
 use conpot_core::metrics::Metrics;
 
-/// Most events written between two flushes while the queue stays busy.
-const BATCH: usize = 1024;
+/// Pause between two batches while events keep coming.
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// A transport that writes encoded events.
 pub trait Writer: Send {
@@ -36,23 +37,22 @@ impl Writer for jsonl::JsonLines {
 }
 
 /// Opens the sink of `config`, attaches a queue of `capacity` events to `bus`, and
-/// returns the task that drains it (spawn it). The task ends, having flushed, when every
-/// sender of the bus is gone.
+/// returns the blocking job that drains it: run it on its own thread (for example with
+/// `tokio::task::spawn_blocking`), so encoding and file writes never stall a protocol.
+/// The job ends, having flushed, when every sender of the bus is gone.
 pub fn attach(
     config: &SinkConfig,
     bus: &mut EventBus,
     capacity: usize,
     origin: Origin,
-) -> std::io::Result<(String, impl Future<Output = ()> + Send + 'static)> {
+) -> std::io::Result<(String, impl FnOnce() + Send + 'static)> {
     match &config.kind {
         SinkKind::JsonLines { path } => {
             let mut file = jsonl::JsonLines::open(path, config.format)?;
             let name = format!("jsonl:{}", file.path().display());
             let rx = bus.add_sink(name.clone(), capacity);
             let metrics = Arc::clone(bus.metrics());
-            let task = async move {
-                run(rx, &origin, &metrics, &mut file).await;
-            };
+            let task = move || run(rx, &origin, &metrics, &mut file);
             Ok((name, task))
         }
     }
@@ -60,12 +60,7 @@ pub fn attach(
 
 /// The loop every sink runs: write events as they come, flush when the queue is empty,
 /// report drops as `events.dropped` events, count failures.
-async fn run(
-    mut rx: SinkReceiver,
-    origin: &Origin,
-    metrics: &Metrics,
-    writer: &mut impl Writer,
-) {
+fn run(mut rx: SinkReceiver, origin: &Origin, metrics: &Metrics, writer: &mut impl Writer) {
     let sensor = SessionInfo::new("sensor".into(), Transport::None, None, None);
     let mut reported = 0u64;
     let mut failing = false;
@@ -80,10 +75,14 @@ async fn run(
             *failing = true;
         }
     };
-    while let Some(first) = rx.rx.recv().await {
-        let mut next = Some(first);
+    // Block while the queue is empty; once events flow, drain in batches with a short
+    // pause between them, so a busy sensor wakes this thread a few hundred times a second
+    // rather than once per event.
+    let mut next = rx.rx.blocking_recv();
+    while let Some(first) = next.take() {
+        let mut ev = Some(first);
         let mut n = 0;
-        while let Some(ev) = next {
+        while let Some(e) = ev {
             let dropped = rx.dropped.load(Ordering::Relaxed);
             if dropped > reported {
                 let draft = EventDraft::new("events.dropped")
@@ -91,13 +90,26 @@ async fn run(
                     .with("dropped", dropped - reported)
                     .with("dropped_total", dropped);
                 reported = dropped;
-                outcome(writer.write(&Event::stamp(origin, &sensor, draft, SystemTime::now())), &mut failing);
+                outcome(
+                    writer.write(&Event::stamp(origin, &sensor, draft, SystemTime::now())),
+                    &mut failing,
+                );
             }
-            outcome(writer.write(&ev), &mut failing);
+            outcome(writer.write(&e), &mut failing);
             n += 1;
-            next = if n < BATCH { rx.rx.try_recv().ok() } else { None };
+            ev = rx.rx.try_recv().ok();
         }
         outcome(writer.flush(), &mut failing);
+        if n > 1 {
+            std::thread::sleep(PAUSE);
+            next = match rx.rx.try_recv() {
+                Ok(e) => Some(e),
+                Err(mpsc::error::TryRecvError::Empty) => rx.rx.blocking_recv(),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            };
+        } else {
+            next = rx.rx.blocking_recv();
+        }
     }
     outcome(writer.flush(), &mut failing);
 }

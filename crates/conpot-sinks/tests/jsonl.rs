@@ -1,5 +1,6 @@
 //! The JSON-lines sink end to end: both encodings, hostile bytes, drop reporting, flush
 //! on close.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,7 +12,12 @@ use conpot_core::metrics::Metrics;
 use serde_json::Value;
 
 fn origin() -> Origin {
-    Origin { sensor_id: "sensor-7".into(), persona: "default-1".into(), public_ip: Some("203.0.113.9".into()), raw_limit: 8 }
+    Origin {
+        sensor_id: "sensor-7".into(),
+        persona: "default-1".into(),
+        public_ip: Some("203.0.113.9".into()),
+        raw_limit: 8,
+    }
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -21,45 +27,103 @@ fn tmp(name: &str) -> std::path::PathBuf {
 }
 
 fn lines(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }
 
 fn session() -> SessionInfo {
-    SessionInfo::new("modbus".into(), Transport::Tcp, Some("198.51.100.4:40001".parse().unwrap()), Some("10.0.0.5:502".parse().unwrap()))
+    SessionInfo::new(
+        "modbus".into(),
+        Transport::Tcp,
+        Some("198.51.100.4:40001".parse().unwrap()),
+        Some("10.0.0.5:502".parse().unwrap()),
+    )
 }
 
 fn request_event(s: &SessionInfo) -> conpot_core::event::Event {
     let mut d = EventDraft::new("modbus.request").with("unit_id", 1);
-    d.body.request = Some(serde_json::json!({"function": "read_coils", "note": "bytes \u{fffd}\u{0}"}));
-    d.body.raw = Some(vec![0x00, 0x01, 0xff, 0xfe, 0x80, 0x00, 0x00, 0x06, 0x01, 0x01]);
+    d.body.request =
+        Some(serde_json::json!({"function": "read_coils", "note": "bytes \u{fffd}\u{0}"}));
+    d.body.raw = Some(vec![
+        0x00, 0x01, 0xff, 0xfe, 0x80, 0x00, 0x00, 0x06, 0x01, 0x01,
+    ]);
     d.body.raw_response = Some(vec![0x01, 0x01, 0x63]);
-    conpot_core::event::Event::stamp(&origin(), s, d, UNIX_EPOCH + Duration::from_micros(1_795_611_702_444_137))
+    conpot_core::event::Event::stamp(
+        &origin(),
+        s,
+        d,
+        UNIX_EPOCH + Duration::from_micros(1_795_611_702_444_137),
+    )
 }
 
-async fn write_all(format: EventFormat, name: &str, events: Vec<conpot_core::event::Event>) -> Vec<Value> {
+async fn write_all(
+    format: EventFormat,
+    name: &str,
+    events: Vec<conpot_core::event::Event>,
+) -> Vec<Value> {
     let path = tmp(name);
     let mut bus = EventBus::new(Arc::new(Metrics::default()));
-    let cfg = SinkConfig { kind: SinkKind::JsonLines { path: path.clone() }, format };
+    let cfg = SinkConfig {
+        kind: SinkKind::JsonLines { path: path.clone() },
+        format,
+    };
     let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin()).unwrap();
-    let h = tokio::spawn(task);
+    let h = tokio::task::spawn_blocking(task);
     for e in events {
         bus.publish(e);
     }
     drop(bus);
-    tokio::time::timeout(Duration::from_secs(5), h).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), h)
+        .await
+        .unwrap()
+        .unwrap();
     lines(&path)
 }
 
 #[tokio::test]
 async fn conpot_legacy_fields_exactly() {
     let s = session();
-    let open = conpot_core::event::Event::stamp(&origin(), &s, EventDraft::new("session.open"), SystemTime::now());
-    let close = conpot_core::event::Event::stamp(&origin(), &s, EventDraft::new("session.close").with("reason", "peer"), SystemTime::now());
-    let out = write_all(EventFormat::ConpotLegacy, "legacy", vec![open, request_event(&s), close]).await;
+    let open = conpot_core::event::Event::stamp(
+        &origin(),
+        &s,
+        EventDraft::new("session.open"),
+        SystemTime::now(),
+    );
+    let close = conpot_core::event::Event::stamp(
+        &origin(),
+        &s,
+        EventDraft::new("session.close").with("reason", "peer"),
+        SystemTime::now(),
+    );
+    let out = write_all(
+        EventFormat::ConpotLegacy,
+        "legacy",
+        vec![open, request_event(&s), close],
+    )
+    .await;
     assert_eq!(out.len(), 3);
-    let keys: Vec<&str> = out[1].as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = out[1]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     let mut expected = vec![
-        "timestamp", "sensorid", "id", "src_ip", "src_port", "dst_ip", "dst_port", "public_ip", "data_type", "request", "response", "event_type",
+        "timestamp",
+        "sensorid",
+        "id",
+        "src_ip",
+        "src_port",
+        "dst_ip",
+        "dst_port",
+        "public_ip",
+        "data_type",
+        "request",
+        "response",
+        "event_type",
     ];
     expected.sort();
     let mut keys = keys;
@@ -77,7 +141,10 @@ async fn conpot_legacy_fields_exactly() {
     assert_eq!(r["dst_port"], 502);
     assert_eq!(r["public_ip"], "203.0.113.9");
     assert_eq!(r["data_type"], "modbus");
-    assert_eq!(r["request"], "b'0001fffe80000006'", "raw capped at 8 bytes, Python bytes repr of hex");
+    assert_eq!(
+        r["request"], "b'0001fffe80000006'",
+        "raw capped at 8 bytes, Python bytes repr of hex"
+    );
     assert_eq!(r["response"], "b'010163'");
     assert_eq!(r["event_type"], Value::Null);
 }
@@ -101,7 +168,12 @@ async fn native_fields_and_hostile_bytes() {
     assert_eq!(r["raw_response"], "010163");
     assert_eq!(r["data"]["unit_id"], 1);
     assert_eq!(r["request"]["note"], "bytes \u{fffd}\u{0}");
-    assert!(uuid::Uuid::parse_str(r["event_id"].as_str().unwrap()).unwrap().get_version_num() == 7);
+    assert!(
+        uuid::Uuid::parse_str(r["event_id"].as_str().unwrap())
+            .unwrap()
+            .get_version_num()
+            == 7
+    );
 }
 
 #[tokio::test]
@@ -109,20 +181,33 @@ async fn drops_are_counted_and_reported() {
     let path = tmp("drops");
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(Arc::clone(&metrics));
-    let cfg = SinkConfig { kind: SinkKind::JsonLines { path: path.clone() }, format: EventFormat::Native };
+    let cfg = SinkConfig {
+        kind: SinkKind::JsonLines { path: path.clone() },
+        format: EventFormat::Native,
+    };
     let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 4, origin()).unwrap();
     let s = session();
     // The sink task is not running yet: the queue holds 4, the other 6 are dropped.
     for _ in 0..10 {
         bus.publish(request_event(&s));
     }
-    assert_eq!(metrics.events_dropped.load(std::sync::atomic::Ordering::Relaxed), 6);
-    let h = tokio::spawn(task);
+    assert_eq!(
+        metrics
+            .events_dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        6
+    );
+    let h = tokio::task::spawn_blocking(task);
     drop(bus);
     h.await.unwrap();
     let out = lines(&path);
     assert_eq!(out.len(), 5, "4 events and one drop report");
     assert_eq!(out[0]["event_type"], "events.dropped");
     assert_eq!(out[0]["data"]["dropped"], 6);
-    assert_eq!(out.iter().filter(|e| e["event_type"] == "modbus.request").count(), 4);
+    assert_eq!(
+        out.iter()
+            .filter(|e| e["event_type"] == "modbus.request")
+            .count(),
+        4
+    );
 }

@@ -6,7 +6,12 @@ use clap::{Parser, Subcommand};
 
 /// conpot-rs: an ICS/SCADA honeypot that looks like a real industrial device.
 #[derive(Debug, Parser)]
-#[command(name = "conpot", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "conpot",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Template: the name of an embedded template or a folder holding template.toml or
     /// Conpot's template.xml (default: the embedded `default`).
@@ -82,7 +87,11 @@ pub enum TemplateAction {
 }
 
 fn parse_port(s: &str) -> Result<(String, u16), String> {
-    let (name, port) = s.split_once('=').ok_or_else(|| format!("expected PROTOCOL=PORT, found `{s}`"))?;
-    let port = port.parse::<u16>().map_err(|_| format!("`{port}` is not a port number"))?;
+    let (name, port) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected PROTOCOL=PORT, found `{s}`"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("`{port}` is not a port number"))?;
     Ok((name.to_owned(), port))
 }

@@ -15,10 +15,20 @@ pub fn list_templates() -> i32 {
                 println!("    Vendor:      {}", t.meta.vendor);
                 println!("    Description: {}", t.meta.description);
                 println!("    Protocols:   {}", protocols.join(", "));
-                println!("    Creator:     {}", if t.meta.creator.is_empty() { "N/A" } else { &t.meta.creator });
+                println!(
+                    "    Creator:     {}",
+                    if t.meta.creator.is_empty() {
+                        "N/A"
+                    } else {
+                        &t.meta.creator
+                    }
+                );
             }
             Err(e) => {
-                eprintln!("embedded template {name} is broken:\n{}", setup::format_errors(&e));
+                eprintln!(
+                    "embedded template {name} is broken:\n{}",
+                    setup::format_errors(&e)
+                );
                 return 1;
             }
         }
@@ -43,14 +53,29 @@ pub fn check_template(path: &str) -> i32 {
                 println!("warning: {w}");
             }
             for p in &built.unsupported {
-                println!("warning: protocol `{p}` is not served by this version and will be skipped");
+                println!(
+                    "warning: protocol `{p}` is not served by this version and will be skipped"
+                );
             }
-            let served: Vec<&str> = built.services.iter().map(|(s, _)| s.name.as_str()).collect();
-            println!("template `{}` is valid (serves: {})", template.name, served.join(", "));
+            let served: Vec<&str> = built
+                .services
+                .iter()
+                .map(|(s, _)| s.name.as_str())
+                .collect();
+            println!(
+                "template `{}` is valid (serves: {})",
+                template.name,
+                served.join(", ")
+            );
             0
         }
         Err(errs) => {
-            eprintln!("template `{}` has {} error(s):\n{}", template.name, errs.len(), setup::format_errors(&errs));
+            eprintln!(
+                "template `{}` has {} error(s):\n{}",
+                template.name,
+                errs.len(),
+                setup::format_errors(&errs)
+            );
             1
         }
     }

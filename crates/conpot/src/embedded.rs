@@ -8,10 +8,18 @@ pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
 type Files = &'static [(&'static str, &'static [u8])];
 
 /// Embedded templates by name.
-pub const TEMPLATES: &[(&str, Files)] =
-    &[("default", &[("template.toml", include_bytes!("../../../templates/default/template.toml"))])];
+pub const TEMPLATES: &[(&str, Files)] = &[(
+    "default",
+    &[(
+        "template.toml",
+        include_bytes!("../../../templates/default/template.toml"),
+    )],
+)];
 
 /// The embedded template called `name`.
 pub fn template(name: &str) -> Option<FileSource> {
-    TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, files)| FileSource::Embedded(files))
+    TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, files)| FileSource::Embedded(files))
 }

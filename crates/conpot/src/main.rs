@@ -8,13 +8,20 @@ mod run;
 mod setup;
 
 use clap::Parser;
+
+/// Many small, short-lived allocations cross threads (events go from sessions to sink
+/// threads); mimalloc keeps that from contending on one lock.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 fn main() {
     let cli = cli::Cli::parse();
     let code = match &cli.command {
         Some(cli::Command::Templates) => commands::list_templates(),
-        Some(cli::Command::Template { action: cli::TemplateAction::Check { path } }) => commands::check_template(path),
+        Some(cli::Command::Template {
+            action: cli::TemplateAction::Check { path },
+        }) => commands::check_template(path),
         None => start(cli),
     };
     std::process::exit(code);
@@ -28,10 +35,16 @@ fn start(cli: cli::Cli) -> i32 {
     } else {
         tracing::Level::INFO
     };
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false);
     let logfile = match &cli.logfile {
         None => None,
-        Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
+        Some(p) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
             Ok(f) => Some(std::sync::Mutex::new(f)),
             Err(e) => {
                 eprintln!("cannot open log file {}: {e}", p.display());
@@ -40,7 +53,10 @@ fn start(cli: cli::Cli) -> i32 {
         },
     };
     match logfile {
-        Some(f) => builder.with_writer(std::io::stderr.and(f)).with_ansi(false).init(),
+        Some(f) => builder
+            .with_writer(std::io::stderr.and(f))
+            .with_ansi(false)
+            .init(),
         None => builder.with_writer(std::io::stderr).init(),
     }
 
@@ -66,7 +82,10 @@ fn start(cli: cli::Cli) -> i32 {
         }
     };
     raise_fd_limit();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("cannot start the runtime: {e}");
@@ -79,7 +98,10 @@ fn start(cli: cli::Cli) -> i32 {
 /// Raises the open-file limit to its hard maximum so thousands of attackers fit.
 #[allow(unsafe_code)]
 fn raise_fd_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {

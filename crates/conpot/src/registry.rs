@@ -13,9 +13,15 @@ pub enum Service {
 }
 
 /// Builds the service of `section`; `None` if the protocol is not implemented.
-pub fn build(section: &ProtocolSection, device: &Device) -> Option<Result<Service, Vec<TemplateError>>> {
+pub fn build(
+    section: &ProtocolSection,
+    device: &Device,
+) -> Option<Result<Service, Vec<TemplateError>>> {
     match section.name.as_str() {
-        "modbus" => Some(conpot_modbus::ModbusService::build(section, device).map(|s| Service::Stream(Arc::new(s)))),
+        "modbus" => Some(
+            conpot_modbus::ModbusService::build(section, device)
+                .map(|s| Service::Stream(Arc::new(s))),
+        ),
         _ => None,
     }
 }

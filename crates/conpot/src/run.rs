@@ -26,13 +26,17 @@ pub async fn run(config: Config, template: Template) -> i32 {
     for w in config.warnings.iter().chain(&template.warnings) {
         tracing::warn!("{w}");
     }
-    let persona = match Persona::load_or_create(&template.persona, &template.name, &config.state_dir) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!("cannot keep the persona in {}: {e}", config.state_dir.display());
-            return 1;
-        }
-    };
+    let persona =
+        match Persona::load_or_create(&template.persona, &template.name, &config.state_dir) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(
+                    "cannot keep the persona in {}: {e}",
+                    config.state_dir.display()
+                );
+                return 1;
+            }
+        };
     let persona_path = Persona::path(&config.state_dir, &template.name);
     let built = match setup::build(&template, persona) {
         Ok(b) => b,
@@ -56,7 +60,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
     let mut sink_tasks = Vec::new();
     for sink in &config.sinks {
         match conpot_sinks::attach(sink, &mut bus, config.limits.event_queue, origin.clone()) {
-            Ok((name, task)) => sink_tasks.push((name, tokio::spawn(task))),
+            Ok((name, task)) => sink_tasks.push((name, tokio::task::spawn_blocking(task))),
             Err(e) => {
                 let SinkKind::JsonLines { path } = &sink.kind;
                 tracing::error!("cannot open event log {}: {e}", path.display());
@@ -64,7 +68,12 @@ pub async fn run(config: Config, template: Template) -> i32 {
             }
         }
     }
-    let sensor = Sensor::new(origin, Arc::new(bus), config.limits.clone(), config.session_timeout);
+    let sensor = Sensor::new(
+        origin,
+        Arc::new(bus),
+        config.limits.clone(),
+        config.session_timeout,
+    );
 
     let mut listening = Vec::new();
     for (section, service) in &built.services {
@@ -73,7 +82,12 @@ pub async fn run(config: Config, template: Template) -> i32 {
             tracing::error!("{}: bad listen address `{host}`", section.name);
             return 1;
         };
-        let port = config.listen.ports.get(&section.name).copied().unwrap_or(section.port);
+        let port = config
+            .listen
+            .ports
+            .get(&section.name)
+            .copied()
+            .unwrap_or(section.port);
         let mut addrs = vec![SocketAddr::new(ip, port)];
         if config.listen.ipv6 && ip == IpAddr::from([0, 0, 0, 0]) {
             addrs.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
@@ -118,9 +132,15 @@ pub async fn run(config: Config, template: Template) -> i32 {
         tracing::info!("events ({:?}) -> {}", s.format, path.display());
     }
     let sensor_session = SessionInfo::new("sensor".into(), Transport::None, None, None);
-    let listeners_json: Vec<_> = listening.iter().map(|(n, a)| json!({"protocol": n, "address": a.to_string()})).collect();
-    let persona_json: serde_json::Map<String, serde_json::Value> =
-        p.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let listeners_json: Vec<_> = listening
+        .iter()
+        .map(|(n, a)| json!({"protocol": n, "address": a.to_string()}))
+        .collect();
+    let persona_json: serde_json::Map<String, serde_json::Value> = p
+        .values
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     sensor.emit(
         &sensor_session,
         EventDraft::new("sensor.start")
@@ -137,12 +157,22 @@ pub async fn run(config: Config, template: Template) -> i32 {
     tracing::info!("shutting down: closing listeners and sessions");
     sensor.shutdown.cancel();
     sensor.tracker.close();
-    if tokio::time::timeout(DRAIN, sensor.tracker.wait()).await.is_err() {
+    if tokio::time::timeout(DRAIN, sensor.tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("sessions still open after {DRAIN:?}; stopping anyway");
     }
-    let counters: serde_json::Map<String, serde_json::Value> =
-        metrics.snapshot().into_iter().map(|(k, v)| (k.to_owned(), json!(v))).collect();
-    sensor.emit(&sensor_session, EventDraft::new("sensor.stop").with("counters", counters.clone()), SystemTime::now());
+    let counters: serde_json::Map<String, serde_json::Value> = metrics
+        .snapshot()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), json!(v)))
+        .collect();
+    sensor.emit(
+        &sensor_session,
+        EventDraft::new("sensor.stop").with("counters", counters.clone()),
+        SystemTime::now(),
+    );
     // Dropping the last handle on the bus closes every sink queue; the sinks drain and flush.
     drop(sensor);
     for (name, task) in sink_tasks {

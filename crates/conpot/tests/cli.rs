@@ -1,5 +1,6 @@
 //! The `conpot` binary as a user runs it: flags, template commands, runs with the
 //! embedded default and with Conpot's own template and INI config.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -25,7 +26,10 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -41,7 +45,10 @@ fn bad_flag_is_a_clear_error() {
 
 #[test]
 fn missing_template_is_a_clear_error() {
-    let o = bin().args(["-t", "/nonexistent/template"]).output().unwrap();
+    let o = bin()
+        .args(["-t", "/nonexistent/template"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("not found"), "{}", text(&o).1);
 }
@@ -58,7 +65,10 @@ fn lists_embedded_templates() {
 
 #[test]
 fn template_check_accepts_good_templates() {
-    for t in ["default", shared().join("conpot-templates/default").to_str().unwrap()] {
+    for t in [
+        "default",
+        shared().join("conpot-templates/default").to_str().unwrap(),
+    ] {
         let o = bin().args(["template", "check", t]).output().unwrap();
         assert!(o.status.success(), "{t}: {:?}", text(&o));
         assert!(text(&o).0.contains("is valid"));
@@ -90,21 +100,49 @@ blocks = [{ table = "coils", start = 0, size = 2, key = "missing" }]
 "#,
     )
     .unwrap();
-    let o = bin().args(["template", "check", d.to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .args(["template", "check", d.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let (_, err) = text(&o);
-    assert!(err.contains("template.toml: databus.regs.expr: expected a template expression"), "{err}");
-    assert!(err.contains("protocols.modbus.port: expected an integer from 0 to 65535, found 70000"), "{err}");
+    assert!(
+        err.contains("template.toml: databus.regs.expr: expected a template expression"),
+        "{err}"
+    );
+    assert!(
+        err.contains("protocols.modbus.port: expected an integer from 0 to 65535, found 70000"),
+        "{err}"
+    );
 
     // With those fixed, the protocol section's own errors are all reported.
-    let fixed = std::fs::read_to_string(d.join("template.toml")).unwrap().replace("__import__('os').system('id')", "[0 for b in range(4)]").replace("70000", "5020");
+    let fixed = std::fs::read_to_string(d.join("template.toml"))
+        .unwrap()
+        .replace("__import__('os').system('id')", "[0 for b in range(4)]")
+        .replace("70000", "5020");
     std::fs::write(d.join("template.toml"), fixed).unwrap();
-    let o = bin().args(["template", "check", d.to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .args(["template", "check", d.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let (_, err) = text(&o);
-    assert!(err.contains("protocols.modbus.mode: expected \"device\" or \"gateway\", found \"broadcast\""), "{err}");
-    assert!(err.contains("protocols.modbus.identification.vendor_name: expected known persona fields only"), "{err}");
-    assert!(err.contains("slave 1 block `missing`: expected a databus key named `missing`"), "{err}");
+    assert!(
+        err.contains(
+            "protocols.modbus.mode: expected \"device\" or \"gateway\", found \"broadcast\""
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "protocols.modbus.identification.vendor_name: expected known persona fields only"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("slave 1 block `missing`: expected a databus key named `missing`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -117,9 +155,18 @@ fn template_check_rejects_code_in_conpot_xml() {
         </key_value_mappings></databus></core>"#,
     )
     .unwrap();
-    let o = bin().args(["template", "check", d.to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .args(["template", "check", d.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).1.contains("key[@name='evil']/value: expected a template expression"), "{}", text(&o).1);
+    assert!(
+        text(&o)
+            .1
+            .contains("key[@name='evil']/value: expected a template expression"),
+        "{}",
+        text(&o).1
+    );
 }
 
 /// A running honeypot, stopped with SIGTERM on drop.
@@ -148,7 +195,11 @@ impl Running {
             }
         };
         assert!(started.elapsed() < Duration::from_secs(5));
-        Running { child, modbus, cwd: cwd.to_owned() }
+        Running {
+            child,
+            modbus,
+            cwd: cwd.to_owned(),
+        }
     }
 
     fn stop(mut self) -> std::process::ExitStatus {
@@ -177,11 +228,19 @@ fn modbus(addr: SocketAddr, adu: &[u8]) -> Vec<u8> {
 }
 
 fn device_id(addr: SocketAddr, unit: u8) -> String {
-    String::from_utf8_lossy(&modbus(addr, &[0, 1, 0, 0, 0, 5, unit, 0x2B, 0x0E, 0x01, 0x00])).into_owned()
+    String::from_utf8_lossy(&modbus(
+        addr,
+        &[0, 1, 0, 0, 0, 5, unit, 0x2B, 0x0E, 0x01, 0x00],
+    ))
+    .into_owned()
 }
 
 fn jsonl(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -189,16 +248,30 @@ fn embedded_default_runs_and_keeps_its_persona() {
     let d = tmpdir("default");
     let run = Running::start(&d, &[]);
     let first = device_id(run.modbus, 255);
-    assert!(first.contains("Siemens") && first.contains("6ES7 3"), "{first:?}");
+    assert!(
+        first.contains("Siemens") && first.contains("6ES7 3"),
+        "{first:?}"
+    );
     assert!(run.stop().success());
     let persona = std::fs::read_to_string(d.join("conpot-state/persona-default.toml")).unwrap();
     assert!(persona.contains("serial = \"S C-"));
     let events = jsonl(&d.join("conpot-events.jsonl"));
-    let types: Vec<&str> = events.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
     assert_eq!(types.first(), Some(&"sensor.start"));
     assert_eq!(types.last(), Some(&"sensor.stop"));
-    assert!(types.contains(&"session.open") && types.contains(&"modbus.request") && types.contains(&"session.close"), "{types:?}");
-    let req = events.iter().find(|e| e["event_type"] == "modbus.request").unwrap();
+    assert!(
+        types.contains(&"session.open")
+            && types.contains(&"modbus.request")
+            && types.contains(&"session.close"),
+        "{types:?}"
+    );
+    let req = events
+        .iter()
+        .find(|e| e["event_type"] == "modbus.request")
+        .unwrap();
     assert_eq!(req["src_ip"], "127.0.0.1");
     assert_eq!(req["data"]["unit_id"], 255);
     assert_eq!(req["data"]["function_code"], 43);
@@ -214,7 +287,10 @@ fn embedded_default_runs_and_keeps_its_persona() {
     let run = Running::start(&d2, &[]);
     let serial = |dir: &Path| {
         let p = std::fs::read_to_string(dir.join("conpot-state/persona-default.toml")).unwrap();
-        p.lines().find(|l| l.starts_with("serial")).unwrap().to_owned()
+        p.lines()
+            .find(|l| l.starts_with("serial"))
+            .unwrap()
+            .to_owned()
     };
     assert_ne!(serial(&d), serial(&run.cwd));
     assert!(run.stop().success());
@@ -238,25 +314,51 @@ fn conpot_template_and_ini_config_write_conpots_json_log() {
     let reply = modbus(run.modbus, &[0, 1, 0, 0, 0, 6, 1, 1, 0, 1, 0, 8]);
     assert_eq!(&reply[..9], &[0, 1, 0, 0, 0, 4, 1, 1, 1]);
     let id = device_id(run.modbus, 1);
-    assert!(id.contains("Siemens") && id.contains("SIMATIC") && id.contains("S7-200"), "{id:?}");
+    assert!(
+        id.contains("Siemens") && id.contains("SIMATIC") && id.contains("S7-200"),
+        "{id:?}"
+    );
     let port = run.modbus.port();
     assert!(run.stop().success());
     let events = jsonl(&log);
     let expected: std::collections::BTreeSet<&str> = [
-        "timestamp", "sensorid", "id", "src_ip", "src_port", "dst_ip", "dst_port", "public_ip", "data_type", "request", "response", "event_type",
+        "timestamp",
+        "sensorid",
+        "id",
+        "src_ip",
+        "src_port",
+        "dst_ip",
+        "dst_port",
+        "public_ip",
+        "data_type",
+        "request",
+        "response",
+        "event_type",
     ]
     .into_iter()
     .collect();
     for e in &events {
-        let keys: std::collections::BTreeSet<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: std::collections::BTreeSet<&str> =
+            e.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, expected);
         assert_eq!(e["sensorid"], "honeypot-42");
     }
-    let modbus_events: Vec<_> = events.iter().filter(|e| e["data_type"] == "modbus").collect();
+    let modbus_events: Vec<_> = events
+        .iter()
+        .filter(|e| e["data_type"] == "modbus")
+        .collect();
     assert_eq!(modbus_events[0]["event_type"], "NEW_CONNECTION");
-    let req = modbus_events.iter().find(|e| e["event_type"].is_null()).unwrap();
+    let req = modbus_events
+        .iter()
+        .find(|e| e["event_type"].is_null())
+        .unwrap();
     assert_eq!(req["request"], "b'000100000006010100010008'");
     assert_eq!(req["src_ip"], "127.0.0.1");
     assert_eq!(req["dst_port"], port);
-    assert!(req["response"].as_str().unwrap().starts_with("b'0001000000040101"));
+    assert!(
+        req["response"]
+            .as_str()
+            .unwrap()
+            .starts_with("b'0001000000040101")
+    );
 }

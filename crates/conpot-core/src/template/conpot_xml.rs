@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use super::nav::Errors;
-use super::{DatabusSpec, FileSource, Meta, ProtocolSection, SectionBody, Template, TemplateError, conpot_emulator};
+use super::{
+    DatabusSpec, FileSource, Meta, ProtocolSection, SectionBody, Template, TemplateError,
+    conpot_emulator,
+};
 use crate::expr::Expr;
 use crate::persona::{FieldSpec, PersonaSpec};
 
@@ -30,13 +33,25 @@ const MAX_XML: usize = 8 << 20;
 pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<TemplateError>> {
     let file = source.label("template.xml");
     let text = source.read_text("template.xml").ok_or_else(|| {
-        vec![TemplateError { file: file.clone(), key: String::new(), expected: "readable UTF-8 XML".into() }]
+        vec![TemplateError {
+            file: file.clone(),
+            key: String::new(),
+            expected: "readable UTF-8 XML".into(),
+        }]
     })?;
     if text.len() > MAX_XML {
-        return Err(vec![TemplateError { file, key: String::new(), expected: "a file under 8 MiB".into() }]);
+        return Err(vec![TemplateError {
+            file,
+            key: String::new(),
+            expected: "a file under 8 MiB".into(),
+        }]);
     }
     let doc = roxmltree::Document::parse(&text).map_err(|e| {
-        vec![TemplateError { file: file.clone(), key: String::new(), expected: format!("well-formed XML: {e}") }]
+        vec![TemplateError {
+            file: file.clone(),
+            key: String::new(),
+            expected: format!("well-formed XML: {e}"),
+        }]
     })?;
     let mut errs = Errors::default();
     let root = doc.root_element();
@@ -45,7 +60,9 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
     }
 
     let mut meta = Meta::default();
-    for ent in root.descendants().filter(|n| n.has_tag_name("entity") && n.parent().is_some_and(|p| p.has_tag_name("template"))) {
+    for ent in root.descendants().filter(|n| {
+        n.has_tag_name("entity") && n.parent().is_some_and(|p| p.has_tag_name("template"))
+    }) {
         let v = ent.text().unwrap_or_default().trim().to_owned();
         match ent.attribute("name") {
             Some("unit") => meta.unit = v,
@@ -62,7 +79,11 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
     let mut seen = std::collections::HashSet::new();
     for key in root.descendants().filter(|n| n.has_tag_name("key")) {
         let Some(kname) = key.attribute("name") else {
-            errs.push(&file, "databus/key_value_mappings/key", "a `name` attribute");
+            errs.push(
+                &file,
+                "databus/key_value_mappings/key",
+                "a `name` attribute",
+            );
             continue;
         };
         let path = format!("key[@name='{kname}']");
@@ -78,23 +99,36 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         match value.attribute("type") {
             Some("value") => match Expr::parse(text) {
                 Ok(e) => databus.push((kname.to_owned(), DatabusSpec::Expr(e))),
-                Err(e) => errs.push(&file, &format!("{path}/value"), format!("a template expression: {e}")),
+                Err(e) => errs.push(
+                    &file,
+                    &format!("{path}/value"),
+                    format!("a template expression: {e}"),
+                ),
             },
             Some("function") => match conpot_emulator(text) {
                 Some(spec) => databus.push((kname.to_owned(), spec)),
                 None => {
                     warnings.push(format!("{file}: {path}: emulator `{text}` is not supported yet; the key reads as empty"));
-                    databus.push((kname.to_owned(), DatabusSpec::Value(crate::value::Value::Null)));
+                    databus.push((
+                        kname.to_owned(),
+                        DatabusSpec::Value(crate::value::Value::Null),
+                    ));
                 }
             },
-            other => errs.push(&file, &format!("{path}/value"), format!("type=\"value\" or type=\"function\", found {other:?}")),
+            other => errs.push(
+                &file,
+                &format!("{path}/value"),
+                format!("type=\"value\" or type=\"function\", found {other:?}"),
+            ),
         }
     }
 
     let mut protocols = BTreeMap::new();
     for pname in CONPOT_PROTOCOLS {
         let rel = format!("{pname}/{pname}.xml");
-        let Some(bytes) = source.read(&rel) else { continue };
+        let Some(bytes) = source.read(&rel) else {
+            continue;
+        };
         let pfile = source.label(&rel);
         let Ok(ptext) = String::from_utf8(bytes) else {
             errs.push(&pfile, "", "UTF-8 XML");
@@ -124,27 +158,59 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
 }
 
 fn section(pname: &str, file: &str, text: String) -> Result<ProtocolSection, TemplateError> {
-    let err = |key: &str, expected: String| TemplateError { file: file.to_owned(), key: key.to_owned(), expected };
+    let err = |key: &str, expected: String| TemplateError {
+        file: file.to_owned(),
+        key: key.to_owned(),
+        expected,
+    };
     if text.len() > MAX_XML {
         return Err(err("", "a file under 8 MiB".into()));
     }
-    let doc = roxmltree::Document::parse(&text).map_err(|e| err("", format!("well-formed XML: {e}")))?;
+    let doc =
+        roxmltree::Document::parse(&text).map_err(|e| err("", format!("well-formed XML: {e}")))?;
     let root = doc.root_element();
     if root.tag_name().name() != pname {
-        return Err(err(root.tag_name().name(), format!("the root element <{pname}>")));
+        return Err(err(
+            root.tag_name().name(),
+            format!("the root element <{pname}>"),
+        ));
     }
     let enabled = match root.attribute("enabled").map(str::trim) {
         Some("True" | "true" | "1") => true,
         Some("False" | "false" | "0") | None => false,
-        Some(other) => return Err(err(&format!("{pname}/@enabled"), format!("True or False, found `{other}`"))),
+        Some(other) => {
+            return Err(err(
+                &format!("{pname}/@enabled"),
+                format!("True or False, found `{other}`"),
+            ));
+        }
     };
-    let host = root.attribute("host").unwrap_or("0.0.0.0").trim().to_owned();
+    let host = root
+        .attribute("host")
+        .unwrap_or("0.0.0.0")
+        .trim()
+        .to_owned();
     if host.parse::<std::net::IpAddr>().is_err() {
-        return Err(err(&format!("{pname}/@host"), format!("an IP address, found `{host}`")));
+        return Err(err(
+            &format!("{pname}/@host"),
+            format!("an IP address, found `{host}`"),
+        ));
     }
     let port_text = root.attribute("port").unwrap_or_default().trim();
-    let port = port_text.parse::<u16>().map_err(|_| err(&format!("{pname}/@port"), format!("a port number, found `{port_text}`")))?;
-    Ok(ProtocolSection { name: pname.to_owned(), enabled, host, port, file: file.to_owned(), body: SectionBody::ConpotXml(text) })
+    let port = port_text.parse::<u16>().map_err(|_| {
+        err(
+            &format!("{pname}/@port"),
+            format!("a port number, found `{port_text}`"),
+        )
+    })?;
+    Ok(ProtocolSection {
+        name: pname.to_owned(),
+        enabled,
+        host,
+        port,
+        file: file.to_owned(),
+        body: SectionBody::ConpotXml(text),
+    })
 }
 
 /// The persona of an imported Conpot template: the template's own values stay as they
@@ -154,9 +220,21 @@ fn fallback_persona(meta: &Meta) -> PersonaSpec {
     let fixed = |s: &str| FieldSpec::Fixed(s.to_owned());
     fields.insert("vendor".to_owned(), fixed(&meta.vendor));
     fields.insert("product".to_owned(), fixed(&meta.unit));
-    fields.insert("serial".to_owned(), FieldSpec::Pattern("S C-@%%#######".into()));
-    fields.insert("mac".to_owned(), FieldSpec::Pattern("00:1B:1B:%%:%%:%%".into()));
+    fields.insert(
+        "serial".to_owned(),
+        FieldSpec::Pattern("S C-@%%#######".into()),
+    );
+    fields.insert(
+        "mac".to_owned(),
+        FieldSpec::Pattern("00:1B:1B:%%:%%:%%".into()),
+    );
     fields.insert("hostname".to_owned(), FieldSpec::Pattern("plc-####".into()));
-    fields.insert("ip_address".to_owned(), FieldSpec::Pattern("192.168.1#.1##".into()));
-    PersonaSpec { fields, variants: Vec::new() }
+    fields.insert(
+        "ip_address".to_owned(),
+        FieldSpec::Pattern("192.168.1#.1##".into()),
+    );
+    PersonaSpec {
+        fields,
+        variants: Vec::new(),
+    }
 }

@@ -49,7 +49,10 @@ impl FileSource {
     pub fn read(&self, rel: &str) -> Option<Vec<u8>> {
         match self {
             FileSource::Dir(d) => std::fs::read(d.join(rel)).ok(),
-            FileSource::Embedded(files) => files.iter().find(|(p, _)| *p == rel).map(|(_, b)| b.to_vec()),
+            FileSource::Embedded(files) => files
+                .iter()
+                .find(|(p, _)| *p == rel)
+                .map(|(_, b)| b.to_vec()),
         }
     }
 
@@ -177,7 +180,11 @@ impl Template {
     pub fn load(name: &str, source: FileSource) -> Result<Template, Vec<TemplateError>> {
         if let Some(text) = source.read("template.toml") {
             let text = String::from_utf8(text).map_err(|_| {
-                vec![TemplateError { file: source.label("template.toml"), key: String::new(), expected: "UTF-8 text".into() }]
+                vec![TemplateError {
+                    file: source.label("template.toml"),
+                    key: String::new(),
+                    expected: "UTF-8 text".into(),
+                }]
             })?;
             native::load(name, source, &text)
         } else if source.read("template.xml").is_some() {

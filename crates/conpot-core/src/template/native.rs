@@ -3,16 +3,27 @@
 use std::collections::BTreeMap;
 
 use super::nav::{Errors, Table};
-use super::{DatabusSpec, EmulatorSpec, FileSource, Meta, ProtocolSection, SectionBody, Template, TemplateError};
+use super::{
+    DatabusSpec, EmulatorSpec, FileSource, Meta, ProtocolSection, SectionBody, Template,
+    TemplateError,
+};
 use crate::emulators::UptimeUnit;
 use crate::expr::Expr;
 use crate::persona::{FieldSpec, PersonaSpec};
 use crate::value::Value;
 
-pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Template, Vec<TemplateError>> {
+pub(super) fn load(
+    name: &str,
+    source: FileSource,
+    text: &str,
+) -> Result<Template, Vec<TemplateError>> {
     let file = source.label("template.toml");
     let root: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        vec![TemplateError { file: file.clone(), key: String::new(), expected: format!("valid TOML: {}", e.to_string().trim()) }]
+        vec![TemplateError {
+            file: file.clone(),
+            key: String::new(),
+            expected: format!("valid TOML: {}", e.to_string().trim()),
+        }]
     })?;
     let mut errs = Errors::default();
     let top = Table::new(&file, "", &root);
@@ -21,15 +32,36 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
     let mut meta = Meta::default();
     if let Some(t) = top.table("template", true, &mut errs) {
         let t = Table::new(&file, "template", t);
-        t.deny_unknown(&["unit", "vendor", "description", "protocols", "creator"], &mut errs);
-        meta.unit = t.str("unit", true, &mut errs).unwrap_or_default().to_owned();
-        meta.vendor = t.str("vendor", true, &mut errs).unwrap_or_default().to_owned();
-        meta.description = t.str("description", false, &mut errs).unwrap_or_default().to_owned();
-        meta.protocols = t.str("protocols", false, &mut errs).unwrap_or_default().to_owned();
-        meta.creator = t.str("creator", false, &mut errs).unwrap_or_default().to_owned();
+        t.deny_unknown(
+            &["unit", "vendor", "description", "protocols", "creator"],
+            &mut errs,
+        );
+        meta.unit = t
+            .str("unit", true, &mut errs)
+            .unwrap_or_default()
+            .to_owned();
+        meta.vendor = t
+            .str("vendor", true, &mut errs)
+            .unwrap_or_default()
+            .to_owned();
+        meta.description = t
+            .str("description", false, &mut errs)
+            .unwrap_or_default()
+            .to_owned();
+        meta.protocols = t
+            .str("protocols", false, &mut errs)
+            .unwrap_or_default()
+            .to_owned();
+        meta.creator = t
+            .str("creator", false, &mut errs)
+            .unwrap_or_default()
+            .to_owned();
     }
 
-    let persona = top.table("persona", false, &mut errs).map(|t| persona_spec(&file, t, &mut errs)).unwrap_or_default();
+    let persona = top
+        .table("persona", false, &mut errs)
+        .map(|t| persona_spec(&file, t, &mut errs))
+        .unwrap_or_default();
     let known_fields = persona.field_names();
 
     let mut databus = Vec::new();
@@ -52,9 +84,16 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
             };
             let sec = Table::new(&file, &path, body);
             let enabled = sec.bool("enabled", &mut errs).unwrap_or(true);
-            let host = sec.str("host", false, &mut errs).unwrap_or("0.0.0.0").to_owned();
+            let host = sec
+                .str("host", false, &mut errs)
+                .unwrap_or("0.0.0.0")
+                .to_owned();
             if host.parse::<std::net::IpAddr>().is_err() {
-                errs.push(&file, &sec.key("host"), format!("an IPv4 or IPv6 address, found `{host}`"));
+                errs.push(
+                    &file,
+                    &sec.key("host"),
+                    format!("an IPv4 or IPv6 address, found `{host}`"),
+                );
             }
             let port = sec.int("port", 0, 65535, true, &mut errs).unwrap_or(0) as u16;
             let mut rest = body.clone();
@@ -63,7 +102,14 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
             }
             protocols.insert(
                 pname.clone(),
-                ProtocolSection { name: pname.clone(), enabled, host, port, file: file.clone(), body: SectionBody::Toml(rest) },
+                ProtocolSection {
+                    name: pname.clone(),
+                    enabled,
+                    host,
+                    port,
+                    file: file.clone(),
+                    body: SectionBody::Toml(rest),
+                },
             );
         }
     }
@@ -71,14 +117,24 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
     if !errs.is_empty() {
         return Err(errs.0);
     }
-    Ok(Template { name: name.to_owned(), meta, source, persona, databus, protocols, conpot_xml: false, warnings: Vec::new() })
+    Ok(Template {
+        name: name.to_owned(),
+        meta,
+        source,
+        persona,
+        databus,
+        protocols,
+        conpot_xml: false,
+        warnings: Vec::new(),
+    })
 }
 
 fn field_spec(file: &str, path: &str, v: &toml::Value, errs: &mut Errors) -> Option<FieldSpec> {
     match v {
         toml::Value::String(s) => Some(FieldSpec::Fixed(s.clone())),
         toml::Value::Array(a) => {
-            let items: Option<Vec<String>> = a.iter().map(|x| x.as_str().map(str::to_owned)).collect();
+            let items: Option<Vec<String>> =
+                a.iter().map(|x| x.as_str().map(str::to_owned)).collect();
             match items {
                 Some(items) if !items.is_empty() => Some(FieldSpec::Choice(items)),
                 _ => {
@@ -95,7 +151,14 @@ fn field_spec(file: &str, path: &str, v: &toml::Value, errs: &mut Errors) -> Opt
             }
         },
         other => {
-            errs.push(file, path, format!("a string, an array of strings or {{ pattern = \"...\" }}, found {}", other.type_str()));
+            errs.push(
+                file,
+                path,
+                format!(
+                    "a string, an array of strings or {{ pattern = \"...\" }}, found {}",
+                    other.type_str()
+                ),
+            );
             None
         }
     }
@@ -116,7 +179,9 @@ fn persona_spec(file: &str, t: &toml::Table, errs: &mut Errors) -> PersonaSpec {
                 };
                 let mut fields = BTreeMap::new();
                 for (fk, fv) in vt {
-                    if let Some(f) = field_spec(file, &format!("persona.variants[{i}].{fk}"), fv, errs) {
+                    if let Some(f) =
+                        field_spec(file, &format!("persona.variants[{i}].{fk}"), fv, errs)
+                    {
                         fields.insert(fk.clone(), f);
                     }
                 }
@@ -137,7 +202,14 @@ pub(super) fn check_refs(file: &str, path: &str, text: &str, known: &[String], e
         let Some(end) = after.find('}') else { break };
         let name = after.get(..end).unwrap_or_default();
         if !known.iter().any(|k| k == name) {
-            errs.push(file, path, format!("a persona field in `{{persona.{name}}}` (the persona has: {})", known.join(", ")));
+            errs.push(
+                file,
+                path,
+                format!(
+                    "a persona field in `{{persona.{name}}}` (the persona has: {})",
+                    known.join(", ")
+                ),
+            );
         }
         rest = after.get(end..).unwrap_or_default();
     }
@@ -154,11 +226,21 @@ fn literal(v: &toml::Value) -> Option<Value> {
     })
 }
 
-fn databus_spec(file: &str, path: &str, v: &toml::Value, known: &[String], errs: &mut Errors) -> Option<DatabusSpec> {
+fn databus_spec(
+    file: &str,
+    path: &str,
+    v: &toml::Value,
+    known: &[String],
+    errs: &mut Errors,
+) -> Option<DatabusSpec> {
     match v {
         toml::Value::String(s) => {
             check_refs(file, path, s, known, errs);
-            Some(if s.contains("{persona.") { DatabusSpec::Text(s.clone()) } else { DatabusSpec::Value(Value::Str(s.clone())) })
+            Some(if s.contains("{persona.") {
+                DatabusSpec::Text(s.clone())
+            } else {
+                DatabusSpec::Value(Value::Str(s.clone()))
+            })
         }
         toml::Value::Table(t) => {
             let tv = Table::new(file, path, t);
@@ -171,13 +253,21 @@ fn databus_spec(file: &str, path: &str, v: &toml::Value, known: &[String], errs:
                 return match Expr::parse(text) {
                     Ok(e) => Some(DatabusSpec::Expr(e)),
                     Err(e) => {
-                        errs.push(file, &format!("{path}.expr"), format!("a template expression: {e}"));
+                        errs.push(
+                            file,
+                            &format!("{path}.expr"),
+                            format!("a template expression: {e}"),
+                        );
                         None
                     }
                 };
             }
             let Some(kind) = tv.str("emulator", false, errs) else {
-                errs.push(file, path, "a value, { expr = \"...\" } or { emulator = \"...\" }");
+                errs.push(
+                    file,
+                    path,
+                    "a value, { expr = \"...\" } or { emulator = \"...\" }",
+                );
                 return None;
             };
             let spec = match kind {
@@ -187,7 +277,11 @@ fn databus_spec(file: &str, path: &str, v: &toml::Value, known: &[String], errs:
                         "seconds" => EmulatorSpec::Uptime(UptimeUnit::Seconds),
                         "hundredths" => EmulatorSpec::Uptime(UptimeUnit::Hundredths),
                         other => {
-                            errs.push(file, &tv.key("unit"), format!("\"seconds\" or \"hundredths\", found \"{other}\""));
+                            errs.push(
+                                file,
+                                &tv.key("unit"),
+                                format!("\"seconds\" or \"hundredths\", found \"{other}\""),
+                            );
                             return None;
                         }
                     }

@@ -10,7 +10,11 @@ pub struct Errors(pub Vec<TemplateError>);
 impl Errors {
     /// Records an error.
     pub fn push(&mut self, file: &str, key: &str, expected: impl Into<String>) {
-        self.0.push(TemplateError { file: file.to_owned(), key: key.to_owned(), expected: expected.into() });
+        self.0.push(TemplateError {
+            file: file.to_owned(),
+            key: key.to_owned(),
+            expected: expected.into(),
+        });
     }
 
     /// Whether no error was recorded.
@@ -38,7 +42,11 @@ impl<'a> Table<'a> {
 
     /// The full dotted key of `key` in this table.
     pub fn key(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_owned() } else { format!("{}.{}", self.path, key) }
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{}", self.path, key)
+        }
     }
 
     /// The raw value of `key`.
@@ -56,7 +64,11 @@ impl<'a> Table<'a> {
             None => None,
             Some(toml::Value::String(s)) => Some(s),
             Some(other) => {
-                errs.push(self.file, &self.key(key), format!("a string, found {}", other.type_str()));
+                errs.push(
+                    self.file,
+                    &self.key(key),
+                    format!("a string, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -64,16 +76,31 @@ impl<'a> Table<'a> {
 
     /// An integer in `min..=max`; records an error if missing (when `required`), not an
     /// integer, or out of range.
-    pub fn int(&self, key: &str, min: i64, max: i64, required: bool, errs: &mut Errors) -> Option<i64> {
+    pub fn int(
+        &self,
+        key: &str,
+        min: i64,
+        max: i64,
+        required: bool,
+        errs: &mut Errors,
+    ) -> Option<i64> {
         match self.table.get(key) {
             None if required => {
-                errs.push(self.file, &self.key(key), format!("an integer from {min} to {max} (missing)"));
+                errs.push(
+                    self.file,
+                    &self.key(key),
+                    format!("an integer from {min} to {max} (missing)"),
+                );
                 None
             }
             None => None,
             Some(toml::Value::Integer(i)) if (min..=max).contains(i) => Some(*i),
             Some(other) => {
-                errs.push(self.file, &self.key(key), format!("an integer from {min} to {max}, found {}", describe(other)));
+                errs.push(
+                    self.file,
+                    &self.key(key),
+                    format!("an integer from {min} to {max}, found {}", describe(other)),
+                );
                 None
             }
         }
@@ -86,7 +113,11 @@ impl<'a> Table<'a> {
             Some(toml::Value::Integer(i)) => Some(*i as f64),
             Some(toml::Value::Float(f)) => Some(*f),
             Some(other) => {
-                errs.push(self.file, &self.key(key), format!("a number, found {}", other.type_str()));
+                errs.push(
+                    self.file,
+                    &self.key(key),
+                    format!("a number, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -98,7 +129,11 @@ impl<'a> Table<'a> {
             None => None,
             Some(toml::Value::Boolean(b)) => Some(*b),
             Some(other) => {
-                errs.push(self.file, &self.key(key), format!("true or false, found {}", other.type_str()));
+                errs.push(
+                    self.file,
+                    &self.key(key),
+                    format!("true or false, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -114,14 +149,23 @@ impl<'a> Table<'a> {
             None => None,
             Some(toml::Value::Table(t)) => Some(t),
             Some(other) => {
-                errs.push(self.file, &self.key(key), format!("a table, found {}", other.type_str()));
+                errs.push(
+                    self.file,
+                    &self.key(key),
+                    format!("a table, found {}", other.type_str()),
+                );
                 None
             }
         }
     }
 
     /// An array; records an error if missing (when `required`) or not an array.
-    pub fn array(&self, key: &str, required: bool, errs: &mut Errors) -> Option<&'a Vec<toml::Value>> {
+    pub fn array(
+        &self,
+        key: &str,
+        required: bool,
+        errs: &mut Errors,
+    ) -> Option<&'a Vec<toml::Value>> {
         match self.table.get(key) {
             None if required => {
                 errs.push(self.file, &self.key(key), "an array (missing)");
@@ -130,7 +174,11 @@ impl<'a> Table<'a> {
             None => None,
             Some(toml::Value::Array(a)) => Some(a),
             Some(other) => {
-                errs.push(self.file, &self.key(key), format!("an array, found {}", other.type_str()));
+                errs.push(
+                    self.file,
+                    &self.key(key),
+                    format!("an array, found {}", other.type_str()),
+                );
                 None
             }
         }
@@ -140,7 +188,11 @@ impl<'a> Table<'a> {
     pub fn deny_unknown(&self, known: &[&str], errs: &mut Errors) {
         for k in self.table.keys() {
             if !known.contains(&k.as_str()) {
-                errs.push(self.file, &self.key(k), format!("one of the known keys ({})", known.join(", ")));
+                errs.push(
+                    self.file,
+                    &self.key(k),
+                    format!("one of the known keys ({})", known.join(", ")),
+                );
             }
         }
     }

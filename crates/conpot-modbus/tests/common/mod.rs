@@ -1,4 +1,5 @@
 //! Helpers shared by the Modbus tests: a device from a small template.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -57,7 +58,8 @@ blocks = [{{ table = "holding_registers", start = 0, size = 3, key = "gw_holding
 pub fn service_from(text: &str) -> (Device, ModbusService) {
     let t = Template::from_toml("test", text).expect("template loads");
     let persona: Persona = t.persona.generate("test", 1);
-    let device = Device::build(&t, persona, SystemTime::now(), &mut Rng::from_seed(1)).expect("device builds");
+    let device = Device::build(&t, persona, SystemTime::now(), &mut Rng::from_seed(1))
+        .expect("device builds");
     let svc = ModbusService::build(&t.protocols["modbus"], &device).expect("modbus builds");
     (device, svc)
 }

@@ -3,11 +3,11 @@
 
 use conpot_core::event::{Event, Raw};
 use conpot_core::hex;
-use conpot_core::time::iso_naive_micros;
+use conpot_core::time::Iso8601;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value as Json;
 
-use super::python_bytes_repr;
+use super::{AsStr, python_bytes_repr};
 
 pub(super) struct Legacy<'a>(pub &'a Event);
 
@@ -17,7 +17,11 @@ pub fn legacy_event_type(event: &Event) -> Option<String> {
     match &*event.event_type {
         "session.open" => Some("NEW_CONNECTION".into()),
         "session.close" => {
-            let reason = event.data.get("reason").and_then(Json::as_str).unwrap_or("");
+            let reason = event
+                .data
+                .get("reason")
+                .and_then(Json::as_str)
+                .unwrap_or("");
             Some(match reason {
                 "peer" | "idle_timeout" | "error" => "CONNECTION_LOST".into(),
                 _ => "CONNECTION_TERMINATED".into(),
@@ -40,12 +44,18 @@ impl Serialize for Legacy<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let e = self.0;
         let mut m = s.serialize_map(Some(12))?;
-        m.serialize_entry("timestamp", &iso_naive_micros(e.timestamp))?;
+        m.serialize_entry(
+            "timestamp",
+            &AsStr(Iso8601 {
+                time: e.timestamp,
+                zone: false,
+            }),
+        )?;
         m.serialize_entry("sensorid", &*e.sensor_id)?;
-        m.serialize_entry("id", &e.session_id.to_string())?;
-        m.serialize_entry("src_ip", &e.src.map(|a| a.ip().to_string()))?;
+        m.serialize_entry("id", &AsStr(e.session_id.hyphenated()))?;
+        m.serialize_entry("src_ip", &e.src.map(|a| AsStr(a.ip())))?;
         m.serialize_entry("src_port", &e.src.map(|a| a.port()))?;
-        m.serialize_entry("dst_ip", &e.dst.map(|a| a.ip().to_string()))?;
+        m.serialize_entry("dst_ip", &e.dst.map(|a| AsStr(a.ip())))?;
         m.serialize_entry("dst_port", &e.dst.map(|a| a.port()))?;
         m.serialize_entry("public_ip", &e.public_ip.as_deref())?;
         m.serialize_entry("data_type", &*e.protocol)?;

@@ -16,6 +16,15 @@ pub fn encode(format: EventFormat, event: &Event, out: &mut Vec<u8>) -> serde_js
     }
 }
 
+/// Serializes anything displayable as a JSON string, formatting straight into the output.
+pub(crate) struct AsStr<T>(pub T);
+
+impl<T: std::fmt::Display> serde::Serialize for AsStr<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
 /// Python's `repr()` of a bytes object holding `hex` as ASCII, as Conpot's JSON log
 /// writes raw request and response data: `b'0001...'`.
 pub(crate) fn python_bytes_repr(hex: &str) -> String {

@@ -2,7 +2,9 @@
 
 use conpot_core::event::{Event, Raw};
 use conpot_core::hex;
-use conpot_core::time::rfc3339_micros;
+use conpot_core::time::Iso8601;
+
+use super::AsStr;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 pub(super) struct Native<'a>(pub &'a Event);
@@ -22,16 +24,22 @@ impl Serialize for Native<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let e = self.0;
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("event_id", &e.event_id.to_string())?;
-        m.serialize_entry("timestamp", &rfc3339_micros(e.timestamp))?;
+        m.serialize_entry("event_id", &AsStr(e.event_id.hyphenated()))?;
+        m.serialize_entry(
+            "timestamp",
+            &AsStr(Iso8601 {
+                time: e.timestamp,
+                zone: true,
+            }),
+        )?;
         m.serialize_entry("sensor_id", &*e.sensor_id)?;
         m.serialize_entry("persona", &*e.persona)?;
-        m.serialize_entry("session_id", &e.session_id.to_string())?;
+        m.serialize_entry("session_id", &AsStr(e.session_id.hyphenated()))?;
         m.serialize_entry("protocol", &*e.protocol)?;
         m.serialize_entry("transport", e.transport.as_str())?;
-        m.serialize_entry("src_ip", &e.src.map(|a| a.ip().to_string()))?;
+        m.serialize_entry("src_ip", &e.src.map(|a| AsStr(a.ip())))?;
         m.serialize_entry("src_port", &e.src.map(|a| a.port()))?;
-        m.serialize_entry("dst_ip", &e.dst.map(|a| a.ip().to_string()))?;
+        m.serialize_entry("dst_ip", &e.dst.map(|a| AsStr(a.ip())))?;
         m.serialize_entry("dst_port", &e.dst.map(|a| a.port()))?;
         if let Some(ip) = &e.public_ip {
             m.serialize_entry("public_ip", &**ip)?;

@@ -1,0 +1,239 @@
+//! The load modes and the bare responder.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// Read Holding Registers, address 0, one register, unit 255.
+const REQUEST: [u8; 12] = [
+    0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0xFF, 0x03, 0x00, 0x00, 0x00, 0x01,
+];
+/// Its reply: MBAP (7) + function, byte count, one register.
+const REPLY_LEN: usize = 11;
+
+/// What a throughput run measured.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Mode label.
+    pub label: String,
+    /// Completed requests.
+    pub requests: u64,
+    /// Failed requests or connections.
+    pub errors: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Latencies in microseconds, sorted.
+    pub latencies: Vec<u32>,
+}
+
+impl Report {
+    /// Requests (or connections) per second.
+    pub fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Latency percentile in milliseconds.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies.len() - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies.get(i).copied().unwrap_or(0)) / 1000.0
+    }
+
+    /// One-line summary.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}: {} ok, {} errors in {:.1} s = {:.0}/s; latency p50 {:.3} ms, p99 {:.3} ms",
+            self.label,
+            self.requests,
+            self.errors,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            self.percentile_ms(0.50),
+            self.percentile_ms(0.99)
+        )
+    }
+}
+
+async fn exchange(s: &mut TcpStream, reply: &mut [u8; REPLY_LEN]) -> std::io::Result<()> {
+    s.write_all(&REQUEST).await?;
+    s.read_exact(reply).await?;
+    if reply[7] != 0x03 {
+        return Err(std::io::Error::other("unexpected reply"));
+    }
+    Ok(())
+}
+
+fn merge(label: &str, parts: Vec<(u64, u64, Vec<u32>)>, elapsed: Duration) -> Report {
+    let mut r = Report {
+        label: label.to_owned(),
+        elapsed,
+        ..Report::default()
+    };
+    for (ok, err, lat) in parts {
+        r.requests += ok;
+        r.errors += err;
+        r.latencies.extend(lat);
+    }
+    r.latencies.sort_unstable();
+    r
+}
+
+/// `connections` connections each sending requests back to back for `duration`.
+pub async fn modbus(target: SocketAddr, connections: usize, duration: Duration) -> Report {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::with_capacity(1 << 16));
+            let Ok(mut s) = TcpStream::connect(target).await else {
+                return (0, 1, lat);
+            };
+            let _ = s.set_nodelay(true);
+            let mut reply = [0u8; REPLY_LEN];
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match exchange(&mut s, &mut reply).await {
+                    Ok(()) => {
+                        ok += 1;
+                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    }
+                    Err(_) => {
+                        err += 1;
+                        break;
+                    }
+                }
+            }
+            (ok, err, lat)
+        }));
+    }
+    let mut parts = Vec::new();
+    for t in tasks {
+        parts.push(t.await.unwrap_or((0, 1, Vec::new())));
+    }
+    merge(
+        &format!("modbus {connections} conns"),
+        parts,
+        start.elapsed(),
+    )
+}
+
+/// A source address on the loopback network for worker `i` (spreads per-source limits).
+fn source(i: usize) -> SocketAddr {
+    let n = (i % 250) as u8 + 1;
+    SocketAddr::from(([127, 0, 1, n], 0))
+}
+
+async fn connect_from(target: SocketAddr, i: usize) -> std::io::Result<TcpStream> {
+    let sock = if target.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if target.ip().is_loopback() && target.is_ipv4() {
+        sock.bind(source(i))?;
+    }
+    sock.connect(target).await
+}
+
+/// `workers` workers each opening a connection, sending one request, reading the reply
+/// and closing, for `duration`.
+pub async fn connect(target: SocketAddr, workers: usize, duration: Duration) -> Report {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::new());
+            let mut reply = [0u8; REPLY_LEN];
+            let mut i = w;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                i += workers;
+                let r = async {
+                    let mut s = connect_from(target, i).await?;
+                    let _ = s.set_nodelay(true);
+                    exchange(&mut s, &mut reply).await?;
+                    Ok::<(), std::io::Error>(())
+                }
+                .await;
+                match r {
+                    Ok(()) => {
+                        ok += 1;
+                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    }
+                    Err(_) => err += 1,
+                }
+            }
+            (ok, err, lat)
+        }));
+    }
+    let mut parts = Vec::new();
+    for t in tasks {
+        parts.push(t.await.unwrap_or((0, 1, Vec::new())));
+    }
+    merge(
+        &format!("connect {workers} workers"),
+        parts,
+        start.elapsed(),
+    )
+}
+
+/// Opens `count` idle connections; returns how many were held and the server's added RSS.
+pub async fn idle(target: SocketAddr, count: usize, pid: u32) -> Result<(usize, f64), String> {
+    let before = crate::proc_info::rss_mb(pid).ok_or("cannot read the server's memory")?;
+    let mut held = Vec::with_capacity(count);
+    for i in 0..count {
+        match connect_from(target, i).await {
+            Ok(s) => held.push(s),
+            Err(e) => return Err(format!("connection {i} failed: {e}")),
+        }
+    }
+    // Let the server accept and set up every session.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every connection must still be open and served: one request on a sample of them.
+    let mut reply = [0u8; REPLY_LEN];
+    for s in held.iter_mut().step_by((count / 50).max(1)) {
+        exchange(s, &mut reply)
+            .await
+            .map_err(|e| format!("a held connection was not served: {e}"))?;
+    }
+    let after = crate::proc_info::rss_mb(pid).ok_or("cannot read the server's memory")?;
+    Ok((held.len(), after - before))
+}
+
+/// The reference responder: for every 12 bytes received, one fixed 11-byte reply.
+pub async fn bare(listen: SocketAddr) -> std::io::Result<()> {
+    let l = TcpListener::bind(listen).await?;
+    println!("bare responder on {}", l.local_addr()?);
+    loop {
+        let (mut s, _) = l.accept().await?;
+        let _ = s.set_nodelay(true);
+        tokio::spawn(async move {
+            let reply = [
+                0x00, 0x01, 0x00, 0x00, 0x00, 0x05, 0xFF, 0x03, 0x02, 0x00, 0x00,
+            ];
+            let mut buf = [0u8; 4096];
+            let mut pending = 0usize;
+            loop {
+                let n = match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                pending += n;
+                let mut out = Vec::new();
+                while pending >= REQUEST.len() {
+                    pending -= REQUEST.len();
+                    out.extend_from_slice(&reply);
+                }
+                if !out.is_empty() && s.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}

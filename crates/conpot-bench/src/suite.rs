@@ -1,0 +1,168 @@
+//! The whole benchmark: the bare responder's ceiling, then conpot under the same loads.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::load;
+use crate::proc_info::rss_mb;
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    ready: Duration,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `cmd` and waits for a line with `marker` followed by the listening address.
+fn spawn(mut cmd: Command, marker: &str) -> Result<Server, String> {
+    let t = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        if let Some(rest) = line.strip_prefix(marker) {
+            let addr: SocketAddr = rest.trim().parse().map_err(|e| format!("{rest}: {e}"))?;
+            // Ready means accepting connections.
+            while std::net::TcpStream::connect(addr).is_err() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            return Ok(Server {
+                child,
+                addr,
+                ready: t.elapsed(),
+            });
+        }
+    }
+    Err(format!("server exited before printing `{marker}`"))
+}
+
+/// Runs the suite; prints a Markdown table. Returns the exit code.
+pub async fn run(conpot: &str, duration: Duration) -> i32 {
+    let dir = std::env::temp_dir().join(format!("conpot-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let config = dir.join("bench.toml");
+    let events = dir.join("events.jsonl");
+    let cfg = format!(
+        "[sensor]\nid = \"bench\"\nstate_dir = \"{}\"\n[limits]\nmax_connections = 100000\nmax_connections_per_ip = 100000\n[[sinks]]\ntype = \"jsonl\"\npath = \"{}\"\nformat = \"native\"\n",
+        dir.join("state").display(),
+        events.display()
+    );
+    if let Err(e) = std::fs::write(&config, cfg) {
+        eprintln!("{e}");
+        return 1;
+    }
+    let me = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+
+    let mut bare_cmd = Command::new(&me);
+    bare_cmd.args(["bare", "--listen", "127.0.0.1:0"]);
+    let bare = match spawn(bare_cmd, "bare responder on ") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bare responder: {e}");
+            return 1;
+        }
+    };
+    let bare_modbus = load::modbus(bare.addr, 16, duration).await;
+    println!("{}", bare_modbus.summary());
+    let bare_connect = load::connect(bare.addr, 16, duration).await;
+    println!("{}", bare_connect.summary());
+    drop(bare);
+
+    let conpot = std::fs::canonicalize(conpot).unwrap_or_else(|_| conpot.into());
+    let mut cmd = Command::new(conpot);
+    cmd.args([
+        "-c",
+        &config.to_string_lossy(),
+        "--listen-host",
+        "127.0.0.1",
+        "--port",
+        "modbus=0",
+        "-q",
+    ]);
+    cmd.current_dir(&dir);
+    let server = match spawn(cmd, "listening modbus tcp ") {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("conpot: {e}");
+            return 1;
+        }
+    };
+    let pid = server.child.id();
+    let ready_ms = server.ready.as_secs_f64() * 1000.0;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = rss_mb(pid).unwrap_or(f64::NAN);
+    println!("conpot ready in {ready_ms:.1} ms; idle RSS {idle_rss:.1} MB");
+    let modbus = load::modbus(server.addr, 16, duration).await;
+    println!("{}", modbus.summary());
+    let loaded_rss = rss_mb(pid).unwrap_or(f64::NAN);
+    let connect = load::connect(server.addr, 16, duration).await;
+    println!("{}", connect.summary());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = load::idle(server.addr, 10_000, pid).await;
+    match &idle {
+        Ok((n, mb)) => println!("idle: held {n} connections, +{mb:.1} MB"),
+        Err(e) => println!("idle: {e}"),
+    }
+    let events_written = std::fs::read_to_string(&events)
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
+    drop(server);
+
+    let ratio = modbus.rate() / bare_modbus.rate().max(1.0) * 100.0;
+    println!();
+    println!("| measure | bare responder | conpot-rs | target |");
+    println!("|---|---|---|---|");
+    println!(
+        "| Modbus requests/s, 16 connections, events on | {:.0} | {:.0} ({ratio:.0}% of bare) | >= 80% of bare |",
+        bare_modbus.rate(),
+        modbus.rate()
+    );
+    println!(
+        "| p50 / p99 latency (ms) | {:.3} / {:.3} | {:.3} / {:.3} | p99 < 2 ms |",
+        bare_modbus.percentile_ms(0.5),
+        bare_modbus.percentile_ms(0.99),
+        modbus.percentile_ms(0.5),
+        modbus.percentile_ms(0.99)
+    );
+    println!(
+        "| new connections/s, one request each | {:.0} | {:.0} | >= 7,000 |",
+        bare_connect.rate(),
+        connect.rate()
+    );
+    match &idle {
+        Ok((n, mb)) => println!("| RSS added by {n} idle connections | - | {mb:.1} MB | < 40 MB |"),
+        Err(e) => println!("| idle connections | - | failed: {e} | 10,000 < 40 MB |"),
+    }
+    println!("| ready (spawn to accepting) | - | {ready_ms:.1} ms | < 100 ms |");
+    println!(
+        "| RSS at idle / after load | - | {idle_rss:.1} / {loaded_rss:.1} MB | < 20 MB idle |"
+    );
+    println!(
+        "| errors | {} | {} | 0 |",
+        bare_modbus.errors + bare_connect.errors,
+        modbus.errors + connect.errors
+    );
+    println!("| events written | - | {events_written} | every request |");
+    let _ = std::fs::remove_dir_all(&dir);
+    i32::from(modbus.errors + connect.errors > 0 || idle.is_err())
+}

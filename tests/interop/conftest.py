@@ -1,0 +1,90 @@
+"""Starts the real conpot binary on loopback for the interop tests."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("CONPOT_SHARED", ROOT.parent / "shared"))
+
+
+def conpot_bin():
+    return os.environ.get("CONPOT_BIN", str(ROOT / "target" / "debug" / "conpot"))
+
+
+class Conpot:
+    """A running honeypot with both event encodings written to files."""
+
+    def __init__(self, workdir, args=()):
+        self.workdir = Path(workdir)
+        self.native = self.workdir / "events.jsonl"
+        self.legacy = self.workdir / "conpot.json"
+        cfg = self.workdir / "config.toml"
+        cfg.write_text(
+            f"""
+[sensor]
+id = "interop"
+state_dir = "{self.workdir / 'state'}"
+[[sinks]]
+type = "jsonl"
+path = "{self.native}"
+format = "native"
+[[sinks]]
+type = "jsonl"
+path = "{self.legacy}"
+format = "conpot-legacy"
+"""
+        )
+        self.proc = subprocess.Popen(
+            [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", *args],
+            cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.ports = {}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            parts = line.split()
+            if len(parts) == 4 and parts[0] == "listening":
+                host, port = parts[3].rsplit(":", 1)
+                self.ports[parts[1]] = int(port)
+                if "modbus" in self.ports:
+                    break
+        if "modbus" not in self.ports:
+            self.proc.kill()
+            raise RuntimeError("conpot did not start: " + self.proc.stderr.read())
+
+    def persona(self):
+        text = next((self.workdir / "state").glob("persona-*.toml")).read_text()
+        values = {}
+        for line in text.splitlines():
+            if " = " in line and not line.startswith(("seed", "template")):
+                k, v = line.split(" = ", 1)
+                values[k.strip()] = json.loads(v)
+        return values
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+    def events(self, legacy=False):
+        path = self.legacy if legacy else self.native
+        return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+
+
+@pytest.fixture
+def conpot(tmp_path):
+    c = Conpot(tmp_path)
+    yield c
+    c.stop()
