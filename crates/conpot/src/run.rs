@@ -23,6 +23,14 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Runs until SIGINT or SIGTERM; returns the exit code.
 pub async fn run(config: Config, template: Template) -> i32 {
     let started = Instant::now();
+    // Catch the signals before anything is announced, so a stop right after start is clean.
+    let stop = match Stop::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
     for w in config.warnings.iter().chain(&template.warnings) {
         tracing::warn!("{w}");
     }
@@ -76,6 +84,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
     );
 
     let mut listening = Vec::new();
+    let mut bound_listeners = Vec::new();
     for (section, service) in &built.services {
         let host = config.listen.host.as_deref().unwrap_or(&section.host);
         let Ok(ip) = host.parse::<IpAddr>() else {
@@ -105,9 +114,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
                 }
             };
             let bound = listener.local_addr().unwrap_or(addr);
-            match service {
-                Service::Stream(s) => serve_tcp(Arc::clone(&sensor), listener, Arc::clone(s)),
-            }
+            bound_listeners.push((listener, service));
             listening.push((section.name.clone(), bound));
         }
     }
@@ -123,9 +130,14 @@ pub async fn run(config: Config, template: Template) -> i32 {
         p.label(),
         persona_path.display()
     );
-    for (name, addr) in &listening {
-        // One parseable line per listener on stdout.
-        println!("listening {name} tcp {addr}");
+    {
+        // One parseable line per listener on stdout (a closed stdout is not an error).
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for (name, addr) in &listening {
+            let _ = writeln!(out, "listening {name} tcp {addr}");
+        }
+        let _ = out.flush();
     }
     for s in &config.sinks {
         let SinkKind::JsonLines { path } = &s.kind;
@@ -150,10 +162,13 @@ pub async fn run(config: Config, template: Template) -> i32 {
             .with("ready_ms", ready_ms),
         SystemTime::now(),
     );
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    for (listener, service) in bound_listeners {
+        match service {
+            Service::Stream(s) => serve_tcp(Arc::clone(&sensor), listener, Arc::clone(s)),
+        }
+    }
 
-    wait_for_signal().await;
+    stop.wait().await;
     tracing::info!("shutting down: closing listeners and sessions");
     sensor.shutdown.cancel();
     sensor.tracker.close();
@@ -184,17 +199,22 @@ pub async fn run(config: Config, template: Template) -> i32 {
     0
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGINT and SIGTERM, installed once.
+struct Stop {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    fn install() -> std::io::Result<Stop> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Stop { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }
