@@ -61,7 +61,23 @@ impl Expr {
         if p.pos != p.src.len() {
             return Err(p.err("end of expression"));
         }
+        if e.size() > MAX_LIST_LEN as u64 {
+            return Err(ExprError { offset: 0, message: format!("a value of at most {MAX_LIST_LEN} items in all") });
+        }
         Ok(e)
+    }
+
+    /// How many values evaluating the expression creates (saturating).
+    pub fn size(&self) -> u64 {
+        match self {
+            Expr::Literal(_) | Expr::RandInt(..) | Expr::Uniform(..) => 1,
+            Expr::List(items) => items.iter().fold(1u64, |acc, e| acc.saturating_add(e.size())),
+            Expr::Round(inner, _) => inner.size(),
+            Expr::Comprehension(item, start, stop) => {
+                let n = u64::try_from(stop.saturating_sub(*start)).unwrap_or(0);
+                n.saturating_mul(item.size()).saturating_add(1)
+            }
+        }
     }
 
     /// Evaluates the expression, drawing random numbers from `rng`.
@@ -454,6 +470,7 @@ mod tests {
             "random.randint(0, 'a')",
             "\"unterminated",
             "[0 for b in range(0, 100000000)]",
+            "[[0 for a in range(1000000)] for b in range(1000000)]",
             "",
             "random.choice([1,2])",
             "lambda: 0",
