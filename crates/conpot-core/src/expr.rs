@@ -62,7 +62,10 @@ impl Expr {
             return Err(p.err("end of expression"));
         }
         if e.size() > MAX_LIST_LEN as u64 {
-            return Err(ExprError { offset: 0, message: format!("a value of at most {MAX_LIST_LEN} items in all") });
+            return Err(ExprError {
+                offset: 0,
+                message: format!("a value of at most {MAX_LIST_LEN} items in all"),
+            });
         }
         Ok(e)
     }
@@ -71,7 +74,9 @@ impl Expr {
     pub fn size(&self) -> u64 {
         match self {
             Expr::Literal(_) | Expr::RandInt(..) | Expr::Uniform(..) => 1,
-            Expr::List(items) => items.iter().fold(1u64, |acc, e| acc.saturating_add(e.size())),
+            Expr::List(items) => items
+                .iter()
+                .fold(1u64, |acc, e| acc.saturating_add(e.size())),
             Expr::Round(inner, _) => inner.size(),
             Expr::Comprehension(item, start, stop) => {
                 let n = u64::try_from(stop.saturating_sub(*start)).unwrap_or(0);

@@ -238,34 +238,50 @@ async fn serve_connection(
         Ok(false) => None,
     };
 
+    // One shutdown registration and one idle timer per connection, re-armed only when it
+    // fires: nothing per request but an `Instant::now()`.
+    let cancelled = sensor.shutdown.cancelled();
+    tokio::pin!(cancelled);
+    let idle = tokio::time::sleep(sensor.session_timeout);
+    tokio::pin!(idle);
+    let mut last_active = tokio::time::Instant::now();
     while reason.is_none() {
         let ready = tokio::select! {
-            _ = sensor.shutdown.cancelled() => { reason = Some(CloseReason::Shutdown); break; }
-            r = tokio::time::timeout(sensor.session_timeout, stream.readable()) => r,
+            biased;
+            _ = &mut cancelled => { reason = Some(CloseReason::Shutdown); break; }
+            r = stream.readable() => Some(r),
+            _ = &mut idle => None,
         };
         match ready {
-            Err(_) => {
+            None => {
+                let deadline = last_active + sensor.session_timeout;
+                if tokio::time::Instant::now() < deadline {
+                    idle.as_mut().reset(deadline);
+                    continue;
+                }
                 Metrics::inc(&sensor.metrics.idle_timeouts);
                 reason = Some(CloseReason::Idle);
                 break;
             }
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 error = Some(e.to_string());
                 reason = Some(CloseReason::Error);
                 break;
             }
-            Ok(Ok(())) => {}
+            Some(Ok(())) => {}
         }
-        buf.reserve(READ_CHUNK);
-        match stream.try_read_buf(&mut buf) {
+        let now = SystemTime::now();
+        match read_and_feed(&stream, &mut buf, session.as_mut(), now, &mut out) {
             Ok(0) => {
-                let now = SystemTime::now();
                 session.on_eof(&buf, now, &mut out);
                 let _ = flush(sensor, &info, &mut stream, &mut out, &mut bytes_out).await;
                 reason = Some(CloseReason::Peer);
                 break;
             }
-            Ok(n) => bytes_in += n as u64,
+            Ok(n) => {
+                bytes_in += n as u64;
+                last_active = tokio::time::Instant::now();
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => {
                 error = Some(e.to_string());
@@ -274,14 +290,6 @@ async fn serve_connection(
                 } else {
                     CloseReason::Error
                 });
-                break;
-            }
-        }
-        let now = SystemTime::now();
-        loop {
-            let used = session.on_data(&buf, now, &mut out).min(buf.len());
-            buf.advance(used);
-            if used == 0 || out.close || buf.is_empty() {
                 break;
             }
         }
@@ -314,6 +322,55 @@ async fn serve_connection(
     draft.body.error = error;
     sensor.emit(&info, draft, closed);
     let _ = stream.shutdown().await;
+}
+
+/// Reads what the socket has into a stack buffer and feeds it to the session; returns the
+/// bytes read (0 at end of stream). An idle or spuriously woken connection allocates
+/// nothing, and input consumed at once (the common case) is never copied. Not async, so
+/// the stack buffer is never part of the connection's future.
+fn read_and_feed(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    session: &mut dyn crate::protocol::StreamSession,
+    now: SystemTime,
+    out: &mut Output,
+) -> io::Result<usize> {
+    let mut chunk = [0u8; READ_CHUNK];
+    let n = stream.try_read(&mut chunk)?;
+    let fresh = chunk.get(..n).unwrap_or_default();
+    if n == 0 {
+        return Ok(0);
+    }
+    if buf.is_empty() {
+        let used = feed(session, fresh, now, out);
+        buf.extend_from_slice(fresh.get(used..).unwrap_or_default());
+    } else {
+        buf.extend_from_slice(fresh);
+        let used = feed(session, buf, now, out);
+        buf.advance(used);
+    }
+    Ok(n)
+}
+
+/// Hands `input` to the session until it consumes nothing more or asks to close; returns
+/// how many bytes it consumed.
+fn feed(
+    session: &mut dyn crate::protocol::StreamSession,
+    input: &[u8],
+    now: SystemTime,
+    out: &mut Output,
+) -> usize {
+    let mut used = 0;
+    while used < input.len() {
+        let n = session
+            .on_data(input.get(used..).unwrap_or_default(), now, out)
+            .min(input.len() - used);
+        used += n;
+        if n == 0 || out.close {
+            break;
+        }
+    }
+    used
 }
 
 /// Sends what `out` holds and publishes its events; `Ok(true)` if the session asked to

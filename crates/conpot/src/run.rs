@@ -68,7 +68,18 @@ pub async fn run(config: Config, template: Template) -> i32 {
     let mut sink_tasks = Vec::new();
     for sink in &config.sinks {
         match conpot_sinks::attach(sink, &mut bus, config.limits.event_queue, origin.clone()) {
-            Ok((name, task)) => sink_tasks.push((name, tokio::task::spawn_blocking(task))),
+            Ok((name, task)) => match std::thread::Builder::new()
+                .name("conpot-sink".into())
+                .spawn(task)
+            {
+                Ok(thread) => {
+                    sink_tasks.push((name, tokio::task::spawn_blocking(move || thread.join())))
+                }
+                Err(e) => {
+                    tracing::error!("cannot start the sink thread: {e}");
+                    return 1;
+                }
+            },
             Err(e) => {
                 let SinkKind::JsonLines { path } = &sink.kind;
                 tracing::error!("cannot open event log {}: {e}", path.display());
@@ -208,7 +219,10 @@ struct Stop {
 impl Stop {
     fn install() -> std::io::Result<Stop> {
         use tokio::signal::unix::{SignalKind, signal};
-        Ok(Stop { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+        Ok(Stop {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
     }
 
     async fn wait(mut self) {
