@@ -21,6 +21,10 @@ pub struct Limits {
     pub event_queue: usize,
     /// Raw bytes kept per event (the rest is cut, with a truncation flag).
     pub raw_limit: usize,
+    /// Largest file kept from one upload or block download.
+    pub max_capture: usize,
+    /// Bytes of captured files kept in all.
+    pub capture_quota: u64,
 }
 
 impl Default for Limits {
@@ -31,6 +35,8 @@ impl Default for Limits {
             max_buffer: 64 * 1024,
             event_queue: 65_536,
             raw_limit: 4096,
+            max_capture: 1 << 20,
+            capture_quota: 256 << 20,
         }
     }
 }
@@ -211,6 +217,12 @@ impl Config {
             }
             if let Some(v) = get("raw_limit", 1 << 24, &mut errs) {
                 l.raw_limit = v;
+            }
+            if let Some(v) = get("max_capture", 1 << 30, &mut errs) {
+                l.max_capture = v;
+            }
+            if let Some(v) = t.int("capture_quota", 0, i64::MAX, false, &mut errs) {
+                l.capture_quota = v as u64;
             }
         }
         if let Some(t) = top.table("listen", false, &mut errs) {

@@ -3,6 +3,7 @@
 //! the listener framework every protocol runs on.
 
 pub mod bus;
+pub mod capture;
 pub mod config;
 pub mod databus;
 pub mod device;

@@ -44,6 +44,8 @@ pub struct Sensor {
     pub shutdown: CancellationToken,
     /// Tracks listener and session tasks so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// Where files handed over by attackers are kept (none: only their events).
+    pub captures: Option<crate::capture::FileStore>,
     gates: [ReportGate; 3],
 }
 
@@ -54,6 +56,7 @@ impl Sensor {
         bus: Arc<EventBus>,
         limits: Limits,
         session_timeout: Duration,
+        captures: Option<crate::capture::FileStore>,
     ) -> Arc<Self> {
         let metrics = Arc::clone(bus.metrics());
         Arc::new(Sensor {
@@ -65,6 +68,7 @@ impl Sensor {
             session_timeout,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            captures,
             gates: Default::default(),
         })
     }
@@ -387,6 +391,16 @@ async fn flush(
     }
     let now = SystemTime::now();
     for ev in out.events.drain(..) {
+        sensor.emit(info, ev, now);
+    }
+    for file in out.files.drain(..) {
+        let ev = match &sensor.captures {
+            Some(store) => store.store(file),
+            None => {
+                let sha = crate::capture::hex_digest(&file.bytes);
+                EventDraft::new("file.upload").with("name", file.name).with("sha256", sha).with("status", "not_stored")
+            }
+        };
         sensor.emit(info, ev, now);
     }
     if !out.delay.is_zero() {

@@ -19,12 +19,27 @@ pub struct Output {
     pub close: bool,
     /// Wait this long before sending (the device's response time).
     pub delay: Duration,
+    /// Files the attacker handed over (uploads, downloaded PLC blocks), to be stored.
+    pub files: Vec<Capture>,
+}
+
+/// A file received from an attacker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capture {
+    /// Name the attacker gave it (or a descriptive one).
+    pub name: String,
+    /// Content (already capped by the protocol at the configured size).
+    pub bytes: Vec<u8>,
+    /// How many bytes the attacker sent in all (more than `bytes` if capped).
+    pub original_len: usize,
+    /// Protocol-specific facts about the file.
+    pub data: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Output {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty() && self.events.is_empty() && !self.close
+        self.bytes.is_empty() && self.events.is_empty() && !self.close && self.files.is_empty()
     }
 
     /// Resets for reuse, keeping allocations.
@@ -33,6 +48,7 @@ impl Output {
         self.events.clear();
         self.close = false;
         self.delay = Duration::ZERO;
+        self.files.clear();
     }
 }
 

@@ -67,7 +67,7 @@ fn start(limits: Limits, timeout: Duration, addr: &str) -> (Arc<Sensor>, SocketA
         public_ip: None,
         raw_limit: 64,
     };
-    let sensor = Sensor::new(origin, Arc::new(bus), limits, timeout);
+    let sensor = Sensor::new(origin, Arc::new(bus), limits, timeout, None);
     let listener = bind_tcp(addr.parse().unwrap()).unwrap();
     let bound = listener.local_addr().unwrap();
     serve_tcp(Arc::clone(&sensor), listener, Arc::new(Lines));
