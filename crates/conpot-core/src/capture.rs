@@ -22,9 +22,17 @@ impl FileStore {
     /// A store in `dir` keeping at most `quota` bytes in all (counting what is there).
     pub fn new(dir: PathBuf, quota: u64) -> Self {
         let used = std::fs::read_dir(&dir)
-            .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
             .unwrap_or(0);
-        FileStore { dir, quota, used: Mutex::new(used) }
+        FileStore {
+            dir,
+            quota,
+            used: Mutex::new(used),
+        }
     }
 
     /// The folder.
@@ -98,20 +106,35 @@ mod tests {
     use super::*;
 
     fn cap(bytes: &[u8]) -> Capture {
-        Capture { name: "x".into(), bytes: bytes.to_vec(), original_len: bytes.len() + 1, data: Default::default() }
+        Capture {
+            name: "x".into(),
+            bytes: bytes.to_vec(),
+            original_len: bytes.len() + 1,
+            data: Default::default(),
+        }
     }
 
     #[test]
     fn content_addressed_with_quota() {
-        let dir = std::env::temp_dir().join(format!("conpot-capture-{}", crate::rng::entropy_u64()));
+        let dir =
+            std::env::temp_dir().join(format!("conpot-capture-{}", crate::rng::entropy_u64()));
         let store = FileStore::new(dir.clone(), 10);
         let e = store.store(cap(b"hello"));
         assert_eq!(e.body.data["status"], "stored");
-        assert_eq!(e.body.data["sha256"], "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            e.body.data["sha256"],
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
         assert_eq!(e.body.data["truncated"], true);
-        assert_eq!(std::fs::read(dir.join(e.body.data["sha256"].as_str().unwrap())).unwrap(), b"hello");
+        assert_eq!(
+            std::fs::read(dir.join(e.body.data["sha256"].as_str().unwrap())).unwrap(),
+            b"hello"
+        );
         assert_eq!(store.store(cap(b"hello")).body.data["status"], "duplicate");
-        assert_eq!(store.store(cap(b"world!")).body.data["status"], "quota_exceeded");
+        assert_eq!(
+            store.store(cap(b"world!")).body.data["status"],
+            "quota_exceeded"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -398,7 +398,10 @@ async fn flush(
             Some(store) => store.store(file),
             None => {
                 let sha = crate::capture::hex_digest(&file.bytes);
-                EventDraft::new("file.upload").with("name", file.name).with("sha256", sha).with("status", "not_stored")
+                EventDraft::new("file.upload")
+                    .with("name", file.name)
+                    .with("sha256", sha)
+                    .with("status", "not_stored")
             }
         };
         sensor.emit(info, ev, now);

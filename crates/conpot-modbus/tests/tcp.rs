@@ -24,7 +24,13 @@ async fn start(mode: &str) -> (Arc<Sensor>, std::net::SocketAddr, SinkReceiver) 
         public_ip: None,
         raw_limit: 4096,
     };
-    let sensor = Sensor::new(origin, Arc::new(bus), Limits::default(), Duration::from_secs(30), None);
+    let sensor = Sensor::new(
+        origin,
+        Arc::new(bus),
+        Limits::default(),
+        Duration::from_secs(30),
+        None,
+    );
     let l = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = l.local_addr().unwrap();
     serve_tcp(Arc::clone(&sensor), l, Arc::new(svc));

@@ -22,6 +22,9 @@ pub fn build(
             conpot_modbus::ModbusService::build(section, device)
                 .map(|s| Service::Stream(Arc::new(s))),
         ),
+        "s7comm" => {
+            Some(conpot_s7::S7Service::build(section, device).map(|s| Service::Stream(Arc::new(s))))
+        }
         _ => None,
     }
 }

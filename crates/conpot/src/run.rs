@@ -87,8 +87,17 @@ pub async fn run(config: Config, template: Template) -> i32 {
             }
         }
     }
-    let captures = conpot_core::capture::FileStore::new(config.state_dir.join("captures"), config.limits.capture_quota);
-    let sensor = Sensor::new(origin, Arc::new(bus), config.limits.clone(), config.session_timeout, Some(captures));
+    let captures = conpot_core::capture::FileStore::new(
+        config.state_dir.join("captures"),
+        config.limits.capture_quota,
+    );
+    let sensor = Sensor::new(
+        origin,
+        Arc::new(bus),
+        config.limits.clone(),
+        config.session_timeout,
+        Some(captures),
+    );
 
     let mut listening = Vec::new();
     let mut bound_listeners = Vec::new();
