@@ -41,7 +41,7 @@ format = "conpot-legacy"
 """
         )
         self.proc = subprocess.Popen(
-            [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", *args],
+            [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", *args],
             cwd=self.workdir,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -57,7 +57,7 @@ format = "conpot-legacy"
             if len(parts) == 4 and parts[0] == "listening":
                 host, port = parts[3].rsplit(":", 1)
                 self.ports[parts[1]] = int(port)
-                if "modbus" in self.ports:
+                if {"modbus", "s7comm"} <= self.ports.keys():
                     break
         if "modbus" not in self.ports:
             self.proc.kill()

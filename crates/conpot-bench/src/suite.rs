@@ -97,6 +97,8 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
         "127.0.0.1",
         "--port",
         "modbus=0",
+        "--port",
+        "s7comm=0",
         "-q",
     ]);
     cmd.current_dir(&dir);

@@ -1170,7 +1170,7 @@ impl Item {
 fn pi_service(param: &[u8], function: u8) -> String {
     let name = if function == 0x29 {
         param
-            .get(7..)
+            .get(6..)
             .and_then(|r| r.get(1..=usize::from(*r.first()?)))
     } else {
         let plen = usize::from(be16(param, 8).unwrap_or(0));

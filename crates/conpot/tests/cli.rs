@@ -181,7 +181,15 @@ impl Running {
         let started = Instant::now();
         let mut child = bin()
             .args(args)
-            .args(["--listen-host", "127.0.0.1", "--port", "modbus=0", "-q"])
+            .args([
+                "--listen-host",
+                "127.0.0.1",
+                "--port",
+                "modbus=0",
+                "--port",
+                "s7comm=0",
+                "-q",
+            ])
             .current_dir(cwd)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
