@@ -183,6 +183,77 @@ pub async fn connect(target: SocketAddr, workers: usize, duration: Duration) -> 
     )
 }
 
+/// COTP connection request (rack 0, slot 2), setup communication, SZL 0x001C read.
+const S7_CR: [u8; 22] = [
+    3, 0, 0, 22, 17, 0xE0, 0, 0, 0, 1, 0, 0xC1, 2, 1, 0, 0xC2, 2, 1, 2, 0xC0, 1, 0x0A,
+];
+const S7_SETUP: [u8; 25] = [
+    3, 0, 0, 25, 2, 0xF0, 0x80, 0x32, 1, 0, 0, 0, 0, 0, 8, 0, 0, 0xF0, 0, 0, 1, 0, 1, 1, 0xE0,
+];
+const S7_SZL: [u8; 33] = [
+    3, 0, 0, 33, 2, 0xF0, 0x80, 0x32, 7, 0, 0, 0, 1, 0, 8, 0, 8, 0, 1, 0x12, 4, 0x11, 0x44, 1, 0,
+    0xFF, 9, 0, 4, 0, 0x1C, 0, 1,
+];
+
+async fn read_tpkt(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).await?;
+    let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+    let mut rest = vec![0u8; len.saturating_sub(4)];
+    s.read_exact(&mut rest).await?;
+    Ok(rest)
+}
+
+/// `workers` workers each running whole S7 sessions (connect, COTP, setup, one SZL read,
+/// close) back to back for `duration`.
+pub async fn s7(target: SocketAddr, workers: usize, duration: Duration) -> Report {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::new());
+            let mut i = w;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                i += workers;
+                let r = async {
+                    let mut s = connect_from(target, i).await?;
+                    let _ = s.set_nodelay(true);
+                    s.write_all(&S7_CR).await?;
+                    let cc = read_tpkt(&mut s).await?;
+                    s.write_all(&S7_SETUP).await?;
+                    read_tpkt(&mut s).await?;
+                    s.write_all(&S7_SZL).await?;
+                    let szl = read_tpkt(&mut s).await?;
+                    if cc.get(1) != Some(&0xD0) || szl.get(3) != Some(&0x32) {
+                        return Err(std::io::Error::other("not an S7 answer"));
+                    }
+                    Ok::<(), std::io::Error>(())
+                }
+                .await;
+                match r {
+                    Ok(()) => {
+                        ok += 1;
+                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    }
+                    Err(_) => err += 1,
+                }
+            }
+            (ok, err, lat)
+        }));
+    }
+    let mut parts = Vec::new();
+    for t in tasks {
+        parts.push(t.await.unwrap_or((0, 1, Vec::new())));
+    }
+    merge(
+        &format!("s7 sessions, {workers} workers"),
+        parts,
+        start.elapsed(),
+    )
+}
+
 /// Opens `count` idle connections; returns how many were held and the server's added RSS.
 pub async fn idle(target: SocketAddr, count: usize, pid: u32) -> Result<(usize, f64), String> {
     let before = crate::proc_info::rss_mb(pid).ok_or("cannot read the server's memory")?;

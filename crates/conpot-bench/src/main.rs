@@ -51,6 +51,18 @@ enum Mode {
         #[arg(short, long, default_value_t = 10)]
         duration: u64,
     },
+    /// C workers, each running whole S7 sessions (COTP, setup, one SZL read) for D seconds.
+    S7 {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:10201")]
+        target: SocketAddr,
+        /// Concurrent workers.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
     /// Hold N idle connections and report the server's added memory.
     Idle {
         /// Server address (loopback).
@@ -117,6 +129,15 @@ fn main() {
                 duration,
             } => {
                 let r = load::connect(target, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
+                i32::from(r.errors > 0)
+            }
+            Mode::S7 {
+                target,
+                connections,
+                duration,
+            } => {
+                let r = load::s7(target, connections, Duration::from_secs(duration)).await;
                 println!("{}", r.summary());
                 i32::from(r.errors > 0)
             }

@@ -11,6 +11,7 @@ use crate::proc_info::rss_mb;
 struct Server {
     child: Child,
     addr: SocketAddr,
+    s7: Option<SocketAddr>,
     ready: Duration,
 }
 
@@ -23,8 +24,9 @@ impl Drop for Server {
     }
 }
 
-/// Spawns `cmd` and waits for a line with `marker` followed by the listening address.
-fn spawn(mut cmd: Command, marker: &str) -> Result<Server, String> {
+/// Spawns `cmd` and waits for a line with `marker` followed by the listening address;
+/// conpot's S7 listener is picked up when `with_s7` (its line comes after Modbus).
+fn spawn(mut cmd: Command, marker: &str, with_s7: bool) -> Result<Server, String> {
     let t = Instant::now();
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -32,17 +34,30 @@ fn spawn(mut cmd: Command, marker: &str) -> Result<Server, String> {
         .spawn()
         .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (mut addr, mut s7) = (None, None);
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| e.to_string())?;
+        if let Some(rest) = line.strip_prefix("listening s7comm tcp ") {
+            s7 = rest.trim().parse::<SocketAddr>().ok();
+        }
         if let Some(rest) = line.strip_prefix(marker) {
-            let addr: SocketAddr = rest.trim().parse().map_err(|e| format!("{rest}: {e}"))?;
+            addr = Some(
+                rest.trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|e| format!("{rest}: {e}"))?,
+            );
+        }
+        if let Some(a) = addr
+            && (!with_s7 || s7.is_some())
+        {
             // Ready means accepting connections.
-            while std::net::TcpStream::connect(addr).is_err() {
+            while std::net::TcpStream::connect(a).is_err() {
                 std::thread::sleep(Duration::from_millis(1));
             }
             return Ok(Server {
                 child,
-                addr,
+                addr: a,
+                s7,
                 ready: t.elapsed(),
             });
         }
@@ -75,7 +90,7 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
 
     let mut bare_cmd = Command::new(&me);
     bare_cmd.args(["bare", "--listen", "127.0.0.1:0"]);
-    let bare = match spawn(bare_cmd, "bare responder on ") {
+    let bare = match spawn(bare_cmd, "bare responder on ", false) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bare responder: {e}");
@@ -102,7 +117,7 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
         "-q",
     ]);
     cmd.current_dir(&dir);
-    let server = match spawn(cmd, "listening modbus tcp ") {
+    let server = match spawn(cmd, "listening modbus tcp ", true) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("conpot: {e}");
@@ -119,6 +134,14 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
     let loaded_rss = rss_mb(pid).unwrap_or(f64::NAN);
     let connect = load::connect(server.addr, 16, duration).await;
     println!("{}", connect.summary());
+    let s7 = match server.s7 {
+        Some(addr) => {
+            let r = load::s7(addr, 16, duration).await;
+            println!("{}", r.summary());
+            Some(r)
+        }
+        None => None,
+    };
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = load::idle(server.addr, 10_000, pid).await;
     match &idle {
@@ -159,12 +182,20 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
     println!(
         "| RSS at idle / after load | - | {idle_rss:.1} / {loaded_rss:.1} MB | < 20 MB idle |"
     );
+    let s7_errors = s7.as_ref().map_or(0, |r| r.errors);
+    if let Some(r) = &s7 {
+        println!(
+            "| S7 sessions/s (connect, COTP, setup, SZL read, close) | - | {:.0} (p99 {:.2} ms) | >= 5,000 |",
+            r.rate(),
+            r.percentile_ms(0.99)
+        );
+    }
     println!(
         "| errors | {} | {} | 0 |",
         bare_modbus.errors + bare_connect.errors,
-        modbus.errors + connect.errors
+        modbus.errors + connect.errors + s7_errors
     );
     println!("| events written | - | {events_written} | every request |");
     let _ = std::fs::remove_dir_all(&dir);
-    i32::from(modbus.errors + connect.errors > 0 || idle.is_err())
+    i32::from(modbus.errors + connect.errors + s7_errors > 0 || idle.is_err() || s7.is_none())
 }

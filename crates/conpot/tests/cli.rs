@@ -173,6 +173,7 @@ fn template_check_rejects_code_in_conpot_xml() {
 struct Running {
     child: Child,
     modbus: SocketAddr,
+    s7: SocketAddr,
     cwd: PathBuf,
 }
 
@@ -196,16 +197,22 @@ impl Running {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let modbus = loop {
+        let (mut modbus, mut s7) = (None, None);
+        while modbus.is_none() || s7.is_none() {
             let line = lines.next().expect("a listening line").unwrap();
             if let Some(a) = line.strip_prefix("listening modbus tcp ") {
-                break a.parse().unwrap();
+                modbus = Some(a.parse().unwrap());
             }
-        };
+            if let Some(a) = line.strip_prefix("listening s7comm tcp ") {
+                s7 = Some(a.parse().unwrap());
+            }
+        }
+        let (modbus, s7) = (modbus.unwrap(), s7.unwrap());
         assert!(started.elapsed() < Duration::from_secs(5));
         Running {
             child,
             modbus,
+            s7,
             cwd: cwd.to_owned(),
         }
     }
@@ -241,6 +248,33 @@ fn device_id(addr: SocketAddr, unit: u8) -> String {
         &[0, 1, 0, 0, 0, 5, unit, 0x2B, 0x0E, 0x01, 0x00],
     ))
     .into_owned()
+}
+
+/// Connects over ISO-on-TCP and reads SZL 0x001C; returns the answer as text.
+fn s7_szl_1c(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = Vec::new();
+    for req in [
+        "0300001611e00000001400c1020100c2020102c0010a",
+        "0300001902f08032010000000000080000f0000001000101e0",
+        "0300002102f080320700000000000800080001120411440100ff090004001c0001",
+    ] {
+        s.write_all(&conpot_core_hex(req)).unwrap();
+        let mut head = [0u8; 4];
+        s.read_exact(&mut head).unwrap();
+        let mut rest = vec![0u8; usize::from(u16::from_be_bytes([head[2], head[3]])) - 4];
+        s.read_exact(&mut rest).unwrap();
+        answer = rest;
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn conpot_core_hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn jsonl(path: &Path) -> Vec<serde_json::Value> {
@@ -327,6 +361,16 @@ fn conpot_template_and_ini_config_write_conpots_json_log() {
         "{id:?}"
     );
     let port = run.modbus.port();
+    // S7 answers with the template's component identification.
+    let szl = s7_szl_1c(run.s7);
+    for v in [
+        "Technodrome",
+        "Mouser Factory",
+        "88111222",
+        "IM151-8 PN/DP CPU",
+    ] {
+        assert!(szl.contains(v), "{v} in {szl:?}");
+    }
     assert!(run.stop().success());
     let events = jsonl(&log);
     let expected: std::collections::BTreeSet<&str> = [
