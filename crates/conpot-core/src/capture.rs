@@ -15,12 +15,14 @@ use crate::protocol::Capture;
 pub struct FileStore {
     dir: PathBuf,
     quota: u64,
+    max_file: usize,
     used: Mutex<u64>,
 }
 
 impl FileStore {
-    /// A store in `dir` keeping at most `quota` bytes in all (counting what is there).
-    pub fn new(dir: PathBuf, quota: u64) -> Self {
+    /// A store in `dir` keeping at most `quota` bytes in all (counting what is there) and
+    /// at most `max_file` bytes of one file.
+    pub fn new(dir: PathBuf, quota: u64, max_file: usize) -> Self {
         let used = std::fs::read_dir(&dir)
             .map(|rd| {
                 rd.filter_map(|e| e.ok()?.metadata().ok())
@@ -31,6 +33,7 @@ impl FileStore {
         FileStore {
             dir,
             quota,
+            max_file,
             used: Mutex::new(used),
         }
     }
@@ -42,7 +45,8 @@ impl FileStore {
 
     /// Stores `capture` (unless its content is already there or the quota is spent) and
     /// returns the `file.upload` event describing it.
-    pub fn store(&self, capture: Capture) -> EventDraft {
+    pub fn store(&self, mut capture: Capture) -> EventDraft {
+        capture.bytes.truncate(self.max_file);
         let sha = hex_digest(&capture.bytes);
         let path = self.dir.join(&sha);
         let size = capture.bytes.len() as u64;
@@ -118,7 +122,7 @@ mod tests {
     fn content_addressed_with_quota() {
         let dir =
             std::env::temp_dir().join(format!("conpot-capture-{}", crate::rng::entropy_u64()));
-        let store = FileStore::new(dir.clone(), 10);
+        let store = FileStore::new(dir.clone(), 10, 6);
         let e = store.store(cap(b"hello"));
         assert_eq!(e.body.data["status"], "stored");
         assert_eq!(

@@ -90,6 +90,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
     let captures = conpot_core::capture::FileStore::new(
         config.state_dir.join("captures"),
         config.limits.capture_quota,
+        config.limits.max_capture,
     );
     let sensor = Sensor::new(
         origin,
