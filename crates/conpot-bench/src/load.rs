@@ -7,9 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// Read Holding Registers, address 0, one register, unit 255.
-const REQUEST: [u8; 12] = [
-    0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0xFF, 0x03, 0x00, 0x00, 0x00, 0x01,
-];
+const REQUEST: [u8; 12] = [0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0xFF, 0x03, 0x00, 0x00, 0x00, 0x01];
 /// Its reply: MBAP (7) + function, byte count, one register.
 const REPLY_LEN: usize = 11;
 
@@ -115,11 +113,7 @@ pub async fn modbus(target: SocketAddr, connections: usize, duration: Duration) 
     for t in tasks {
         parts.push(t.await.unwrap_or((0, 1, Vec::new())));
     }
-    merge(
-        &format!("modbus {connections} conns"),
-        parts,
-        start.elapsed(),
-    )
+    merge(&format!("modbus {connections} conns"), parts, start.elapsed())
 }
 
 /// A source address on the loopback network for worker `i` (spreads per-source limits).
@@ -176,11 +170,7 @@ pub async fn connect(target: SocketAddr, workers: usize, duration: Duration) -> 
     for t in tasks {
         parts.push(t.await.unwrap_or((0, 1, Vec::new())));
     }
-    merge(
-        &format!("connect {workers} workers"),
-        parts,
-        start.elapsed(),
-    )
+    merge(&format!("connect {workers} workers"), parts, start.elapsed())
 }
 
 /// COTP connection request (rack 0, slot 2), setup communication, SZL 0x001C read.
@@ -191,8 +181,8 @@ const S7_SETUP: [u8; 25] = [
     3, 0, 0, 25, 2, 0xF0, 0x80, 0x32, 1, 0, 0, 0, 0, 0, 8, 0, 0, 0xF0, 0, 0, 1, 0, 1, 1, 0xE0,
 ];
 const S7_SZL: [u8; 33] = [
-    3, 0, 0, 33, 2, 0xF0, 0x80, 0x32, 7, 0, 0, 0, 1, 0, 8, 0, 8, 0, 1, 0x12, 4, 0x11, 0x44, 1, 0,
-    0xFF, 9, 0, 4, 0, 0x1C, 0, 1,
+    3, 0, 0, 33, 2, 0xF0, 0x80, 0x32, 7, 0, 0, 0, 1, 0, 8, 0, 8, 0, 1, 0x12, 4, 0x11, 0x44, 1, 0, 0xFF, 9, 0, 4, 0,
+    0x1C, 0, 1,
 ];
 
 async fn read_tpkt(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
@@ -247,11 +237,7 @@ pub async fn s7(target: SocketAddr, workers: usize, duration: Duration) -> Repor
     for t in tasks {
         parts.push(t.await.unwrap_or((0, 1, Vec::new())));
     }
-    merge(
-        &format!("s7 sessions, {workers} workers"),
-        parts,
-        start.elapsed(),
-    )
+    merge(&format!("s7 sessions, {workers} workers"), parts, start.elapsed())
 }
 
 /// Opens `count` idle connections; returns how many were held and the server's added RSS.
@@ -285,9 +271,7 @@ pub async fn bare(listen: SocketAddr) -> std::io::Result<()> {
         let (mut s, _) = l.accept().await?;
         let _ = s.set_nodelay(true);
         tokio::spawn(async move {
-            let reply = [
-                0x00, 0x01, 0x00, 0x00, 0x00, 0x05, 0xFF, 0x03, 0x02, 0x00, 0x00,
-            ];
+            let reply = [0x00, 0x01, 0x00, 0x00, 0x00, 0x05, 0xFF, 0x03, 0x02, 0x00, 0x00];
             let mut buf = [0u8; 4096];
             let mut pending = 0usize;
             loop {

@@ -95,10 +95,7 @@ enum Mode {
 fn main() {
     proc_info::raise_fd_limit();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("runtime: {e}");
@@ -116,10 +113,7 @@ fn main() {
                 let r = load::modbus(target, connections, Duration::from_secs(duration)).await;
                 println!("{}", r.summary());
                 if let Some(pid) = pid {
-                    println!(
-                        "server RSS: {:.1} MB",
-                        proc_info::rss_mb(pid).unwrap_or(f64::NAN)
-                    );
+                    println!("server RSS: {:.1} MB", proc_info::rss_mb(pid).unwrap_or(f64::NAN));
                 }
                 i32::from(r.errors > 0)
             }
@@ -158,9 +152,7 @@ fn main() {
                     1
                 }
             },
-            Mode::Suite { conpot, duration } => {
-                suite::run(&conpot, Duration::from_secs(duration)).await
-            }
+            Mode::Suite { conpot, duration } => suite::run(&conpot, Duration::from_secs(duration)).await,
         }
     });
     std::process::exit(code);

@@ -41,11 +41,7 @@ fn spawn(mut cmd: Command, marker: &str, with_s7: bool) -> Result<Server, String
             s7 = rest.trim().parse::<SocketAddr>().ok();
         }
         if let Some(rest) = line.strip_prefix(marker) {
-            addr = Some(
-                rest.trim()
-                    .parse::<SocketAddr>()
-                    .map_err(|e| format!("{rest}: {e}"))?,
-            );
+            addr = Some(rest.trim().parse::<SocketAddr>().map_err(|e| format!("{rest}: {e}"))?);
         }
         if let Some(a) = addr
             && (!with_s7 || s7.is_some())
@@ -148,9 +144,7 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
         Ok((n, mb)) => println!("idle: held {n} connections, +{mb:.1} MB"),
         Err(e) => println!("idle: {e}"),
     }
-    let events_written = std::fs::read_to_string(&events)
-        .map(|t| t.lines().count())
-        .unwrap_or(0);
+    let events_written = std::fs::read_to_string(&events).map(|t| t.lines().count()).unwrap_or(0);
     drop(server);
 
     let ratio = modbus.rate() / bare_modbus.rate().max(1.0) * 100.0;
@@ -179,9 +173,7 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
         Err(e) => println!("| idle connections | - | failed: {e} | 10,000 < 40 MB |"),
     }
     println!("| ready (spawn to accepting) | - | {ready_ms:.1} ms | < 100 ms |");
-    println!(
-        "| RSS at idle / after load | - | {idle_rss:.1} / {loaded_rss:.1} MB | < 20 MB idle |"
-    );
+    println!("| RSS at idle / after load | - | {idle_rss:.1} / {loaded_rss:.1} MB | < 20 MB idle |");
     let s7_errors = s7.as_ref().map_or(0, |r| r.errors);
     if let Some(r) = &s7 {
         println!(

@@ -34,9 +34,7 @@ pub struct EventBus {
 
 impl std::fmt::Debug for EventBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventBus")
-            .field("sinks", &self.queues.len())
-            .finish()
+        f.debug_struct("EventBus").field("sinks", &self.queues.len()).finish()
     }
 }
 
@@ -95,12 +93,7 @@ mod tests {
             raw_limit: 16,
         };
         let s = SessionInfo::new("t".into(), Transport::None, None, None);
-        Event::stamp(
-            &o,
-            &s,
-            EventDraft::new("x"),
-            std::time::SystemTime::UNIX_EPOCH,
-        )
+        Event::stamp(&o, &s, EventDraft::new("x"), std::time::SystemTime::UNIX_EPOCH)
     }
 
     #[test]

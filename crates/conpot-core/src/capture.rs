@@ -24,11 +24,7 @@ impl FileStore {
     /// at most `max_file` bytes of one file.
     pub fn new(dir: PathBuf, quota: u64, max_file: usize) -> Self {
         let used = std::fs::read_dir(&dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok()?.metadata().ok())
-                    .map(|m| m.len())
-                    .sum()
-            })
+            .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
             .unwrap_or(0);
         FileStore {
             dir,
@@ -120,8 +116,7 @@ mod tests {
 
     #[test]
     fn content_addressed_with_quota() {
-        let dir =
-            std::env::temp_dir().join(format!("conpot-capture-{}", crate::rng::entropy_u64()));
+        let dir = std::env::temp_dir().join(format!("conpot-capture-{}", crate::rng::entropy_u64()));
         let store = FileStore::new(dir.clone(), 10, 6);
         let e = store.store(cap(b"hello"));
         assert_eq!(e.body.data["status"], "stored");
@@ -135,10 +130,7 @@ mod tests {
             b"hello"
         );
         assert_eq!(store.store(cap(b"hello")).body.data["status"], "duplicate");
-        assert_eq!(
-            store.store(cap(b"world!")).body.data["status"],
-            "quota_exceeded"
-        );
+        assert_eq!(store.store(cap(b"world!")).body.data["status"], "quota_exceeded");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -165,10 +165,7 @@ impl Config {
         let mut errs = Errors::default();
         let mut c = Config::default();
         let top = Table::new(file, "", &root);
-        top.deny_unknown(
-            &["sensor", "session", "limits", "listen", "sinks"],
-            &mut errs,
-        );
+        top.deny_unknown(&["sensor", "session", "limits", "listen", "sinks"], &mut errs);
         if let Some(t) = top.table("sensor", false, &mut errs) {
             let t = Table::new(file, "sensor", t);
             t.deny_unknown(&["id", "state_dir", "public_ip"], &mut errs);
@@ -200,9 +197,7 @@ impl Config {
                 &mut errs,
             );
             let l = &mut c.limits;
-            let get = |k: &str, max: i64, errs: &mut Errors| {
-                t.int(k, 1, max, false, errs).map(|v| v as usize)
-            };
+            let get = |k: &str, max: i64, errs: &mut Errors| t.int(k, 1, max, false, errs).map(|v| v as usize);
             if let Some(v) = get("max_connections", 10_000_000, &mut errs) {
                 l.max_connections = v;
             }
@@ -335,7 +330,9 @@ impl Config {
         }
         for s in ["sqlite", "syslog", "hpfriends", "taxii"] {
             if enabled(s, &mut errs) {
-                c.warnings.push(format!("{file}: [{s}] is enabled but this sink is not available yet; its events go to the other sinks only"));
+                c.warnings.push(format!(
+                    "{file}: [{s}] is enabled but this sink is not available yet; its events go to the other sinks only"
+                ));
             }
         }
         if enabled("fetch_public_ip", &mut errs) {

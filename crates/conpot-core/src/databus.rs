@@ -82,10 +82,7 @@ impl Databus {
 
     /// Whether the key exists.
     pub fn contains(&self, key: &str) -> bool {
-        self.entries
-            .read()
-            .map(|e| e.contains_key(key))
-            .unwrap_or(false)
+        self.entries.read().map(|e| e.contains_key(key)).unwrap_or(false)
     }
 
     /// All keys, sorted.
@@ -133,20 +130,13 @@ impl Databus {
 
     /// Changes a stored value in place with `f` and notifies observers. An emulator is
     /// first frozen to its current value, as a write to a real device's register would.
-    pub fn update<R>(
-        &self,
-        key: &str,
-        now: SystemTime,
-        f: impl FnOnce(&mut Value) -> R,
-    ) -> Result<R, DatabusError> {
+    pub fn update<R>(&self, key: &str, now: SystemTime, f: impl FnOnce(&mut Value) -> R) -> Result<R, DatabusError> {
         let (r, snapshot) = {
             let mut e = self
                 .entries
                 .write()
                 .map_err(|_| DatabusError::NotWritable(key.to_owned()))?;
-            let entry = e
-                .get_mut(key)
-                .ok_or_else(|| DatabusError::NoSuchKey(key.to_owned()))?;
+            let entry = e.get_mut(key).ok_or_else(|| DatabusError::NoSuchKey(key.to_owned()))?;
             if let Entry::Emulator(em) = entry {
                 *entry = Entry::Value(em.read(now));
             }
@@ -154,11 +144,7 @@ impl Databus {
                 return Err(DatabusError::NotWritable(key.to_owned()));
             };
             let r = f(v);
-            let has_observers = self
-                .observers
-                .read()
-                .map(|o| o.contains_key(key))
-                .unwrap_or(false);
+            let has_observers = self.observers.read().map(|o| o.contains_key(key)).unwrap_or(false);
             (r, has_observers.then(|| v.clone()))
         };
         if let Some(v) = snapshot {
@@ -241,20 +227,11 @@ mod tests {
                 unit: UptimeUnit::Seconds,
             })),
         );
-        assert_eq!(
-            bus.get("up", boot + Duration::from_secs(5)),
-            Some(Value::Int(5))
-        );
-        assert_eq!(
-            bus.get("up", boot + Duration::from_secs(9)),
-            Some(Value::Int(9))
-        );
+        assert_eq!(bus.get("up", boot + Duration::from_secs(5)), Some(Value::Int(5)));
+        assert_eq!(bus.get("up", boot + Duration::from_secs(9)), Some(Value::Int(9)));
         bus.update("up", boot + Duration::from_secs(10), |v| *v = Value::Int(1))
             .unwrap();
-        assert_eq!(
-            bus.get("up", boot + Duration::from_secs(99)),
-            Some(Value::Int(1))
-        );
+        assert_eq!(bus.get("up", boot + Duration::from_secs(99)), Some(Value::Int(1)));
         assert_eq!(bus.get("missing", boot), None);
     }
 }

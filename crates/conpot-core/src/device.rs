@@ -4,9 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::databus::{Databus, Entry};
-use crate::emulators::{
-    Counter, CurrentDatetime, Drift, Emulator, RandomBits, RandomFloat, RandomInt, Uptime,
-};
+use crate::emulators::{Counter, CurrentDatetime, Drift, Emulator, RandomBits, RandomFloat, RandomInt, Uptime};
 use crate::persona::Persona;
 use crate::rng::Rng;
 use crate::template::{DatabusSpec, EmulatorSpec, Template, TemplateError};
@@ -86,12 +84,7 @@ fn emulator(spec: &EmulatorSpec, boot: SystemTime) -> Arc<dyn Emulator> {
             modulus,
         }),
         EmulatorSpec::Datetime => Arc::new(CurrentDatetime),
-        EmulatorSpec::Drift {
-            len,
-            min,
-            max,
-            period,
-        } => Arc::new(Drift {
+        EmulatorSpec::Drift { len, min, max, period } => Arc::new(Drift {
             len,
             min,
             max,

@@ -53,9 +53,7 @@ pub struct RandomInt {
 
 impl Emulator for RandomInt {
     fn read(&self, _now: SystemTime) -> Value {
-        Value::Int(i128::from(with_thread_rng(|r| {
-            r.range_i64(self.min, self.max)
-        })))
+        Value::Int(i128::from(with_thread_rng(|r| r.range_i64(self.min, self.max))))
     }
 }
 
@@ -113,10 +111,7 @@ pub struct Counter {
 
 impl Emulator for Counter {
     fn read(&self, now: SystemTime) -> Value {
-        let secs = now
-            .duration_since(self.start)
-            .unwrap_or(Duration::ZERO)
-            .as_secs_f64();
+        let secs = now.duration_since(self.start).unwrap_or(Duration::ZERO).as_secs_f64();
         // A slow, bounded wobble keeps the growth from looking machine-made while staying
         // monotonic (its derivative never exceeds the rate).
         let wobble = (secs / 7.0).sin() * self.rate.abs() * 0.9;
@@ -147,10 +142,7 @@ pub struct Drift {
 
 impl Emulator for Drift {
     fn read(&self, now: SystemTime) -> Value {
-        let t = now
-            .duration_since(self.start)
-            .unwrap_or(Duration::ZERO)
-            .as_secs_f64();
+        let t = now.duration_since(self.start).unwrap_or(Duration::ZERO).as_secs_f64();
         let mid = (self.min + self.max) / 2.0;
         let amp = (self.max - self.min) / 2.0;
         let tau = std::f64::consts::TAU;
@@ -229,10 +221,7 @@ mod tests {
         };
         let mut last = 0;
         for s in 0..500 {
-            let v = c
-                .read(start + Duration::from_millis(s * 250))
-                .as_i128()
-                .unwrap();
+            let v = c.read(start + Duration::from_millis(s * 250)).as_i128().unwrap();
             assert!(v >= last);
             last = v;
         }
@@ -257,9 +246,6 @@ mod tests {
     #[test]
     fn datetime_format() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(
-            CurrentDatetime.read(t),
-            Value::Str("2023-11-14,22:13:20.0".into())
-        );
+        assert_eq!(CurrentDatetime.read(t), Value::Str("2023-11-14,22:13:20.0".into()));
     }
 }

@@ -44,10 +44,7 @@ impl Raw {
     /// Keeps at most `limit` bytes of `data`.
     pub fn capped(data: &[u8], limit: usize) -> Raw {
         Raw {
-            bytes: data
-                .get(..limit.min(data.len()))
-                .unwrap_or_default()
-                .to_vec(),
+            bytes: data.get(..limit.min(data.len())).unwrap_or_default().to_vec(),
             len: data.len(),
         }
     }
@@ -189,12 +186,7 @@ pub struct SessionInfo {
 
 impl SessionInfo {
     /// A new session with a fresh id.
-    pub fn new(
-        protocol: Arc<str>,
-        transport: Transport,
-        src: Option<SocketAddr>,
-        dst: Option<SocketAddr>,
-    ) -> Self {
+    pub fn new(protocol: Arc<str>, transport: Transport, src: Option<SocketAddr>, dst: Option<SocketAddr>) -> Self {
         SessionInfo {
             id: new_id(SystemTime::now()),
             protocol,
@@ -207,12 +199,7 @@ impl SessionInfo {
 
 impl Event {
     /// Stamps `draft` with the envelope of `session` at time `now`.
-    pub fn stamp(
-        origin: &Origin,
-        session: &SessionInfo,
-        draft: EventDraft,
-        now: SystemTime,
-    ) -> Event {
+    pub fn stamp(origin: &Origin, session: &SessionInfo, draft: EventDraft, now: SystemTime) -> Event {
         let b = draft.body;
         Event {
             event_id: new_id(now),

@@ -74,9 +74,7 @@ impl Expr {
     pub fn size(&self) -> u64 {
         match self {
             Expr::Literal(_) | Expr::RandInt(..) | Expr::Uniform(..) => 1,
-            Expr::List(items) => items
-                .iter()
-                .fold(1u64, |acc, e| acc.saturating_add(e.size())),
+            Expr::List(items) => items.iter().fold(1u64, |acc, e| acc.saturating_add(e.size())),
             Expr::Round(inner, _) => inner.size(),
             Expr::Comprehension(item, start, stop) => {
                 let n = u64::try_from(stop.saturating_sub(*start)).unwrap_or(0);
@@ -186,9 +184,7 @@ impl Parser<'_> {
             self.pos = start;
             return None;
         }
-        Some(
-            String::from_utf8_lossy(self.src.get(start..self.pos).unwrap_or_default()).into_owned(),
-        )
+        Some(String::from_utf8_lossy(self.src.get(start..self.pos).unwrap_or_default()).into_owned())
     }
 
     fn expr(&mut self) -> Result<Expr, ExprError> {
@@ -212,9 +208,7 @@ impl Parser<'_> {
                 self.expect(")")?;
                 Ok(e)
             }
-            Some(c) if c.is_ascii_digit() || c == b'-' || c == b'+' || c == b'.' => {
-                Ok(Expr::Literal(self.number()?))
-            }
+            Some(c) if c.is_ascii_digit() || c == b'-' || c == b'+' || c == b'.' => Ok(Expr::Literal(self.number()?)),
             Some(_) => {
                 let start = self.pos;
                 let name = self.ident().ok_or_else(|| self.err("a value"))?;
@@ -290,9 +284,7 @@ impl Parser<'_> {
             };
             self.expect(")")?;
             self.expect("]")?;
-            let (start, stop) = start
-                .zip(stop)
-                .ok_or_else(|| self.err("integer range bounds"))?;
+            let (start, stop) = start.zip(stop).ok_or_else(|| self.err("integer range bounds"))?;
             if stop.saturating_sub(start) > MAX_LIST_LEN as i64 {
                 return Err(self.err(&format!("a range of at most {MAX_LIST_LEN} items")));
             }
@@ -317,19 +309,13 @@ impl Parser<'_> {
         self.pos += 1;
         let mut out = Vec::new();
         loop {
-            let c = *self
-                .src
-                .get(self.pos)
-                .ok_or_else(|| self.err("a closing quote"))?;
+            let c = *self.src.get(self.pos).ok_or_else(|| self.err("a closing quote"))?;
             self.pos += 1;
             if c == quote {
                 break;
             }
             if c == b'\\' {
-                let e = *self
-                    .src
-                    .get(self.pos)
-                    .ok_or_else(|| self.err("an escape"))?;
+                let e = *self.src.get(self.pos).ok_or_else(|| self.err("an escape"))?;
                 self.pos += 1;
                 match e {
                     b'n' => out.push(b'\n'),
@@ -341,8 +327,7 @@ impl Parser<'_> {
                             .src
                             .get(self.pos..self.pos + 2)
                             .ok_or_else(|| self.err("two hex digits"))?;
-                        let v = crate::hex::decode(&String::from_utf8_lossy(h))
-                            .and_then(|v| v.first().copied());
+                        let v = crate::hex::decode(&String::from_utf8_lossy(h)).and_then(|v| v.first().copied());
                         out.push(v.ok_or_else(|| self.err("two hex digits"))?);
                         self.pos += 2;
                     }
@@ -352,9 +337,7 @@ impl Parser<'_> {
                 out.push(c);
             }
         }
-        Ok(Expr::Literal(Value::Str(
-            String::from_utf8_lossy(&out).into_owned(),
-        )))
+        Ok(Expr::Literal(Value::Str(String::from_utf8_lossy(&out).into_owned())))
     }
 
     fn number(&mut self) -> Result<Value, ExprError> {
@@ -369,21 +352,15 @@ impl Parser<'_> {
         {
             self.pos += 1;
         }
-        let text: String =
-            String::from_utf8_lossy(self.src.get(start..self.pos).unwrap_or_default())
-                .replace('_', "");
-        let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"))
-        {
+        let text: String = String::from_utf8_lossy(self.src.get(start..self.pos).unwrap_or_default()).replace('_', "");
+        let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
             i128::from_str_radix(hex, 16).ok().map(Value::Int)
         } else if let Ok(i) = text.parse::<i128>() {
             Some(Value::Int(i))
         } else if let Ok(u) = text.trim_start_matches('+').parse::<u128>() {
             Some(Value::BigUint(u))
         } else if text.contains(['.', 'e', 'E']) {
-            text.parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite())
-                .map(Value::Float)
+            text.parse::<f64>().ok().filter(|f| f.is_finite()).map(Value::Float)
         } else {
             None
         };
@@ -425,10 +402,7 @@ mod tests {
         assert_eq!(ev("0"), Value::Int(0));
         assert_eq!(ev("-1"), Value::Int(-1));
         assert_eq!(ev("41.2"), Value::Float(41.2));
-        assert_eq!(
-            ev("340282366920938463463374607431768211455"),
-            Value::BigUint(u128::MAX)
-        );
+        assert_eq!(ev("340282366920938463463374607431768211455"), Value::BigUint(u128::MAX));
         assert_eq!(ev("True"), Value::Bool(true));
         assert_eq!(
             ev("[1, 'a', ]"),
@@ -444,14 +418,8 @@ mod tests {
         assert_eq!(bits.len(), 128);
         assert!(bits.iter().all(|b| matches!(b, Value::Int(0 | 1))));
         assert!(bits.contains(&Value::Int(1)));
-        assert_eq!(
-            ev("[0 for b in range(0,32)]"),
-            Value::List(vec![Value::Int(0); 32])
-        );
-        assert_eq!(
-            ev("[0 for b in range(4)]"),
-            Value::List(vec![Value::Int(0); 4])
-        );
+        assert_eq!(ev("[0 for b in range(0,32)]"), Value::List(vec![Value::Int(0); 32]));
+        assert_eq!(ev("[0 for b in range(4)]"), Value::List(vec![Value::Int(0); 4]));
         for _ in 0..100 {
             let Value::Int(i) = ev("random.randint(1000, 9050)") else {
                 panic!()

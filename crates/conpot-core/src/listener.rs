@@ -78,28 +78,18 @@ impl Sensor {
         if draft.event_type.ends_with(".malformed") {
             Metrics::inc(&self.metrics.malformed_frames);
         }
-        self.bus
-            .publish(Event::stamp(&self.origin, session, draft, now));
+        self.bus.publish(Event::stamp(&self.origin, session, draft, now));
     }
 
     /// Logs a limit hit (at most one event per limit per second; the rest are counted in
     /// the next event's `suppressed`).
-    pub fn limit_hit(
-        &self,
-        session: &SessionInfo,
-        limit: &'static str,
-        value: usize,
-        now: SystemTime,
-    ) {
+    pub fn limit_hit(&self, session: &SessionInfo, limit: &'static str, value: usize, now: SystemTime) {
         let gate = match limit {
             "max_connections" => &self.gates[0],
             "max_connections_per_ip" => &self.gates[1],
             _ => &self.gates[2],
         };
-        let secs = now
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         if let Some(suppressed) = gate.pass(secs) {
             self.emit(
                 session,
@@ -155,12 +145,7 @@ async fn accept_loop(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dy
         let permit = match sensor.limiter.admit(peer.ip()) {
             Ok(p) => p,
             Err(refusal) => {
-                let info = SessionInfo::new(
-                    Arc::clone(&protocol),
-                    Transport::Tcp,
-                    Some(peer),
-                    Some(local),
-                );
+                let info = SessionInfo::new(Arc::clone(&protocol), Transport::Tcp, Some(peer), Some(local));
                 let (name, value, counter) = match refusal {
                     Refusal::Global => (
                         "max_connections",
@@ -358,12 +343,7 @@ fn read_and_feed(
 
 /// Hands `input` to the session until it consumes nothing more or asks to close; returns
 /// how many bytes it consumed.
-fn feed(
-    session: &mut dyn crate::protocol::StreamSession,
-    input: &[u8],
-    now: SystemTime,
-    out: &mut Output,
-) -> usize {
+fn feed(session: &mut dyn crate::protocol::StreamSession, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
     let mut used = 0;
     while used < input.len() {
         let n = session

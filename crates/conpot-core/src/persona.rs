@@ -109,9 +109,7 @@ fn generate_field(spec: &FieldSpec, rng: &mut Rng) -> String {
             const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
             let mut out = String::with_capacity(p.len());
             let mut chars = p.chars();
-            let pick = |set: &[u8], rng: &mut Rng| {
-                char::from(set.get(rng.index(set.len())).copied().unwrap_or(b'0'))
-            };
+            let pick = |set: &[u8], rng: &mut Rng| char::from(set.get(rng.index(set.len())).copied().unwrap_or(b'0'));
             while let Some(c) = chars.next() {
                 match c {
                     '#' => out.push(pick(DIGITS, rng)),
@@ -138,9 +136,7 @@ fn render_with(text: &str, values: &BTreeMap<String, String>) -> Result<String, 
             return Ok(out);
         };
         let name = after.get(..end).unwrap_or_default();
-        let v = values
-            .get(name)
-            .ok_or_else(|| UnknownField(name.to_owned()))?;
+        let v = values.get(name).ok_or_else(|| UnknownField(name.to_owned()))?;
         out.push_str(v);
         rest = after.get(end + 1..).unwrap_or_default();
     }
@@ -161,21 +157,13 @@ impl Persona {
 
     /// A short label for logs: the template name and a hash of the seed.
     pub fn label(&self) -> String {
-        format!(
-            "{}-{:08x}",
-            self.template,
-            (self.seed ^ (self.seed >> 32)) as u32
-        )
+        format!("{}-{:08x}", self.template, (self.seed ^ (self.seed >> 32)) as u32)
     }
 
     /// Loads the persona of `template` from `state_dir`, or generates one from a fresh
     /// seed and stores it. Fields the spec gained since it was stored are generated from
     /// the stored seed; stored values are never changed.
-    pub fn load_or_create(
-        spec: &PersonaSpec,
-        template: &str,
-        state_dir: &Path,
-    ) -> std::io::Result<Persona> {
+    pub fn load_or_create(spec: &PersonaSpec, template: &str, state_dir: &Path) -> std::io::Result<Persona> {
         let path = Self::path(state_dir, template);
         if let Ok(text) = std::fs::read_to_string(&path) {
             let stored = Self::parse_stored(&text).ok_or_else(|| {
@@ -216,14 +204,8 @@ impl Persona {
     pub fn store(&self, state_dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(state_dir)?;
         let mut table = toml::Table::new();
-        table.insert(
-            "template".into(),
-            toml::Value::String(self.template.clone()),
-        );
-        table.insert(
-            "seed".into(),
-            toml::Value::String(format!("{:016x}", self.seed)),
-        );
+        table.insert("template".into(), toml::Value::String(self.template.clone()));
+        table.insert("seed".into(), toml::Value::String(format!("{:016x}", self.seed)));
         let values: toml::Table = self
             .values
             .iter()
@@ -250,11 +232,7 @@ impl Persona {
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
             .collect();
-        Some(Persona {
-            template,
-            seed,
-            values,
-        })
+        Some(Persona { template, seed, values })
     }
 }
 

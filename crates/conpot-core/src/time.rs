@@ -80,20 +80,12 @@ impl std::fmt::Display for Iso8601 {
 
 /// RFC 3339 with microseconds and `Z`: `2026-11-26T12:41:42.444137Z`.
 pub fn rfc3339_micros(t: SystemTime) -> String {
-    Iso8601 {
-        time: t,
-        zone: true,
-    }
-    .to_string()
+    Iso8601 { time: t, zone: true }.to_string()
 }
 
 /// Conpot's naive ISO form with microseconds and no zone: `2026-11-26T12:41:42.444137`.
 pub fn iso_naive_micros(t: SystemTime) -> String {
-    Iso8601 {
-        time: t,
-        zone: false,
-    }
-    .to_string()
+    Iso8601 { time: t, zone: false }.to_string()
 }
 
 #[cfg(test)]

@@ -41,10 +41,8 @@ impl StreamSession for LineSession {
         out.bytes.extend_from_slice(b"ok ");
         out.bytes.extend_from_slice(line);
         out.bytes.push(b'\n');
-        out.events.push(
-            EventDraft::new("lines.request")
-                .with("line", String::from_utf8_lossy(line).into_owned()),
-        );
+        out.events
+            .push(EventDraft::new("lines.request").with("line", String::from_utf8_lossy(line).into_owned()));
         if line == b"quit" {
             out.close = true;
         }
@@ -160,10 +158,7 @@ async fn per_source_and_global_limits() {
     let hit = next_event(&mut rx, "limit.hit").await;
     assert_eq!(hit.data["limit"], "max_connections_per_ip");
     assert_eq!(
-        sensor
-            .metrics
-            .limit_per_ip
-            .load(std::sync::atomic::Ordering::Relaxed),
+        sensor.metrics.limit_per_ip.load(std::sync::atomic::Ordering::Relaxed),
         1
     );
     // Another source address (127.0.0.2) still gets in until the global limit.
@@ -174,10 +169,7 @@ async fn per_source_and_global_limits() {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind("127.0.0.3:0".parse().unwrap()).unwrap();
     let mut e = sock.connect(addr).await.unwrap();
-    assert!(
-        closed(&mut e).await,
-        "fourth connection overall must be refused"
-    );
+    assert!(closed(&mut e).await, "fourth connection overall must be refused");
     assert_eq!(
         sensor
             .metrics
@@ -195,18 +187,14 @@ async fn per_source_and_global_limits() {
 
 #[tokio::test]
 async fn idle_timeout_closes_and_logs() {
-    let (sensor, addr, mut rx) =
-        start(Limits::default(), Duration::from_millis(300), "127.0.0.1:0");
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_millis(300), "127.0.0.1:0");
     let mut s = TcpStream::connect(addr).await.unwrap();
     assert_eq!(read_line(&mut s).await, "hello");
     assert!(closed(&mut s).await);
     let close = next_event(&mut rx, "session.close").await;
     assert_eq!(close.data["reason"], "idle_timeout");
     assert_eq!(
-        sensor
-            .metrics
-            .idle_timeouts
-            .load(std::sync::atomic::Ordering::Relaxed),
+        sensor.metrics.idle_timeouts.load(std::sync::atomic::Ordering::Relaxed),
         1
     );
     sensor.shutdown.cancel();
@@ -257,10 +245,7 @@ async fn shutdown_closes_sessions_and_ends_tasks() {
     assert!(closed(&mut s).await);
     let close = next_event(&mut rx, "session.close").await;
     assert_eq!(close.data["reason"], "shutdown");
-    assert!(
-        TcpStream::connect(addr).await.is_err(),
-        "listener is closed"
-    );
+    assert!(TcpStream::connect(addr).await.is_err(), "listener is closed");
 }
 
 #[tokio::test]

@@ -24,10 +24,7 @@ const OBJECT_NAMES: &[(&str, u8)] = &[
 
 /// Builds the Modbus configuration of `section` for `device`, preparing the databus
 /// lists its blocks use.
-pub fn build(
-    section: &ProtocolSection,
-    device: &Device,
-) -> Result<ModbusConfig, Vec<TemplateError>> {
+pub fn build(section: &ProtocolSection, device: &Device) -> Result<ModbusConfig, Vec<TemplateError>> {
     let mut errs = Errors::default();
     let config = match &section.body {
         SectionBody::Toml(t) => from_toml(&section.file, t, device, &mut errs),
@@ -46,12 +43,7 @@ fn render(file: &str, key: &str, text: &str, device: &Device, errs: &mut Errors)
     })
 }
 
-fn from_toml(
-    file: &str,
-    t: &toml::Table,
-    device: &Device,
-    errs: &mut Errors,
-) -> Option<ModbusConfig> {
+fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) -> Option<ModbusConfig> {
     let root = TomlTable::new(file, "protocols.modbus", t);
     root.deny_unknown(
         &[
@@ -83,10 +75,7 @@ fn from_toml(
         it.deny_unknown(&names, errs);
         for (name, id) in OBJECT_NAMES {
             if let Some(v) = it.str(name, false, errs) {
-                identification.insert(
-                    *id,
-                    render(file, &it.key(name), v, device, errs).into_bytes(),
-                );
+                identification.insert(*id, render(file, &it.key(name), v, device, errs).into_bytes());
             }
         }
     }
@@ -95,9 +84,7 @@ fn from_toml(
         let st = TomlTable::new(file, "protocols.modbus.server_id", st);
         st.deny_unknown(&["id", "data"], errs);
         match st.get("id") {
-            Some(toml::Value::String(s)) => {
-                server_id = render(file, &st.key("id"), s, device, errs).into_bytes()
-            }
+            Some(toml::Value::String(s)) => server_id = render(file, &st.key("id"), s, device, errs).into_bytes(),
             Some(_) => {
                 if let Some(id) = st.int("id", 0, 255, false, errs) {
                     server_id = vec![id as u8];
@@ -111,23 +98,19 @@ fn from_toml(
     }
     let functions = root.array("functions", false, errs).map(|a| {
         a.iter()
-            .filter_map(
-                |v| match v.as_integer().and_then(|i| u8::try_from(i).ok()) {
-                    Some(fc) => Some(fc),
-                    None => {
-                        errs.push(file, &root.key("functions"), "function codes from 0 to 255");
-                        None
-                    }
-                },
-            )
+            .filter_map(|v| match v.as_integer().and_then(|i| u8::try_from(i).ok()) {
+                Some(fc) => Some(fc),
+                None => {
+                    errs.push(file, &root.key("functions"), "function codes from 0 to 255");
+                    None
+                }
+            })
             .collect()
     });
     let response_time_ms = match root.array("response_time_ms", false, errs) {
         None => (0, 0),
         Some(a) => match a.as_slice() {
-            [toml::Value::Integer(lo), toml::Value::Integer(hi)]
-                if 0 <= *lo && lo <= hi && *hi <= 10_000 =>
-            {
+            [toml::Value::Integer(lo), toml::Value::Integer(hi)] if 0 <= *lo && lo <= hi && *hi <= 10_000 => {
                 (*lo as u32, *hi as u32)
             }
             _ => {
@@ -141,12 +124,7 @@ fn from_toml(
         },
     };
     let mut slaves = Vec::new();
-    for (i, s) in root
-        .array("slaves", true, errs)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, s) in root.array("slaves", true, errs).into_iter().flatten().enumerate() {
         let path = format!("protocols.modbus.slaves[{i}]");
         let Some(st) = s.as_table() else {
             errs.push(file, &path, "a table");
@@ -156,12 +134,7 @@ fn from_toml(
         st.deny_unknown(&["id", "blocks"], errs);
         let id = st.int("id", 0, 255, true, errs).unwrap_or(0) as u8;
         let mut blocks = Vec::new();
-        for (j, b) in st
-            .array("blocks", true, errs)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (j, b) in st.array("blocks", true, errs).into_iter().flatten().enumerate() {
             let bpath = format!("{path}.blocks[{j}]");
             let Some(bt) = b.as_table() else {
                 errs.push(file, &bpath, "a table");
@@ -175,7 +148,11 @@ fn from_toml(
                 Some("holding_registers") => Table::HoldingRegisters,
                 Some("input_registers") => Table::InputRegisters,
                 Some(other) => {
-                    errs.push(file, &bt.key("table"), format!("coils, discrete_inputs, holding_registers or input_registers, found \"{other}\""));
+                    errs.push(
+                        file,
+                        &bt.key("table"),
+                        format!("coils, discrete_inputs, holding_registers or input_registers, found \"{other}\""),
+                    );
                     continue;
                 }
                 None => continue,
@@ -235,11 +212,7 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
     let root = doc.root_element();
     let mut identification = BTreeMap::new();
     if let Some(di) = child(root, "device_info") {
-        for (tag, id) in [
-            ("VendorName", 0u8),
-            ("ProductCode", 1),
-            ("MajorMinorRevision", 2),
-        ] {
+        for (tag, id) in [("VendorName", 0u8), ("ProductCode", 1), ("MajorMinorRevision", 2)] {
             if let Some(v) = text(di, tag) {
                 identification.insert(id, v.as_bytes().to_vec());
             }
@@ -249,22 +222,14 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
         Some("tcp") | None => Mode::Device,
         Some("serial") => Mode::Gateway,
         Some(other) => {
-            errs.push(
-                file,
-                "modbus/mode",
-                format!("tcp or serial, found `{other}`"),
-            );
+            errs.push(file, "modbus/mode", format!("tcp or serial, found `{other}`"));
             Mode::Device
         }
     };
     if let Some(d) = text(root, "delay")
         && d.parse::<u32>().is_err()
     {
-        errs.push(
-            file,
-            "modbus/delay",
-            format!("whole milliseconds, found `{d}`"),
-        );
+        errs.push(file, "modbus/delay", format!("whole milliseconds, found `{d}`"));
     }
     let mut slaves = Vec::new();
     for s in child(root, "slaves")
@@ -293,7 +258,11 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
                 Some("HOLDING_REGISTERS") => Table::HoldingRegisters,
                 Some("ANALOG_INPUTS") => Table::InputRegisters,
                 other => {
-                    errs.push(file, &format!("{path}/type"), format!("COILS, DISCRETE_INPUTS, HOLDING_REGISTERS or ANALOG_INPUTS, found {other:?}"));
+                    errs.push(
+                        file,
+                        &format!("{path}/type"),
+                        format!("COILS, DISCRETE_INPUTS, HOLDING_REGISTERS or ANALOG_INPUTS, found {other:?}"),
+                    );
                     continue;
                 }
             };
@@ -353,16 +322,10 @@ fn prepare(
                     0
                 }
                 Some(None) => {
-                    errs.push(
-                        file,
-                        &key,
-                        format!("databus key `{}` to hold a list", b.key),
-                    );
+                    errs.push(file, &key, format!("databus key `{}` to hold a list", b.key));
                     0
                 }
-                Some(Some(n)) if size_from_list => {
-                    n.min(65536 - usize::from(b.start)).min(65535) as u16
-                }
+                Some(Some(n)) if size_from_list => n.min(65536 - usize::from(b.start)).min(65535) as u16,
                 Some(Some(n)) => {
                     if n < usize::from(b.size) && !device.databus.is_emulated(&b.key) {
                         let _ = device.databus.update(&b.key, now, |v| {

@@ -156,19 +156,10 @@ impl ModbusDevice {
     }
 
     fn allowed(&self, fc: u8) -> bool {
-        self.config
-            .functions
-            .as_ref()
-            .is_none_or(|f| f.contains(&fc))
+        self.config.functions.as_ref().is_none_or(|f| f.contains(&fc))
     }
 
-    fn block<'s>(
-        &self,
-        slave: &'s Slave,
-        table: Table,
-        address: u16,
-        quantity: u16,
-    ) -> Result<&'s Block, Exception> {
+    fn block<'s>(&self, slave: &'s Slave, table: Table, address: u16, quantity: u16) -> Result<&'s Block, Exception> {
         slave
             .blocks
             .iter()
@@ -176,13 +167,7 @@ impl ModbusDevice {
             .ok_or(Exception::IllegalDataAddress)
     }
 
-    fn read(
-        &self,
-        block: &Block,
-        address: u16,
-        quantity: u16,
-        now: SystemTime,
-    ) -> Result<Vec<Value>, Exception> {
+    fn read(&self, block: &Block, address: u16, quantity: u16, now: SystemTime) -> Result<Vec<Value>, Exception> {
         let offset = usize::from(address - block.start);
         let n = usize::from(quantity);
         self.databus
@@ -196,13 +181,7 @@ impl ModbusDevice {
             .ok_or(Exception::ServerDeviceFailure)
     }
 
-    fn write(
-        &self,
-        block: &Block,
-        address: u16,
-        values: Vec<Value>,
-        now: SystemTime,
-    ) -> Result<(), Exception> {
+    fn write(&self, block: &Block, address: u16, values: Vec<Value>, now: SystemTime) -> Result<(), Exception> {
         let offset = usize::from(address - block.start);
         let size = usize::from(block.size);
         self.databus
@@ -224,13 +203,7 @@ impl ModbusDevice {
             .map_err(|_| Exception::ServerDeviceFailure)
     }
 
-    fn execute(
-        &self,
-        slave: &Slave,
-        req: &Request,
-        pdu: &[u8],
-        now: SystemTime,
-    ) -> Result<Vec<u8>, Exception> {
+    fn execute(&self, slave: &Slave, req: &Request, pdu: &[u8], now: SystemTime) -> Result<Vec<u8>, Exception> {
         let fc = req.function();
         match req {
             Request::ReadBits {

@@ -171,11 +171,7 @@ impl Request {
                 if !(1..=2000).contains(&quantity) {
                     return Err(Exception::IllegalDataValue);
                 }
-                let table = if fc == 1 {
-                    Table::Coils
-                } else {
-                    Table::DiscreteInputs
-                };
+                let table = if fc == 1 { Table::Coils } else { Table::DiscreteInputs };
                 Request::ReadBits {
                     table,
                     address,
@@ -227,10 +223,7 @@ impl Request {
             }
             0x10 => {
                 let (address, quantity, count) = multi_header(data)?;
-                if !(1..=0x7B).contains(&quantity)
-                    || count != 2 * usize::from(quantity)
-                    || data.len() != 5 + count
-                {
+                if !(1..=0x7B).contains(&quantity) || count != 2 * usize::from(quantity) || data.len() != 5 + count {
                     return Err(Exception::IllegalDataValue);
                 }
                 let values = (0..usize::from(quantity))
@@ -272,8 +265,7 @@ impl Request {
     pub fn function(&self) -> u8 {
         match self {
             Request::ReadBits {
-                table: Table::Coils,
-                ..
+                table: Table::Coils, ..
             } => 0x01,
             Request::ReadBits { .. } => 0x02,
             Request::ReadRegisters {
@@ -422,10 +414,7 @@ mod tests {
             Request::parse(&[0x05, 0x00, 0x01, 0x12, 0x34]),
             Err(Exception::IllegalDataValue)
         );
-        assert_eq!(
-            Request::parse(&[0x07]),
-            Ok(Request::Unsupported { function: 7 })
-        );
+        assert_eq!(Request::parse(&[0x07]), Ok(Request::Unsupported { function: 7 }));
     }
 
     #[test]
@@ -434,9 +423,7 @@ mod tests {
             Request::parse(&[0x0F, 0x00, 0x13, 0x00, 0x0A, 0x02, 0xCD, 0x01]),
             Ok(Request::WriteCoils {
                 address: 0x13,
-                values: vec![
-                    true, false, true, true, false, false, true, true, true, false
-                ]
+                values: vec![true, false, true, true, false, false, true, true, true, false]
             })
         );
         assert_eq!(
@@ -458,21 +445,13 @@ mod tests {
             Request::parse(&[0x2B, 0x0E, 0x01, 0x00]),
             Ok(Request::ReadDeviceId { code: 1, object: 0 })
         );
-        assert_eq!(
-            Request::parse(&[0x2B, 0x0D]),
-            Ok(Request::Mei { mei: 0x0D })
-        );
+        assert_eq!(Request::parse(&[0x2B, 0x0D]), Ok(Request::Mei { mei: 0x0D }));
     }
 
     #[test]
     fn bit_packing() {
         assert_eq!(
-            pack_bits(
-                [
-                    true, false, true, true, false, false, true, true, true, false
-                ]
-                .into_iter()
-            ),
+            pack_bits([true, false, true, true, false, false, true, true, true, false].into_iter()),
             vec![0xCD, 0x01]
         );
         assert_eq!(pack_bits(std::iter::empty::<bool>()), Vec::<u8>::new());

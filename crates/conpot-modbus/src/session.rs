@@ -39,12 +39,9 @@ impl StreamSession for ModbusSession {
             Framed::BadLength(mbap) => {
                 // Framing is lost: a real stack drops the connection.
                 out.events.push(
-                    malformed(
-                        "MBAP length outside 2..=254: framing lost, connection closed",
-                        input,
-                    )
-                    .with("transaction_id", mbap.transaction)
-                    .with("length", mbap.length),
+                    malformed("MBAP length outside 2..=254: framing lost, connection closed", input)
+                        .with("transaction_id", mbap.transaction)
+                        .with("length", mbap.length),
                 );
                 out.close = true;
                 input.len()
@@ -83,10 +80,8 @@ impl StreamSession for ModbusSession {
 
     fn on_eof(&mut self, rest: &[u8], _now: SystemTime, out: &mut Output) {
         if !rest.is_empty() {
-            out.events.push(malformed(
-                "connection closed inside a frame (truncated)",
-                rest,
-            ));
+            out.events
+                .push(malformed("connection closed inside a frame (truncated)", rest));
         }
     }
 }
@@ -148,9 +143,7 @@ fn device_id_json(resp: &[u8]) -> Json {
     let mut objects = serde_json::Map::new();
     let mut at = 7;
     while let (Some(&id), Some(&len)) = (resp.get(at), resp.get(at + 1)) {
-        let value = resp
-            .get(at + 2..at + 2 + usize::from(len))
-            .unwrap_or_default();
+        let value = resp.get(at + 2..at + 2 + usize::from(len)).unwrap_or_default();
         objects.insert(format!("{id:#04x}"), String::from_utf8_lossy(value).into());
         at += 2 + usize::from(len);
     }

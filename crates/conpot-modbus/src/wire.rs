@@ -82,9 +82,7 @@ mod tests {
 
     #[test]
     fn frames() {
-        let req = [
-            0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x02,
-        ];
+        let req = [0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x02];
         for cut in 0..req.len() {
             assert_eq!(frame(&req[..cut]), Framed::Incomplete, "cut at {cut}");
         }
@@ -106,14 +104,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            frame(&[0, 1, 0, 0, 0, 1, 1]),
-            Framed::BadLength(_)
-        ));
-        assert!(matches!(
-            frame(&[0, 1, 0, 0, 0x01, 0x00, 1]),
-            Framed::BadLength(_)
-        ));
+        assert!(matches!(frame(&[0, 1, 0, 0, 0, 1, 1]), Framed::BadLength(_)));
+        assert!(matches!(frame(&[0, 1, 0, 0, 0x01, 0x00, 1]), Framed::BadLength(_)));
         let mut out = Vec::new();
         emit(
             &Mbap {

@@ -82,28 +82,13 @@ fn exceptions() {
     let (_d, svc) = common::service("device");
     let mut s = session(&svc);
     // Past the end of the block: illegal data address.
-    assert_eq!(
-        ask(&mut *s, 255, &[0x03, 0x00, 0x07, 0x00, 0x02]),
-        [0x83, 0x02]
-    );
-    assert_eq!(
-        ask(&mut *s, 255, &[0x01, 0x00, 0x0A, 0x00, 0x01]),
-        [0x81, 0x02]
-    );
+    assert_eq!(ask(&mut *s, 255, &[0x03, 0x00, 0x07, 0x00, 0x02]), [0x83, 0x02]);
+    assert_eq!(ask(&mut *s, 255, &[0x01, 0x00, 0x0A, 0x00, 0x01]), [0x81, 0x02]);
     // Quantity out of range: illegal data value.
-    assert_eq!(
-        ask(&mut *s, 255, &[0x03, 0x00, 0x00, 0x00, 0x7E]),
-        [0x83, 0x03]
-    );
-    assert_eq!(
-        ask(&mut *s, 255, &[0x01, 0x00, 0x00, 0x07, 0xD1]),
-        [0x81, 0x03]
-    );
+    assert_eq!(ask(&mut *s, 255, &[0x03, 0x00, 0x00, 0x00, 0x7E]), [0x83, 0x03]);
+    assert_eq!(ask(&mut *s, 255, &[0x01, 0x00, 0x00, 0x07, 0xD1]), [0x81, 0x03]);
     // Bad coil value.
-    assert_eq!(
-        ask(&mut *s, 255, &[0x05, 0x00, 0x01, 0x12, 0x34]),
-        [0x85, 0x03]
-    );
+    assert_eq!(ask(&mut *s, 255, &[0x05, 0x00, 0x01, 0x12, 0x34]), [0x85, 0x03]);
     // Too short for its function.
     assert_eq!(ask(&mut *s, 255, &[0x03, 0x00]), [0x83, 0x03]);
     // Unsupported function.
@@ -113,10 +98,7 @@ fn exceptions() {
         [0x97, 0x01]
     );
     // Diagnostics other than echo.
-    assert_eq!(
-        ask(&mut *s, 255, &[0x08, 0x00, 0x0A, 0x00, 0x00]),
-        [0x88, 0x01]
-    );
+    assert_eq!(ask(&mut *s, 255, &[0x08, 0x00, 0x0A, 0x00, 0x00]), [0x88, 0x01]);
     // Read device id: bad code, missing object.
     assert_eq!(ask(&mut *s, 255, &[0x2B, 0x0E, 0x05, 0x00]), [0xAB, 0x03]);
     assert_eq!(ask(&mut *s, 255, &[0x2B, 0x0E, 0x04, 0x06]), [0xAB, 0x02]);
@@ -154,15 +136,10 @@ fn writes_are_read_back_and_reach_the_databus() {
         ask(&mut *s, 255, &[0x0F, 0x00, 0x01, 0x00, 0x03, 0x01, 0b101]),
         [0x0F, 0, 1, 0, 3]
     );
-    assert_eq!(
-        ask(&mut *s, 255, &[0x01, 0x00, 0x00, 0x00, 0x04]),
-        [0x01, 1, 0b1011]
-    );
+    assert_eq!(ask(&mut *s, 255, &[0x01, 0x00, 0x00, 0x00, 0x04]), [0x01, 1, 0b1011]);
     // Another protocol reading the databus sees the writes.
     let holding = device.databus.get("holding", SystemTime::now()).unwrap();
-    let Value::List(l) = holding else {
-        panic!("list")
-    };
+    let Value::List(l) = holding else { panic!("list") };
     assert_eq!(l[0], Value::Int(0xABCD));
     assert_eq!(l[2], Value::Int(0x1234));
     // A write from elsewhere is seen by Modbus.
@@ -205,10 +182,7 @@ fn identification_and_server_id() {
     assert_eq!(ask(&mut *s, 255, &[0x2B, 0x0E, 0x04, 0x01]), one);
     // Stream access from object 2.
     let r = ask(&mut *s, 255, &[0x2B, 0x0E, 0x01, 0x02]);
-    assert_eq!(
-        &r[..9],
-        &[0x2B, 0x0E, 0x01, 0x81, 0x00, 0x00, 0x01, 0x02, 6]
-    );
+    assert_eq!(&r[..9], &[0x2B, 0x0E, 0x01, 0x81, 0x00, 0x00, 0x01, 0x02, 6]);
 }
 
 #[test]
@@ -253,31 +227,16 @@ fn device_mode_answers_every_unit() {
 fn gateway_routes_broadcasts_and_missing_targets() {
     let (device, svc) = common::service("gateway");
     let mut s = session(&svc);
-    assert_eq!(
-        ask(&mut *s, 1, &[0x03, 0x00, 0x00, 0x00, 0x01]),
-        [0x03, 2, 0, 10]
-    );
-    assert_eq!(
-        ask(&mut *s, 9, &[0x03, 0x00, 0x00, 0x00, 0x01]),
-        [0x83, 0x0B]
-    );
-    assert_eq!(
-        ask(&mut *s, 255, &[0x03, 0x00, 0x00, 0x00, 0x01]),
-        [0x83, 0x0B]
-    );
+    assert_eq!(ask(&mut *s, 1, &[0x03, 0x00, 0x00, 0x00, 0x01]), [0x03, 2, 0, 10]);
+    assert_eq!(ask(&mut *s, 9, &[0x03, 0x00, 0x00, 0x00, 0x01]), [0x83, 0x0B]);
+    assert_eq!(ask(&mut *s, 255, &[0x03, 0x00, 0x00, 0x00, 0x01]), [0x83, 0x0B]);
     // Broadcast write: executed by every slave, no reply, connection stays open.
     let (reply, out, used) = feed(&mut *s, &adu(5, 0, &[0x06, 0x00, 0x00, 0x00, 0x63]));
     assert!(reply.is_empty());
     assert!(!out.close);
     assert_eq!(used, 12);
-    assert_eq!(
-        out.events[0].body.response.as_ref().unwrap()["reply"],
-        "none"
-    );
-    assert_eq!(
-        ask(&mut *s, 1, &[0x03, 0x00, 0x00, 0x00, 0x01]),
-        [0x03, 2, 0, 0x63]
-    );
+    assert_eq!(out.events[0].body.response.as_ref().unwrap()["reply"], "none");
+    assert_eq!(ask(&mut *s, 1, &[0x03, 0x00, 0x00, 0x00, 0x01]), [0x03, 2, 0, 0x63]);
     let Value::List(gw) = device.databus.get("gw_holding", SystemTime::now()).unwrap() else {
         panic!()
     };
@@ -327,25 +286,14 @@ fn framing_split_batched_foreign_and_broken() {
     let mut out = Output::default();
     s.on_eof(&req[..9], SystemTime::now(), &mut out);
     assert_eq!(out.events[0].event_type, "modbus.malformed");
-    assert!(
-        out.events[0]
-            .body
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("truncated")
-    );
+    assert!(out.events[0].body.error.as_deref().unwrap().contains("truncated"));
 }
 
 #[test]
 fn request_event_has_decoded_fields_and_raw_bytes() {
     let (_d, svc) = common::service("device");
     let mut s = session(&svc);
-    let req = adu(
-        9,
-        255,
-        &[0x10, 0x00, 0x01, 0x00, 0x02, 0x04, 0x00, 0x05, 0x00, 0x06],
-    );
+    let req = adu(9, 255, &[0x10, 0x00, 0x01, 0x00, 0x02, 0x04, 0x00, 0x05, 0x00, 0x06]);
     let (reply, out, _) = feed(&mut *s, &req);
     let ev = &out.events[0];
     assert_eq!(ev.event_type, "modbus.request");
@@ -365,38 +313,23 @@ fn conpot_default_template_imports_and_serves() {
     let dir = common::shared().join("conpot-templates/default");
     let t = conpot_core::template::Template::load_dir(&dir).expect("Conpot default template loads");
     let persona = t.persona.generate("default", 3);
-    let device = conpot_core::Device::build(
-        &t,
-        persona,
-        SystemTime::now(),
-        &mut conpot_core::rng::Rng::from_seed(3),
-    )
-    .unwrap();
+    let device =
+        conpot_core::Device::build(&t, persona, SystemTime::now(), &mut conpot_core::rng::Rng::from_seed(3)).unwrap();
     let section = &t.protocols["modbus"];
     assert_eq!(section.port, 5020);
     let svc = conpot_modbus::ModbusService::build(section, &device).unwrap();
     let mut s = session(&svc);
     // Conpot's layout: serial (gateway) mode, coils of slave 1 at PDU address 1..128.
-    device.databus.set(
-        "memoryModbusSlave1BlockA",
-        Value::List(vec![Value::Int(1); 128]),
-    );
+    device
+        .databus
+        .set("memoryModbusSlave1BlockA", Value::List(vec![Value::Int(1); 128]));
     assert_eq!(
         ask(&mut *s, 1, &[0x01, 0x00, 0x01, 0x00, 0x80]),
         [&[0x01, 16][..], &[0xFF; 16]].concat()
     );
-    assert_eq!(
-        ask(&mut *s, 1, &[0x01, 0x00, 0x00, 0x00, 0x08]),
-        [0x81, 0x02]
-    );
-    assert_eq!(
-        ask(&mut *s, 2, &[0x03, 0x9C, 0x41, 0x00, 0x20]).len(),
-        2 + 64
-    );
-    assert_eq!(
-        ask(&mut *s, 5, &[0x01, 0x00, 0x01, 0x00, 0x01]),
-        [0x81, 0x0B]
-    );
+    assert_eq!(ask(&mut *s, 1, &[0x01, 0x00, 0x00, 0x00, 0x08]), [0x81, 0x02]);
+    assert_eq!(ask(&mut *s, 2, &[0x03, 0x9C, 0x41, 0x00, 0x20]).len(), 2 + 64);
+    assert_eq!(ask(&mut *s, 5, &[0x01, 0x00, 0x01, 0x00, 0x01]), [0x81, 0x0B]);
     let id = ask(&mut *s, 1, &[0x2B, 0x0E, 0x01, 0x00]);
     let text = String::from_utf8_lossy(&id);
     assert!(

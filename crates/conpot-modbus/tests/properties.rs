@@ -41,19 +41,14 @@ fn run(svc: &conpot_modbus::ModbusService, input: &[u8]) {
 }
 
 fn valid_adu() -> impl Strategy<Value = Vec<u8>> {
-    (
-        any::<u16>(),
-        any::<u8>(),
-        prop::collection::vec(any::<u8>(), 1..253),
-    )
-        .prop_map(|(tid, unit, pdu)| {
-            let mut v = tid.to_be_bytes().to_vec();
-            v.extend_from_slice(&[0, 0]);
-            v.extend_from_slice(&((pdu.len() + 1) as u16).to_be_bytes());
-            v.push(unit);
-            v.extend(pdu);
-            v
-        })
+    (any::<u16>(), any::<u8>(), prop::collection::vec(any::<u8>(), 1..253)).prop_map(|(tid, unit, pdu)| {
+        let mut v = tid.to_be_bytes().to_vec();
+        v.extend_from_slice(&[0, 0]);
+        v.extend_from_slice(&((pdu.len() + 1) as u16).to_be_bytes());
+        v.push(unit);
+        v.extend(pdu);
+        v
+    })
 }
 
 proptest! {

@@ -24,13 +24,7 @@ async fn start(mode: &str) -> (Arc<Sensor>, std::net::SocketAddr, SinkReceiver) 
         public_ip: None,
         raw_limit: 4096,
     };
-    let sensor = Sensor::new(
-        origin,
-        Arc::new(bus),
-        Limits::default(),
-        Duration::from_secs(30),
-        None,
-    );
+    let sensor = Sensor::new(origin, Arc::new(bus), Limits::default(), Duration::from_secs(30), None);
     let l = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = l.local_addr().unwrap();
     serve_tcp(Arc::clone(&sensor), l, Arc::new(svc));
@@ -60,10 +54,7 @@ async fn tokio_modbus_client_round_trip() {
         vec![10, 20, 30]
     );
     ctx.write_single_register(1, 4321).await.unwrap().unwrap();
-    ctx.write_multiple_registers(3, &[7, 8])
-        .await
-        .unwrap()
-        .unwrap();
+    ctx.write_multiple_registers(3, &[7, 8]).await.unwrap().unwrap();
     assert_eq!(
         ctx.read_holding_registers(0, 5).await.unwrap().unwrap(),
         vec![10, 4321, 30, 7, 8]
@@ -75,27 +66,16 @@ async fn tokio_modbus_client_round_trip() {
         .unwrap();
     assert_eq!(
         ctx.read_coils(0, 10).await.unwrap().unwrap(),
-        vec![
-            true, true, false, true, true, false, false, false, true, false
-        ]
+        vec![true, true, false, true, true, false, false, false, true, false]
     );
-    assert_eq!(
-        ctx.read_discrete_inputs(100, 3).await.unwrap().unwrap(),
-        vec![true; 3]
-    );
-    assert_eq!(
-        ctx.read_input_registers(0, 4).await.unwrap().unwrap().len(),
-        4
-    );
+    assert_eq!(ctx.read_discrete_inputs(100, 3).await.unwrap().unwrap(), vec![true; 3]);
+    assert_eq!(ctx.read_input_registers(0, 4).await.unwrap().unwrap().len(), 4);
     let exc = ctx.read_holding_registers(500, 1).await.unwrap();
     assert_eq!(exc, Err(ExceptionCode::IllegalDataAddress));
 
     let evs = events(&mut rx, 10).await;
     let w = &evs[1];
-    assert_eq!(
-        w.request.as_ref().unwrap()["function"],
-        "write_single_register"
-    );
+    assert_eq!(w.request.as_ref().unwrap()["function"], "write_single_register");
     assert_eq!(w.request.as_ref().unwrap()["value"], 4321);
     assert_eq!(w.data["unit_id"], 255);
     assert_eq!(w.src.unwrap().ip().to_string(), "127.0.0.1");

@@ -22,10 +22,7 @@ pub fn type_code(name: &str) -> Option<u8> {
 
 /// The name of a block type code.
 pub fn type_name(code: u8) -> &'static str {
-    TYPES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or("?", |(_, n)| n)
+    TYPES.iter().find(|(c, _)| *c == code).map_or("?", |(_, n)| n)
 }
 
 /// MC7 block type byte (inside block images).
@@ -80,9 +77,7 @@ impl Block {
 
     /// Checksum of the code (a 16-bit sum, as a stand-in for the CPU's).
     pub fn checksum(&self) -> u16 {
-        self.code
-            .iter()
-            .fold(0u16, |acc, &b| acc.rotate_left(1) ^ u16::from(b))
+        self.code.iter().fold(0u16, |acc, &b| acc.rotate_left(1) ^ u16::from(b))
     }
 
     /// The 78-byte block info record.
@@ -168,10 +163,7 @@ pub fn synth_code(seed: u64, len: usize) -> Vec<u8> {
     let mut rng = conpot_core::rng::Rng::from_seed(seed);
     let mut v = Vec::with_capacity(len);
     while v.len() + 2 <= len {
-        let op = OPS
-            .get(rng.index(OPS.len()))
-            .copied()
-            .unwrap_or([0x65, 0x00]);
+        let op = OPS.get(rng.index(OPS.len())).copied().unwrap_or([0x65, 0x00]);
         v.push(op[0]);
         v.push(op[1] | (rng.next_u64() & 0x0F) as u8);
     }

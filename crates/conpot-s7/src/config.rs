@@ -62,11 +62,7 @@ fn default_identity(device: &Device, family: Family) -> Identity {
             .get("hardware")
             .and_then(|h| h.trim().parse().ok())
             .unwrap_or(1),
-        firmware: device
-            .persona
-            .get("firmware")
-            .and_then(version)
-            .unwrap_or((0, 0, 0)),
+        firmware: device.persona.get("firmware").and_then(version).unwrap_or((0, 0, 0)),
     }
 }
 
@@ -91,9 +87,7 @@ fn back(
     });
     let size = match (len, size) {
         (None, Some(size)) => {
-            device
-                .databus
-                .insert(key, Entry::Value(Value::Bytes(vec![0; size])));
+            device.databus.insert(key, Entry::Value(Value::Bytes(vec![0; size])));
             size
         }
         (None, None) => return Err(format!("a size, or a databus key `{key}` holding a list")),
@@ -180,19 +174,11 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
                 "location" => identity.location = v,
                 "firmware" => match version(&v) {
                     Some(fw) => identity.firmware = fw,
-                    None => errs.push(
-                        file,
-                        &it.key(f),
-                        format!("a version like V3.2.8, found \"{v}\""),
-                    ),
+                    None => errs.push(file, &it.key(f), format!("a version like V3.2.8, found \"{v}\"")),
                 },
                 _ => match v.trim().parse::<u8>() {
                     Ok(h) => identity.hardware = h,
-                    Err(_) => errs.push(
-                        file,
-                        &it.key(f),
-                        format!("a hardware version 0..255, found \"{v}\""),
-                    ),
+                    Err(_) => errs.push(file, &it.key(f), format!("a hardware version 0..255, found \"{v}\"")),
                 },
             }
         }
@@ -202,9 +188,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         let pt = Table::new(file, "protocols.s7comm.protection", pt);
         pt.deny_unknown(&["level", "password"], errs);
         protection = pt.int("level", 1, 3, false, errs).unwrap_or(1) as u8;
-        password = pt
-            .str("password", false, errs)
-            .map(|p| p.chars().take(8).collect());
+        password = pt.str("password", false, errs).map(|p| p.chars().take(8).collect());
     }
     let mut memory = Memory::default();
     if let Some(mt) = root.table("memory", false, errs) {
@@ -232,12 +216,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
     }
     let mut blocks_list = Vec::new();
     let seed = device.persona.seed;
-    for (i, v) in root
-        .array("db", false, errs)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, v) in root.array("db", false, errs).into_iter().flatten().enumerate() {
         let path = format!("protocols.s7comm.db[{i}]");
         let Some(dt) = v.as_table() else {
             errs.push(file, &path, "a table");
@@ -262,12 +241,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             modified: (14_900 + (seed % 400) as u16, (seed % 86_400_000) as u32),
         });
     }
-    for (i, v) in root
-        .array("blocks", false, errs)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, v) in root.array("blocks", false, errs).into_iter().flatten().enumerate() {
         let path = format!("protocols.s7comm.blocks[{i}]");
         let Some(bt) = v.as_table() else {
             errs.push(file, &path, "a table");
@@ -275,9 +249,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         };
         let b = Table::new(file, &path, bt);
         b.deny_unknown(
-            &[
-                "type", "number", "size", "lang", "author", "family", "name", "version",
-            ],
+            &["type", "number", "size", "lang", "author", "family", "name", "version"],
             errs,
         );
         let kind = match b.str("type", true, errs) {
@@ -332,18 +304,11 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             name: text("name", errs),
             version,
             code: blocks::synth_code(block_seed, size),
-            modified: (
-                14_600 + (block_seed % 700) as u16,
-                (block_seed % 86_400_000) as u32,
-            ),
+            modified: (14_600 + (block_seed % 700) as u16, (block_seed % 86_400_000) as u32),
         });
     }
-    let max_block = root
-        .int("max_block", 1, 64 << 20, false, errs)
-        .unwrap_or(1 << 20) as usize;
-    let max_blocks = root
-        .int("max_blocks", 1, 65_535, false, errs)
-        .unwrap_or(1024) as usize;
+    let max_block = root.int("max_block", 1, 64 << 20, false, errs).unwrap_or(1 << 20) as usize;
+    let max_blocks = root.int("max_blocks", 1, 65_535, false, errs).unwrap_or(1024) as usize;
     Some(S7Config {
         identity,
         memory,
@@ -367,17 +332,10 @@ fn area_spec(
     let at = Table::new(file, path, t);
     at.deny_unknown(&["key", "layout", "size"], errs);
     let default_key = format!("s7_{}", area.name());
-    let key = at
-        .str("key", false, errs)
-        .unwrap_or(&default_key)
-        .to_owned();
+    let key = at.str("key", false, errs).unwrap_or(&default_key).to_owned();
     let l = at.str("layout", false, errs).unwrap_or("bytes");
     let layout = Layout::parse(l).unwrap_or_else(|| {
-        errs.push(
-            file,
-            &at.key("layout"),
-            format!("bytes, bits or words, found \"{l}\""),
-        );
+        errs.push(file, &at.key("layout"), format!("bytes, bits or words, found \"{l}\""));
         Layout::Bytes
     });
     let size = at.int("size", 1, 1 << 20, false, errs).map(|s| s as usize);
@@ -400,10 +358,7 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
     for ssl in doc.descendants().filter(|n| n.has_tag_name("ssl")) {
         let list = ssl.attribute("id").unwrap_or_default().to_ascii_lowercase();
         for item in ssl.children().filter(roxmltree::Node::is_element) {
-            let id = item
-                .attribute("id")
-                .unwrap_or_default()
-                .trim_start_matches("W#16#");
+            let id = item.attribute("id").unwrap_or_default().trim_start_matches("W#16#");
             let Ok(id) = u16::from_str_radix(id, 16) else {
                 errs.push(
                     file,
@@ -432,9 +387,7 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
                 (true, 0x0A, _) => identity.oem_id = v,
                 (true, 0x0B, _) => identity.location = v,
                 (false, 1, _) => identity.order_code = v,
-                (false, _, "firmware_identification") => {
-                    identity.firmware = version(&v).unwrap_or((0, 0, 0))
-                }
+                (false, _, "firmware_identification") => identity.firmware = version(&v).unwrap_or((0, 0, 0)),
                 (false, 6, _) => identity.hardware = v.trim().parse().unwrap_or(0),
                 _ => {}
             }

@@ -52,16 +52,10 @@ impl S7Device {
     /// A CPU over `databus`, starting in RUN unless the databus says otherwise.
     pub fn new(config: S7Config, databus: Arc<Databus>) -> Self {
         if !databus.contains(KEY_RUN) {
-            databus.insert(
-                KEY_RUN,
-                conpot_core::databus::Entry::Value(Value::Bool(true)),
-            );
+            databus.insert(KEY_RUN, conpot_core::databus::Entry::Value(Value::Bool(true)));
         }
         if !databus.contains(KEY_CLOCK_OFFSET) {
-            databus.insert(
-                KEY_CLOCK_OFFSET,
-                conpot_core::databus::Entry::Value(Value::Int(0)),
-            );
+            databus.insert(KEY_CLOCK_OFFSET, conpot_core::databus::Entry::Value(Value::Int(0)));
         }
         let blocks = RwLock::new(config.blocks.clone());
         S7Device {
@@ -73,10 +67,7 @@ impl S7Device {
 
     /// Whether the CPU is in RUN.
     pub fn running(&self, now: SystemTime) -> bool {
-        self.databus
-            .get(KEY_RUN, now)
-            .and_then(|v| v.as_bit())
-            .unwrap_or(true)
+        self.databus.get(KEY_RUN, now).and_then(|v| v.as_bit()).unwrap_or(true)
     }
 
     /// Puts the CPU in RUN or STOP.
@@ -107,13 +98,8 @@ impl S7Device {
 
     /// Sets the CPU's clock to `to` at host time `now`.
     pub fn set_clock(&self, to: SystemTime, now: SystemTime) {
-        let ms = |t: SystemTime| {
-            t.duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0)
-        };
-        self.databus
-            .set(KEY_CLOCK_OFFSET, Value::from(ms(to) - ms(now)));
+        let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        self.databus.set(KEY_CLOCK_OFFSET, Value::from(ms(to) - ms(now)));
     }
 
     /// Dynamic facts for the SZL lists.
@@ -144,10 +130,7 @@ fn bcd(v: u32) -> u8 {
 pub fn bcd_time(t: SystemTime) -> [u8; 10] {
     let c = conpot_core::time::Civil::from_system(t);
     let ms = c.micros / 1000;
-    let days = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0);
+    let days = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0);
     // 1970-01-01 was a Thursday; S7 weekdays run 1 (Sunday) to 7 (Saturday).
     let weekday = ((days + 4) % 7 + 1) as u8;
     [
@@ -178,12 +161,7 @@ pub fn parse_bcd_time(b: &[u8]) -> Option<SystemTime> {
     let year = d(0)?;
     let year = if year < 90 { 2000 + year } else { 1900 + year };
     let (month, day, hour, minute, second) = (d(1)?, d(2)?, d(3)?, d(4)?, d(5)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let ms = d(6)? * 10 + u32::from(t.get(7)? >> 4).min(9);
@@ -211,15 +189,9 @@ mod tests {
     fn clock_round_trip() {
         let t = UNIX_EPOCH + Duration::from_millis(1_795_611_702_444);
         let b = bcd_time(t);
-        assert_eq!(
-            b,
-            [0x00, 0x20, 0x26, 0x11, 0x25, 0x13, 0x01, 0x42, 0x44, 0x44]
-        );
+        assert_eq!(b, [0x00, 0x20, 0x26, 0x11, 0x25, 0x13, 0x01, 0x42, 0x44, 0x44]);
         assert_eq!(parse_bcd_time(&b), Some(t));
-        assert_eq!(
-            parse_bcd_time(&[0, 0x20, 0x26, 0x13, 0x01, 0, 0, 0, 0, 0]),
-            None
-        );
+        assert_eq!(parse_bcd_time(&[0, 0x20, 0x26, 0x13, 0x01, 0, 0, 0, 0, 0]), None);
         assert_eq!(parse_bcd_time(&[1, 2, 3]), None);
     }
 }

@@ -123,11 +123,7 @@ fn byte_at(v: &Value, layout: Layout, i: usize) -> u8 {
         Layout::Bits => (0..8).fold(0u8, |acc, b| acc | (u8::from(num(i * 8 + b) != 0) << b)),
         Layout::Words => {
             let w = num(i / 2) as u16;
-            if i.is_multiple_of(2) {
-                (w >> 8) as u8
-            } else {
-                w as u8
-            }
+            if i.is_multiple_of(2) { (w >> 8) as u8 } else { w as u8 }
         }
     }
 }
@@ -198,9 +194,7 @@ impl Memory {
     ) -> Result<Vec<u8>, ItemError> {
         let b = self.backing(area, start, len)?;
         bus.with(&b.key, now, |v| {
-            (start..start + len)
-                .map(|i| byte_at(v, b.layout, i))
-                .collect()
+            (start..start + len).map(|i| byte_at(v, b.layout, i)).collect()
         })
         .ok_or(ItemError::NoObject)
     }
@@ -237,12 +231,7 @@ impl Memory {
         bus.update(&b.key, now, |v| {
             let cur = byte_at(v, b.layout, start);
             let mask = 1u8 << (bit & 7);
-            set_byte(
-                v,
-                b.layout,
-                start,
-                if on { cur | mask } else { cur & !mask },
-            );
+            set_byte(v, b.layout, start, if on { cur | mask } else { cur & !mask });
         })
         .map_err(|_| ItemError::NoObject)
     }
@@ -264,14 +253,8 @@ mod tests {
     fn layouts_round_trip_and_share_values() {
         let bus = Databus::new();
         let now = SystemTime::UNIX_EPOCH;
-        bus.set(
-            "coils",
-            Value::List(vec![Value::Int(1), Value::Int(0), Value::Int(1)]),
-        );
-        bus.set(
-            "regs",
-            Value::List(vec![Value::Int(0x1234), Value::Int(0xABCD)]),
-        );
+        bus.set("coils", Value::List(vec![Value::Int(1), Value::Int(0), Value::Int(1)]));
+        bus.set("regs", Value::List(vec![Value::Int(0x1234), Value::Int(0xABCD)]));
         bus.set("m", Value::Bytes(vec![0; 4]));
         let mut mem = Memory::default();
         mem.areas.insert(
@@ -299,10 +282,7 @@ mod tests {
             },
         );
         assert_eq!(mem.read(&bus, Area::Outputs, 0, 2, now), Ok(vec![0b101, 0]));
-        assert_eq!(
-            mem.read(&bus, Area::Db(1), 1, 3, now),
-            Ok(vec![0x34, 0xAB, 0xCD])
-        );
+        assert_eq!(mem.read(&bus, Area::Db(1), 1, 3, now), Ok(vec![0x34, 0xAB, 0xCD]));
         mem.write(&bus, Area::Db(1), 1, &[0xFF, 0x00], now).unwrap();
         assert_eq!(
             bus.get("regs", now),
@@ -316,17 +296,8 @@ mod tests {
         assert_eq!(c[10], Value::Int(1));
         mem.write(&bus, Area::Flags, 3, &[9], now).unwrap();
         assert_eq!(bus.get("m", now), Some(Value::Bytes(vec![0, 0, 0, 9])));
-        assert_eq!(
-            mem.read(&bus, Area::Flags, 3, 2, now),
-            Err(ItemError::Address)
-        );
-        assert_eq!(
-            mem.read(&bus, Area::Db(2), 0, 1, now),
-            Err(ItemError::NoObject)
-        );
-        assert_eq!(
-            mem.read(&bus, Area::Flags, usize::MAX, 2, now),
-            Err(ItemError::Address)
-        );
+        assert_eq!(mem.read(&bus, Area::Flags, 3, 2, now), Err(ItemError::Address));
+        assert_eq!(mem.read(&bus, Area::Db(2), 0, 1, now), Err(ItemError::NoObject));
+        assert_eq!(mem.read(&bus, Area::Flags, usize::MAX, 2, now), Err(ItemError::Address));
     }
 }

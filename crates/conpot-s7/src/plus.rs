@@ -64,7 +64,6 @@ pub fn handle(dev: &S7Device, p: &[u8], out: &mut Output) {
     frame.extend(&body);
     frame.extend([S7PLUS_PROTOCOL, version.max(1), 0x00, 0x00]);
     wire::emit_dt(&frame, 1024, &mut out.bytes);
-    d.body.response =
-        Some(json!({"session_id": format!("{session:#010x}"), "raw": hex::encode(&frame)}));
+    d.body.response = Some(json!({"session_id": format!("{session:#010x}"), "raw": hex::encode(&frame)}));
     out.events.push(d);
 }

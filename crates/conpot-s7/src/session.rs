@@ -146,23 +146,12 @@ impl S7Session {
                 called_tsap,
             }) => {
                 if self.phase != Phase::AwaitConnect {
-                    return self.close_with_dr(
-                        out,
-                        "connection request on an open connection",
-                        raw,
-                    );
+                    return self.close_with_dr(out, "connection request on an open connection", raw);
                 }
                 let code = tpdu_size.unwrap_or(0x0A).clamp(0x07, 0x0A);
                 self.tpdu_max = 1usize << code;
                 self.peer_ref = src_ref;
-                wire::emit_cc(
-                    src_ref,
-                    self.own_ref,
-                    code,
-                    calling_tsap,
-                    called_tsap,
-                    &mut out.bytes,
-                );
+                wire::emit_cc(src_ref, self.own_ref, code, calling_tsap, called_tsap, &mut out.bytes);
                 self.phase = Phase::AwaitSetup;
                 let (rack, slot) = called_tsap.get(1).map_or((0, 0), |b| (b >> 5, b & 0x1F));
                 let mut d = event("s7.cotp_connect", raw);
@@ -223,11 +212,7 @@ impl S7Session {
         };
         if p.len() > usize::from(self.pdu_size) && self.phase == Phase::Ready {
             let mut d = event("s7.malformed", p);
-            d.body.error = Some(format!(
-                "PDU of {} bytes, {} negotiated",
-                p.len(),
-                self.pdu_size
-            ));
+            d.body.error = Some(format!("PDU of {} bytes, {} negotiated", p.len(), self.pdu_size));
             out.events.push(d);
             self.send(
                 &wire::emit_s7(rosctr::ACK_DATA, pdu.pdu_ref, Some(ERR_PDU_SIZE), &[], &[]),
@@ -269,13 +254,11 @@ impl S7Session {
         now: SystemTime,
         out: &mut Output,
     ) {
-        let reply = |err: u16, param: &[u8], data: &[u8]| {
-            wire::emit_s7(rosctr::ACK_DATA, reference, Some(err), param, data)
-        };
+        let reply =
+            |err: u16, param: &[u8], data: &[u8]| wire::emit_s7(rosctr::ACK_DATA, reference, Some(err), param, data);
         match function {
             0xF0 => {
-                let (Some(amq_calling), Some(amq_called), Some(pdu)) =
-                    (be16(param, 2), be16(param, 4), be16(param, 6))
+                let (Some(amq_calling), Some(amq_called), Some(pdu)) = (be16(param, 2), be16(param, 4), be16(param, 6))
                 else {
                     let r = reply(ERR_CONTEXT, &[], &[]);
                     self.send(&r, out);
@@ -292,11 +275,9 @@ impl S7Session {
                 self.send(&r, out);
                 self.phase = Phase::Ready;
                 let mut d = event("s7.setup", raw);
-                d.body.request = Some(
-                    json!({"pdu_size": pdu, "max_amq_calling": amq_calling, "max_amq_called": amq_called}),
-                );
-                d.body.response =
-                    Some(json!({"pdu_size": self.pdu_size, "max_amq": amq(amq_calling)}));
+                d.body.request =
+                    Some(json!({"pdu_size": pdu, "max_amq_calling": amq_calling, "max_amq_called": amq_called}));
+                d.body.response = Some(json!({"pdu_size": self.pdu_size, "max_amq": amq(amq_calling)}));
                 out.events.push(d);
             }
             0x04 => self.read_var(reference, param, raw, now, out),
@@ -350,14 +331,7 @@ impl S7Session {
         Ok(items)
     }
 
-    fn read_var(
-        &mut self,
-        reference: u16,
-        param: &[u8],
-        raw: &[u8],
-        now: SystemTime,
-        out: &mut Output,
-    ) {
+    fn read_var(&mut self, reference: u16, param: &[u8], raw: &[u8], now: SystemTime, out: &mut Output) {
         if param.get(1).is_none_or(|&n| n == 0) {
             // A read of no items (python-snap7 probes the CPU state this way): an empty
             // result, as the job asked for nothing.
@@ -412,13 +386,7 @@ impl S7Session {
         let pdu = if 10 + 2 + 2 + data.len() > usize::from(self.pdu_size) {
             wire::emit_s7(rosctr::ACK_DATA, reference, Some(ERR_PDU_SIZE), &[], &[])
         } else {
-            wire::emit_s7(
-                rosctr::ACK_DATA,
-                reference,
-                Some(0),
-                &[0x04, n as u8],
-                &data,
-            )
+            wire::emit_s7(rosctr::ACK_DATA, reference, Some(0), &[0x04, n as u8], &data)
         };
         self.send(&pdu, out);
         let mut d = event("s7.read_var", raw);
@@ -426,15 +394,7 @@ impl S7Session {
         out.events.push(d);
     }
 
-    fn write_var(
-        &mut self,
-        reference: u16,
-        param: &[u8],
-        data: &[u8],
-        raw: &[u8],
-        now: SystemTime,
-        out: &mut Output,
-    ) {
+    fn write_var(&mut self, reference: u16, param: &[u8], data: &[u8], raw: &[u8], now: SystemTime, out: &mut Output) {
         let Ok(items) = Self::items(param) else {
             self.send(
                 &wire::emit_s7(rosctr::ACK_DATA, reference, Some(ERR_CONTEXT), &[], &[]),
@@ -482,13 +442,7 @@ impl S7Session {
             logged.push(desc);
         }
         self.send(
-            &wire::emit_s7(
-                rosctr::ACK_DATA,
-                reference,
-                Some(0),
-                &[0x05, n as u8],
-                &codes,
-            ),
+            &wire::emit_s7(rosctr::ACK_DATA, reference, Some(0), &[0x05, n as u8], &codes),
             out,
         );
         let mut d = event("s7.write_var", raw);
@@ -496,25 +450,10 @@ impl S7Session {
         out.events.push(d);
     }
 
-    fn control(
-        &mut self,
-        reference: u16,
-        function: u8,
-        param: &[u8],
-        raw: &[u8],
-        now: SystemTime,
-        out: &mut Output,
-    ) {
+    fn control(&mut self, reference: u16, function: u8, param: &[u8], raw: &[u8], now: SystemTime, out: &mut Output) {
         // PI service: the service name is the last length-prefixed string of the parameter.
-        let name = param
-            .last()
-            .map(|_| pi_service(param, function))
-            .unwrap_or_default();
-        let args = if function == 0x28 {
-            pi_args(param)
-        } else {
-            Vec::new()
-        };
+        let name = param.last().map(|_| pi_service(param, function)).unwrap_or_default();
+        let args = if function == 0x28 { pi_args(param) } else { Vec::new() };
         let action = match (function, name.as_str()) {
             (0x29, _) => "stop",
             (0x28, "P_PROGRAM") if args.iter().any(|a| a.starts_with('C')) => "cold_start",
@@ -552,26 +491,12 @@ impl S7Session {
         out.events.push(d);
     }
 
-    fn start_upload(
-        &mut self,
-        reference: u16,
-        param: &[u8],
-        raw: &[u8],
-        now: SystemTime,
-        out: &mut Output,
-    ) {
-        let addr = param
-            .get(9..)
-            .and_then(|a| a.get(..usize::from(*param.get(8)?)));
-        let found = addr
-            .and_then(parse_block_address)
-            .and_then(|(kind, number)| {
-                let blocks = self.dev.blocks.read().ok()?;
-                blocks
-                    .iter()
-                    .find(|b| b.kind == kind && b.number == number)
-                    .cloned()
-            });
+    fn start_upload(&mut self, reference: u16, param: &[u8], raw: &[u8], now: SystemTime, out: &mut Output) {
+        let addr = param.get(9..).and_then(|a| a.get(..usize::from(*param.get(8)?)));
+        let found = addr.and_then(parse_block_address).and_then(|(kind, number)| {
+            let blocks = self.dev.blocks.read().ok()?;
+            blocks.iter().find(|b| b.kind == kind && b.number == number).cloned()
+        });
         let mut d = event("s7.upload", raw);
         let name = addr
             .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -614,25 +539,18 @@ impl S7Session {
             .areas
             .get(&Area::Db(block.number))
             .map(|m| m.size)
-            && let Ok(bytes) =
-                self.dev
-                    .config
-                    .memory
-                    .read(&self.dev.databus, Area::Db(block.number), 0, size, now)
+            && let Ok(bytes) = self
+                .dev
+                .config
+                .memory
+                .read(&self.dev.databus, Area::Db(block.number), 0, size, now)
         {
             b.code = bytes;
         }
         b.image()
     }
 
-    fn upload_step(
-        &mut self,
-        reference: u16,
-        function: u8,
-        param: &[u8],
-        raw: &[u8],
-        out: &mut Output,
-    ) {
+    fn upload_step(&mut self, reference: u16, function: u8, param: &[u8], raw: &[u8], out: &mut Output) {
         let id = param.get(7).copied();
         let mut d = event("s7.upload", raw);
         let valid = self.upload.as_ref().is_some_and(|u| Some(u.id) == id);
@@ -648,15 +566,10 @@ impl S7Session {
             if let Some(u) = self.upload.take() {
                 d.body.request = Some(json!({"phase": "end", "block": u.name, "sent": u.pos}));
             }
-            self.send(
-                &wire::emit_s7(rosctr::ACK_DATA, reference, Some(0), &[0x1F], &[]),
-                out,
-            );
+            self.send(&wire::emit_s7(rosctr::ACK_DATA, reference, Some(0), &[0x1F], &[]), out);
             return out.events.push(d);
         }
-        let room = usize::from(self.pdu_size)
-            .saturating_sub(12 + 2 + 4)
-            .max(16);
+        let room = usize::from(self.pdu_size).saturating_sub(12 + 2 + 4).max(16);
         let Some(u) = self.upload.as_mut() else {
             return;
         };
@@ -670,17 +583,10 @@ impl S7Session {
         let mut data = (chunk.len() as u16).to_be_bytes().to_vec();
         data.extend([0x00, 0xFB]);
         data.extend_from_slice(&chunk);
-        d.body.request = Some(
-            json!({"phase": "data", "block": u.name, "offset": u.pos - chunk.len(), "length": chunk.len()}),
-        );
+        d.body.request =
+            Some(json!({"phase": "data", "block": u.name, "offset": u.pos - chunk.len(), "length": chunk.len()}));
         self.send(
-            &wire::emit_s7(
-                rosctr::ACK_DATA,
-                reference,
-                Some(0),
-                &[0x1E, u8::from(more)],
-                &data,
-            ),
+            &wire::emit_s7(rosctr::ACK_DATA, reference, Some(0), &[0x1E, u8::from(more)], &data),
             out,
         );
         out.events.push(d);
@@ -703,10 +609,7 @@ impl S7Session {
             .unwrap_or(true);
         match parse_block_address(&addr) {
             Some((kind, number)) if !self.protected_write() && !full => {
-                self.send(
-                    &wire::emit_s7(rosctr::ACK_DATA, reference, Some(0), &[0x1A], &[]),
-                    out,
-                );
+                self.send(&wire::emit_s7(rosctr::ACK_DATA, reference, Some(0), &[0x1A], &[]), out);
                 self.download = Some(Download {
                     kind,
                     number,
@@ -719,15 +622,8 @@ impl S7Session {
             }
             _ => {
                 d.body.error = Some("download refused".into());
-                let err = if self.protected_write() {
-                    ERR_PROTECTED
-                } else {
-                    0xD20E
-                };
-                self.send(
-                    &wire::emit_s7(rosctr::ACK_DATA, reference, Some(err), &[], &[]),
-                    out,
-                );
+                let err = if self.protected_write() { ERR_PROTECTED } else { 0xD20E };
+                self.send(&wire::emit_s7(rosctr::ACK_DATA, reference, Some(err), &[], &[]), out);
             }
         }
         out.events.push(d);
@@ -790,8 +686,7 @@ impl S7Session {
                         blocks.push(block);
                     }
                     let mut d = event("s7.download", raw);
-                    d.body.request =
-                        Some(json!({"phase": "end", "block": dl.name, "size": dl.received}));
+                    d.body.request = Some(json!({"phase": "end", "block": dl.name, "size": dl.received}));
                     out.events.push(d);
                     let mut data = serde_json::Map::new();
                     data.insert("protocol".into(), "s7comm".into());
@@ -808,23 +703,13 @@ impl S7Session {
             }
             _ => {
                 let mut d = event("s7.malformed", raw);
-                d.body.error = Some(format!(
-                    "unexpected acknowledgement of function {function:#04x}"
-                ));
+                d.body.error = Some(format!("unexpected acknowledgement of function {function:#04x}"));
                 out.events.push(d);
             }
         }
     }
 
-    fn userdata(
-        &mut self,
-        reference: u16,
-        param: &[u8],
-        data: &[u8],
-        raw: &[u8],
-        now: SystemTime,
-        out: &mut Output,
-    ) {
+    fn userdata(&mut self, reference: u16, param: &[u8], data: &[u8], raw: &[u8], now: SystemTime, out: &mut Output) {
         if param.len() < 8 || param.get(2) != Some(&0x12) {
             let mut d = event("s7.malformed", raw);
             d.body.error = Some("userdata parameter too short".into());
@@ -854,11 +739,9 @@ impl S7Session {
             (4, 1) => {
                 let id = be16(payload, 0).unwrap_or(0);
                 let index = be16(payload, 2).unwrap_or(0);
-                let r = szl::read(&self.dev.config.identity, &self.dev.state(now), id, index)
-                    .map_err(|e| e.code());
+                let r = szl::read(&self.dev.config.identity, &self.dev.state(now), id, index).map_err(|e| e.code());
                 let mut d = event("s7.szl_read", raw);
-                d.body.request =
-                    Some(json!({"szl_id": format!("{id:#06x}"), "index": format!("{index:#06x}")}));
+                d.body.request = Some(json!({"szl_id": format!("{id:#06x}"), "index": format!("{index:#06x}")}));
                 d.body.response = Some(match &r {
                     Ok(v) => json!({"length": v.len()}),
                     Err(code) => json!({"error": format!("{code:#06x}")}),
@@ -874,30 +757,22 @@ impl S7Session {
             }
             (3, 3) => {
                 let block = payload.get(..8).and_then(|p| {
-                    let number = std::str::from_utf8(p.get(2..7)?)
-                        .ok()?
-                        .parse::<u16>()
-                        .ok()?;
+                    let number = std::str::from_utf8(p.get(2..7)?).ok()?.parse::<u16>().ok()?;
                     Some((*p.get(1)?, number))
                 });
                 let found = block.and_then(|(k, n)| {
                     let blocks = self.dev.blocks.read().ok()?;
-                    blocks
-                        .iter()
-                        .find(|b| b.kind == k && b.number == n)
-                        .map(|b| {
-                            if b.kind == 0x41 {
-                                let mut b = b.clone();
-                                if let Some(m) =
-                                    self.dev.config.memory.areas.get(&Area::Db(b.number))
-                                {
-                                    b.code = vec![0; m.size];
-                                }
-                                b.info()
-                            } else {
-                                b.info()
+                    blocks.iter().find(|b| b.kind == k && b.number == n).map(|b| {
+                        if b.kind == 0x41 {
+                            let mut b = b.clone();
+                            if let Some(m) = self.dev.config.memory.areas.get(&Area::Db(b.number)) {
+                                b.code = vec![0; m.size];
                             }
-                        })
+                            b.info()
+                        } else {
+                            b.info()
+                        }
+                    })
                 });
                 ("s7.block_info", found.ok_or(UD_ERR_NO_BLOCK))
             }
@@ -933,14 +808,7 @@ impl S7Session {
                     .with("success", ok);
                 d.body.raw = Some(raw.to_vec());
                 out.events.push(d);
-                (
-                    "",
-                    if ok {
-                        Ok(Vec::new())
-                    } else {
-                        Err(UD_ERR_PASSWORD)
-                    },
-                )
+                ("", if ok { Ok(Vec::new()) } else { Err(UD_ERR_PASSWORD) })
             }
             (5, 2) => {
                 self.authorized = false;
@@ -950,17 +818,14 @@ impl S7Session {
         };
         if !kind.is_empty() {
             let mut d = event(kind, raw);
-            d.body.request =
-                Some(json!({"group": group, "subfunction": sub, "payload": hex::encode(payload)}));
+            d.body.request = Some(json!({"group": group, "subfunction": sub, "payload": hex::encode(payload)}));
             if let Err(code) = &result {
                 d.body.error = Some(format!("{code:#06x}"));
             }
             out.events.push(d);
         }
         match result {
-            Ok(v) if v.is_empty() && group != 3 => {
-                self.send_ud(reference, group, sub, 0, 0x0A, Vec::new(), out)
-            }
+            Ok(v) if v.is_empty() && group != 3 => self.send_ud(reference, group, sub, 0, 0x0A, Vec::new(), out),
             Ok(v) => self.send_ud(reference, group, sub, 0, 0xFF, v, out),
             Err(code) => self.send_ud(reference, group, sub, code, 0x0A, Vec::new(), out),
         }
@@ -968,19 +833,8 @@ impl S7Session {
 
     /// Sends a userdata answer, split with "more follows" when it exceeds the PDU.
     #[allow(clippy::too_many_arguments)]
-    fn send_ud(
-        &mut self,
-        reference: u16,
-        group: u8,
-        sub: u8,
-        error: u16,
-        ret: u8,
-        payload: Vec<u8>,
-        out: &mut Output,
-    ) {
-        let room = usize::from(self.pdu_size)
-            .saturating_sub(10 + 12 + 4)
-            .max(16);
+    fn send_ud(&mut self, reference: u16, group: u8, sub: u8, error: u16, ret: u8, payload: Vec<u8>, out: &mut Output) {
+        let room = usize::from(self.pdu_size).saturating_sub(10 + 12 + 4).max(16);
         self.ud_seq = self.ud_seq.wrapping_add(1).max(1);
         let (now_part, rest) = if payload.len() > room {
             let mut p = payload;
@@ -1003,11 +857,7 @@ impl S7Session {
             u8::from(more),
         ];
         prm.extend(error.to_be_bytes());
-        let ts = if now_part.is_empty() && ret != 0xFF {
-            0x00
-        } else {
-            0x09
-        };
+        let ts = if now_part.is_empty() && ret != 0xFF { 0x00 } else { 0x09 };
         let mut data = vec![ret, ts];
         data.extend((now_part.len() as u16).to_be_bytes());
         data.extend(now_part);
@@ -1019,19 +869,11 @@ impl S7Session {
                 rest,
             });
         }
-        self.send(
-            &wire::emit_s7(rosctr::USERDATA, reference, None, &prm, &data),
-            out,
-        );
+        self.send(&wire::emit_s7(rosctr::USERDATA, reference, None, &prm, &data), out);
     }
 
     fn block_counts(&self) -> Vec<u8> {
-        let blocks = self
-            .dev
-            .blocks
-            .read()
-            .map(|b| b.clone())
-            .unwrap_or_default();
+        let blocks = self.dev.blocks.read().map(|b| b.clone()).unwrap_or_default();
         let mut v = Vec::with_capacity(28);
         for (code, _) in blocks::TYPES {
             let n = blocks.iter().filter(|b| b.kind == *code).count() as u16;
@@ -1043,12 +885,7 @@ impl S7Session {
     }
 
     fn blocks_of(&self, kind: u8) -> Vec<u8> {
-        let blocks = self
-            .dev
-            .blocks
-            .read()
-            .map(|b| b.clone())
-            .unwrap_or_default();
+        let blocks = self.dev.blocks.read().map(|b| b.clone()).unwrap_or_default();
         let mut nums: Vec<&Block> = blocks.iter().filter(|b| b.kind == kind).collect();
         nums.sort_by_key(|b| b.number);
         let mut v = Vec::with_capacity(nums.len() * 4);
@@ -1099,10 +936,7 @@ impl Item {
         let size = self.element_size().ok_or(ItemError::Type)?;
         let area = self.area().ok_or(ItemError::NoObject)?;
         let (start, len) = self.span(size)?;
-        let bytes = dev
-            .config
-            .memory
-            .read(&dev.databus, area, start, len, now)?;
+        let bytes = dev.config.memory.read(&dev.databus, area, start, len, now)?;
         if self.ts == 0x01 {
             let bit = (self.addr & 7) as u8;
             let v = bytes.first().map_or(0, |b| (b >> bit) & 1);
@@ -1144,9 +978,7 @@ impl Item {
     }
 
     fn describe(&self, value: Option<&[u8]>, error: Option<ItemError>) -> Json {
-        let area = self
-            .area()
-            .map_or_else(|| format!("{:#04x}", self.area), Area::name);
+        let area = self.area().map_or_else(|| format!("{:#04x}", self.area), Area::name);
         let mut j = json!({
             "area": area,
             "transport_size": self.ts,
@@ -1169,14 +1001,10 @@ impl Item {
 /// The PI service name of a PLC control (0x28) or stop (0x29) parameter.
 fn pi_service(param: &[u8], function: u8) -> String {
     let name = if function == 0x29 {
-        param
-            .get(6..)
-            .and_then(|r| r.get(1..=usize::from(*r.first()?)))
+        param.get(6..).and_then(|r| r.get(1..=usize::from(*r.first()?)))
     } else {
         let plen = usize::from(be16(param, 8).unwrap_or(0));
-        param
-            .get(10 + plen..)
-            .and_then(|r| r.get(1..=usize::from(*r.first()?)))
+        param.get(10 + plen..).and_then(|r| r.get(1..=usize::from(*r.first()?)))
     };
     name.map(|n| String::from_utf8_lossy(n).into_owned())
         .unwrap_or_default()
@@ -1195,14 +1023,8 @@ fn pi_args(param: &[u8]) -> Vec<String> {
 /// Parses a block address `_0TNNNNNX` (type byte, five ASCII digits).
 fn parse_block_address(a: &[u8]) -> Option<(u8, u16)> {
     let kind = *a.get(2)?;
-    let number = std::str::from_utf8(a.get(3..8)?)
-        .ok()?
-        .parse::<u16>()
-        .ok()?;
-    blocks::TYPES
-        .iter()
-        .any(|(c, _)| *c == kind)
-        .then_some((kind, number))
+    let number = std::str::from_utf8(a.get(3..8)?).ok()?.parse::<u16>().ok()?;
+    blocks::TYPES.iter().any(|(c, _)| *c == kind).then_some((kind, number))
 }
 
 /// Decodes the 8-byte scrambled password of the security function.

@@ -189,12 +189,7 @@ const IDX_001C: &[u16] = &[1, 2, 3, 4, 5, 7, 8, 9, 10, 11];
 
 /// LEDs of an S7 CPU (id, on) for list 0x0019/0x0074.
 fn leds(ident: &Identity, st: &State) -> Vec<(u16, bool)> {
-    let mut v = vec![
-        (0x0001, false),
-        (0x0004, st.run),
-        (0x0005, !st.run),
-        (0x0006, false),
-    ];
+    let mut v = vec![(0x0001, false), (0x0004, st.run), (0x0005, !st.run), (0x0006, false)];
     if ident.family == Family::S7300 || ident.family == Family::S7400 {
         v.extend([(0x0008, false), (0x000B, false), (0x000C, false)]);
     }
@@ -206,28 +201,10 @@ fn leds(ident: &Identity, st: &State) -> Vec<(u16, bool)> {
 pub fn read(ident: &Identity, st: &State, id: u16, index: u16) -> Result<Vec<u8>, SzlError> {
     let (len, records): (u16, Vec<Vec<u8>>) = match id {
         0x0000 => (2, IDS.iter().map(|i| i.to_be_bytes().to_vec()).collect()),
-        0x0011 => (
-            28,
-            [1, 6, 7]
-                .iter()
-                .filter_map(|&i| rec_0011(ident, i))
-                .collect(),
-        ),
-        0x0111 => (
-            28,
-            vec![rec_0011(ident, index).ok_or(SzlError::UnknownIndex)?],
-        ),
-        0x001C => (
-            34,
-            IDX_001C
-                .iter()
-                .filter_map(|&i| rec_001c(ident, i))
-                .collect(),
-        ),
-        0x011C => (
-            34,
-            vec![rec_001c(ident, index).ok_or(SzlError::UnknownIndex)?],
-        ),
+        0x0011 => (28, [1, 6, 7].iter().filter_map(|&i| rec_0011(ident, i)).collect()),
+        0x0111 => (28, vec![rec_0011(ident, index).ok_or(SzlError::UnknownIndex)?]),
+        0x001C => (34, IDX_001C.iter().filter_map(|&i| rec_001c(ident, i)).collect()),
+        0x011C => (34, vec![rec_001c(ident, index).ok_or(SzlError::UnknownIndex)?]),
         0x0019 | 0x0074 => (
             4,
             leds(ident, st)
@@ -240,10 +217,7 @@ pub fn read(ident: &Identity, st: &State, id: u16, index: u16) -> Result<Vec<u8>
                 .into_iter()
                 .find(|(i, _)| *i == index)
                 .ok_or(SzlError::UnknownIndex)?;
-            (
-                4,
-                vec![[i.to_be_bytes().as_slice(), &[u8::from(on), 0]].concat()],
-            )
+            (4, vec![[i.to_be_bytes().as_slice(), &[u8::from(on), 0]].concat()])
         }
         0x0131 => {
             let mut r = vec![0x00, 0x01];
@@ -252,14 +226,7 @@ pub fn read(ident: &Identity, st: &State, id: u16, index: u16) -> Result<Vec<u8>
                     r.extend(ident.family.max_pdu().to_be_bytes());
                     r.extend(ident.family.max_connections().to_be_bytes());
                     r.extend(187_500u32.to_be_bytes());
-                    r.extend(
-                        if ident.family == Family::S7300 {
-                            187_500u32
-                        } else {
-                            0
-                        }
-                        .to_be_bytes(),
-                    );
+                    r.extend(if ident.family == Family::S7300 { 187_500u32 } else { 0 }.to_be_bytes());
                     r.resize(40, 0);
                 }
                 _ => return Err(SzlError::UnknownIndex),
@@ -338,10 +305,7 @@ mod tests {
         assert_eq!(&d[8 + 56 + 24..8 + 84], &[b'V', 3, 2, 8]);
         let one = read(&ident(), &st, 0x0111, 0x0007).unwrap();
         assert_eq!(one.len(), 8 + 28);
-        assert_eq!(
-            read(&ident(), &st, 0x0111, 0x0009),
-            Err(SzlError::UnknownIndex)
-        );
+        assert_eq!(read(&ident(), &st, 0x0111, 0x0009), Err(SzlError::UnknownIndex));
         assert_eq!(read(&ident(), &st, 0x0F11, 0), Err(SzlError::UnknownId));
     }
 

@@ -136,14 +136,7 @@ pub fn cotp(tpdu: &[u8]) -> Result<Cotp<'_>, CotpError> {
 }
 
 /// Appends a Connection Confirm, wrapped in TPKT.
-pub fn emit_cc(
-    dst_ref: u16,
-    src_ref: u16,
-    tpdu_size: u8,
-    calling: &[u8],
-    called: &[u8],
-    out: &mut Vec<u8>,
-) {
+pub fn emit_cc(dst_ref: u16, src_ref: u16, tpdu_size: u8, calling: &[u8], called: &[u8], out: &mut Vec<u8>) {
     let mut t = vec![0, 0xD0];
     t.extend_from_slice(&dst_ref.to_be_bytes());
     t.extend_from_slice(&src_ref.to_be_bytes());
@@ -238,9 +231,7 @@ pub fn s7(pdu: &[u8]) -> Result<S7Pdu<'_>, S7Error> {
         (10, 0)
     };
     let param = pdu.get(hlen..hlen + plen).ok_or(S7Error::Length)?;
-    let data = pdu
-        .get(hlen + plen..hlen + plen + dlen)
-        .ok_or(S7Error::Length)?;
+    let data = pdu.get(hlen + plen..hlen + plen + dlen).ok_or(S7Error::Length)?;
     Ok(S7Pdu {
         rosctr,
         pdu_ref,
@@ -287,10 +278,7 @@ mod tests {
         );
         let mut out = Vec::new();
         emit_cc(0x0014, 0x0044, 0x0A, &[1, 0], &[1, 2], &mut out);
-        assert_eq!(
-            out,
-            crate::hex("0300001611d00014004400c0010ac1020100c2020102")
-        );
+        assert_eq!(out, crate::hex("0300001611d00014004400c0010ac1020100c2020102"));
         assert_eq!(tpkt(&cr[..10]), Tpkt::Incomplete);
         assert_eq!(tpkt(&[4, 0, 0, 22]), Tpkt::Invalid);
         assert_eq!(tpkt(&[3, 0, 0, 3]), Tpkt::Invalid);

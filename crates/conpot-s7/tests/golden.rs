@@ -18,13 +18,7 @@ fn hex(s: &str) -> Vec<u8> {
 fn build(text: &str, seed: u64) -> (Device, S7Service) {
     let t = conpot_core::template::Template::from_toml("default", text).unwrap();
     let p = t.persona.generate("default", seed);
-    let d = Device::build(
-        &t,
-        p,
-        SystemTime::now(),
-        &mut conpot_core::rng::Rng::from_seed(seed),
-    )
-    .unwrap();
+    let d = Device::build(&t, p, SystemTime::now(), &mut conpot_core::rng::Rng::from_seed(seed)).unwrap();
     let s = S7Service::build(&t.protocols["s7comm"], &d).unwrap();
     (d, s)
 }
@@ -187,9 +181,7 @@ fn read_write_var_over_the_databus() {
     let mut c = Conn::new(&svc);
     c.connect();
     // Write DB1.DBW4 = 0x1234 (transport 0x04, 16 bits).
-    let w = c.pdu(&hex(
-        "320100000400000e00060501120a10020002000184000020 0004001012 34",
-    ));
+    let w = c.pdu(&hex("320100000400000e00060501120a10020002000184000020 0004001012 34"));
     assert_eq!(&w[0][12..], &[0x05, 0x01, 0xFF]);
     // Modbus holding register 2 is DB1.DBW4.
     let Value::List(h) = dev.databus.get("holding", SystemTime::now()).unwrap() else {
@@ -213,18 +205,12 @@ fn read_write_var_over_the_databus() {
     assert_eq!(data[0], 0x0A);
     assert_eq!(data[4], 0x05);
     // Q0.0 set over S7 is Modbus coil 0.
-    c.pdu(&hex(
-        "320100000700000e00050501120a1001000100008200000000030001 01",
-    ));
+    c.pdu(&hex("320100000700000e00050501120a1001000100008200000000030001 01"));
     let Value::List(q) = dev.databus.get("coils", SystemTime::now()).unwrap() else {
         panic!()
     };
     assert_eq!(q[0], Value::Int(1));
-    let logged = c
-        .events
-        .iter()
-        .filter(|e| e.event_type == "s7.write_var")
-        .count();
+    let logged = c.events.iter().filter(|e| e.event_type == "s7.write_var").count();
     assert_eq!(logged, 2);
 }
 
@@ -246,11 +232,9 @@ fn stop_and_start_change_the_mode_lists() {
     // RUN LED (id 4) off, STOP LED (id 5) on.
     assert_eq!(&leds[38..42], &[0, 4, 0, 0]);
     assert_eq!(&leds[42..46], &[0, 5, 1, 0]);
-    let hot = c.pdu(&hex(
-        "320100000900001400002800000000000000fd000009505f50524f4752414d"
-            .replacen("2800000000000000fd", "28000000000000fd", 1)
-            .as_str(),
-    ));
+    let hot = c.pdu(&hex("320100000900001400002800000000000000fd000009505f50524f4752414d"
+        .replacen("2800000000000000fd", "28000000000000fd", 1)
+        .as_str()));
     assert_eq!(&hot[0][10..13], &[0, 0, 0x28]);
     assert!(svc.device().running(SystemTime::now()));
     let ev = c
@@ -297,24 +281,21 @@ fn clock_and_password() {
         "320700001200000800 0c 0001120411450100 ff090008 26 24 63 34 64 20 44 04",
     ));
     assert_eq!(&wrong[0][20..22], &[0xD6, 0x02]);
-    let attempt = c
-        .events
-        .iter()
-        .find(|e| e.event_type == "auth.attempt")
-        .unwrap();
+    let attempt = c.events.iter().find(|e| e.event_type == "auth.attempt").unwrap();
     assert_eq!(attempt.body.data["success"], false);
     assert!(!attempt.body.data["password"].as_str().unwrap().is_empty());
 }
 
 #[test]
 fn protected_cpu_refuses_writes_until_the_password() {
-    let text = DEFAULT.replace("[protocols.s7comm.identity]", "[protocols.s7comm.protection]\nlevel = 2\npassword = \"secret\"\n\n[protocols.s7comm.identity]");
+    let text = DEFAULT.replace(
+        "[protocols.s7comm.identity]",
+        "[protocols.s7comm.protection]\nlevel = 2\npassword = \"secret\"\n\n[protocols.s7comm.identity]",
+    );
     let (_dev, svc) = build(&text, 8);
     let mut c = Conn::new(&svc);
     c.connect();
-    let w = c.pdu(&hex(
-        "320100000400000e00050501120a100200010001840000000004000812",
-    ));
+    let w = c.pdu(&hex("320100000400000e00050501120a100200010001840000000004000812"));
     assert_eq!(w[0][14], 0x03, "access denied");
     let stop = c.pdu(&hex("3201000008000010000029000000000009505f50524f4752414d"));
     assert_eq!(&stop[0][10..12], &[0xD6, 0x04]);
@@ -327,9 +308,7 @@ fn protected_cpu_refuses_writes_until_the_password() {
     p.extend(enc);
     let ok = c.pdu(&p);
     assert_eq!(&ok[0][20..22], &[0, 0]);
-    let w = c.pdu(&hex(
-        "320100000400000e00050501120a100200010001840000000004000812",
-    ));
+    let w = c.pdu(&hex("320100000400000e00050501120a100200010001840000000004000812"));
     assert_eq!(w[0][14], 0xFF);
 }
 
@@ -338,12 +317,7 @@ fn download_is_captured_and_listed() {
     let (_dev, svc) = build(DEFAULT, 9);
     let mut c = Conn::new(&svc);
     c.connect();
-    let block = [
-        &hex("707001010105 0007 000000b0")[..],
-        &[0u8; 24],
-        b"MALICIOUS LOGIC",
-    ]
-    .concat();
+    let block = [&hex("707001010105 0007 000000b0")[..], &[0u8; 24], b"MALICIOUS LOGIC"].concat();
     // Build the request download exactly as clients do.
     let mut prm = vec![0x1A, 0, 1, 0, 0, 0, 0, 0, 9];
     prm.extend(b"_0A00007P");
@@ -418,10 +392,7 @@ fn malformed_input() {
     f[2..4].copy_from_slice(&l.to_be_bytes());
     c.raw(&f);
     assert!(c.closed);
-    let (_d, svc1500) = build(
-        &DEFAULT.replace("family = \"s7-300\"", "family = \"s7-1500\""),
-        10,
-    );
+    let (_d, svc1500) = build(&DEFAULT.replace("family = \"s7-300\"", "family = \"s7-1500\""), 10);
     let mut c = Conn::new(&svc1500);
     c.raw(&hex("0300001611e00000001400c1020100c2020102c0010a"));
     let r = split(&c.raw(&f));
@@ -438,13 +409,7 @@ fn conpot_template_imports() {
         .join("conpot-templates/default");
     let t = conpot_core::template::Template::load_dir(&dir).unwrap();
     let p = t.persona.generate("default", 1);
-    let d = Device::build(
-        &t,
-        p,
-        SystemTime::now(),
-        &mut conpot_core::rng::Rng::from_seed(1),
-    )
-    .unwrap();
+    let d = Device::build(&t, p, SystemTime::now(), &mut conpot_core::rng::Rng::from_seed(1)).unwrap();
     let svc = S7Service::build(&t.protocols["s7comm"], &d).unwrap();
     assert_eq!(t.protocols["s7comm"].port, 10201);
     let mut c = Conn::new(&svc);

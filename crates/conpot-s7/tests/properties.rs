@@ -14,13 +14,7 @@ const DEFAULT: &str = include_str!("../../../templates/default/template.toml");
 fn service() -> S7Service {
     let t = conpot_core::template::Template::from_toml("default", DEFAULT).unwrap();
     let p = t.persona.generate("default", 1);
-    let d = Device::build(
-        &t,
-        p,
-        SystemTime::now(),
-        &mut conpot_core::rng::Rng::from_seed(1),
-    )
-    .unwrap();
+    let d = Device::build(&t, p, SystemTime::now(), &mut conpot_core::rng::Rng::from_seed(1)).unwrap();
     S7Service::build(&t.protocols["s7comm"], &d).unwrap()
 }
 
@@ -52,7 +46,10 @@ fn run(svc: &S7Service, prefix: &[u8], input: &[u8]) {
 }
 
 fn handshake() -> Vec<u8> {
-    conpot_core::hex::decode("0300001611e00000001400c1020100c2020102c0010a0300001902f08032010000000000080000f0000001000101e0").unwrap()
+    conpot_core::hex::decode(
+        "0300001611e00000001400c1020100c2020102c0010a0300001902f08032010000000000080000f0000001000101e0",
+    )
+    .unwrap()
 }
 
 fn framed(s7: Vec<u8>) -> Vec<u8> {

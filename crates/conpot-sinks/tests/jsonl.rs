@@ -45,11 +45,8 @@ fn session() -> SessionInfo {
 
 fn request_event(s: &SessionInfo) -> conpot_core::event::Event {
     let mut d = EventDraft::new("modbus.request").with("unit_id", 1);
-    d.body.request =
-        Some(serde_json::json!({"function": "read_coils", "note": "bytes \u{fffd}\u{0}"}));
-    d.body.raw = Some(vec![
-        0x00, 0x01, 0xff, 0xfe, 0x80, 0x00, 0x00, 0x06, 0x01, 0x01,
-    ]);
+    d.body.request = Some(serde_json::json!({"function": "read_coils", "note": "bytes \u{fffd}\u{0}"}));
+    d.body.raw = Some(vec![0x00, 0x01, 0xff, 0xfe, 0x80, 0x00, 0x00, 0x06, 0x01, 0x01]);
     d.body.raw_response = Some(vec![0x01, 0x01, 0x63]);
     conpot_core::event::Event::stamp(
         &origin(),
@@ -59,11 +56,7 @@ fn request_event(s: &SessionInfo) -> conpot_core::event::Event {
     )
 }
 
-async fn write_all(
-    format: EventFormat,
-    name: &str,
-    events: Vec<conpot_core::event::Event>,
-) -> Vec<Value> {
+async fn write_all(format: EventFormat, name: &str, events: Vec<conpot_core::event::Event>) -> Vec<Value> {
     let path = tmp(name);
     let mut bus = EventBus::new(Arc::new(Metrics::default()));
     let cfg = SinkConfig {
@@ -76,22 +69,14 @@ async fn write_all(
         bus.publish(e);
     }
     drop(bus);
-    tokio::time::timeout(Duration::from_secs(5), h)
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), h).await.unwrap().unwrap();
     lines(&path)
 }
 
 #[tokio::test]
 async fn conpot_legacy_fields_exactly() {
     let s = session();
-    let open = conpot_core::event::Event::stamp(
-        &origin(),
-        &s,
-        EventDraft::new("session.open"),
-        SystemTime::now(),
-    );
+    let open = conpot_core::event::Event::stamp(&origin(), &s, EventDraft::new("session.open"), SystemTime::now());
     let close = conpot_core::event::Event::stamp(
         &origin(),
         &s,
@@ -105,12 +90,7 @@ async fn conpot_legacy_fields_exactly() {
     )
     .await;
     assert_eq!(out.len(), 3);
-    let keys: Vec<&str> = out[1]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = out[1].as_object().unwrap().keys().map(String::as_str).collect();
     let mut expected = vec![
         "timestamp",
         "sensorid",
@@ -191,12 +171,7 @@ async fn drops_are_counted_and_reported() {
     for _ in 0..10 {
         bus.publish(request_event(&s));
     }
-    assert_eq!(
-        metrics
-            .events_dropped
-            .load(std::sync::atomic::Ordering::Relaxed),
-        6
-    );
+    assert_eq!(metrics.events_dropped.load(std::sync::atomic::Ordering::Relaxed), 6);
     let h = tokio::task::spawn_blocking(task);
     drop(bus);
     h.await.unwrap();
@@ -204,10 +179,5 @@ async fn drops_are_counted_and_reported() {
     assert_eq!(out.len(), 5, "4 events and one drop report");
     assert_eq!(out[0]["event_type"], "events.dropped");
     assert_eq!(out[0]["data"]["dropped"], 6);
-    assert_eq!(
-        out.iter()
-            .filter(|e| e["event_type"] == "modbus.request")
-            .count(),
-        4
-    );
+    assert_eq!(out.iter().filter(|e| e["event_type"] == "modbus.request").count(), 4);
 }

@@ -6,12 +6,7 @@ use clap::{Parser, Subcommand};
 
 /// conpot-rs: an ICS/SCADA honeypot that looks like a real industrial device.
 #[derive(Debug, Parser)]
-#[command(
-    name = "conpot",
-    version,
-    about,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "conpot", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// Template: the name of an embedded template or a folder holding template.toml or
     /// Conpot's template.xml (default: the embedded `default`).

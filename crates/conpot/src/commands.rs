@@ -25,10 +25,7 @@ pub fn list_templates() -> i32 {
                 );
             }
             Err(e) => {
-                eprintln!(
-                    "embedded template {name} is broken:\n{}",
-                    setup::format_errors(&e)
-                );
+                eprintln!("embedded template {name} is broken:\n{}", setup::format_errors(&e));
                 return 1;
             }
         }
@@ -53,20 +50,10 @@ pub fn check_template(path: &str) -> i32 {
                 println!("warning: {w}");
             }
             for p in &built.unsupported {
-                println!(
-                    "warning: protocol `{p}` is not served by this version and will be skipped"
-                );
+                println!("warning: protocol `{p}` is not served by this version and will be skipped");
             }
-            let served: Vec<&str> = built
-                .services
-                .iter()
-                .map(|(s, _)| s.name.as_str())
-                .collect();
-            println!(
-                "template `{}` is valid (serves: {})",
-                template.name,
-                served.join(", ")
-            );
+            let served: Vec<&str> = built.services.iter().map(|(s, _)| s.name.as_str()).collect();
+            println!("template `{}` is valid (serves: {})", template.name, served.join(", "));
             0
         }
         Err(errs) => {

@@ -35,16 +35,10 @@ fn start(cli: cli::Cli) -> i32 {
     } else {
         tracing::Level::INFO
     };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_target(false);
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
     let logfile = match &cli.logfile {
         None => None,
-        Some(p) => match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-        {
+        Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
             Ok(f) => Some(std::sync::Mutex::new(f)),
             Err(e) => {
                 eprintln!("cannot open log file {}: {e}", p.display());
@@ -53,10 +47,7 @@ fn start(cli: cli::Cli) -> i32 {
         },
     };
     match logfile {
-        Some(f) => builder
-            .with_writer(std::io::stderr.and(f))
-            .with_ansi(false)
-            .init(),
+        Some(f) => builder.with_writer(std::io::stderr.and(f)).with_ansi(false).init(),
         None => builder.with_writer(std::io::stderr).init(),
     }
 
@@ -82,10 +73,7 @@ fn start(cli: cli::Cli) -> i32 {
         }
     };
     raise_fd_limit();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("cannot start the runtime: {e}");

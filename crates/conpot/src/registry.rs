@@ -13,18 +13,10 @@ pub enum Service {
 }
 
 /// Builds the service of `section`; `None` if the protocol is not implemented.
-pub fn build(
-    section: &ProtocolSection,
-    device: &Device,
-) -> Option<Result<Service, Vec<TemplateError>>> {
+pub fn build(section: &ProtocolSection, device: &Device) -> Option<Result<Service, Vec<TemplateError>>> {
     match section.name.as_str() {
-        "modbus" => Some(
-            conpot_modbus::ModbusService::build(section, device)
-                .map(|s| Service::Stream(Arc::new(s))),
-        ),
-        "s7comm" => {
-            Some(conpot_s7::S7Service::build(section, device).map(|s| Service::Stream(Arc::new(s))))
-        }
+        "modbus" => Some(conpot_modbus::ModbusService::build(section, device).map(|s| Service::Stream(Arc::new(s)))),
+        "s7comm" => Some(conpot_s7::S7Service::build(section, device).map(|s| Service::Stream(Arc::new(s)))),
         _ => None,
     }
 }

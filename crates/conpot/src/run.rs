@@ -34,17 +34,13 @@ pub async fn run(config: Config, template: Template) -> i32 {
     for w in config.warnings.iter().chain(&template.warnings) {
         tracing::warn!("{w}");
     }
-    let persona =
-        match Persona::load_or_create(&template.persona, &template.name, &config.state_dir) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(
-                    "cannot keep the persona in {}: {e}",
-                    config.state_dir.display()
-                );
-                return 1;
-            }
-        };
+    let persona = match Persona::load_or_create(&template.persona, &template.name, &config.state_dir) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("cannot keep the persona in {}: {e}", config.state_dir.display());
+            return 1;
+        }
+    };
     let persona_path = Persona::path(&config.state_dir, &template.name);
     let built = match setup::build(&template, persona) {
         Ok(b) => b,
@@ -68,13 +64,8 @@ pub async fn run(config: Config, template: Template) -> i32 {
     let mut sink_tasks = Vec::new();
     for sink in &config.sinks {
         match conpot_sinks::attach(sink, &mut bus, config.limits.event_queue, origin.clone()) {
-            Ok((name, task)) => match std::thread::Builder::new()
-                .name("conpot-sink".into())
-                .spawn(task)
-            {
-                Ok(thread) => {
-                    sink_tasks.push((name, tokio::task::spawn_blocking(move || thread.join())))
-                }
+            Ok((name, task)) => match std::thread::Builder::new().name("conpot-sink".into()).spawn(task) {
+                Ok(thread) => sink_tasks.push((name, tokio::task::spawn_blocking(move || thread.join()))),
                 Err(e) => {
                     tracing::error!("cannot start the sink thread: {e}");
                     return 1;
@@ -108,12 +99,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
             tracing::error!("{}: bad listen address `{host}`", section.name);
             return 1;
         };
-        let port = config
-            .listen
-            .ports
-            .get(&section.name)
-            .copied()
-            .unwrap_or(section.port);
+        let port = config.listen.ports.get(&section.name).copied().unwrap_or(section.port);
         let mut addrs = vec![SocketAddr::new(ip, port)];
         if config.listen.ipv6 && ip == IpAddr::from([0, 0, 0, 0]) {
             addrs.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
@@ -165,11 +151,8 @@ pub async fn run(config: Config, template: Template) -> i32 {
         .iter()
         .map(|(n, a)| json!({"protocol": n, "address": a.to_string()}))
         .collect();
-    let persona_json: serde_json::Map<String, serde_json::Value> = p
-        .values
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
+    let persona_json: serde_json::Map<String, serde_json::Value> =
+        p.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     sensor.emit(
         &sensor_session,
         EventDraft::new("sensor.start")
@@ -189,10 +172,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
     tracing::info!("shutting down: closing listeners and sessions");
     sensor.shutdown.cancel();
     sensor.tracker.close();
-    if tokio::time::timeout(DRAIN, sensor.tracker.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(DRAIN, sensor.tracker.wait()).await.is_err() {
         tracing::warn!("sessions still open after {DRAIN:?}; stopping anyway");
     }
     let counters: serde_json::Map<String, serde_json::Value> = metrics

@@ -14,18 +14,13 @@ use crate::registry::{self, Service};
 
 /// Formats template errors one per line.
 pub fn format_errors(errs: &[TemplateError]) -> String {
-    errs.iter()
-        .map(|e| format!("  {e}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Loads the configuration from `-c`, or the embedded default.
 pub fn load_config(path: Option<&Path>, force: bool) -> Result<Config, String> {
     match path {
-        Some(p) if !force => {
-            Config::load(p).map_err(|e| format!("configuration errors:\n{}", format_errors(&e)))
-        }
+        Some(p) if !force => Config::load(p).map_err(|e| format!("configuration errors:\n{}", format_errors(&e))),
         _ => Config::from_toml("<embedded default config>", embedded::DEFAULT_CONFIG)
             .map_err(|e| format!("embedded configuration errors:\n{}", format_errors(&e))),
     }
@@ -61,12 +56,7 @@ pub struct Built {
 
 /// Builds the device of `template` with `persona` and every enabled protocol's service.
 pub fn build(template: &Template, persona: Persona) -> Result<Built, Vec<TemplateError>> {
-    let device = Device::build(
-        template,
-        persona,
-        SystemTime::now(),
-        &mut Rng::from_entropy(),
-    )?;
+    let device = Device::build(template, persona, SystemTime::now(), &mut Rng::from_entropy())?;
     let mut errs = Vec::new();
     let mut services = Vec::new();
     let mut unsupported = Vec::new();

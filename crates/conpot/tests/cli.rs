@@ -45,10 +45,7 @@ fn bad_flag_is_a_clear_error() {
 
 #[test]
 fn missing_template_is_a_clear_error() {
-    let o = bin()
-        .args(["-t", "/nonexistent/template"])
-        .output()
-        .unwrap();
+    let o = bin().args(["-t", "/nonexistent/template"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("not found"), "{}", text(&o).1);
 }
@@ -65,10 +62,7 @@ fn lists_embedded_templates() {
 
 #[test]
 fn template_check_accepts_good_templates() {
-    for t in [
-        "default",
-        shared().join("conpot-templates/default").to_str().unwrap(),
-    ] {
+    for t in ["default", shared().join("conpot-templates/default").to_str().unwrap()] {
         let o = bin().args(["template", "check", t]).output().unwrap();
         assert!(o.status.success(), "{t}: {:?}", text(&o));
         assert!(text(&o).0.contains("is valid"));
@@ -100,10 +94,7 @@ blocks = [{ table = "coils", start = 0, size = 2, key = "missing" }]
 "#,
     )
     .unwrap();
-    let o = bin()
-        .args(["template", "check", d.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = bin().args(["template", "check", d.to_str().unwrap()]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     let (_, err) = text(&o);
     assert!(
@@ -121,22 +112,15 @@ blocks = [{ table = "coils", start = 0, size = 2, key = "missing" }]
         .replace("__import__('os').system('id')", "[0 for b in range(4)]")
         .replace("70000", "5020");
     std::fs::write(d.join("template.toml"), fixed).unwrap();
-    let o = bin()
-        .args(["template", "check", d.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = bin().args(["template", "check", d.to_str().unwrap()]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     let (_, err) = text(&o);
     assert!(
-        err.contains(
-            "protocols.modbus.mode: expected \"device\" or \"gateway\", found \"broadcast\""
-        ),
+        err.contains("protocols.modbus.mode: expected \"device\" or \"gateway\", found \"broadcast\""),
         "{err}"
     );
     assert!(
-        err.contains(
-            "protocols.modbus.identification.vendor_name: expected known persona fields only"
-        ),
+        err.contains("protocols.modbus.identification.vendor_name: expected known persona fields only"),
         "{err}"
     );
     assert!(
@@ -155,10 +139,7 @@ fn template_check_rejects_code_in_conpot_xml() {
         </key_value_mappings></databus></core>"#,
     )
     .unwrap();
-    let o = bin()
-        .args(["template", "check", d.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = bin().args(["template", "check", d.to_str().unwrap()]).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o)
@@ -243,11 +224,7 @@ fn modbus(addr: SocketAddr, adu: &[u8]) -> Vec<u8> {
 }
 
 fn device_id(addr: SocketAddr, unit: u8) -> String {
-    String::from_utf8_lossy(&modbus(
-        addr,
-        &[0, 1, 0, 0, 0, 5, unit, 0x2B, 0x0E, 0x01, 0x00],
-    ))
-    .into_owned()
+    String::from_utf8_lossy(&modbus(addr, &[0, 1, 0, 0, 0, 5, unit, 0x2B, 0x0E, 0x01, 0x00])).into_owned()
 }
 
 /// Connects over ISO-on-TCP and reads SZL 0x001C; returns the answer as text.
@@ -290,30 +267,19 @@ fn embedded_default_runs_and_keeps_its_persona() {
     let d = tmpdir("default");
     let run = Running::start(&d, &[]);
     let first = device_id(run.modbus, 255);
-    assert!(
-        first.contains("Siemens") && first.contains("6ES7 3"),
-        "{first:?}"
-    );
+    assert!(first.contains("Siemens") && first.contains("6ES7 3"), "{first:?}");
     assert!(run.stop().success());
     let persona = std::fs::read_to_string(d.join("conpot-state/persona-default.toml")).unwrap();
     assert!(persona.contains("serial = \"S C-"));
     let events = jsonl(&d.join("conpot-events.jsonl"));
-    let types: Vec<&str> = events
-        .iter()
-        .map(|e| e["event_type"].as_str().unwrap())
-        .collect();
+    let types: Vec<&str> = events.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
     assert_eq!(types.first(), Some(&"sensor.start"));
     assert_eq!(types.last(), Some(&"sensor.stop"));
     assert!(
-        types.contains(&"session.open")
-            && types.contains(&"modbus.request")
-            && types.contains(&"session.close"),
+        types.contains(&"session.open") && types.contains(&"modbus.request") && types.contains(&"session.close"),
         "{types:?}"
     );
-    let req = events
-        .iter()
-        .find(|e| e["event_type"] == "modbus.request")
-        .unwrap();
+    let req = events.iter().find(|e| e["event_type"] == "modbus.request").unwrap();
     assert_eq!(req["src_ip"], "127.0.0.1");
     assert_eq!(req["data"]["unit_id"], 255);
     assert_eq!(req["data"]["function_code"], 43);
@@ -329,10 +295,7 @@ fn embedded_default_runs_and_keeps_its_persona() {
     let run = Running::start(&d2, &[]);
     let serial = |dir: &Path| {
         let p = std::fs::read_to_string(dir.join("conpot-state/persona-default.toml")).unwrap();
-        p.lines()
-            .find(|l| l.starts_with("serial"))
-            .unwrap()
-            .to_owned()
+        p.lines().find(|l| l.starts_with("serial")).unwrap().to_owned()
     };
     assert_ne!(serial(&d), serial(&run.cwd));
     assert!(run.stop().success());
@@ -363,12 +326,7 @@ fn conpot_template_and_ini_config_write_conpots_json_log() {
     let port = run.modbus.port();
     // S7 answers with the template's component identification.
     let szl = s7_szl_1c(run.s7);
-    for v in [
-        "Technodrome",
-        "Mouser Factory",
-        "88111222",
-        "IM151-8 PN/DP CPU",
-    ] {
+    for v in ["Technodrome", "Mouser Factory", "88111222", "IM151-8 PN/DP CPU"] {
         assert!(szl.contains(v), "{v} in {szl:?}");
     }
     assert!(run.stop().success());
@@ -390,27 +348,15 @@ fn conpot_template_and_ini_config_write_conpots_json_log() {
     .into_iter()
     .collect();
     for e in &events {
-        let keys: std::collections::BTreeSet<&str> =
-            e.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: std::collections::BTreeSet<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, expected);
         assert_eq!(e["sensorid"], "honeypot-42");
     }
-    let modbus_events: Vec<_> = events
-        .iter()
-        .filter(|e| e["data_type"] == "modbus")
-        .collect();
+    let modbus_events: Vec<_> = events.iter().filter(|e| e["data_type"] == "modbus").collect();
     assert_eq!(modbus_events[0]["event_type"], "NEW_CONNECTION");
-    let req = modbus_events
-        .iter()
-        .find(|e| e["event_type"].is_null())
-        .unwrap();
+    let req = modbus_events.iter().find(|e| e["event_type"].is_null()).unwrap();
     assert_eq!(req["request"], "b'000100000006010100010008'");
     assert_eq!(req["src_ip"], "127.0.0.1");
     assert_eq!(req["dst_port"], port);
-    assert!(
-        req["response"]
-            .as_str()
-            .unwrap()
-            .starts_with("b'0001000000040101")
-    );
+    assert!(req["response"].as_str().unwrap().starts_with("b'0001000000040101"));
 }

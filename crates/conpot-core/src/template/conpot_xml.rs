@@ -3,10 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::nav::Errors;
-use super::{
-    DatabusSpec, FileSource, Meta, ProtocolSection, SectionBody, Template, TemplateError,
-    conpot_emulator,
-};
+use super::{DatabusSpec, FileSource, Meta, ProtocolSection, SectionBody, Template, TemplateError, conpot_emulator};
 use crate::expr::Expr;
 use crate::persona::{FieldSpec, PersonaSpec};
 
@@ -60,9 +57,10 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
     }
 
     let mut meta = Meta::default();
-    for ent in root.descendants().filter(|n| {
-        n.has_tag_name("entity") && n.parent().is_some_and(|p| p.has_tag_name("template"))
-    }) {
+    for ent in root
+        .descendants()
+        .filter(|n| n.has_tag_name("entity") && n.parent().is_some_and(|p| p.has_tag_name("template")))
+    {
         let v = ent.text().unwrap_or_default().trim().to_owned();
         match ent.attribute("name") {
             Some("unit") => meta.unit = v,
@@ -79,11 +77,7 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
     let mut seen = std::collections::HashSet::new();
     for key in root.descendants().filter(|n| n.has_tag_name("key")) {
         let Some(kname) = key.attribute("name") else {
-            errs.push(
-                &file,
-                "databus/key_value_mappings/key",
-                "a `name` attribute",
-            );
+            errs.push(&file, "databus/key_value_mappings/key", "a `name` attribute");
             continue;
         };
         let path = format!("key[@name='{kname}']");
@@ -99,20 +93,15 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         match value.attribute("type") {
             Some("value") => match Expr::parse(text) {
                 Ok(e) => databus.push((kname.to_owned(), DatabusSpec::Expr(e))),
-                Err(e) => errs.push(
-                    &file,
-                    &format!("{path}/value"),
-                    format!("a template expression: {e}"),
-                ),
+                Err(e) => errs.push(&file, &format!("{path}/value"), format!("a template expression: {e}")),
             },
             Some("function") => match conpot_emulator(text) {
                 Some(spec) => databus.push((kname.to_owned(), spec)),
                 None => {
-                    warnings.push(format!("{file}: {path}: emulator `{text}` is not supported yet; the key reads as empty"));
-                    databus.push((
-                        kname.to_owned(),
-                        DatabusSpec::Value(crate::value::Value::Null),
+                    warnings.push(format!(
+                        "{file}: {path}: emulator `{text}` is not supported yet; the key reads as empty"
                     ));
+                    databus.push((kname.to_owned(), DatabusSpec::Value(crate::value::Value::Null)));
                 }
             },
             other => errs.push(
@@ -166,14 +155,10 @@ fn section(pname: &str, file: &str, text: String) -> Result<ProtocolSection, Tem
     if text.len() > MAX_XML {
         return Err(err("", "a file under 8 MiB".into()));
     }
-    let doc =
-        roxmltree::Document::parse(&text).map_err(|e| err("", format!("well-formed XML: {e}")))?;
+    let doc = roxmltree::Document::parse(&text).map_err(|e| err("", format!("well-formed XML: {e}")))?;
     let root = doc.root_element();
     if root.tag_name().name() != pname {
-        return Err(err(
-            root.tag_name().name(),
-            format!("the root element <{pname}>"),
-        ));
+        return Err(err(root.tag_name().name(), format!("the root element <{pname}>")));
     }
     let enabled = match root.attribute("enabled").map(str::trim) {
         Some("True" | "true" | "1") => true,
@@ -185,24 +170,14 @@ fn section(pname: &str, file: &str, text: String) -> Result<ProtocolSection, Tem
             ));
         }
     };
-    let host = root
-        .attribute("host")
-        .unwrap_or("0.0.0.0")
-        .trim()
-        .to_owned();
+    let host = root.attribute("host").unwrap_or("0.0.0.0").trim().to_owned();
     if host.parse::<std::net::IpAddr>().is_err() {
-        return Err(err(
-            &format!("{pname}/@host"),
-            format!("an IP address, found `{host}`"),
-        ));
+        return Err(err(&format!("{pname}/@host"), format!("an IP address, found `{host}`")));
     }
     let port_text = root.attribute("port").unwrap_or_default().trim();
-    let port = port_text.parse::<u16>().map_err(|_| {
-        err(
-            &format!("{pname}/@port"),
-            format!("a port number, found `{port_text}`"),
-        )
-    })?;
+    let port = port_text
+        .parse::<u16>()
+        .map_err(|_| err(&format!("{pname}/@port"), format!("a port number, found `{port_text}`")))?;
     Ok(ProtocolSection {
         name: pname.to_owned(),
         enabled,
@@ -220,19 +195,10 @@ fn fallback_persona(meta: &Meta) -> PersonaSpec {
     let fixed = |s: &str| FieldSpec::Fixed(s.to_owned());
     fields.insert("vendor".to_owned(), fixed(&meta.vendor));
     fields.insert("product".to_owned(), fixed(&meta.unit));
-    fields.insert(
-        "serial".to_owned(),
-        FieldSpec::Pattern("S C-@%%#######".into()),
-    );
-    fields.insert(
-        "mac".to_owned(),
-        FieldSpec::Pattern("00:1B:1B:%%:%%:%%".into()),
-    );
+    fields.insert("serial".to_owned(), FieldSpec::Pattern("S C-@%%#######".into()));
+    fields.insert("mac".to_owned(), FieldSpec::Pattern("00:1B:1B:%%:%%:%%".into()));
     fields.insert("hostname".to_owned(), FieldSpec::Pattern("plc-####".into()));
-    fields.insert(
-        "ip_address".to_owned(),
-        FieldSpec::Pattern("192.168.1#.1##".into()),
-    );
+    fields.insert("ip_address".to_owned(), FieldSpec::Pattern("192.168.1#.1##".into()));
     PersonaSpec {
         fields,
         variants: Vec::new(),

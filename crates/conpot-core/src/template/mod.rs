@@ -49,10 +49,7 @@ impl FileSource {
     pub fn read(&self, rel: &str) -> Option<Vec<u8>> {
         match self {
             FileSource::Dir(d) => std::fs::read(d.join(rel)).ok(),
-            FileSource::Embedded(files) => files
-                .iter()
-                .find(|(p, _)| *p == rel)
-                .map(|(_, b)| b.to_vec()),
+            FileSource::Embedded(files) => files.iter().find(|(p, _)| *p == rel).map(|(_, b)| b.to_vec()),
         }
     }
 

@@ -3,20 +3,13 @@
 use std::collections::BTreeMap;
 
 use super::nav::{Errors, Table};
-use super::{
-    DatabusSpec, EmulatorSpec, FileSource, Meta, ProtocolSection, SectionBody, Template,
-    TemplateError,
-};
+use super::{DatabusSpec, EmulatorSpec, FileSource, Meta, ProtocolSection, SectionBody, Template, TemplateError};
 use crate::emulators::UptimeUnit;
 use crate::expr::Expr;
 use crate::persona::{FieldSpec, PersonaSpec};
 use crate::value::Value;
 
-pub(super) fn load(
-    name: &str,
-    source: FileSource,
-    text: &str,
-) -> Result<Template, Vec<TemplateError>> {
+pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Template, Vec<TemplateError>> {
     let file = source.label("template.toml");
     let root: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         vec![TemplateError {
@@ -32,30 +25,12 @@ pub(super) fn load(
     let mut meta = Meta::default();
     if let Some(t) = top.table("template", true, &mut errs) {
         let t = Table::new(&file, "template", t);
-        t.deny_unknown(
-            &["unit", "vendor", "description", "protocols", "creator"],
-            &mut errs,
-        );
-        meta.unit = t
-            .str("unit", true, &mut errs)
-            .unwrap_or_default()
-            .to_owned();
-        meta.vendor = t
-            .str("vendor", true, &mut errs)
-            .unwrap_or_default()
-            .to_owned();
-        meta.description = t
-            .str("description", false, &mut errs)
-            .unwrap_or_default()
-            .to_owned();
-        meta.protocols = t
-            .str("protocols", false, &mut errs)
-            .unwrap_or_default()
-            .to_owned();
-        meta.creator = t
-            .str("creator", false, &mut errs)
-            .unwrap_or_default()
-            .to_owned();
+        t.deny_unknown(&["unit", "vendor", "description", "protocols", "creator"], &mut errs);
+        meta.unit = t.str("unit", true, &mut errs).unwrap_or_default().to_owned();
+        meta.vendor = t.str("vendor", true, &mut errs).unwrap_or_default().to_owned();
+        meta.description = t.str("description", false, &mut errs).unwrap_or_default().to_owned();
+        meta.protocols = t.str("protocols", false, &mut errs).unwrap_or_default().to_owned();
+        meta.creator = t.str("creator", false, &mut errs).unwrap_or_default().to_owned();
     }
 
     let persona = top
@@ -84,10 +59,7 @@ pub(super) fn load(
             };
             let sec = Table::new(&file, &path, body);
             let enabled = sec.bool("enabled", &mut errs).unwrap_or(true);
-            let host = sec
-                .str("host", false, &mut errs)
-                .unwrap_or("0.0.0.0")
-                .to_owned();
+            let host = sec.str("host", false, &mut errs).unwrap_or("0.0.0.0").to_owned();
             if host.parse::<std::net::IpAddr>().is_err() {
                 errs.push(
                     &file,
@@ -133,8 +105,7 @@ fn field_spec(file: &str, path: &str, v: &toml::Value, errs: &mut Errors) -> Opt
     match v {
         toml::Value::String(s) => Some(FieldSpec::Fixed(s.clone())),
         toml::Value::Array(a) => {
-            let items: Option<Vec<String>> =
-                a.iter().map(|x| x.as_str().map(str::to_owned)).collect();
+            let items: Option<Vec<String>> = a.iter().map(|x| x.as_str().map(str::to_owned)).collect();
             match items {
                 Some(items) if !items.is_empty() => Some(FieldSpec::Choice(items)),
                 _ => {
@@ -179,9 +150,7 @@ fn persona_spec(file: &str, t: &toml::Table, errs: &mut Errors) -> PersonaSpec {
                 };
                 let mut fields = BTreeMap::new();
                 for (fk, fv) in vt {
-                    if let Some(f) =
-                        field_spec(file, &format!("persona.variants[{i}].{fk}"), fv, errs)
-                    {
+                    if let Some(f) = field_spec(file, &format!("persona.variants[{i}].{fk}"), fv, errs) {
                         fields.insert(fk.clone(), f);
                     }
                 }
@@ -226,13 +195,7 @@ fn literal(v: &toml::Value) -> Option<Value> {
     })
 }
 
-fn databus_spec(
-    file: &str,
-    path: &str,
-    v: &toml::Value,
-    known: &[String],
-    errs: &mut Errors,
-) -> Option<DatabusSpec> {
+fn databus_spec(file: &str, path: &str, v: &toml::Value, known: &[String], errs: &mut Errors) -> Option<DatabusSpec> {
     match v {
         toml::Value::String(s) => {
             check_refs(file, path, s, known, errs);
@@ -253,21 +216,13 @@ fn databus_spec(
                 return match Expr::parse(text) {
                     Ok(e) => Some(DatabusSpec::Expr(e)),
                     Err(e) => {
-                        errs.push(
-                            file,
-                            &format!("{path}.expr"),
-                            format!("a template expression: {e}"),
-                        );
+                        errs.push(file, &format!("{path}.expr"), format!("a template expression: {e}"));
                         None
                     }
                 };
             }
             let Some(kind) = tv.str("emulator", false, errs) else {
-                errs.push(
-                    file,
-                    path,
-                    "a value, { expr = \"...\" } or { emulator = \"...\" }",
-                );
+                errs.push(file, path, "a value, { expr = \"...\" } or { emulator = \"...\" }");
                 return None;
             };
             let spec = match kind {

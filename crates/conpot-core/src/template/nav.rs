@@ -76,14 +76,7 @@ impl<'a> Table<'a> {
 
     /// An integer in `min..=max`; records an error if missing (when `required`), not an
     /// integer, or out of range.
-    pub fn int(
-        &self,
-        key: &str,
-        min: i64,
-        max: i64,
-        required: bool,
-        errs: &mut Errors,
-    ) -> Option<i64> {
+    pub fn int(&self, key: &str, min: i64, max: i64, required: bool, errs: &mut Errors) -> Option<i64> {
         match self.table.get(key) {
             None if required => {
                 errs.push(
@@ -160,12 +153,7 @@ impl<'a> Table<'a> {
     }
 
     /// An array; records an error if missing (when `required`) or not an array.
-    pub fn array(
-        &self,
-        key: &str,
-        required: bool,
-        errs: &mut Errors,
-    ) -> Option<&'a Vec<toml::Value>> {
+    pub fn array(&self, key: &str, required: bool, errs: &mut Errors) -> Option<&'a Vec<toml::Value>> {
         match self.table.get(key) {
             None if required => {
                 errs.push(self.file, &self.key(key), "an array (missing)");

@@ -58,8 +58,7 @@ blocks = [{{ table = "holding_registers", start = 0, size = 3, key = "gw_holding
 pub fn service_from(text: &str) -> (Device, ModbusService) {
     let t = Template::from_toml("test", text).expect("template loads");
     let persona: Persona = t.persona.generate("test", 1);
-    let device = Device::build(&t, persona, SystemTime::now(), &mut Rng::from_seed(1))
-        .expect("device builds");
+    let device = Device::build(&t, persona, SystemTime::now(), &mut Rng::from_seed(1)).expect("device builds");
     let svc = ModbusService::build(&t.protocols["modbus"], &device).expect("modbus builds");
     (device, svc)
 }

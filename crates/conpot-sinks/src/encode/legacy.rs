@@ -17,11 +17,7 @@ pub fn legacy_event_type(event: &Event) -> Option<String> {
     match &*event.event_type {
         "session.open" => Some("NEW_CONNECTION".into()),
         "session.close" => {
-            let reason = event
-                .data
-                .get("reason")
-                .and_then(Json::as_str)
-                .unwrap_or("");
+            let reason = event.data.get("reason").and_then(Json::as_str).unwrap_or("");
             Some(match reason {
                 "peer" | "idle_timeout" | "error" => "CONNECTION_LOST".into(),
                 _ => "CONNECTION_TERMINATED".into(),
