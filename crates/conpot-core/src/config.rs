@@ -25,6 +25,10 @@ pub struct Limits {
     pub max_capture: usize,
     /// Bytes of captured files kept in all.
     pub capture_quota: u64,
+    /// UDP answers per second to one source address.
+    pub udp_answers_per_source: u32,
+    /// A UDP reply may be at most this many times its request's size.
+    pub udp_amplification: usize,
 }
 
 impl Default for Limits {
@@ -37,6 +41,8 @@ impl Default for Limits {
             raw_limit: 4096,
             max_capture: 1 << 20,
             capture_quota: 256 << 20,
+            udp_answers_per_source: 50,
+            udp_amplification: 8,
         }
     }
 }
@@ -193,6 +199,10 @@ impl Config {
                     "max_buffer",
                     "event_queue",
                     "raw_limit",
+                    "max_capture",
+                    "capture_quota",
+                    "udp_answers_per_source",
+                    "udp_amplification",
                 ],
                 &mut errs,
             );
@@ -218,6 +228,12 @@ impl Config {
             }
             if let Some(v) = t.int("capture_quota", 0, i64::MAX, false, &mut errs) {
                 l.capture_quota = v as u64;
+            }
+            if let Some(v) = t.int("udp_answers_per_source", 1, 10_000_000, false, &mut errs) {
+                l.udp_answers_per_source = v as u32;
+            }
+            if let Some(v) = t.int("udp_amplification", 1, 1000, false, &mut errs) {
+                l.udp_amplification = v as usize;
             }
         }
         if let Some(t) = top.table("listen", false, &mut errs) {

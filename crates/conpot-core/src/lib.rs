@@ -19,6 +19,7 @@ pub mod protocol;
 pub mod rng;
 pub mod template;
 pub mod time;
+pub mod udp;
 pub mod value;
 
 pub use device::Device;

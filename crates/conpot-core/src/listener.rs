@@ -46,7 +46,7 @@ pub struct Sensor {
     pub tracker: TaskTracker,
     /// Where files handed over by attackers are kept (none: only their events).
     pub captures: Option<crate::capture::FileStore>,
-    gates: [ReportGate; 3],
+    gates: [ReportGate; 5],
 }
 
 impl Sensor {
@@ -87,6 +87,8 @@ impl Sensor {
         let gate = match limit {
             "max_connections" => &self.gates[0],
             "max_connections_per_ip" => &self.gates[1],
+            "answers_per_source" => &self.gates[3],
+            "amplification" => &self.gates[4],
             _ => &self.gates[2],
         };
         let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);

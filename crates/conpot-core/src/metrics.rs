@@ -28,6 +28,10 @@ counters! {
     limit_per_ip,
     /// Connections closed because their buffer grew past the limit.
     limit_buffer,
+    /// UDP replies not sent because the source spent its answer budget.
+    limit_udp_budget,
+    /// UDP replies not sent because they were too large for their request.
+    limit_amplification,
     /// Sessions closed for being idle.
     idle_timeouts,
     /// Events handed to the bus.

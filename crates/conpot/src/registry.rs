@@ -10,6 +10,8 @@ use conpot_core::template::{ProtocolSection, TemplateError};
 pub enum Service {
     /// Served over TCP.
     Stream(Arc<dyn StreamService>),
+    /// Served over UDP.
+    Datagram(Arc<dyn conpot_core::udp::DatagramService>),
 }
 
 /// Builds the service of `section`; `None` if the protocol is not implemented.
@@ -17,6 +19,7 @@ pub fn build(section: &ProtocolSection, device: &Device) -> Option<Result<Servic
     match section.name.as_str() {
         "modbus" => Some(conpot_modbus::ModbusService::build(section, device).map(|s| Service::Stream(Arc::new(s)))),
         "s7comm" => Some(conpot_s7::S7Service::build(section, device).map(|s| Service::Stream(Arc::new(s)))),
+        "snmp" => Some(conpot_snmp::SnmpService::build(section, device).map(|s| Service::Datagram(Arc::new(s)))),
         _ => None,
     }
 }

@@ -17,6 +17,14 @@ use serde_json::json;
 use crate::registry::Service;
 use crate::setup;
 
+/// A bound socket and the service it carries.
+enum Bound {
+    /// A TCP listener.
+    Tcp(tokio::net::TcpListener, Arc<dyn conpot_core::protocol::StreamService>),
+    /// A UDP socket.
+    Udp(tokio::net::UdpSocket, Arc<dyn conpot_core::udp::DatagramService>),
+}
+
 /// How long shutdown waits for sessions and sinks.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -105,7 +113,11 @@ pub async fn run(config: Config, template: Template) -> i32 {
             addrs.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
         }
         for (i, addr) in addrs.into_iter().enumerate() {
-            let listener = match bind_tcp(addr) {
+            let bound = match service {
+                Service::Stream(s) => bind_tcp(addr).map(|l| Bound::Tcp(l, Arc::clone(s))),
+                Service::Datagram(s) => conpot_core::udp::bind_udp(addr).map(|u| Bound::Udp(u, Arc::clone(s))),
+            };
+            let listener = match bound {
                 Ok(l) => l,
                 Err(e) if i > 0 => {
                     tracing::warn!("{}: not listening on {addr} ({e})", section.name);
@@ -116,9 +128,12 @@ pub async fn run(config: Config, template: Template) -> i32 {
                     return 1;
                 }
             };
-            let bound = listener.local_addr().unwrap_or(addr);
-            bound_listeners.push((listener, service));
-            listening.push((section.name.clone(), bound));
+            let (transport, local) = match &listener {
+                Bound::Tcp(l, _) => ("tcp", l.local_addr()),
+                Bound::Udp(u, _) => ("udp", u.local_addr()),
+            };
+            bound_listeners.push(listener);
+            listening.push((section.name.clone(), transport, local.unwrap_or(addr)));
         }
     }
 
@@ -137,8 +152,8 @@ pub async fn run(config: Config, template: Template) -> i32 {
         // One parseable line per listener on stdout (a closed stdout is not an error).
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        for (name, addr) in &listening {
-            let _ = writeln!(out, "listening {name} tcp {addr}");
+        for (name, transport, addr) in &listening {
+            let _ = writeln!(out, "listening {name} {transport} {addr}");
         }
         let _ = out.flush();
     }
@@ -149,7 +164,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
     let sensor_session = SessionInfo::new("sensor".into(), Transport::None, None, None);
     let listeners_json: Vec<_> = listening
         .iter()
-        .map(|(n, a)| json!({"protocol": n, "address": a.to_string()}))
+        .map(|(n, t, a)| json!({"protocol": n, "transport": t, "address": a.to_string()}))
         .collect();
     let persona_json: serde_json::Map<String, serde_json::Value> =
         p.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
@@ -162,9 +177,15 @@ pub async fn run(config: Config, template: Template) -> i32 {
             .with("ready_ms", ready_ms),
         SystemTime::now(),
     );
-    for (listener, service) in bound_listeners {
-        match service {
-            Service::Stream(s) => serve_tcp(Arc::clone(&sensor), listener, Arc::clone(s)),
+    let udp_limits = conpot_core::udp::UdpLimits {
+        answers_per_source: config.limits.udp_answers_per_source,
+        amplification: config.limits.udp_amplification,
+        max_sessions: config.limits.max_connections,
+    };
+    for listener in bound_listeners {
+        match listener {
+            Bound::Tcp(l, s) => serve_tcp(Arc::clone(&sensor), l, s),
+            Bound::Udp(u, s) => conpot_core::udp::serve_udp(Arc::clone(&sensor), u, s, udp_limits),
         }
     }
 

@@ -1,0 +1,708 @@
+//! The SNMP agent: decodes a datagram, checks the community or the USM user, runs GET,
+//! GETNEXT, GETBULK or SET over the MIB view, and encodes the answer within the size the
+//! listener allows. Sans-IO: bytes and time in, bytes and events out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime};
+
+use conpot_core::databus::Databus;
+use conpot_core::event::EventDraft;
+use serde_json::{Value as Json, json};
+
+use crate::message::{self, Message, Pdu, Scoped, SnmpValue, Usm, VarBind, oid_string, pdu_tag};
+use crate::mib::{self, Mib, Ty};
+use crate::usm::{AuthProto, PrivProto};
+
+/// The agent's statistics: (name, OID).
+pub const STATS: &[(&str, &[u32])] = &[
+    ("snmpInPkts", &[1, 3, 6, 1, 2, 1, 11, 1, 0]),
+    ("snmpOutPkts", &[1, 3, 6, 1, 2, 1, 11, 2, 0]),
+    ("snmpInBadVersions", &[1, 3, 6, 1, 2, 1, 11, 3, 0]),
+    ("snmpInBadCommunityNames", &[1, 3, 6, 1, 2, 1, 11, 4, 0]),
+    ("snmpInBadCommunityUses", &[1, 3, 6, 1, 2, 1, 11, 5, 0]),
+    ("snmpInASNParseErrs", &[1, 3, 6, 1, 2, 1, 11, 6, 0]),
+    ("snmpInTotalReqVars", &[1, 3, 6, 1, 2, 1, 11, 13, 0]),
+    ("snmpInGetRequests", &[1, 3, 6, 1, 2, 1, 11, 15, 0]),
+    ("snmpInGetNexts", &[1, 3, 6, 1, 2, 1, 11, 16, 0]),
+    ("snmpInSetRequests", &[1, 3, 6, 1, 2, 1, 11, 17, 0]),
+    ("snmpOutGetResponses", &[1, 3, 6, 1, 2, 1, 11, 28, 0]),
+    ("snmpSilentDrops", &[1, 3, 6, 1, 2, 1, 11, 31, 0]),
+    ("snmpProxyDrops", &[1, 3, 6, 1, 2, 1, 11, 32, 0]),
+    ("usmStatsUnsupportedSecLevels", &[1, 3, 6, 1, 6, 3, 15, 1, 1, 1, 0]),
+    ("usmStatsNotInTimeWindows", &[1, 3, 6, 1, 6, 3, 15, 1, 1, 2, 0]),
+    ("usmStatsUnknownUserNames", &[1, 3, 6, 1, 6, 3, 15, 1, 1, 3, 0]),
+    ("usmStatsUnknownEngineIDs", &[1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0]),
+    ("usmStatsWrongDigests", &[1, 3, 6, 1, 6, 3, 15, 1, 1, 5, 0]),
+    ("usmStatsDecryptionErrors", &[1, 3, 6, 1, 6, 3, 15, 1, 1, 6, 0]),
+];
+
+const IN_PKTS: usize = 0;
+const OUT_PKTS: usize = 1;
+const BAD_VERSIONS: usize = 2;
+const BAD_COMMUNITY: usize = 3;
+const BAD_COMMUNITY_USE: usize = 4;
+const PARSE_ERRS: usize = 5;
+const TOTAL_REQ_VARS: usize = 6;
+const GETS: usize = 7;
+const NEXTS: usize = 8;
+const SETS: usize = 9;
+const RESPONSES: usize = 10;
+const SILENT_DROPS: usize = 11;
+const UNSUPPORTED_LEVEL: usize = 13;
+const NOT_IN_TIME: usize = 14;
+const UNKNOWN_USER: usize = 15;
+const UNKNOWN_ENGINE: usize = 16;
+const WRONG_DIGEST: usize = 17;
+const DECRYPT_ERRORS: usize = 18;
+
+/// Error statuses.
+mod status {
+    pub const TOO_BIG: i64 = 1;
+    pub const NO_SUCH_NAME: i64 = 2;
+    pub const BAD_VALUE: i64 = 3;
+    pub const NO_ACCESS: i64 = 6;
+    pub const WRONG_TYPE: i64 = 7;
+    pub const WRONG_LENGTH: i64 = 8;
+    pub const NOT_WRITABLE: i64 = 17;
+    pub const NO_CREATION: i64 = 11;
+}
+
+/// A USM user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Name.
+    pub name: Vec<u8>,
+    /// Authentication protocol and localized key.
+    pub auth: Option<(AuthProto, Vec<u8>)>,
+    /// Privacy protocol and localized key.
+    pub privacy: Option<(PrivProto, Vec<u8>)>,
+    /// Whether SET is allowed.
+    pub write: bool,
+}
+
+/// A community and whether it may write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Community {
+    /// The string.
+    pub name: Vec<u8>,
+    /// Read-write (else read-only).
+    pub write: bool,
+}
+
+/// Everything that defines an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnmpConfig {
+    /// The MIB view.
+    pub mib: Mib,
+    /// v1/v2c communities.
+    pub communities: Vec<Community>,
+    /// v3 users (keys localized to `engine_id`).
+    pub users: Vec<User>,
+    /// Our engine id.
+    pub engine_id: Vec<u8>,
+    /// Engine boots.
+    pub boots: u32,
+    /// Cap on GETBULK max-repetitions.
+    pub max_repetitions: u32,
+}
+
+/// An SNMP agent over a databus.
+#[derive(Debug)]
+pub struct Agent {
+    /// Configuration.
+    pub config: SnmpConfig,
+    databus: Arc<Databus>,
+    boot: SystemTime,
+    stats: Vec<AtomicU32>,
+    salt: AtomicU32,
+}
+
+fn kind_name(k: u8) -> &'static str {
+    match k {
+        pdu_tag::GET => "get",
+        pdu_tag::GET_NEXT => "getnext",
+        pdu_tag::GET_BULK => "getbulk",
+        pdu_tag::SET => "set",
+        pdu_tag::RESPONSE => "response",
+        pdu_tag::INFORM => "inform",
+        pdu_tag::TRAP_V2 => "trap",
+        pdu_tag::REPORT => "report",
+        _ => "unknown",
+    }
+}
+
+fn varbinds_json(v: &[VarBind]) -> Json {
+    Json::Array(
+        v.iter()
+            .map(|vb| json!({"oid": oid_string(&vb.oid), "value": vb.value.to_json()}))
+            .collect(),
+    )
+}
+
+/// Who asked, for events and access.
+struct Principal {
+    version: &'static str,
+    name: String,
+    write: bool,
+}
+
+impl Agent {
+    /// An agent with `config` over `databus`, booted at `boot`.
+    pub fn new(config: SnmpConfig, databus: Arc<Databus>, boot: SystemTime) -> Self {
+        Agent {
+            config,
+            databus,
+            boot,
+            stats: STATS.iter().map(|_| AtomicU32::new(0)).collect(),
+            salt: AtomicU32::new(0x5A17),
+        }
+    }
+
+    fn bump(&self, i: usize) -> u32 {
+        self.stats
+            .get(i)
+            .map_or(0, |s| s.fetch_add(1, Ordering::Relaxed).wrapping_add(1))
+    }
+
+    /// Current value of statistic `name`.
+    pub fn stat(&self, name: &str) -> u32 {
+        STATS
+            .iter()
+            .position(|(n, _)| *n == name)
+            .and_then(|i| self.stats.get(i))
+            .map_or(0, |s| s.load(Ordering::Relaxed))
+    }
+
+    fn engine_time(&self, now: SystemTime) -> u32 {
+        now.duration_since(self.boot)
+            .unwrap_or(Duration::ZERO)
+            .as_secs()
+            .min(u64::from(i32::MAX as u32)) as u32
+    }
+
+    fn read(&self, obj: &mib::Object, now: SystemTime) -> SnmpValue {
+        let stats: Vec<u32> = self.stats.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+        mib::read(obj, &self.databus, self.boot, now, &stats)
+    }
+
+    /// Handles one datagram. `max_reply` bounds the answer's size.
+    pub fn handle(&self, datagram: &[u8], now: SystemTime, max_reply: usize) -> (Option<Vec<u8>>, Vec<EventDraft>) {
+        self.bump(IN_PKTS);
+        let mut events = Vec::new();
+        let msg = match Message::decode(datagram) {
+            Ok(m) => m,
+            Err(e) => {
+                let idx = if matches!(e, crate::ber::BerError::Value) && datagram.len() > 4 {
+                    BAD_VERSIONS
+                } else {
+                    PARSE_ERRS
+                };
+                self.bump(idx);
+                let mut d = EventDraft::new("snmp.malformed");
+                d.body.error = Some(format!("{e:?}"));
+                d.body.raw = Some(datagram.to_vec());
+                events.push(d);
+                return (None, events);
+            }
+        };
+        let reply = match msg {
+            Message::Community {
+                version,
+                community,
+                pdu,
+            } => self.community(version, &community, pdu, datagram, now, max_reply, &mut events),
+            Message::V3 {
+                msg_id,
+                max_size,
+                flags,
+                usm,
+                auth_offset,
+                scoped,
+                ..
+            } => {
+                let limit = max_reply.min(usize::try_from(max_size).unwrap_or(484).max(484));
+                self.v3(
+                    msg_id,
+                    flags,
+                    &usm,
+                    auth_offset,
+                    scoped,
+                    datagram,
+                    now,
+                    limit,
+                    &mut events,
+                )
+            }
+        };
+        if reply.is_some() {
+            self.bump(OUT_PKTS);
+        }
+        (reply, events)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn community(
+        &self,
+        version: i64,
+        community: &[u8],
+        pdu: Pdu,
+        raw: &[u8],
+        now: SystemTime,
+        max_reply: usize,
+        events: &mut Vec<EventDraft>,
+    ) -> Option<Vec<u8>> {
+        let vname = if version == 0 { "v1" } else { "v2c" };
+        let Some(c) = self.config.communities.iter().find(|c| c.name == community) else {
+            self.bump(BAD_COMMUNITY);
+            let mut d = EventDraft::new("auth.attempt")
+                .with("service", "snmp")
+                .with("version", vname)
+                .with("community", String::from_utf8_lossy(community).into_owned())
+                .with("success", false);
+            d.body.raw = Some(raw.to_vec());
+            events.push(d);
+            return None;
+        };
+        if version == 0 && pdu.kind == pdu_tag::GET_BULK {
+            self.bump(PARSE_ERRS);
+            return None;
+        }
+        let who = Principal {
+            version: vname,
+            name: String::from_utf8_lossy(community).into_owned(),
+            write: c.write,
+        };
+        let resp = self.process(
+            &pdu,
+            version == 0,
+            &who,
+            now,
+            max_reply.saturating_sub(16 + community.len()),
+            raw,
+            events,
+        )?;
+        Some(message::encode_community(version, community, &resp))
+    }
+
+    fn report(&self, stat: usize, request_id: i64) -> Pdu {
+        let v = self.bump(stat);
+        let oid = STATS.get(stat).map(|(_, o)| o.to_vec()).unwrap_or_default();
+        Pdu {
+            kind: pdu_tag::REPORT,
+            request_id,
+            error_status: 0,
+            error_index: 0,
+            varbinds: vec![VarBind {
+                oid,
+                value: SnmpValue::Counter32(v),
+            }],
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn v3(
+        &self,
+        msg_id: i64,
+        flags: u8,
+        usm: &Usm,
+        auth_offset: usize,
+        scoped: Scoped,
+        raw: &[u8],
+        now: SystemTime,
+        limit: usize,
+        events: &mut Vec<EventDraft>,
+    ) -> Option<Vec<u8>> {
+        let reportable = flags & 4 != 0;
+        let request_id = match &scoped {
+            Scoped::Plain { pdu, .. } => pdu.request_id,
+            Scoped::Encrypted(_) => 0,
+        };
+        let user_name = String::from_utf8_lossy(&usm.user).into_owned();
+        let fail = |events: &mut Vec<EventDraft>, why: &str| {
+            let mut d = EventDraft::new("auth.attempt")
+                .with("service", "snmp")
+                .with("version", "v3")
+                .with("username", user_name.clone())
+                .with("reason", why)
+                .with("success", false);
+            d.body.raw = Some(raw.to_vec());
+            events.push(d);
+        };
+        // Discovery: unknown engine id.
+        if usm.engine_id != self.config.engine_id {
+            let pdu = self.report(UNKNOWN_ENGINE, request_id);
+            let mut d = EventDraft::new("snmp.discovery").with("msg_id", msg_id);
+            d.body.raw = Some(raw.to_vec());
+            events.push(d);
+            return reportable.then(|| self.encode_v3(msg_id, 0, &[], None, &pdu, now));
+        }
+        let Some(user) = self.config.users.iter().find(|u| u.name == usm.user) else {
+            fail(events, "unknown user");
+            let pdu = self.report(UNKNOWN_USER, request_id);
+            return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu, now));
+        };
+        let (want_auth, want_priv) = (flags & 1 != 0, flags & 2 != 0);
+        if want_priv && !want_auth
+            || want_auth && user.auth.is_none()
+            || want_priv && user.privacy.is_none()
+            || !want_auth && user.auth.is_some()
+        {
+            fail(events, "unsupported security level");
+            let pdu = self.report(UNSUPPORTED_LEVEL, request_id);
+            return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu, now));
+        }
+        if let Some((proto, key)) = &user.auth {
+            let mut copy = raw.to_vec();
+            let n = usm.auth.len();
+            if let Some(field) = copy.get_mut(auth_offset..auth_offset + n) {
+                field.fill(0);
+            }
+            if n != proto.mac_len() || proto.mac(key, &copy) != usm.auth {
+                fail(events, "wrong digest");
+                let pdu = self.report(WRONG_DIGEST, request_id);
+                return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu, now));
+            }
+            let our_time = i64::from(self.engine_time(now));
+            if usm.boots != i64::from(self.config.boots) || (usm.time - our_time).abs() > 150 {
+                let pdu = self.report(NOT_IN_TIME, request_id);
+                return reportable.then(|| self.encode_v3(msg_id, 1, &usm.user, Some(user), &pdu, now));
+            }
+        }
+        let scoped = match scoped {
+            Scoped::Plain { .. } => scoped,
+            Scoped::Encrypted(ct) => {
+                let plain = user.privacy.as_ref().and_then(|(p, key)| {
+                    p.decrypt(key, usm.boots as u32, usm.time as u32, &usm.privacy, &ct)
+                        .and_then(|b| message::decode_scoped(&b).ok())
+                });
+                match plain {
+                    Some(s) => s,
+                    None => {
+                        fail(events, "decryption error");
+                        let pdu = self.report(DECRYPT_ERRORS, request_id);
+                        return reportable.then(|| self.encode_v3(msg_id, 1, &usm.user, Some(user), &pdu, now));
+                    }
+                }
+            }
+        };
+        let Scoped::Plain { pdu, .. } = scoped else { return None };
+        let level = match (want_auth, want_priv) {
+            (true, true) => "authPriv",
+            (true, false) => "authNoPriv",
+            _ => "noAuthNoPriv",
+        };
+        let who = Principal {
+            version: "v3",
+            name: format!("{user_name} ({level})"),
+            write: user.write,
+        };
+        let overhead = 64 + usm.user.len() + self.config.engine_id.len() * 2 + 48 + 16;
+        let resp = self.process(&pdu, false, &who, now, limit.saturating_sub(overhead), raw, events)?;
+        Some(self.encode_v3(msg_id, flags & 3, &usm.user, Some(user), &resp, now))
+    }
+
+    /// Encodes a v3 answer: authenticated and encrypted as `flags` and `user` say.
+    fn encode_v3(
+        &self,
+        msg_id: i64,
+        flags: u8,
+        user_name: &[u8],
+        user: Option<&User>,
+        pdu: &Pdu,
+        now: SystemTime,
+    ) -> Vec<u8> {
+        let boots = self.config.boots;
+        let time = self.engine_time(now);
+        let scoped = message::encode_scoped(&self.config.engine_id, b"", pdu);
+        let auth = user.and_then(|u| u.auth.clone()).filter(|_| flags & 1 != 0);
+        let privacy = user.and_then(|u| u.privacy.clone()).filter(|_| flags & 2 != 0);
+        let (body, salt, flags) = match &privacy {
+            Some((p, key)) => {
+                let n = self.salt.fetch_add(1, Ordering::Relaxed);
+                let mut salt = [0u8; 8];
+                salt[..4].copy_from_slice(&boots.to_be_bytes());
+                salt[4..].copy_from_slice(&n.to_be_bytes());
+                match p.encrypt(key, boots, time, &salt, &scoped) {
+                    Some(ct) => (ct, salt.to_vec(), flags),
+                    None => (scoped, Vec::new(), flags & 1),
+                }
+            }
+            None => (scoped, Vec::new(), flags & 1),
+        };
+        let usm = Usm {
+            engine_id: self.config.engine_id.clone(),
+            boots: i64::from(boots),
+            time: i64::from(time),
+            user: user_name.to_vec(),
+            auth: auth.as_ref().map_or_else(Vec::new, |(p, _)| vec![0; p.mac_len()]),
+            privacy: salt,
+        };
+        let (mut bytes, off) = message::encode_v3(msg_id, 65507, flags, &usm, &body);
+        if let Some((p, key)) = auth {
+            let mac = p.mac(&key, &bytes);
+            if let Some(field) = bytes.get_mut(off..off + mac.len()) {
+                field.copy_from_slice(&mac);
+            }
+        }
+        bytes
+    }
+
+    /// Runs a PDU; returns the Response PDU (None: no answer, e.g. for a received Response).
+    #[allow(clippy::too_many_arguments)]
+    fn process(
+        &self,
+        pdu: &Pdu,
+        v1: bool,
+        who: &Principal,
+        now: SystemTime,
+        budget: usize,
+        raw: &[u8],
+        events: &mut Vec<EventDraft>,
+    ) -> Option<Pdu> {
+        let vars = pdu.varbinds.len() as u32;
+        if let Some(s) = self.stats.get(TOTAL_REQ_VARS) {
+            s.fetch_add(vars, Ordering::Relaxed);
+        }
+        let mut resp = Pdu {
+            kind: pdu_tag::RESPONSE,
+            request_id: pdu.request_id,
+            error_status: 0,
+            error_index: 0,
+            varbinds: Vec::new(),
+        };
+        match pdu.kind {
+            pdu_tag::GET => {
+                self.bump(GETS);
+                self.get(pdu, v1, now, &mut resp);
+            }
+            pdu_tag::GET_NEXT => {
+                self.bump(NEXTS);
+                self.get_next(pdu, v1, now, &mut resp);
+            }
+            pdu_tag::GET_BULK => {
+                self.bump(NEXTS);
+                self.get_bulk(pdu, now, budget, &mut resp);
+            }
+            pdu_tag::SET => {
+                self.bump(SETS);
+                if !who.write {
+                    self.bump(BAD_COMMUNITY_USE);
+                    resp.error_status = if v1 { status::NO_SUCH_NAME } else { status::NO_ACCESS };
+                    resp.error_index = 1;
+                    resp.varbinds = pdu.varbinds.clone();
+                } else {
+                    self.set(pdu, v1, now, &mut resp);
+                }
+            }
+            other => {
+                self.bump(SILENT_DROPS);
+                let mut d = EventDraft::new("snmp.request")
+                    .with("version", who.version)
+                    .with("principal", who.name.clone())
+                    .with("pdu", kind_name(other));
+                d.body.request = Some(json!({"varbinds": varbinds_json(&pdu.varbinds)}));
+                d.body.raw = Some(raw.to_vec());
+                events.push(d);
+                return None;
+            }
+        }
+        // An answer that does not fit: tooBig (GETBULK was trimmed to fit already).
+        let mut size = Vec::new();
+        resp.encode(&mut size);
+        if size.len() > budget {
+            resp.error_status = status::TOO_BIG;
+            resp.error_index = 0;
+            resp.varbinds = Vec::new();
+        }
+        self.bump(RESPONSES);
+        let mut d = EventDraft::new("snmp.request")
+            .with("version", who.version)
+            .with("principal", who.name.clone())
+            .with("pdu", kind_name(pdu.kind))
+            .with("request_id", pdu.request_id);
+        d.body.request = Some(json!({"varbinds": varbinds_json(&pdu.varbinds)}));
+        d.body.response = Some(
+            json!({"error_status": resp.error_status, "error_index": resp.error_index, "varbinds": varbinds_json(&resp.varbinds)}),
+        );
+        d.body.raw = Some(raw.to_vec());
+        events.push(d);
+        Some(resp)
+    }
+
+    fn visible(&self, v1: bool, obj: &mib::Object) -> bool {
+        !(v1 && obj.ty == Ty::Counter64)
+    }
+
+    fn get(&self, pdu: &Pdu, v1: bool, now: SystemTime, resp: &mut Pdu) {
+        for (i, vb) in pdu.varbinds.iter().enumerate() {
+            let value = match self.config.mib.objects.get(&vb.oid).filter(|o| self.visible(v1, o)) {
+                Some(obj) => self.read(obj, now),
+                None if v1 => {
+                    resp.error_status = status::NO_SUCH_NAME;
+                    resp.error_index = i as i64 + 1;
+                    resp.varbinds = pdu.varbinds.clone();
+                    return;
+                }
+                None => {
+                    let parent = vb.oid.get(..vb.oid.len().saturating_sub(1)).unwrap_or_default();
+                    if !parent.is_empty() && self.config.mib.has_prefix(parent) {
+                        SnmpValue::NoSuchInstance
+                    } else {
+                        SnmpValue::NoSuchObject
+                    }
+                }
+            };
+            resp.varbinds.push(VarBind {
+                oid: vb.oid.clone(),
+                value,
+            });
+        }
+    }
+
+    fn next_of(&self, oid: &[u32], v1: bool, now: SystemTime) -> Option<VarBind> {
+        let mut cur = oid.to_vec();
+        loop {
+            let (o, obj) = self.config.mib.next_after(&cur)?;
+            if self.visible(v1, obj) {
+                return Some(VarBind {
+                    oid: o.clone(),
+                    value: self.read(obj, now),
+                });
+            }
+            cur = o.clone();
+        }
+    }
+
+    fn get_next(&self, pdu: &Pdu, v1: bool, now: SystemTime, resp: &mut Pdu) {
+        for (i, vb) in pdu.varbinds.iter().enumerate() {
+            match self.next_of(&vb.oid, v1, now) {
+                Some(n) => resp.varbinds.push(n),
+                None if v1 => {
+                    resp.error_status = status::NO_SUCH_NAME;
+                    resp.error_index = i as i64 + 1;
+                    resp.varbinds = pdu.varbinds.clone();
+                    return;
+                }
+                None => resp.varbinds.push(VarBind {
+                    oid: vb.oid.clone(),
+                    value: SnmpValue::EndOfMibView,
+                }),
+            }
+        }
+    }
+
+    fn get_bulk(&self, pdu: &Pdu, now: SystemTime, budget: usize, resp: &mut Pdu) {
+        let n = usize::try_from(pdu.error_status.max(0))
+            .unwrap_or(0)
+            .min(pdu.varbinds.len());
+        let m = u32::try_from(pdu.error_index.max(0))
+            .unwrap_or(0)
+            .min(self.config.max_repetitions);
+        let mut size = 32usize;
+        let mut push = |resp: &mut Pdu, vb: VarBind| -> bool {
+            let mut enc = Vec::new();
+            crate::ber::put_seq(&mut enc, crate::ber::tag::SEQUENCE, |v| {
+                crate::ber::put(v, crate::ber::tag::OID, &crate::ber::oid_content(&vb.oid));
+                vb.value.encode(v);
+            });
+            if size + enc.len() > budget || resp.varbinds.len() >= crate::message::MAX_VARBINDS {
+                return false;
+            }
+            size += enc.len();
+            resp.varbinds.push(vb);
+            true
+        };
+        for vb in pdu.varbinds.iter().take(n) {
+            let next = self.next_of(&vb.oid, false, now).unwrap_or(VarBind {
+                oid: vb.oid.clone(),
+                value: SnmpValue::EndOfMibView,
+            });
+            if !push(resp, next) {
+                return;
+            }
+        }
+        let mut cursors: Vec<Vec<u32>> = pdu.varbinds.iter().skip(n).map(|v| v.oid.clone()).collect();
+        for _ in 0..m {
+            let mut all_end = true;
+            for c in cursors.iter_mut() {
+                let next = match self.next_of(c, false, now) {
+                    Some(vb) => {
+                        all_end = false;
+                        *c = vb.oid.clone();
+                        vb
+                    }
+                    None => VarBind {
+                        oid: c.clone(),
+                        value: SnmpValue::EndOfMibView,
+                    },
+                };
+                if !push(resp, next) {
+                    return;
+                }
+            }
+            if all_end {
+                return;
+            }
+        }
+    }
+
+    fn set(&self, pdu: &Pdu, v1: bool, now: SystemTime, resp: &mut Pdu) {
+        // Check every binding first: a SET is all or nothing.
+        for (i, vb) in pdu.varbinds.iter().enumerate() {
+            let err = match self.config.mib.objects.get(&vb.oid) {
+                None if v1 => Some(status::NO_SUCH_NAME),
+                None => Some(
+                    if self
+                        .config
+                        .mib
+                        .has_prefix(vb.oid.get(..vb.oid.len().saturating_sub(1)).unwrap_or_default())
+                    {
+                        status::NO_CREATION
+                    } else {
+                        status::NOT_WRITABLE
+                    },
+                ),
+                Some(o) if !o.writable || !matches!(o.source, mib::Source::Databus(_)) => {
+                    Some(if v1 { status::NO_SUCH_NAME } else { status::NOT_WRITABLE })
+                }
+                Some(o) if !o.ty.accepts(&vb.value) => Some(if v1 { status::BAD_VALUE } else { status::WRONG_TYPE }),
+                Some(o) => match &vb.value {
+                    SnmpValue::Octets(b) if b.len() > o.max_len => {
+                        Some(if v1 { status::BAD_VALUE } else { status::WRONG_LENGTH })
+                    }
+                    SnmpValue::Integer(x) if i32::try_from(*x).is_err() => Some(status::BAD_VALUE),
+                    _ => None,
+                },
+            };
+            if let Some(e) = err {
+                resp.error_status = e;
+                resp.error_index = i as i64 + 1;
+                resp.varbinds = pdu.varbinds.clone();
+                return;
+            }
+        }
+        for vb in &pdu.varbinds {
+            if let Some(mib::Object {
+                source: mib::Source::Databus(key),
+                ..
+            }) = self.config.mib.objects.get(&vb.oid)
+            {
+                self.databus.set(key, Ty::to_value(&vb.value));
+            }
+        }
+        resp.varbinds = pdu
+            .varbinds
+            .iter()
+            .map(|vb| VarBind {
+                oid: vb.oid.clone(),
+                value: self
+                    .config
+                    .mib
+                    .objects
+                    .get(&vb.oid)
+                    .map_or(SnmpValue::Null, |o| self.read(o, now)),
+            })
+            .collect();
+    }
+}
