@@ -20,7 +20,7 @@ def conpot_bin():
 class Conpot:
     """A running honeypot with both event encodings written to files."""
 
-    def __init__(self, workdir, args=()):
+    def __init__(self, workdir, args=(), config_extra=""):
         self.workdir = Path(workdir)
         self.native = self.workdir / "events.jsonl"
         self.legacy = self.workdir / "conpot.json"
@@ -39,9 +39,10 @@ type = "jsonl"
 path = "{self.legacy}"
 format = "conpot-legacy"
 """
+            + config_extra
         )
         self.proc = subprocess.Popen(
-            [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", *args],
+            [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", "--port", "snmp=0", *args],
             cwd=self.workdir,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -57,7 +58,7 @@ format = "conpot-legacy"
             if len(parts) == 4 and parts[0] == "listening":
                 host, port = parts[3].rsplit(":", 1)
                 self.ports[parts[1]] = int(port)
-                if {"modbus", "s7comm"} <= self.ports.keys():
+                if {"modbus", "s7comm", "snmp"} <= self.ports.keys():
                     break
         if "modbus" not in self.ports:
             self.proc.kill()

@@ -110,6 +110,8 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
         "modbus=0",
         "--port",
         "s7comm=0",
+        "--port",
+        "snmp=0",
         "-q",
     ]);
     cmd.current_dir(&dir);

@@ -41,7 +41,7 @@ impl Default for Limits {
             raw_limit: 4096,
             max_capture: 1 << 20,
             capture_quota: 256 << 20,
-            udp_answers_per_source: 50,
+            udp_answers_per_source: 250,
             udp_amplification: 8,
         }
     }

@@ -55,7 +55,7 @@ pub struct UdpLimits {
 impl Default for UdpLimits {
     fn default() -> Self {
         UdpLimits {
-            answers_per_source: 50,
+            answers_per_source: 250,
             amplification: 8,
             max_sessions: 10_000,
         }

@@ -170,6 +170,8 @@ impl Running {
                 "modbus=0",
                 "--port",
                 "s7comm=0",
+                "--port",
+                "snmp=0",
                 "-q",
             ])
             .current_dir(cwd)
