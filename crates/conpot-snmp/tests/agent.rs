@@ -1,0 +1,371 @@
+//! The agent through its sans-IO entry point: messages built byte by byte, answers
+//! decoded and checked.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::time::{Duration, SystemTime};
+
+use conpot_core::{Device, Value};
+use conpot_snmp::SnmpService;
+use conpot_snmp::message::{self, Message, Pdu, Scoped, SnmpValue, Usm, VarBind, pdu_tag};
+use conpot_snmp::usm::{AuthProto, PrivProto};
+
+const DEFAULT: &str = include_str!("../../../templates/default/template.toml");
+
+fn build(text: &str) -> (Device, SnmpService) {
+    let t = conpot_core::template::Template::from_toml("default", text).unwrap();
+    let p = t.persona.generate("default", 4);
+    let d = Device::build(&t, p, SystemTime::now(), &mut conpot_core::rng::Rng::from_seed(4)).unwrap();
+    let s = SnmpService::build(&t.protocols["snmp"], &d).unwrap();
+    (d, s)
+}
+
+fn oid(s: &str) -> Vec<u32> {
+    message::parse_oid(s).unwrap()
+}
+
+fn req(kind: u8, a: i64, b: i64, oids: &[&str]) -> Pdu {
+    Pdu {
+        kind,
+        request_id: 77,
+        error_status: a,
+        error_index: b,
+        varbinds: oids
+            .iter()
+            .map(|o| VarBind {
+                oid: oid(o),
+                value: SnmpValue::Null,
+            })
+            .collect(),
+    }
+}
+
+fn ask(svc: &SnmpService, version: i64, community: &str, pdu: &Pdu) -> Option<Pdu> {
+    let bytes = message::encode_community(version, community.as_bytes(), pdu);
+    let (reply, _) = svc.agent().handle(&bytes, SystemTime::now(), 65_000);
+    match Message::decode(&reply?).unwrap() {
+        Message::Community { pdu, .. } => Some(pdu),
+        _ => panic!(),
+    }
+}
+
+#[test]
+fn get_next_bulk_and_exceptions() {
+    let (dev, svc) = build(DEFAULT);
+    let r = ask(
+        &svc,
+        1,
+        "public",
+        &req(
+            pdu_tag::GET,
+            0,
+            0,
+            &["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.5.0", "1.3.6.1.4.1.1.0"],
+        ),
+    )
+    .unwrap();
+    assert_eq!(r.kind, pdu_tag::RESPONSE);
+    assert_eq!(r.request_id, 77);
+    assert_eq!(r.varbinds.len(), 3, "every varbind answered");
+    let SnmpValue::Octets(d) = &r.varbinds[0].value else {
+        panic!()
+    };
+    assert!(String::from_utf8_lossy(d).contains(dev.persona.get("order_code").unwrap()));
+    assert_eq!(
+        r.varbinds[1].value,
+        SnmpValue::Octets(dev.persona.get("system_name").unwrap().as_bytes().to_vec())
+    );
+    assert_eq!(r.varbinds[2].value, SnmpValue::NoSuchObject);
+    // v1: noSuchName with the index of the missing object.
+    let r = ask(
+        &svc,
+        0,
+        "public",
+        &req(pdu_tag::GET, 0, 0, &["1.3.6.1.2.1.1.1.0", "1.3.6.1.4.1.1.0"]),
+    )
+    .unwrap();
+    assert_eq!((r.error_status, r.error_index), (2, 2));
+    // GETNEXT walks in order; past the end: endOfMibView.
+    let r = ask(
+        &svc,
+        1,
+        "public",
+        &req(pdu_tag::GET_NEXT, 0, 0, &["1.3.6.1.2.1.1", "1.3.6.1.9"]),
+    )
+    .unwrap();
+    assert_eq!(r.varbinds[0].oid, oid("1.3.6.1.2.1.1.1.0"));
+    assert_eq!(r.varbinds[1].value, SnmpValue::EndOfMibView);
+    // GETBULK: one non-repeater, then repetitions.
+    let r = ask(
+        &svc,
+        1,
+        "public",
+        &req(pdu_tag::GET_BULK, 1, 3, &["1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.2.2.1.1"]),
+    )
+    .unwrap();
+    assert_eq!(r.varbinds.len(), 4);
+    assert_eq!(r.varbinds[0].oid, oid("1.3.6.1.2.1.1.3.0"));
+    assert_eq!(r.varbinds[1].oid, oid("1.3.6.1.2.1.2.2.1.1.1"));
+    assert_eq!(r.varbinds[2].oid, oid("1.3.6.1.2.1.2.2.1.2.1"));
+    // Uptime in hundredths.
+    let r = ask(&svc, 1, "public", &req(pdu_tag::GET, 0, 0, &["1.3.6.1.2.1.1.3.0"])).unwrap();
+    assert!(matches!(r.varbinds[0].value, SnmpValue::TimeTicks(_)));
+    // GETBULK in v1 does not exist: dropped.
+    assert!(ask(&svc, 0, "public", &req(pdu_tag::GET_BULK, 0, 5, &["1.3"])).is_none());
+}
+
+#[test]
+fn communities_and_set() {
+    let (dev, svc) = build(DEFAULT);
+    let mut set = req(pdu_tag::SET, 0, 0, &["1.3.6.1.2.1.1.6.0"]);
+    set.varbinds[0].value = SnmpValue::Octets(b"Hall 9".to_vec());
+    let before = dev.databus.get("sysLocation", SystemTime::now());
+    let r = ask(&svc, 1, "public", &set).unwrap();
+    assert_eq!(r.error_status, 6, "read-only community: noAccess");
+    assert_eq!(dev.databus.get("sysLocation", SystemTime::now()), before);
+    let r = ask(&svc, 1, "private", &set).unwrap();
+    assert_eq!(r.error_status, 0);
+    assert_eq!(
+        dev.databus.get("sysLocation", SystemTime::now()),
+        Some(Value::Str("Hall 9".into()))
+    );
+    let mut bad = req(pdu_tag::SET, 0, 0, &["1.3.6.1.2.1.1.6.0"]);
+    bad.varbinds[0].value = SnmpValue::Integer(3);
+    assert_eq!(ask(&svc, 1, "private", &bad).unwrap().error_status, 7, "wrongType");
+    let mut ro = req(pdu_tag::SET, 0, 0, &["1.3.6.1.2.1.1.1.0"]);
+    ro.varbinds[0].value = SnmpValue::Octets(b"x".to_vec());
+    assert_eq!(ask(&svc, 1, "private", &ro).unwrap().error_status, 17, "notWritable");
+    // Unknown community: silence, counted.
+    assert!(ask(&svc, 1, "guess", &req(pdu_tag::GET, 0, 0, &["1.3.6.1.2.1.1.1.0"])).is_none());
+    assert_eq!(svc.agent().stat("snmpInBadCommunityNames"), 1);
+}
+
+#[test]
+fn answers_stay_within_the_size_limit() {
+    let (_dev, svc) = build(DEFAULT);
+    let pdu = req(pdu_tag::GET_BULK, 0, 1000, &["1.3"]);
+    let bytes = message::encode_community(1, b"public", &pdu);
+    let (reply, _) = svc.agent().handle(&bytes, SystemTime::now(), bytes.len() * 8);
+    let reply = reply.unwrap();
+    assert!(reply.len() <= bytes.len() * 8);
+    let Message::Community { pdu, .. } = Message::decode(&reply).unwrap() else {
+        panic!()
+    };
+    assert!(!pdu.varbinds.is_empty());
+    // A GET whose answer cannot fit: tooBig with no bindings.
+    let pdu = req(pdu_tag::GET, 0, 0, &["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.2.2.1.2.1"]);
+    let bytes = message::encode_community(1, b"public", &pdu);
+    let (reply, _) = svc.agent().handle(&bytes, SystemTime::now(), 80);
+    let Message::Community { pdu, .. } = Message::decode(&reply.unwrap()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(pdu.error_status, 1);
+    assert!(pdu.varbinds.is_empty());
+}
+
+fn v3_request(
+    user: &str,
+    engine: &[u8],
+    boots: i64,
+    time: i64,
+    flags: u8,
+    auth: Option<(AuthProto, &str)>,
+    privacy: Option<(PrivProto, &str)>,
+) -> Vec<u8> {
+    let pdu = req(pdu_tag::GET, 0, 0, &["1.3.6.1.2.1.1.5.0"]);
+    let scoped = message::encode_scoped(engine, b"", &pdu);
+    let salt = [9u8; 8];
+    let (body, priv_params) = match (&privacy, &auth) {
+        (Some((p, pw)), Some((a, _))) => {
+            let key = a.localized_key(pw.as_bytes(), engine);
+            (
+                p.encrypt(&key, boots as u32, time as u32, &salt, &scoped).unwrap(),
+                salt.to_vec(),
+            )
+        }
+        _ => (scoped, Vec::new()),
+    };
+    let usm = Usm {
+        engine_id: engine.to_vec(),
+        boots,
+        time,
+        user: user.as_bytes().to_vec(),
+        auth: auth.map_or_else(Vec::new, |(a, _)| vec![0; a.mac_len()]),
+        privacy: priv_params,
+    };
+    let (mut bytes, off) = message::encode_v3(1001, 65507, flags, &usm, &body);
+    if let Some((a, pw)) = auth {
+        let mac = a.mac(&a.localized_key(pw.as_bytes(), engine), &bytes);
+        bytes[off..off + mac.len()].copy_from_slice(&mac);
+    }
+    bytes
+}
+
+#[test]
+fn v3_discovery_auth_and_privacy() {
+    let text = format!(
+        "{DEFAULT}\n[[protocols.snmp.users]]\nname = \"ops\"\nauth = \"sha256\"\nauth_password = \"operator-pass\"\npriv = \"aes\"\npriv_password = \"privacy-pass\"\n"
+    );
+    let (dev, svc) = build(&text);
+    let agent = svc.agent();
+    let now = SystemTime::now() + Duration::from_secs(3);
+    // Discovery: empty engine id gets a Report with our engine id and usmStatsUnknownEngineIDs.
+    let (reply, _) = agent.handle(&v3_request("", b"", 0, 0, 4, None, None), now, 65_000);
+    let Message::V3 {
+        usm,
+        scoped: Scoped::Plain { pdu, .. },
+        ..
+    } = Message::decode(&reply.unwrap()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(pdu.kind, pdu_tag::REPORT);
+    assert_eq!(pdu.varbinds[0].oid, oid("1.3.6.1.6.3.15.1.1.4.0"));
+    let engine = usm.engine_id.clone();
+    assert_eq!(
+        &engine[..5],
+        &[0x80, 0x00, 0x10, 0xE9, 0x03],
+        "Siemens enterprise, MAC format"
+    );
+    let mac: Vec<u8> = dev
+        .persona
+        .get("mac")
+        .unwrap()
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16).unwrap())
+        .collect();
+    assert_eq!(&engine[5..], &mac[..]);
+    assert!(usm.time >= 3);
+    // authPriv GET with the right keys.
+    let req = v3_request(
+        "ops",
+        &engine,
+        usm.boots,
+        usm.time,
+        7,
+        Some((AuthProto::Sha256, "operator-pass")),
+        Some((PrivProto::Aes128, "privacy-pass")),
+    );
+    let (reply, events) = agent.handle(&req, now, 65_000);
+    let reply = reply.unwrap();
+    let Message::V3 {
+        usm: rusm,
+        scoped: Scoped::Encrypted(ct),
+        auth_offset,
+        ..
+    } = Message::decode(&reply).unwrap()
+    else {
+        panic!()
+    };
+    let akey = AuthProto::Sha256.localized_key(b"operator-pass", &engine);
+    let mut zeroed = reply.clone();
+    zeroed[auth_offset..auth_offset + 24].fill(0);
+    assert_eq!(
+        AuthProto::Sha256.mac(&akey, &zeroed),
+        rusm.auth,
+        "the answer is authenticated"
+    );
+    let pkey = AuthProto::Sha256.localized_key(b"privacy-pass", &engine);
+    let plain = PrivProto::Aes128
+        .decrypt(&pkey, rusm.boots as u32, rusm.time as u32, &rusm.privacy, &ct)
+        .unwrap();
+    let Scoped::Plain { pdu, .. } = message::decode_scoped(&plain).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        pdu.varbinds[0].value,
+        SnmpValue::Octets(dev.persona.get("system_name").unwrap().as_bytes().to_vec())
+    );
+    assert!(events.iter().any(|e| e.event_type == "snmp.request"));
+    // Wrong password: a wrongDigests report and a failed attempt.
+    let bad = v3_request(
+        "ops",
+        &engine,
+        usm.boots,
+        usm.time,
+        7,
+        Some((AuthProto::Sha256, "guessing!!")),
+        Some((PrivProto::Aes128, "privacy-pass")),
+    );
+    let (reply, events) = agent.handle(&bad, now, 65_000);
+    let Message::V3 {
+        scoped: Scoped::Plain { pdu, .. },
+        ..
+    } = Message::decode(&reply.unwrap()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(pdu.varbinds[0].oid, oid("1.3.6.1.6.3.15.1.1.5.0"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event_type == "auth.attempt" && e.body.data["reason"] == "wrong digest")
+    );
+    // Unknown user.
+    let (reply, _) = agent.handle(
+        &v3_request("root", &engine, usm.boots, usm.time, 4, None, None),
+        now,
+        65_000,
+    );
+    let Message::V3 {
+        scoped: Scoped::Plain { pdu, .. },
+        ..
+    } = Message::decode(&reply.unwrap()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(pdu.varbinds[0].oid, oid("1.3.6.1.6.3.15.1.1.3.0"));
+    // Outside the time window.
+    let late = v3_request(
+        "ops",
+        &engine,
+        usm.boots,
+        usm.time + 1000,
+        7,
+        Some((AuthProto::Sha256, "operator-pass")),
+        Some((PrivProto::Aes128, "privacy-pass")),
+    );
+    let (reply, _) = agent.handle(&late, now, 65_000);
+    let Message::V3 {
+        scoped: Scoped::Plain { pdu, .. },
+        ..
+    } = Message::decode(&reply.unwrap()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(pdu.varbinds[0].oid, oid("1.3.6.1.6.3.15.1.1.2.0"));
+}
+
+#[test]
+fn conpot_snmp_templates_import() {
+    let shared = std::env::var_os("CONPOT_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    for (name, descr, extra) in [
+        ("default", "Siemens, SIMATIC, S7-200", "1.3.6.1.2.1.1.6.0"),
+        ("IEC104", "Siemens, SIMATIC, S7-300", "1.3.6.1.2.1.2.2.1.2.1"),
+        ("snmp", "Siemens, SIMATIC, S7-300", "1.3.6.1.2.1.25.1.1.0"),
+    ] {
+        let t = conpot_core::template::Template::load_dir(&shared.join("conpot-templates").join(name)).unwrap();
+        let p = t.persona.generate(name, 1);
+        let d = Device::build(&t, p, SystemTime::now(), &mut conpot_core::rng::Rng::from_seed(1)).unwrap();
+        let svc = SnmpService::build(&t.protocols["snmp"], &d).unwrap();
+        assert_eq!(t.protocols["snmp"].port, 16100);
+        let r = ask(
+            &svc,
+            1,
+            "public",
+            &req(pdu_tag::GET, 0, 0, &["1.3.6.1.2.1.1.1.0", extra]),
+        )
+        .unwrap();
+        assert_eq!(
+            r.varbinds[0].value,
+            SnmpValue::Octets(descr.as_bytes().to_vec()),
+            "{name}"
+        );
+        assert!(
+            !matches!(r.varbinds[1].value, SnmpValue::NoSuchObject | SnmpValue::NoSuchInstance),
+            "{name}: {:?}",
+            r.varbinds[1]
+        );
+    }
+}
