@@ -240,6 +240,69 @@ pub async fn s7(target: SocketAddr, workers: usize, duration: Duration) -> Repor
     merge(&format!("s7 sessions, {workers} workers"), parts, start.elapsed())
 }
 
+/// An SNMPv2c GET of sysDescr.0 with community `public` (request id patched per send).
+const SNMP_GET: [u8; 41] = [
+    0x30, 0x27, 0x02, 0x01, 0x01, 0x04, 0x06, b'p', b'u', b'b', b'l', b'i', b'c', 0xA0, 0x1A, 0x02, 0x02, 0x00, 0x00,
+    0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x30, 0x0E, 0x30, 0x0C, 0x06, 0x08, 0x2B, 0x06, 0x01, 0x02, 0x01, 0x01, 0x01,
+    0x00, 0x05, 0x00,
+];
+
+/// Keeps `outstanding` SNMP GETs in flight from one socket for `duration`; counts answers.
+pub async fn snmp(target: SocketAddr, outstanding: usize, duration: Duration) -> Report {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let Ok(sock) = tokio::net::UdpSocket::bind("127.0.0.1:0").await else {
+        return Report {
+            label: "snmp".into(),
+            errors: 1,
+            ..Report::default()
+        };
+    };
+    let mut sent_at = std::collections::HashMap::new();
+    let mut next_id: u16 = 0;
+    let (mut ok, mut lost) = (0u64, 0u64);
+    let mut lat = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let mut send = |sock: &tokio::net::UdpSocket, sent_at: &mut std::collections::HashMap<u16, Instant>| {
+        next_id = next_id.wrapping_add(1);
+        let mut req = SNMP_GET;
+        req[17..19].copy_from_slice(&next_id.to_be_bytes());
+        sent_at.insert(next_id, Instant::now());
+        let _ = sock.try_send_to(&req, target);
+    };
+    for _ in 0..outstanding {
+        send(&sock, &mut sent_at);
+    }
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), sock.recv_from(&mut buf)).await {
+            Ok(Ok((n, _))) => {
+                // The request id sits at the same offset in the answer.
+                let id = buf
+                    .get(17..19)
+                    .filter(|_| n > 19)
+                    .map_or(0, |b| u16::from_be_bytes(<[u8; 2]>::try_from(b).unwrap_or_default()));
+                if let Some(t) = sent_at.remove(&id) {
+                    ok += 1;
+                    lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                }
+                send(&sock, &mut sent_at);
+            }
+            _ => {
+                lost += sent_at.len() as u64;
+                sent_at.clear();
+                for _ in 0..outstanding {
+                    send(&sock, &mut sent_at);
+                }
+            }
+        }
+    }
+    merge(
+        &format!("snmp {outstanding} outstanding"),
+        vec![(ok, lost, lat)],
+        start.elapsed(),
+    )
+}
+
 /// Opens `count` idle connections; returns how many were held and the server's added RSS.
 pub async fn idle(target: SocketAddr, count: usize, pid: u32) -> Result<(usize, f64), String> {
     let before = crate::proc_info::rss_mb(pid).ok_or("cannot read the server's memory")?;

@@ -63,6 +63,18 @@ enum Mode {
         #[arg(short, long, default_value_t = 10)]
         duration: u64,
     },
+    /// SNMPv2c GET sysDescr.0 with C requests outstanding, for D seconds.
+    Snmp {
+        /// Agent address (loopback).
+        #[arg(long, default_value = "127.0.0.1:16100")]
+        target: SocketAddr,
+        /// Requests in flight.
+        #[arg(short, long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
     /// Hold N idle connections and report the server's added memory.
     Idle {
         /// Server address (loopback).
@@ -134,6 +146,15 @@ fn main() {
                 let r = load::s7(target, connections, Duration::from_secs(duration)).await;
                 println!("{}", r.summary());
                 i32::from(r.errors > 0)
+            }
+            Mode::Snmp {
+                target,
+                connections,
+                duration,
+            } => {
+                let r = load::snmp(target, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
+                i32::from(r.requests == 0)
             }
             Mode::Idle { target, count, pid } => match load::idle(target, count, pid).await {
                 Ok((held, added)) => {

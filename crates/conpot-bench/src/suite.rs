@@ -12,6 +12,7 @@ struct Server {
     child: Child,
     addr: SocketAddr,
     s7: Option<SocketAddr>,
+    snmp: Option<SocketAddr>,
     ready: Duration,
 }
 
@@ -34,17 +35,20 @@ fn spawn(mut cmd: Command, marker: &str, with_s7: bool) -> Result<Server, String
         .spawn()
         .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (mut addr, mut s7) = (None, None);
+    let (mut addr, mut s7, mut snmp) = (None, None, None);
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| e.to_string())?;
         if let Some(rest) = line.strip_prefix("listening s7comm tcp ") {
             s7 = rest.trim().parse::<SocketAddr>().ok();
         }
+        if let Some(rest) = line.strip_prefix("listening snmp udp ") {
+            snmp = rest.trim().parse::<SocketAddr>().ok();
+        }
         if let Some(rest) = line.strip_prefix(marker) {
             addr = Some(rest.trim().parse::<SocketAddr>().map_err(|e| format!("{rest}: {e}"))?);
         }
         if let Some(a) = addr
-            && (!with_s7 || s7.is_some())
+            && (!with_s7 || (s7.is_some() && snmp.is_some()))
         {
             // Ready means accepting connections.
             while std::net::TcpStream::connect(a).is_err() {
@@ -54,6 +58,7 @@ fn spawn(mut cmd: Command, marker: &str, with_s7: bool) -> Result<Server, String
                 child,
                 addr: a,
                 s7,
+                snmp,
                 ready: t.elapsed(),
             });
         }
@@ -68,7 +73,7 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
     let config = dir.join("bench.toml");
     let events = dir.join("events.jsonl");
     let cfg = format!(
-        "[sensor]\nid = \"bench\"\nstate_dir = \"{}\"\n[limits]\nmax_connections = 100000\nmax_connections_per_ip = 100000\n[[sinks]]\ntype = \"jsonl\"\npath = \"{}\"\nformat = \"native\"\n",
+        "[sensor]\nid = \"bench\"\nstate_dir = \"{}\"\n[limits]\nmax_connections = 100000\nmax_connections_per_ip = 100000\nudp_answers_per_source = 10000000\n[[sinks]]\ntype = \"jsonl\"\npath = \"{}\"\nformat = \"native\"\n",
         dir.join("state").display(),
         events.display()
     );
@@ -140,6 +145,14 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
         }
         None => None,
     };
+    let snmp = match server.snmp {
+        Some(addr) => {
+            let r = load::snmp(addr, 32, duration).await;
+            println!("{}", r.summary());
+            Some(r)
+        }
+        None => None,
+    };
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = load::idle(server.addr, 10_000, pid).await;
     match &idle {
@@ -177,6 +190,13 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
     println!("| ready (spawn to accepting) | - | {ready_ms:.1} ms | < 100 ms |");
     println!("| RSS at idle / after load | - | {idle_rss:.1} / {loaded_rss:.1} MB | < 20 MB idle |");
     let s7_errors = s7.as_ref().map_or(0, |r| r.errors);
+    if let Some(r) = &snmp {
+        println!(
+            "| SNMP v2c GET answers/s (32 outstanding, budget raised) | - | {:.0} (p99 {:.2} ms) | >= 30,000 |",
+            r.rate(),
+            r.percentile_ms(0.99)
+        );
+    }
     if let Some(r) = &s7 {
         println!(
             "| S7 sessions/s (connect, COTP, setup, SZL read, close) | - | {:.0} (p99 {:.2} ms) | >= 5,000 |",

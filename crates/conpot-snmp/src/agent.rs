@@ -64,6 +64,7 @@ mod status {
     pub const NO_ACCESS: i64 = 6;
     pub const WRONG_TYPE: i64 = 7;
     pub const WRONG_LENGTH: i64 = 8;
+    pub const WRONG_VALUE: i64 = 10;
     pub const NOT_WRITABLE: i64 = 17;
     pub const NO_CREATION: i64 = 11;
 }
@@ -671,7 +672,11 @@ impl Agent {
                     SnmpValue::Octets(b) if b.len() > o.max_len => {
                         Some(if v1 { status::BAD_VALUE } else { status::WRONG_LENGTH })
                     }
-                    SnmpValue::Integer(x) if i32::try_from(*x).is_err() => Some(status::BAD_VALUE),
+                    SnmpValue::Integer(x)
+                        if i32::try_from(*x).is_err() || o.range.is_some_and(|(lo, hi)| *x < lo || *x > hi) =>
+                    {
+                        Some(if v1 { status::BAD_VALUE } else { status::WRONG_VALUE })
+                    }
                     _ => None,
                 },
             };

@@ -52,6 +52,13 @@ fn engine_id(device: &Device) -> Vec<u8> {
     id
 }
 
+fn databus_value(device: &Device, key: &str, value: Value) -> String {
+    if !device.databus.contains(key) {
+        device.databus.insert(key, Entry::Value(value));
+    }
+    key.to_owned()
+}
+
 fn databus_text(device: &Device, key: &str, value: &str) -> String {
     if !device.databus.contains(key) {
         device.databus.insert(key, Entry::Value(Value::Str(value.to_owned())));
@@ -174,7 +181,11 @@ fn standard_mib(device: &Device, mib: &mut Mib) {
         (4, Ty::Integer, st(SnmpValue::Integer(1500))),
         (5, Ty::Gauge32, st(SnmpValue::Gauge32(100_000_000))),
         (6, Ty::Octets, st(SnmpValue::Octets(phys))),
-        (7, Ty::Integer, st(SnmpValue::Integer(1))),
+        (
+            7,
+            Ty::Integer,
+            Source::Databus(databus_value(device, "ifAdminStatus", Value::Int(1))),
+        ),
         (8, Ty::Integer, st(SnmpValue::Integer(1))),
         (9, Ty::TimeTicks, st(SnmpValue::TimeTicks(0))),
         (10, Ty::Counter32, ctr(base(91_331), 1_310.0)),
@@ -193,6 +204,10 @@ fn standard_mib(device: &Device, mib: &mut Mib) {
     ];
     for (col, ty, src) in rows {
         mib.add(vec![1, 3, 6, 1, 2, 1, 2, 2, 1, col, 1], ty, src, col == 7);
+    }
+    // ifAdminStatus: up(1), down(2), testing(3).
+    if let Some(o) = mib.objects.get_mut(&vec![1, 3, 6, 1, 2, 1, 2, 2, 1, 7, 1]) {
+        o.range = Some((1, 3));
     }
     let ints = [(1, 2), (2, 64), (13, 60)];
     for (n, v) in ints {

@@ -137,6 +137,8 @@ pub struct Object {
     pub writable: bool,
     /// For strings, the longest value a SET may store.
     pub max_len: usize,
+    /// For integers, the values a SET may store.
+    pub range: Option<(i64, i64)>,
 }
 
 /// The ordered MIB view.
@@ -156,6 +158,7 @@ impl Mib {
                 source,
                 writable,
                 max_len: 255,
+                range: None,
             },
         );
     }

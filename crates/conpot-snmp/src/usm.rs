@@ -65,17 +65,32 @@ impl AuthProto {
         }
     }
 
-    /// The localized key of `password` for `engine_id` (RFC 3414 A.2).
+    /// The localized key of `password` for `engine_id` (RFC 3414 A.2): the digest of
+    /// 1 MiB of the repeated password, then of that key around the engine id. Hashed in
+    /// 64-byte pieces, so nothing large is allocated.
     pub fn localized_key(self, password: &[u8], engine_id: &[u8]) -> Vec<u8> {
-        let ku = if password.is_empty() {
-            self.hash(&[])
-        } else {
-            let mut stream = Vec::with_capacity(1 << 20);
-            while stream.len() < 1 << 20 {
-                let take = password.len().min((1 << 20) - stream.len());
-                stream.extend_from_slice(password.get(..take).unwrap_or_default());
+        fn stretch<D: Digest>(password: &[u8]) -> Vec<u8> {
+            let mut d = D::new();
+            if !password.is_empty() {
+                let mut chunk = [0u8; 64];
+                let mut at = 0usize;
+                for _ in 0..(1 << 20) / 64 {
+                    for b in chunk.iter_mut() {
+                        *b = password.get(at % password.len()).copied().unwrap_or(0);
+                        at += 1;
+                    }
+                    d.update(chunk);
+                }
             }
-            self.hash(&[&stream])
+            d.finalize().to_vec()
+        }
+        let ku = match self {
+            AuthProto::Md5 => stretch::<md5::Md5>(password),
+            AuthProto::Sha1 => stretch::<sha1::Sha1>(password),
+            AuthProto::Sha224 => stretch::<sha2::Sha224>(password),
+            AuthProto::Sha256 => stretch::<sha2::Sha256>(password),
+            AuthProto::Sha384 => stretch::<sha2::Sha384>(password),
+            AuthProto::Sha512 => stretch::<sha2::Sha512>(password),
         };
         self.hash(&[&ku, engine_id, &ku])
     }

@@ -134,6 +134,12 @@ fn communities_and_set() {
     let mut ro = req(pdu_tag::SET, 0, 0, &["1.3.6.1.2.1.1.1.0"]);
     ro.varbinds[0].value = SnmpValue::Octets(b"x".to_vec());
     assert_eq!(ask(&svc, 1, "private", &ro).unwrap().error_status, 17, "notWritable");
+    let mut admin = req(pdu_tag::SET, 0, 0, &["1.3.6.1.2.1.2.2.1.7.1"]);
+    admin.varbinds[0].value = SnmpValue::Integer(9);
+    assert_eq!(ask(&svc, 1, "private", &admin).unwrap().error_status, 10, "wrongValue");
+    admin.varbinds[0].value = SnmpValue::Integer(2);
+    assert_eq!(ask(&svc, 1, "private", &admin).unwrap().error_status, 0);
+    assert_eq!(dev.databus.get("ifAdminStatus", SystemTime::now()), Some(Value::Int(2)));
     // Unknown community: silence, counted.
     assert!(ask(&svc, 1, "guess", &req(pdu_tag::GET, 0, 0, &["1.3.6.1.2.1.1.1.0"])).is_none());
     assert_eq!(svc.agent().stat("snmpInBadCommunityNames"), 1);

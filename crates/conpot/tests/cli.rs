@@ -155,6 +155,7 @@ struct Running {
     child: Child,
     modbus: SocketAddr,
     s7: SocketAddr,
+    snmp: Option<SocketAddr>,
     cwd: PathBuf,
 }
 
@@ -180,14 +181,17 @@ impl Running {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut modbus, mut s7) = (None, None);
-        while modbus.is_none() || s7.is_none() {
+        let (mut modbus, mut s7, mut snmp) = (None, None, None);
+        while modbus.is_none() || s7.is_none() || snmp.is_none() {
             let line = lines.next().expect("a listening line").unwrap();
             if let Some(a) = line.strip_prefix("listening modbus tcp ") {
                 modbus = Some(a.parse().unwrap());
             }
             if let Some(a) = line.strip_prefix("listening s7comm tcp ") {
                 s7 = Some(a.parse().unwrap());
+            }
+            if let Some(a) = line.strip_prefix("listening snmp udp ") {
+                snmp = Some(a.parse().unwrap());
             }
         }
         let (modbus, s7) = (modbus.unwrap(), s7.unwrap());
@@ -196,6 +200,7 @@ impl Running {
             child,
             modbus,
             s7,
+            snmp,
             cwd: cwd.to_owned(),
         }
     }
@@ -331,6 +336,17 @@ fn conpot_template_and_ini_config_write_conpots_json_log() {
     for v in ["Technodrome", "Mouser Factory", "88111222", "IM151-8 PN/DP CPU"] {
         assert!(szl.contains(v), "{v} in {szl:?}");
     }
+    // SNMP answers sysDescr from the template's databus (v2c GET, community public).
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    udp.send_to(
+        &conpot_core_hex("302702010104067075626c6963a01a020204d2020100020100300e300c06082b060102010101000500"),
+        run.snmp.unwrap(),
+    )
+    .unwrap();
+    let mut buf = [0u8; 1500];
+    let n = udp.recv(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("Siemens, SIMATIC, S7-200"));
     assert!(run.stop().success());
     let events = jsonl(&log);
     let expected: std::collections::BTreeSet<&str> = [
