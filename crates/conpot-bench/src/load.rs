@@ -137,25 +137,38 @@ async fn connect_from(target: SocketAddr, i: usize) -> std::io::Result<TcpStream
 /// `workers` workers each opening a connection, sending one request, reading the reply
 /// and closing, for `duration`.
 pub async fn connect(target: SocketAddr, workers: usize, duration: Duration) -> Report {
+    sessions(
+        &format!("connect {workers} workers"),
+        workers,
+        duration,
+        move |i| async move {
+            let mut s = connect_from(target, i).await?;
+            let _ = s.set_nodelay(true);
+            exchange(&mut s, &mut [0u8; REPLY_LEN]).await
+        },
+    )
+    .await
+}
+
+/// Runs `workers` workers, each running `session(i)` back to back for `duration`, and
+/// reports how many succeeded and how long each took.
+async fn sessions<F, Fut>(label: &str, workers: usize, duration: Duration, session: F) -> Report
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send,
+{
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
     for w in 0..workers {
+        let session = session.clone();
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::new());
-            let mut reply = [0u8; REPLY_LEN];
             let mut i = w;
             while Instant::now() < deadline {
                 let t = Instant::now();
                 i += workers;
-                let r = async {
-                    let mut s = connect_from(target, i).await?;
-                    let _ = s.set_nodelay(true);
-                    exchange(&mut s, &mut reply).await?;
-                    Ok::<(), std::io::Error>(())
-                }
-                .await;
-                match r {
+                match session(i).await {
                     Ok(()) => {
                         ok += 1;
                         lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
@@ -170,7 +183,7 @@ pub async fn connect(target: SocketAddr, workers: usize, duration: Duration) -> 
     for t in tasks {
         parts.push(t.await.unwrap_or((0, 1, Vec::new())));
     }
-    merge(&format!("connect {workers} workers"), parts, start.elapsed())
+    merge(label, parts, start.elapsed())
 }
 
 /// COTP connection request (rack 0, slot 2), setup communication, SZL 0x001C read.
@@ -197,47 +210,26 @@ async fn read_tpkt(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 /// `workers` workers each running whole S7 sessions (connect, COTP, setup, one SZL read,
 /// close) back to back for `duration`.
 pub async fn s7(target: SocketAddr, workers: usize, duration: Duration) -> Report {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for w in 0..workers {
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::new());
-            let mut i = w;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                i += workers;
-                let r = async {
-                    let mut s = connect_from(target, i).await?;
-                    let _ = s.set_nodelay(true);
-                    s.write_all(&S7_CR).await?;
-                    let cc = read_tpkt(&mut s).await?;
-                    s.write_all(&S7_SETUP).await?;
-                    read_tpkt(&mut s).await?;
-                    s.write_all(&S7_SZL).await?;
-                    let szl = read_tpkt(&mut s).await?;
-                    if cc.get(1) != Some(&0xD0) || szl.get(3) != Some(&0x32) {
-                        return Err(std::io::Error::other("not an S7 answer"));
-                    }
-                    Ok::<(), std::io::Error>(())
-                }
-                .await;
-                match r {
-                    Ok(()) => {
-                        ok += 1;
-                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    }
-                    Err(_) => err += 1,
-                }
+    sessions(
+        &format!("s7 sessions, {workers} workers"),
+        workers,
+        duration,
+        move |i| async move {
+            let mut s = connect_from(target, i).await?;
+            let _ = s.set_nodelay(true);
+            s.write_all(&S7_CR).await?;
+            let cc = read_tpkt(&mut s).await?;
+            s.write_all(&S7_SETUP).await?;
+            read_tpkt(&mut s).await?;
+            s.write_all(&S7_SZL).await?;
+            let szl = read_tpkt(&mut s).await?;
+            if cc.get(1) != Some(&0xD0) || szl.get(3) != Some(&0x32) {
+                return Err(std::io::Error::other("not an S7 answer"));
             }
-            (ok, err, lat)
-        }));
-    }
-    let mut parts = Vec::new();
-    for t in tasks {
-        parts.push(t.await.unwrap_or((0, 1, Vec::new())));
-    }
-    merge(&format!("s7 sessions, {workers} workers"), parts, start.elapsed())
+            Ok(())
+        },
+    )
+    .await
 }
 
 /// An SNMPv2c GET of sysDescr.0 with community `public` (request id patched per send).

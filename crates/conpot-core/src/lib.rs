@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod persona;
 pub mod protocol;
 pub mod rng;
+pub mod sys;
 pub mod template;
 pub mod time;
 pub mod udp;

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use conpot_core::Device;
 use conpot_core::Value;
 use conpot_core::template::nav::{Errors, Table as TomlTable};
-use conpot_core::template::{ProtocolSection, SectionBody, TemplateError};
+use conpot_core::template::{ProtocolSection, TemplateError};
 
 use crate::device::{Block, ModbusConfig, Mode, Slave};
 use crate::pdu::Table;
@@ -25,15 +25,11 @@ const OBJECT_NAMES: &[(&str, u8)] = &[
 /// Builds the Modbus configuration of `section` for `device`, preparing the databus
 /// lists its blocks use.
 pub fn build(section: &ProtocolSection, device: &Device) -> Result<ModbusConfig, Vec<TemplateError>> {
-    let mut errs = Errors::default();
-    let config = match &section.body {
-        SectionBody::Toml(t) => from_toml(&section.file, t, device, &mut errs),
-        SectionBody::ConpotXml(text) => from_xml(&section.file, text, device, &mut errs),
-    };
-    match config {
-        Some(c) if errs.is_empty() => Ok(c),
-        _ => Err(errs.0),
-    }
+    conpot_core::template::read_section(
+        section,
+        |file, t, errs| from_toml(file, t, device, errs),
+        |file, x, errs| from_xml(file, x, device, errs),
+    )
 }
 
 fn render(file: &str, key: &str, text: &str, device: &Device, errs: &mut Errors) -> String {

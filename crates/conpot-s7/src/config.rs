@@ -6,7 +6,7 @@ use conpot_core::Device;
 use conpot_core::Value;
 use conpot_core::databus::Entry;
 use conpot_core::template::nav::{Errors, Table};
-use conpot_core::template::{ProtocolSection, SectionBody, TemplateError};
+use conpot_core::template::{ProtocolSection, TemplateError};
 
 use crate::blocks::{self, Block};
 use crate::device::S7Config;
@@ -16,15 +16,11 @@ use crate::szl::{Family, Identity};
 /// Builds the CPU configuration of `section` for `device`, creating databus keys for
 /// memory areas that have none.
 pub fn build(section: &ProtocolSection, device: &Device) -> Result<S7Config, Vec<TemplateError>> {
-    let mut errs = Errors::default();
-    let config = match &section.body {
-        SectionBody::Toml(t) => from_toml(&section.file, t, device, &mut errs),
-        SectionBody::ConpotXml(x) => from_xml(&section.file, x, device, &mut errs),
-    };
-    match config {
-        Some(c) if errs.is_empty() => Ok(c),
-        _ => Err(errs.0),
-    }
+    conpot_core::template::read_section(
+        section,
+        |file, t, errs| from_toml(file, t, device, errs),
+        |file, x, errs| from_xml(file, x, device, errs),
+    )
 }
 
 /// Parses `V3.2.8` / `3.2.8` into its three numbers.

@@ -4,7 +4,7 @@ use conpot_core::Device;
 use conpot_core::Value;
 use conpot_core::databus::Entry;
 use conpot_core::template::nav::{Errors, Table};
-use conpot_core::template::{ProtocolSection, SectionBody, TemplateError};
+use conpot_core::template::{ProtocolSection, TemplateError};
 
 use crate::agent::{Community, STATS, SnmpConfig, User};
 use crate::message::{SnmpValue, parse_oid};
@@ -16,15 +16,11 @@ const SIEMENS: u32 = 4329;
 
 /// Builds the agent configuration of `section` for `device`.
 pub fn build(section: &ProtocolSection, device: &Device) -> Result<SnmpConfig, Vec<TemplateError>> {
-    let mut errs = Errors::default();
-    let config = match &section.body {
-        SectionBody::Toml(t) => from_toml(&section.file, t, device, &mut errs),
-        SectionBody::ConpotXml(x) => from_xml(&section.file, x, device, &mut errs),
-    };
-    match config {
-        Some(c) if errs.is_empty() => Ok(c),
-        _ => Err(errs.0),
-    }
+    conpot_core::template::read_section(
+        section,
+        |file, t, errs| from_toml(file, t, device, errs),
+        |file, x, errs| from_xml(file, x, device, errs),
+    )
 }
 
 fn mac(device: &Device) -> Option<[u8; 6]> {

@@ -72,7 +72,7 @@ fn start(cli: cli::Cli) -> i32 {
             return 1;
         }
     };
-    raise_fd_limit();
+    conpot_core::sys::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -81,20 +81,4 @@ fn start(cli: cli::Cli) -> i32 {
         }
     };
     runtime.block_on(run::run(config, template))
-}
-
-/// Raises the open-file limit to its hard maximum so thousands of attackers fit.
-#[allow(unsafe_code)]
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }

@@ -216,6 +216,24 @@ impl Template {
     }
 }
 
+/// Reads a protocol section in whichever format it was written (`toml` or `xml`), each
+/// reader recording every error it finds; the result is the configuration or all errors.
+pub fn read_section<T>(
+    section: &ProtocolSection,
+    toml: impl FnOnce(&str, &toml::Table, &mut nav::Errors) -> Option<T>,
+    xml: impl FnOnce(&str, &str, &mut nav::Errors) -> Option<T>,
+) -> Result<T, Vec<TemplateError>> {
+    let mut errs = nav::Errors::default();
+    let config = match &section.body {
+        SectionBody::Toml(t) => toml(&section.file, t, &mut errs),
+        SectionBody::ConpotXml(x) => xml(&section.file, x, &mut errs),
+    };
+    match config {
+        Some(c) if errs.is_empty() => Ok(c),
+        _ => Err(errs.0),
+    }
+}
+
 /// Maps one of Conpot's emulator class paths to ours.
 pub fn conpot_emulator(class: &str) -> Option<DatabusSpec> {
     let short = class.rsplit('.').next().unwrap_or(class);
