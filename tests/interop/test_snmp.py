@@ -191,6 +191,16 @@ def test_pysnmp_get_walk_set(conpot):
     assert "ops@plant" in v2("snmpget", "1.3.6.1.2.1.1.4.0", port=port).stdout
 
 
+def test_engine_boots_grow_with_restarts(tmp_path):
+    boots = []
+    for _ in range(2):
+        c = Conpot(tmp_path)
+        out = v2("snmpget", "1.3.6.1.6.3.10.2.1.2.0", port=c.ports["snmp"]).stdout
+        boots.append(int(out.rsplit(":", 1)[1]))
+        assert c.stop() == 0
+    assert boots == [1, 2]
+
+
 def test_nmap_snmp_scripts_show_the_persona(conpot):
     port = conpot.ports["snmp"]
     out = subprocess.run(

@@ -10,6 +10,9 @@ use crate::rng::Rng;
 use crate::template::{DatabusSpec, EmulatorSpec, Template, TemplateError};
 use crate::value::Value;
 
+/// Databus key holding how many times the device has started (1 on a fresh deployment).
+pub const KEY_BOOTS: &str = "device_boots";
+
 /// One emulated device: its persona and the databus all its protocols share.
 #[derive(Debug, Clone)]
 pub struct Device {

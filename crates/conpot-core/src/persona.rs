@@ -185,6 +185,20 @@ impl Persona {
         Ok(persona)
     }
 
+    /// Counts this start of the device: the number of times it has booted, kept beside the
+    /// persona (SNMP's snmpEngineBoots must grow with every restart).
+    pub fn next_boot(state_dir: &Path, template: &str) -> std::io::Result<u32> {
+        let path = Self::path(state_dir, template).with_extension("boots");
+        let last = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .unwrap_or(0);
+        let boots = last.saturating_add(1).min(i32::MAX as u32);
+        std::fs::create_dir_all(state_dir)?;
+        std::fs::write(&path, format!("{boots}\n"))?;
+        Ok(boots)
+    }
+
     /// Path of the persona file of `template` under `state_dir`.
     pub fn path(state_dir: &Path, template: &str) -> PathBuf {
         let safe: String = template
@@ -297,6 +311,8 @@ mod tests {
         let d = Persona::load_or_create(&s2, "default", &dir).unwrap();
         assert_eq!(d.values["serial"], a.values["serial"]);
         assert_eq!(d.values["mac"].len(), 17);
+        assert_eq!(Persona::next_boot(&dir, "default").unwrap(), 1);
+        assert_eq!(Persona::next_boot(&dir, "default").unwrap(), 2);
         let _ = std::fs::remove_dir_all(dir);
         let _ = std::fs::remove_dir_all(other);
     }

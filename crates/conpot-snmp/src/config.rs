@@ -23,6 +23,17 @@ pub fn build(section: &ProtocolSection, device: &Device) -> Result<SnmpConfig, V
     )
 }
 
+/// How many times the device has started (snmpEngineBoots).
+fn boots(device: &Device) -> u32 {
+    device
+        .databus
+        .get(conpot_core::device::KEY_BOOTS, std::time::SystemTime::now())
+        .and_then(|v| v.as_i128())
+        .and_then(|b| u32::try_from(b).ok())
+        .filter(|b| *b > 0)
+        .unwrap_or(1)
+}
+
 fn mac(device: &Device) -> Option<[u8; 6]> {
     let text = device.persona.get("mac")?;
     let bytes: Vec<u8> = text
@@ -144,7 +155,7 @@ fn base_mib(device: &Device, sys: &System, mib: &mut Mib, engine: &[u8]) {
     mib.add(
         o("1.3.6.1.6.3.10.2.1.2.0"),
         Ty::Integer,
-        Source::Static(SnmpValue::Integer(1)),
+        Source::Static(SnmpValue::Integer(i64::from(boots(device)))),
         false,
     );
     mib.add(
@@ -548,7 +559,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         communities,
         users,
         engine_id: engine,
-        boots: 1,
+        boots: boots(device),
         max_repetitions,
     })
 }
@@ -647,7 +658,7 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
         communities,
         users,
         engine_id: engine,
-        boots: 1,
+        boots: boots(device),
         max_repetitions: 32,
     })
 }

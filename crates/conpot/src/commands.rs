@@ -44,7 +44,7 @@ pub fn check_template(path: &str) -> i32 {
         }
     };
     let persona = template.persona.generate(&template.name, 0);
-    match setup::build(&template, persona) {
+    match setup::build(&template, persona, 1) {
         Ok(built) => {
             for w in &template.warnings {
                 println!("warning: {w}");

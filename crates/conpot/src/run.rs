@@ -50,7 +50,8 @@ pub async fn run(config: Config, template: Template) -> i32 {
         }
     };
     let persona_path = Persona::path(&config.state_dir, &template.name);
-    let built = match setup::build(&template, persona) {
+    let boots = Persona::next_boot(&config.state_dir, &template.name).unwrap_or(1);
+    let built = match setup::build(&template, persona, boots) {
         Ok(b) => b,
         Err(errs) => {
             tracing::error!("template errors:\n{}", setup::format_errors(&errs));

@@ -54,9 +54,14 @@ pub struct Built {
     pub unsupported: Vec<String>,
 }
 
-/// Builds the device of `template` with `persona` and every enabled protocol's service.
-pub fn build(template: &Template, persona: Persona) -> Result<Built, Vec<TemplateError>> {
+/// Builds the device of `template` with `persona` (started for the `boots`-th time) and
+/// every enabled protocol's service.
+pub fn build(template: &Template, persona: Persona, boots: u32) -> Result<Built, Vec<TemplateError>> {
     let device = Device::build(template, persona, SystemTime::now(), &mut Rng::from_entropy())?;
+    device.databus.insert(
+        conpot_core::device::KEY_BOOTS,
+        conpot_core::databus::Entry::Value(conpot_core::Value::from(i64::from(boots))),
+    );
     let mut errs = Vec::new();
     let mut services = Vec::new();
     let mut unsupported = Vec::new();
