@@ -80,6 +80,28 @@ impl Block {
         self.code.iter().fold(0u16, |acc, &b| acc.rotate_left(1) ^ u16::from(b))
     }
 
+    /// Block number, load size, security bytes, and the code and interface times.
+    fn put_number_size_times(&self, r: &mut Vec<u8>) {
+        r.extend(self.number.to_be_bytes());
+        r.extend(self.load_size().to_be_bytes());
+        r.extend([0u8; 4]);
+        for _ in 0..2 {
+            r.extend(self.modified.1.to_be_bytes());
+            r.extend(self.modified.0.to_be_bytes());
+        }
+    }
+
+    /// Author, family, name, version, checksum and reserved bytes.
+    fn put_footer(&self, r: &mut Vec<u8>) {
+        r.extend(text8(&self.author));
+        r.extend(text8(&self.family));
+        r.extend(text8(&self.name));
+        r.push(self.version);
+        r.push(0);
+        r.extend(self.checksum().to_be_bytes());
+        r.extend([0u8; 8]);
+    }
+
     /// The 78-byte block info record.
     pub fn info(&self) -> Vec<u8> {
         let mut r = Vec::with_capacity(78);
@@ -97,26 +119,14 @@ impl Block {
             self.lang,
             mc7_type(self.kind),
         ]);
-        r.extend(self.number.to_be_bytes());
-        r.extend(self.load_size().to_be_bytes());
-        r.extend([0u8; 4]);
-        r.extend(self.modified.1.to_be_bytes());
-        r.extend(self.modified.0.to_be_bytes());
-        r.extend(self.modified.1.to_be_bytes());
-        r.extend(self.modified.0.to_be_bytes());
+        self.put_number_size_times(&mut r);
         let sbb: u16 = if self.kind == 0x41 { 0 } else { 20 };
         r.extend(sbb.to_be_bytes());
         r.extend(0u16.to_be_bytes());
         let local: u16 = if self.kind == 0x41 { 0 } else { 20 };
         r.extend(local.to_be_bytes());
         r.extend((self.code.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
-        r.extend(text8(&self.author));
-        r.extend(text8(&self.family));
-        r.extend(text8(&self.name));
-        r.push(self.version);
-        r.push(0);
-        r.extend(self.checksum().to_be_bytes());
-        r.extend([0u8; 8]);
+        self.put_footer(&mut r);
         r
     }
 
@@ -124,25 +134,13 @@ impl Block {
     pub fn image(&self) -> Vec<u8> {
         let mut r = Vec::with_capacity(self.load_size() as usize);
         r.extend_from_slice(&[0x70, 0x70, 0x01, 0x01, self.lang, mc7_type(self.kind)]);
-        r.extend(self.number.to_be_bytes());
-        r.extend(self.load_size().to_be_bytes());
-        r.extend([0u8; 4]);
-        r.extend(self.modified.1.to_be_bytes());
-        r.extend(self.modified.0.to_be_bytes());
-        r.extend(self.modified.1.to_be_bytes());
-        r.extend(self.modified.0.to_be_bytes());
+        self.put_number_size_times(&mut r);
         r.extend(0u16.to_be_bytes());
         r.extend(0u16.to_be_bytes());
         r.extend(0u16.to_be_bytes());
         r.extend((self.code.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
         r.extend_from_slice(&self.code);
-        r.extend(text8(&self.author));
-        r.extend(text8(&self.family));
-        r.extend(text8(&self.name));
-        r.push(self.version);
-        r.push(0);
-        r.extend(self.checksum().to_be_bytes());
-        r.extend([0u8; 8]);
+        self.put_footer(&mut r);
         r
     }
 }
