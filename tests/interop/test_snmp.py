@@ -260,3 +260,16 @@ def test_reflection_budget_and_amplification(tmp_path):
     conpot.stop()
     hits = [e for e in conpot.events() if e["event_type"] == "limit.hit"]
     assert any(h["data"]["limit"] == "answers_per_source" for h in hits)
+
+
+def test_legacy_log_keeps_conpots_snmp_records(conpot):
+    port = conpot.ports["snmp"]
+    v2("snmpget", SYS_DESCR, port=port)
+    snmp("snmpset", "-v2c", "-c", "private", [SYS_LOCATION, "s", "Hall 2"], port=port)
+    conpot.stop()
+    legacy = [e for e in conpot.events(legacy=True) if e["data_type"] == "snmp" and e["event_type"] and e["event_type"].startswith("SNMP")]
+    get = next(e for e in legacy if e["event_type"] == "SNMPv2 Get")
+    assert get["request"] == {"oid": SYS_DESCR, "val": ""}
+    assert conpot.persona()["order_code"] in get["response"]["val"]
+    put = next(e for e in legacy if e["event_type"] == "SNMPv2 Set")
+    assert put["request"] == {"oid": SYS_LOCATION, "val": "Hall 2"} and put["response"]["val"] == "Hall 2"

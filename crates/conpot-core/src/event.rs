@@ -77,6 +77,20 @@ pub struct EventBody {
     pub data: Map<String, Json>,
     /// What went wrong, for malformed input or failures.
     pub error: Option<String>,
+    /// How Conpot itself logged this kind of event, for the `conpot-legacy` encoding.
+    pub conpot: Option<ConpotView>,
+}
+
+/// The `event_type`, `request` and `response` Conpot wrote for an event, where they
+/// differ from what the generic legacy mapping gives.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConpotView {
+    /// Conpot's `event_type` (e.g. `SNMPv2 Get`).
+    pub event_type: Option<String>,
+    /// Conpot's `request`.
+    pub request: Json,
+    /// Conpot's `response`.
+    pub response: Json,
 }
 
 /// An event as a protocol core emits it: a type and a body.
@@ -141,6 +155,8 @@ pub struct Event {
     pub data: Map<String, Json>,
     /// Error text.
     pub error: Option<String>,
+    /// Conpot's own view of the event (legacy encoding).
+    pub conpot: Option<ConpotView>,
 }
 
 /// A time-ordered UUIDv7 for `now`, with its random bits from this thread's generator
@@ -219,6 +235,7 @@ impl Event {
             raw_response: b.raw_response.map(|r| Raw::from_vec(r, origin.raw_limit)),
             data: b.data,
             error: b.error,
+            conpot: b.conpot,
         }
     }
 }

@@ -141,6 +141,15 @@ fn varbinds_json(v: &[VarBind]) -> Json {
     )
 }
 
+/// A value as Conpot's log wrote it: text, with NULL as empty.
+fn legacy_val(v: &SnmpValue) -> Json {
+    match v {
+        SnmpValue::Null => Json::String(String::new()),
+        SnmpValue::Octets(b) => Json::String(String::from_utf8_lossy(b).into_owned()),
+        other => Json::String(other.to_json().to_string().trim_matches('"').to_owned()),
+    }
+}
+
 /// Who asked, for events and access.
 struct Principal {
     version: &'static str,
@@ -527,6 +536,29 @@ impl Agent {
             json!({"error_status": resp.error_status, "error_index": resp.error_index, "varbinds": varbinds_json(&resp.varbinds)}),
         );
         d.body.raw = Some(raw.to_vec());
+        // Conpot logged the first binding of each side, typed by version and command.
+        let first = |v: &[VarBind]| {
+            v.first().map_or(
+                Json::Null,
+                |vb| json!({"oid": oid_string(&vb.oid), "val": legacy_val(&vb.value)}),
+            )
+        };
+        let command = match pdu.kind {
+            pdu_tag::GET => "Get",
+            pdu_tag::GET_NEXT => "GetNext",
+            pdu_tag::GET_BULK => "Bulk",
+            _ => "Set",
+        };
+        let digit = match who.version {
+            "v1" => "1",
+            "v2c" => "2",
+            _ => "3",
+        };
+        d.body.conpot = Some(conpot_core::event::ConpotView {
+            event_type: Some(format!("SNMPv{digit} {command}")),
+            request: first(&pdu.varbinds),
+            response: first(&resp.varbinds),
+        });
         events.push(d);
         Some(resp)
     }

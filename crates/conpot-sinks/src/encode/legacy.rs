@@ -14,6 +14,9 @@ pub(super) struct Legacy<'a>(pub &'a Event);
 /// The `event_type` Conpot would log for `event`: its lifecycle names for session
 /// events, `null` for request/response records, our dotted type for the rest.
 pub fn legacy_event_type(event: &Event) -> Option<String> {
+    if let Some(view) = &event.conpot {
+        return view.event_type.clone();
+    }
     match &*event.event_type {
         "session.open" => Some("NEW_CONNECTION".into()),
         "session.close" => {
@@ -55,8 +58,16 @@ impl Serialize for Legacy<'_> {
         m.serialize_entry("dst_port", &e.dst.map(|a| a.port()))?;
         m.serialize_entry("public_ip", &e.public_ip.as_deref())?;
         m.serialize_entry("data_type", &*e.protocol)?;
-        m.serialize_entry("request", &payload(&e.raw, &e.request))?;
-        m.serialize_entry("response", &payload(&e.raw_response, &e.response))?;
+        match &e.conpot {
+            Some(view) => {
+                m.serialize_entry("request", &view.request)?;
+                m.serialize_entry("response", &view.response)?;
+            }
+            None => {
+                m.serialize_entry("request", &payload(&e.raw, &e.request))?;
+                m.serialize_entry("response", &payload(&e.raw_response, &e.response))?;
+            }
+        }
         m.serialize_entry("event_type", &legacy_event_type(e))?;
         m.end()
     }
