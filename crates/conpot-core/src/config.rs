@@ -95,6 +95,9 @@ pub struct ListenOverrides {
     pub ports: BTreeMap<String, u16>,
     /// Also listen on `[::]` where a protocol binds `0.0.0.0`.
     pub ipv6: bool,
+    /// IP time-to-live of every packet sent (the OS default when unset): a device's stack
+    /// often differs from Linux's 64.
+    pub ttl: Option<u32>,
 }
 
 /// The sensor configuration.
@@ -238,7 +241,8 @@ impl Config {
         }
         if let Some(t) = top.table("listen", false, &mut errs) {
             let t = Table::new(file, "listen", t);
-            t.deny_unknown(&["host", "ipv6", "ports"], &mut errs);
+            t.deny_unknown(&["host", "ipv6", "ports", "ttl"], &mut errs);
+            c.listen.ttl = t.int("ttl", 1, 255, false, &mut errs).map(|v| v as u32);
             if let Some(h) = t.str("host", false, &mut errs) {
                 if h.parse::<std::net::IpAddr>().is_err() {
                     errs.push(file, "listen.host", format!("an IP address, found `{h}`"));

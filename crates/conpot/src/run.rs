@@ -129,6 +129,20 @@ pub async fn run(config: Config, template: Template) -> i32 {
                     return 1;
                 }
             };
+            if let Some(ttl) = config.listen.ttl {
+                let sock = match &listener {
+                    Bound::Tcp(l, _) => socket2::SockRef::from(l),
+                    Bound::Udp(u, _) => socket2::SockRef::from(u),
+                };
+                let set = if addr.is_ipv4() {
+                    sock.set_ttl_v4(ttl)
+                } else {
+                    sock.set_unicast_hops_v6(ttl)
+                };
+                if let Err(e) = set {
+                    tracing::warn!("{}: cannot set the TTL to {ttl}: {e}", section.name);
+                }
+            }
             let (transport, local) = match &listener {
                 Bound::Tcp(l, _) => ("tcp", l.local_addr()),
                 Bound::Udp(u, _) => ("udp", u.local_addr()),
