@@ -273,3 +273,11 @@ def test_legacy_log_keeps_conpots_snmp_records(conpot):
     assert conpot.persona()["order_code"] in get["response"]["val"]
     put = next(e for e in legacy if e["event_type"] == "SNMPv2 Set")
     assert put["request"] == {"oid": SYS_LOCATION, "val": "Hall 2"} and put["response"]["val"] == "Hall 2"
+
+
+def test_v3_account_from_the_shared_credential_store(conpot):
+    """The default template's `[[credentials]]` admin account is an SNMPv3 user."""
+    p = conpot.persona()
+    args = ["-v3", "-u", "admin", "-l", "authPriv", "-a", "SHA", "-A", f"Siemens-{p['hostname']}", "-x", "AES", "-X", f"Simatic-{p['hostname']}"]
+    out = snmp("snmpget", *args, [SYS_DESCR], port=conpot.ports["snmp"]).stdout
+    assert p["order_code"] in out

@@ -24,6 +24,8 @@ pub struct Device {
     pub databus: Arc<Databus>,
     /// When the device "booted" (process start).
     pub boot: SystemTime,
+    /// Accounts every protocol shares, persona references resolved.
+    pub credentials: Arc<crate::credentials::Credentials>,
 }
 
 impl Device {
@@ -65,11 +67,21 @@ impl Device {
         if !errs.is_empty() {
             return Err(errs);
         }
+        let mut credentials = template.credentials.clone();
+        for c in &mut credentials.accounts {
+            let render = |s: &str| persona.render(s).unwrap_or_else(|_| s.to_owned());
+            c.user = render(&c.user);
+            c.password = render(&c.password);
+            for v in c.params.values_mut() {
+                *v = render(v);
+            }
+        }
         Ok(Device {
             template: template.name.clone(),
             persona: Arc::new(persona),
             databus: Arc::new(databus),
             boot,
+            credentials: Arc::new(credentials),
         })
     }
 }

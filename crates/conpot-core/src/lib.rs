@@ -5,6 +5,7 @@
 pub mod bus;
 pub mod capture;
 pub mod config;
+pub mod credentials;
 pub mod databus;
 pub mod device;
 pub mod emulators;

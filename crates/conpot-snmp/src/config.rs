@@ -310,6 +310,42 @@ fn standard_mib(device: &Device, mib: &mut Mib) {
     }
 }
 
+/// An SNMPv3 user from an account of the shared credential store: `snmp_auth` (default
+/// `sha`; `none` for noAuthNoPriv), `snmp_priv` (`des` or `aes`) with `snmp_priv_password`
+/// (default: the password).
+fn credential_user(c: &conpot_core::credentials::Credential, engine: &[u8]) -> Result<User, String> {
+    let auth_name = c.params.get("snmp_auth").map_or("sha", String::as_str);
+    let auth = if auth_name == "none" {
+        None
+    } else {
+        let p = AuthProto::parse(auth_name).ok_or_else(|| {
+            format!("snmp_auth md5, sha, sha224, sha256, sha384, sha512 or none, found \"{auth_name}\"")
+        })?;
+        if c.password.len() < 8 {
+            return Err("a password of at least 8 characters for SNMPv3".into());
+        }
+        Some((p, p.localized_key(c.password.as_bytes(), engine)))
+    };
+    let privacy = match (c.params.get("snmp_priv"), &auth) {
+        (None, _) => None,
+        (Some(_), None) => return Err("snmp_priv only together with snmp_auth".into()),
+        (Some(name), Some((ap, _))) => {
+            let pp = PrivProto::parse(name).ok_or_else(|| format!("snmp_priv des or aes, found \"{name}\""))?;
+            let pw = c.params.get("snmp_priv_password").unwrap_or(&c.password);
+            if pw.len() < 8 {
+                return Err("a privacy password of at least 8 characters".into());
+            }
+            Some((pp, ap.localized_key(pw.as_bytes(), engine)))
+        }
+    };
+    Ok(User {
+        name: c.user.as_bytes().to_vec(),
+        auth,
+        privacy,
+        write: c.write,
+    })
+}
+
 fn users_from_conpot(engine: &[u8]) -> Vec<User> {
     let auth = |p: AuthProto| Some((p, p.localized_key(b"authkey1", engine)));
     vec![
@@ -552,6 +588,12 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             privacy,
             write,
         });
+    }
+    for (i, c) in device.credentials.for_service("snmp").enumerate() {
+        match credential_user(c, &engine) {
+            Ok(u) => users.push(u),
+            Err(e) => errs.push(file, &format!("credentials (snmp account {i}, `{}`)", c.user), e),
+        }
     }
     let max_repetitions = root.int("max_repetitions", 1, 1000, false, errs).unwrap_or(32) as u32;
     Some(SnmpConfig {

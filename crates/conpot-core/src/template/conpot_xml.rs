@@ -143,6 +143,7 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         protocols,
         conpot_xml: true,
         warnings,
+        credentials: Default::default(),
     })
 }
 

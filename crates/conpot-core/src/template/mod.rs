@@ -169,6 +169,8 @@ pub struct Template {
     pub conpot_xml: bool,
     /// Things accepted but not fully supported, for the operator to read.
     pub warnings: Vec<String>,
+    /// Accounts of the device (texts may hold `{persona.NAME}` references).
+    pub credentials: crate::credentials::Credentials,
 }
 
 impl Template {

@@ -20,7 +20,10 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
     })?;
     let mut errs = Errors::default();
     let top = Table::new(&file, "", &root);
-    top.deny_unknown(&["template", "persona", "databus", "protocols"], &mut errs);
+    top.deny_unknown(
+        &["template", "persona", "databus", "protocols", "credentials"],
+        &mut errs,
+    );
 
     let mut meta = Meta::default();
     if let Some(t) = top.table("template", true, &mut errs) {
@@ -86,6 +89,8 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
         }
     }
 
+    let credentials = credentials(&file, &top, &known_fields, &mut errs);
+
     if !errs.is_empty() {
         return Err(errs.0);
     }
@@ -98,7 +103,63 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
         protocols,
         conpot_xml: false,
         warnings: Vec::new(),
+        credentials,
     })
+}
+
+/// Reads `[[credentials]]`: `user`, `password`, `services` (default all), `access`
+/// (`read` or `write`), and protocol-specific string settings (`snmp_auth`, ...).
+fn credentials(file: &str, top: &Table<'_>, known: &[String], errs: &mut Errors) -> crate::credentials::Credentials {
+    let mut store = crate::credentials::Credentials::default();
+    for (i, v) in top.array("credentials", false, errs).into_iter().flatten().enumerate() {
+        let path = format!("credentials[{i}]");
+        let Some(t) = v.as_table() else {
+            errs.push(file, &path, "a table");
+            continue;
+        };
+        let c = Table::new(file, &path, t);
+        let (Some(user), Some(password)) = (c.str("user", true, errs), c.str("password", true, errs)) else {
+            continue;
+        };
+        check_refs(file, &c.key("password"), password, known, errs);
+        let services = c
+            .array("services", false, errs)
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let write = match c.str("access", false, errs).unwrap_or("read") {
+            "read" => false,
+            "write" => true,
+            other => {
+                errs.push(
+                    file,
+                    &c.key("access"),
+                    format!("\"read\" or \"write\", found \"{other}\""),
+                );
+                false
+            }
+        };
+        let mut params = std::collections::BTreeMap::new();
+        for (k, v) in t {
+            if matches!(k.as_str(), "user" | "password" | "services" | "access") {
+                continue;
+            }
+            match v.as_str() {
+                Some(s) => {
+                    check_refs(file, &c.key(k), s, known, errs);
+                    params.insert(k.clone(), s.to_owned());
+                }
+                None => errs.push(file, &c.key(k), "a string"),
+            }
+        }
+        store.accounts.push(crate::credentials::Credential {
+            user: user.to_owned(),
+            password: password.to_owned(),
+            services,
+            write,
+            params,
+        });
+    }
+    store
 }
 
 fn field_spec(file: &str, path: &str, v: &toml::Value, errs: &mut Errors) -> Option<FieldSpec> {
