@@ -32,6 +32,8 @@ counters! {
     limit_udp_budget,
     /// UDP replies not sent because they were too large for their request.
     limit_amplification,
+    /// UDP sessions closed early because too many sources were tracked.
+    limit_udp_sessions,
     /// Sessions closed for being idle.
     idle_timeouts,
     /// Events handed to the bus.

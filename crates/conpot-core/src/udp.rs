@@ -127,9 +127,13 @@ async fn udp_loop(sensor: Arc<Sensor>, socket: UdpSocket, service: Arc<dyn Datag
         let datagram = buf.get(..n).unwrap_or_default();
         if !sources.contains_key(&peer) {
             if sources.len() >= limits.max_sessions {
-                let oldest = sources.iter().min_by_key(|(_, s)| s.last).map(|(a, _)| *a);
-                if let Some(old) = oldest {
-                    expire(&sensor, &mut sources, now, |s| s.info.src == Some(old));
+                // Full (a flood from many sources): close one session to make room. Any
+                // one will do; scanning for the oldest would cost a pass per datagram.
+                if let Some(old) = sources.keys().next().copied()
+                    && let Some(s) = sources.remove(&old)
+                {
+                    close(&sensor, s, now, "session_limit");
+                    Metrics::inc(&sensor.metrics.limit_udp_sessions);
                 }
             }
             let info = SessionInfo::new(Arc::clone(&protocol), Transport::Udp, Some(peer), Some(local));
@@ -188,21 +192,25 @@ fn secs(t: SystemTime) -> u64 {
 
 fn expire(sensor: &Sensor, sources: &mut HashMap<SocketAddr, Source>, now: SystemTime, pred: impl Fn(&Source) -> bool) {
     let gone: Vec<SocketAddr> = sources.iter().filter(|(_, s)| pred(s)).map(|(a, _)| *a).collect();
+    let reason = if sensor.shutdown.is_cancelled() {
+        "shutdown"
+    } else {
+        "idle_timeout"
+    };
     for a in gone {
         if let Some(s) = sources.remove(&a) {
-            let reason = if sensor.shutdown.is_cancelled() {
-                "shutdown"
-            } else {
-                "idle_timeout"
-            };
-            let d = EventDraft::new("session.close")
-                .with("reason", reason)
-                .with(
-                    "duration_ms",
-                    now.duration_since(s.opened).unwrap_or_default().as_millis() as u64,
-                )
-                .with("datagrams", s.datagrams);
-            sensor.emit(&s.info, d, now);
+            close(sensor, s, now, reason);
         }
     }
+}
+
+fn close(sensor: &Sensor, s: Source, now: SystemTime, reason: &'static str) {
+    let d = EventDraft::new("session.close")
+        .with("reason", reason)
+        .with(
+            "duration_ms",
+            now.duration_since(s.opened).unwrap_or_default().as_millis() as u64,
+        )
+        .with("datagrams", s.datagrams);
+    sensor.emit(&s.info, d, now);
 }
