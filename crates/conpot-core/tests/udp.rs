@@ -137,7 +137,7 @@ async fn idle_sessions_close_and_the_table_is_bounded() {
     assert_eq!(limited.len(), 1);
     assert_eq!(limited[0].data["reason"], "session_limit");
     // The other two expire after the idle timeout.
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let ev = events(&mut rx).await;
     let idle = ev
         .iter()
