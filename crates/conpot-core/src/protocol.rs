@@ -52,6 +52,15 @@ impl Output {
     }
 }
 
+/// A response delay drawn from a `[min, max]` millisecond profile (zero for `(0, 0)`).
+pub fn response_delay((lo, hi): (u32, u32)) -> Duration {
+    if hi == 0 {
+        return Duration::ZERO;
+    }
+    let ms = crate::rng::with_thread_rng(|r| r.range_i64(i64::from(lo), i64::from(hi)));
+    Duration::from_millis(ms.max(0) as u64)
+}
+
 /// One connection's protocol state machine.
 pub trait StreamSession: Send {
     /// Called once when the connection opens (a greeting may be sent).

@@ -21,6 +21,8 @@ pub struct DatagramOutput {
     pub reply: Option<Vec<u8>>,
     /// Events to log.
     pub events: Vec<EventDraft>,
+    /// Wait this long before sending the reply (the device's response time).
+    pub delay: Duration,
 }
 
 /// A protocol served over UDP: each datagram is handled on its own (sans-IO).
@@ -97,6 +99,7 @@ pub fn serve_udp(sensor: Arc<Sensor>, socket: UdpSocket, service: Arc<dyn Datagr
 }
 
 async fn udp_loop(sensor: Arc<Sensor>, socket: UdpSocket, service: Arc<dyn DatagramService>, limits: UdpLimits) {
+    let socket = Arc::new(socket);
     let protocol: Arc<str> = Arc::from(service.protocol());
     let local = socket
         .local_addr()
@@ -178,8 +181,16 @@ async fn udp_loop(sensor: Arc<Sensor>, socket: UdpSocket, service: Arc<dyn Datag
             continue;
         }
         budget.used += 1;
-        if let Err(e) = socket.send_to(&reply, peer).await {
-            tracing::debug!(error = %e, "udp send failed");
+        if out.delay.is_zero() {
+            if let Err(e) = socket.send_to(&reply, peer).await {
+                tracing::debug!(error = %e, "udp send failed");
+            }
+        } else {
+            let (sock, delay) = (Arc::clone(&socket), out.delay);
+            sensor.tracker.spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = sock.send_to(&reply, peer).await;
+            });
         }
     }
     let now = SystemTime::now();

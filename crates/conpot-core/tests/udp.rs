@@ -26,6 +26,7 @@ impl DatagramService for Echo {
         DatagramOutput {
             reply: Some(d.repeat(times)),
             events: vec![EventDraft::new("echo.request")],
+            delay: Duration::ZERO,
         }
     }
 }

@@ -103,22 +103,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             })
             .collect()
     });
-    let response_time_ms = match root.array("response_time_ms", false, errs) {
-        None => (0, 0),
-        Some(a) => match a.as_slice() {
-            [toml::Value::Integer(lo), toml::Value::Integer(hi)] if 0 <= *lo && lo <= hi && *hi <= 10_000 => {
-                (*lo as u32, *hi as u32)
-            }
-            _ => {
-                errs.push(
-                    file,
-                    &root.key("response_time_ms"),
-                    "[min, max] milliseconds, 0 <= min <= max <= 10000",
-                );
-                (0, 0)
-            }
-        },
-    };
+    let response_time_ms = root.millis_range("response_time_ms", errs);
     let mut slaves = Vec::new();
     for (i, s) in root.array("slaves", true, errs).into_iter().flatten().enumerate() {
         let path = format!("protocols.modbus.slaves[{i}]");

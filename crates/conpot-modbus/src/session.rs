@@ -1,11 +1,10 @@
 //! One Modbus/TCP connection as a sans-IO session: frames in, replies and events out.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use conpot_core::event::EventDraft;
-use conpot_core::protocol::{Output, StreamSession};
-use conpot_core::rng::with_thread_rng;
+use conpot_core::protocol::{Output, StreamSession, response_delay};
 use serde_json::{Value as Json, json};
 
 use crate::device::{Handled, ModbusDevice};
@@ -60,11 +59,7 @@ impl StreamSession for ModbusSession {
                 let start = out.bytes.len();
                 if let Some(resp) = &handled.response {
                     wire::emit(&mbap, resp, &mut out.bytes);
-                    let (lo, hi) = self.device.config.response_time_ms;
-                    if hi > 0 {
-                        let ms = with_thread_rng(|r| r.range_i64(i64::from(lo), i64::from(hi)));
-                        out.delay = out.delay.max(Duration::from_millis(ms as u64));
-                    }
+                    out.delay = out.delay.max(response_delay(self.device.config.response_time_ms));
                 }
                 out.events.push(request_event(
                     &mbap,

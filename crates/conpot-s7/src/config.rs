@@ -116,6 +116,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             "blocks",
             "max_block",
             "max_blocks",
+            "response_time_ms",
         ],
         errs,
     );
@@ -305,6 +306,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
     }
     let max_block = root.int("max_block", 1, 64 << 20, false, errs).unwrap_or(1 << 20) as usize;
     let max_blocks = root.int("max_blocks", 1, 65_535, false, errs).unwrap_or(1024) as usize;
+    let response_time_ms = root.millis_range("response_time_ms", errs);
     Some(S7Config {
         identity,
         memory,
@@ -313,6 +315,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         password,
         max_block,
         max_blocks,
+        response_time_ms,
     })
 }
 
@@ -430,6 +433,7 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
         password: None,
         max_block: 1 << 20,
         max_blocks: 1024,
+        response_time_ms: (0, 0),
     })
 }
 

@@ -35,6 +35,8 @@ pub struct S7Config {
     pub max_block: usize,
     /// Blocks the CPU may hold (downloads beyond are refused).
     pub max_blocks: usize,
+    /// Response time profile `[min, max]` in milliseconds.
+    pub response_time_ms: (u32, u32),
 }
 
 /// A CPU bound to a databus.

@@ -125,6 +125,9 @@ impl S7Session {
     }
 
     fn send(&self, pdu: &[u8], out: &mut Output) {
+        out.delay = out
+            .delay
+            .max(conpot_core::protocol::response_delay(self.dev.config.response_time_ms));
         wire::emit_dt(pdu, self.tpdu_max, &mut out.bytes);
     }
 

@@ -428,3 +428,30 @@ fn conpot_template_imports() {
     }
     let _ = Arc::clone(svc.device());
 }
+
+#[test]
+fn response_time_profile_delays_answers() {
+    let (_d, svc) = build(
+        &DEFAULT.replace(
+            "family = \"s7-300\"",
+            "family = \"s7-300\"\nresponse_time_ms = [20, 30]",
+        ),
+        12,
+    );
+    let a = "127.0.0.1:1".parse().unwrap();
+    let mut s = svc.new_session(a, a);
+    let mut out = Output::default();
+    s.on_data(
+        &hex("0300001611e00000001400c1020100c2020102c0010a"),
+        SystemTime::now(),
+        &mut out,
+    );
+    let mut out = Output::default();
+    s.on_data(
+        &hex("0300001902f08032010000000000080000f0000001000101e0"),
+        SystemTime::now(),
+        &mut out,
+    );
+    assert!(!out.bytes.is_empty());
+    assert!((20..=30).contains(&out.delay.as_millis()), "{:?}", out.delay);
+}

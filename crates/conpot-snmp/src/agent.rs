@@ -106,6 +106,8 @@ pub struct SnmpConfig {
     pub boots: u32,
     /// Cap on GETBULK max-repetitions.
     pub max_repetitions: u32,
+    /// Response time profile `[min, max]` in milliseconds.
+    pub response_time_ms: (u32, u32),
 }
 
 /// An SNMP agent over a databus.

@@ -380,6 +380,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             "objects",
             "standard_mibs",
             "max_repetitions",
+            "response_time_ms",
         ],
         errs,
     );
@@ -596,6 +597,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         }
     }
     let max_repetitions = root.int("max_repetitions", 1, 1000, false, errs).unwrap_or(32) as u32;
+    let response_time_ms = root.millis_range("response_time_ms", errs);
     Some(SnmpConfig {
         mib,
         communities,
@@ -603,6 +605,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         engine_id: engine,
         boots: boots(device),
         max_repetitions,
+        response_time_ms,
     })
 }
 
@@ -702,5 +705,6 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
         engine_id: engine,
         boots: boots(device),
         max_repetitions: 32,
+        response_time_ms: (0, 0),
     })
 }

@@ -58,6 +58,7 @@ impl DatagramService for SnmpService {
         max_reply: usize,
     ) -> DatagramOutput {
         let (reply, events) = self.agent.handle(datagram, now, max_reply);
-        DatagramOutput { reply, events }
+        let delay = conpot_core::protocol::response_delay(self.agent.config.response_time_ms);
+        DatagramOutput { reply, events, delay }
     }
 }

@@ -172,6 +172,26 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// A response-time profile `[min, max]` in milliseconds; `(0, 0)` (no delay) when absent.
+    pub fn millis_range(&self, key: &str, errs: &mut Errors) -> (u32, u32) {
+        match self.array(key, false, errs) {
+            None => (0, 0),
+            Some(a) => match a.as_slice() {
+                [toml::Value::Integer(lo), toml::Value::Integer(hi)] if 0 <= *lo && lo <= hi && *hi <= 10_000 => {
+                    (*lo as u32, *hi as u32)
+                }
+                _ => {
+                    errs.push(
+                        self.file,
+                        &self.key(key),
+                        "[min, max] milliseconds, 0 <= min <= max <= 10000",
+                    );
+                    (0, 0)
+                }
+            },
+        }
+    }
+
     /// Records an error for every key not in `known`.
     pub fn deny_unknown(&self, known: &[&str], errs: &mut Errors) {
         for k in self.table.keys() {
