@@ -379,7 +379,7 @@ fn conpot_snmp_templates_import() {
 #[test]
 fn response_time_profile_delays_answers() {
     use conpot_core::udp::DatagramService;
-    let (_d, svc) = build(&DEFAULT.replace("services = 78", "services = 78").replace(
+    let (_d, svc) = build(&DEFAULT.replace(
         "[protocols.snmp.system]",
         "response_time_ms = [7, 9]\n\n[protocols.snmp.system]",
     ));
