@@ -41,14 +41,6 @@ pub struct Raw {
 }
 
 impl Raw {
-    /// Keeps at most `limit` bytes of `data`.
-    pub fn capped(data: &[u8], limit: usize) -> Raw {
-        Raw {
-            bytes: data.get(..limit.min(data.len())).unwrap_or_default().to_vec(),
-            len: data.len(),
-        }
-    }
-
     /// Keeps at most `limit` bytes of `data`, reusing its allocation.
     pub fn from_vec(mut data: Vec<u8>, limit: usize) -> Raw {
         let len = data.len();

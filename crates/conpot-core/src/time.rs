@@ -78,16 +78,6 @@ impl std::fmt::Display for Iso8601 {
     }
 }
 
-/// RFC 3339 with microseconds and `Z`: `2026-11-26T12:41:42.444137Z`.
-pub fn rfc3339_micros(t: SystemTime) -> String {
-    Iso8601 { time: t, zone: true }.to_string()
-}
-
-/// Conpot's naive ISO form with microseconds and no zone: `2026-11-26T12:41:42.444137`.
-pub fn iso_naive_micros(t: SystemTime) -> String {
-    Iso8601 { time: t, zone: false }.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,11 +85,27 @@ mod tests {
     #[test]
     fn formats() {
         let t = UNIX_EPOCH + Duration::from_micros(1_795_611_702_444_137);
-        assert_eq!(rfc3339_micros(t), "2026-11-25T13:01:42.444137Z");
-        assert_eq!(iso_naive_micros(t), "2026-11-25T13:01:42.444137");
-        assert_eq!(rfc3339_micros(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            Iso8601 { time: t, zone: true }.to_string(),
+            "2026-11-25T13:01:42.444137Z"
+        );
+        assert_eq!(
+            Iso8601 { time: t, zone: false }.to_string(),
+            "2026-11-25T13:01:42.444137"
+        );
+        assert_eq!(
+            Iso8601 {
+                time: UNIX_EPOCH,
+                zone: true
+            }
+            .to_string(),
+            "1970-01-01T00:00:00.000000Z"
+        );
         // Leap day.
         let t = UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339_micros(t), "2000-02-29T00:00:00.000000Z");
+        assert_eq!(
+            Iso8601 { time: t, zone: true }.to_string(),
+            "2000-02-29T00:00:00.000000Z"
+        );
     }
 }
