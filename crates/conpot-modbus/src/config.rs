@@ -105,12 +105,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
     });
     let response_time_ms = root.millis_range("response_time_ms", errs);
     let mut slaves = Vec::new();
-    for (i, s) in root.array("slaves", true, errs).into_iter().flatten().enumerate() {
-        let path = format!("protocols.modbus.slaves[{i}]");
-        let Some(st) = s.as_table() else {
-            errs.push(file, &path, "a table");
-            continue;
-        };
+    for (path, st) in root.tables("slaves", true, errs) {
         let st = TomlTable::new(file, &path, st);
         st.deny_unknown(&["id", "blocks"], errs);
         let id = st.int("id", 0, 255, true, errs).unwrap_or(0) as u8;

@@ -213,12 +213,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
     }
     let mut blocks_list = Vec::new();
     let seed = device.persona.seed;
-    for (i, v) in root.array("db", false, errs).into_iter().flatten().enumerate() {
-        let path = format!("protocols.s7comm.db[{i}]");
-        let Some(dt) = v.as_table() else {
-            errs.push(file, &path, "a table");
-            continue;
-        };
+    for (path, dt) in root.tables("db", false, errs) {
         let Some(number) = Table::new(file, &path, dt).int("number", 1, 65535, true, errs) else {
             continue;
         };
@@ -238,12 +233,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             modified: (14_900 + (seed % 400) as u16, (seed % 86_400_000) as u32),
         });
     }
-    for (i, v) in root.array("blocks", false, errs).into_iter().flatten().enumerate() {
-        let path = format!("protocols.s7comm.blocks[{i}]");
-        let Some(bt) = v.as_table() else {
-            errs.push(file, &path, "a table");
-            continue;
-        };
+    for (path, bt) in root.tables("blocks", false, errs) {
         let b = Table::new(file, &path, bt);
         b.deny_unknown(
             &["type", "number", "size", "lang", "author", "family", "name", "version"],

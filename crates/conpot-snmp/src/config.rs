@@ -426,12 +426,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
     if root.bool("standard_mibs", errs).unwrap_or(true) {
         standard_mib(device, &mut mib);
     }
-    for (i, v) in root.array("objects", false, errs).into_iter().flatten().enumerate() {
-        let path = format!("protocols.snmp.objects[{i}]");
-        let Some(ot) = v.as_table() else {
-            errs.push(file, &path, "a table");
-            continue;
-        };
+    for (path, ot) in root.tables("objects", false, errs) {
         let ob = Table::new(file, &path, ot);
         ob.deny_unknown(&["oid", "type", "value", "key", "writable"], errs);
         let (Some(oid), Some(ty)) = (ob.str("oid", true, errs), ob.str("type", true, errs)) else {
@@ -517,12 +512,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         }
     }
     let mut users = Vec::new();
-    for (i, u) in root.array("users", false, errs).into_iter().flatten().enumerate() {
-        let path = format!("protocols.snmp.users[{i}]");
-        let Some(ut) = u.as_table() else {
-            errs.push(file, &path, "a table");
-            continue;
-        };
+    for (path, ut) in root.tables("users", false, errs) {
         let ut = Table::new(file, &path, ut);
         ut.deny_unknown(
             &["name", "auth", "auth_password", "priv", "priv_password", "access"],

@@ -111,12 +111,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
 /// (`read` or `write`), and protocol-specific string settings (`snmp_auth`, ...).
 fn credentials(file: &str, top: &Table<'_>, known: &[String], errs: &mut Errors) -> crate::credentials::Credentials {
     let mut store = crate::credentials::Credentials::default();
-    for (i, v) in top.array("credentials", false, errs).into_iter().flatten().enumerate() {
-        let path = format!("credentials[{i}]");
-        let Some(t) = v.as_table() else {
-            errs.push(file, &path, "a table");
-            continue;
-        };
+    for (path, t) in top.tables("credentials", false, errs) {
         let c = Table::new(file, &path, t);
         let (Some(user), Some(password)) = (c.str("user", true, errs), c.str("password", true, errs)) else {
             continue;

@@ -192,6 +192,20 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// The tables of the array `key` (`[[key]]`), each with its dotted path; an element that
+    /// is not a table is recorded as an error and skipped.
+    pub fn tables(&self, key: &str, required: bool, errs: &mut Errors) -> Vec<(String, &'a toml::Table)> {
+        let mut out = Vec::new();
+        for (i, v) in self.array(key, required, errs).into_iter().flatten().enumerate() {
+            let path = format!("{}[{i}]", self.key(key));
+            match v.as_table() {
+                Some(t) => out.push((path, t)),
+                None => errs.push(self.file, &path, "a table"),
+            }
+        }
+        out
+    }
+
     /// Records an error for every key not in `known`.
     pub fn deny_unknown(&self, known: &[&str], errs: &mut Errors) {
         for k in self.table.keys() {
