@@ -46,6 +46,14 @@ impl JsonLines {
         self.out.write_all(&self.line)
     }
 
+    /// Closes the file and opens `path` again (a new file after log rotation).
+    pub fn reopen(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.out = BufWriter::with_capacity(256 * 1024, file);
+        Ok(())
+    }
+
     /// Writes buffered lines to the file.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()

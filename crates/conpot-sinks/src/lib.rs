@@ -24,6 +24,10 @@ pub trait Writer: Send {
     fn write(&mut self, event: &Event) -> std::io::Result<()>;
     /// Pushes buffered events out.
     fn flush(&mut self) -> std::io::Result<()>;
+    /// Lets go of the destination and opens it anew (after log rotation).
+    fn reopen(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Writer for jsonl::JsonLines {
@@ -33,6 +37,10 @@ impl Writer for jsonl::JsonLines {
 
     fn flush(&mut self) -> std::io::Result<()> {
         jsonl::JsonLines::flush(self)
+    }
+
+    fn reopen(&mut self) -> std::io::Result<()> {
+        jsonl::JsonLines::reopen(self)
     }
 }
 
@@ -45,6 +53,7 @@ pub fn attach(
     bus: &mut EventBus,
     capacity: usize,
     origin: Origin,
+    reopen: Arc<std::sync::atomic::AtomicU64>,
 ) -> std::io::Result<(String, impl FnOnce() + Send + 'static)> {
     match &config.kind {
         SinkKind::JsonLines { path } => {
@@ -52,7 +61,7 @@ pub fn attach(
             let name = format!("jsonl:{}", file.path().display());
             let rx = bus.add_sink(name.clone(), capacity);
             let metrics = Arc::clone(bus.metrics());
-            let task = move || run(rx, &origin, &metrics, &mut file);
+            let task = move || run(rx, &origin, &metrics, &reopen, &mut file);
             Ok((name, task))
         }
     }
@@ -60,7 +69,14 @@ pub fn attach(
 
 /// The loop every sink runs: write events as they come, flush when the queue is empty,
 /// report drops as `events.dropped` events, count failures.
-fn run(mut rx: SinkReceiver, origin: &Origin, metrics: &Metrics, writer: &mut impl Writer) {
+fn run(
+    mut rx: SinkReceiver,
+    origin: &Origin,
+    metrics: &Metrics,
+    reopen: &std::sync::atomic::AtomicU64,
+    writer: &mut impl Writer,
+) {
+    let mut generation = reopen.load(Ordering::Relaxed);
     let sensor = SessionInfo::new("sensor".into(), Transport::None, None, None);
     let mut reported = 0u64;
     let mut failing = false;
@@ -80,6 +96,11 @@ fn run(mut rx: SinkReceiver, origin: &Origin, metrics: &Metrics, writer: &mut im
     // rather than once per event.
     let mut next = rx.rx.blocking_recv();
     while let Some(first) = next.take() {
+        let wanted = reopen.load(Ordering::Relaxed);
+        if wanted != generation {
+            generation = wanted;
+            outcome(writer.flush().and_then(|()| writer.reopen()), &mut failing);
+        }
         let mut ev = Some(first);
         let mut n = 0;
         while let Some(e) = ev {

@@ -63,7 +63,7 @@ async fn write_all(format: EventFormat, name: &str, events: Vec<conpot_core::eve
         kind: SinkKind::JsonLines { path: path.clone() },
         format,
     };
-    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin()).unwrap();
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin(), Default::default()).unwrap();
     let h = tokio::task::spawn_blocking(task);
     for e in events {
         bus.publish(e);
@@ -165,7 +165,7 @@ async fn drops_are_counted_and_reported() {
         kind: SinkKind::JsonLines { path: path.clone() },
         format: EventFormat::Native,
     };
-    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 4, origin()).unwrap();
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 4, origin(), Default::default()).unwrap();
     let s = session();
     // The sink task is not running yet: the queue holds 4, the other 6 are dropped.
     for _ in 0..10 {
@@ -180,4 +180,33 @@ async fn drops_are_counted_and_reported() {
     assert_eq!(out[0]["event_type"], "events.dropped");
     assert_eq!(out[0]["data"]["dropped"], 6);
     assert_eq!(out.iter().filter(|e| e["event_type"] == "modbus.request").count(), 4);
+}
+
+#[tokio::test]
+async fn reopens_after_rotation() {
+    let path = tmp("rotate");
+    let mut bus = EventBus::new(Arc::new(Metrics::default()));
+    let cfg = SinkConfig {
+        kind: SinkKind::JsonLines { path: path.clone() },
+        format: EventFormat::Native,
+    };
+    let reopen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin(), Arc::clone(&reopen)).unwrap();
+    let h = tokio::task::spawn_blocking(task);
+    let s = session();
+    bus.publish(request_event(&s));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // logrotate moves the file away, then asks for a reopen (SIGHUP).
+    let rotated = path.with_extension("jsonl.1");
+    std::fs::rename(&path, &rotated).unwrap();
+    reopen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    bus.publish(request_event(&s));
+    drop(bus);
+    h.await.unwrap();
+    assert_eq!(lines(&rotated).len(), 1);
+    assert_eq!(
+        lines(&path).len(),
+        1,
+        "the next event goes to a new file at the old path"
+    );
 }

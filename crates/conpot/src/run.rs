@@ -32,7 +32,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 pub async fn run(config: Config, template: Template) -> i32 {
     let started = Instant::now();
     // Catch the signals before anything is announced, so a stop right after start is clean.
-    let stop = match Stop::install() {
+    let mut stop = match Stop::install() {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot install signal handlers: {e}");
@@ -71,8 +71,15 @@ pub async fn run(config: Config, template: Template) -> i32 {
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(Arc::clone(&metrics));
     let mut sink_tasks = Vec::new();
+    let reopen = Arc::new(std::sync::atomic::AtomicU64::new(0));
     for sink in &config.sinks {
-        match conpot_sinks::attach(sink, &mut bus, config.limits.event_queue, origin.clone()) {
+        match conpot_sinks::attach(
+            sink,
+            &mut bus,
+            config.limits.event_queue,
+            origin.clone(),
+            Arc::clone(&reopen),
+        ) {
             Ok((name, task)) => match std::thread::Builder::new().name("conpot-sink".into()).spawn(task) {
                 Ok(thread) => sink_tasks.push((name, tokio::task::spawn_blocking(move || thread.join()))),
                 Err(e) => {
@@ -204,7 +211,10 @@ pub async fn run(config: Config, template: Template) -> i32 {
         }
     }
 
-    stop.wait().await;
+    while stop.wait().await == Signal::Hangup {
+        tracing::info!("SIGHUP: reopening the event logs");
+        reopen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     tracing::info!("shutting down: closing listeners and sessions");
     sensor.shutdown.cancel();
     sensor.tracker.close();
@@ -232,10 +242,20 @@ pub async fn run(config: Config, template: Template) -> i32 {
     0
 }
 
-/// SIGINT and SIGTERM, installed once.
+/// What a signal asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// Stop (SIGINT, SIGTERM).
+    Stop,
+    /// Reopen the logs (SIGHUP, after log rotation).
+    Hangup,
+}
+
+/// SIGINT, SIGTERM and SIGHUP, installed once.
 struct Stop {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Stop {
@@ -244,13 +264,15 @@ impl Stop {
         Ok(Stop {
             int: signal(SignalKind::interrupt())?,
             term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
         })
     }
 
-    async fn wait(mut self) {
+    async fn wait(&mut self) -> Signal {
         tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Hangup,
         }
     }
 }

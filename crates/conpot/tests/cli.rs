@@ -378,3 +378,26 @@ fn conpot_template_and_ini_config_write_conpots_json_log() {
     assert_eq!(req["dst_port"], port);
     assert!(req["response"].as_str().unwrap().starts_with("b'0001000000040101"));
 }
+
+#[test]
+fn sighup_reopens_the_event_log() {
+    let d = tmpdir("sighup");
+    let run = Running::start(&d, &[]);
+    device_id(run.modbus, 255);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = d.join("conpot-events.jsonl");
+    let rotated = d.join("conpot-events.jsonl.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    Command::new("kill")
+        .args(["-HUP", &run.child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    device_id(run.modbus, 255);
+    assert!(run.stop().success(), "SIGHUP does not stop the honeypot");
+    let before = jsonl(&rotated);
+    let after = jsonl(&log);
+    assert!(before.iter().any(|e| e["event_type"] == "modbus.request"));
+    assert!(after.iter().any(|e| e["event_type"] == "modbus.request"));
+    assert_eq!(after.last().unwrap()["event_type"], "sensor.stop");
+}
