@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use uuid::Uuid;
 
 /// Transport of the session an event belongs to.
@@ -66,7 +66,7 @@ pub struct EventBody {
     /// Response bytes as sent.
     pub raw_response: Option<Vec<u8>>,
     /// Protocol-specific fields.
-    pub data: Map<String, Json>,
+    pub data: crate::fields::Fields,
     /// What went wrong, for malformed input or failures.
     pub error: Option<String>,
     /// How Conpot itself logged this kind of event, for the `conpot-legacy` encoding.
@@ -104,8 +104,8 @@ impl EventDraft {
     }
 
     /// Sets a data field.
-    pub fn with(mut self, key: &str, value: impl Into<Json>) -> Self {
-        self.body.data.insert(key.to_owned(), value.into());
+    pub fn with(mut self, key: &'static str, value: impl Into<Json>) -> Self {
+        self.body.data.insert(key, value.into());
         self
     }
 }
@@ -144,7 +144,7 @@ pub struct Event {
     /// Response bytes (capped).
     pub raw_response: Option<Raw>,
     /// Protocol-specific fields.
-    pub data: Map<String, Json>,
+    pub data: crate::fields::Fields,
     /// Error text.
     pub error: Option<String>,
     /// Conpot's own view of the event (legacy encoding).

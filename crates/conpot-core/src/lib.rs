@@ -11,6 +11,7 @@ pub mod device;
 pub mod emulators;
 pub mod event;
 pub mod expr;
+pub mod fields;
 pub mod hex;
 pub mod limits;
 pub mod listener;
