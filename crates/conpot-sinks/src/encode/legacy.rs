@@ -33,7 +33,7 @@ pub fn legacy_event_type(event: &Event) -> Option<String> {
 
 fn payload(raw: &Option<Raw>, decoded: &Option<Json>) -> Json {
     match (raw, decoded) {
-        (Some(r), _) => Json::String(python_bytes_repr(&hex::encode(&r.bytes))),
+        (Some(r), _) => Json::String(python_bytes_repr(&hex::Hex(&r.bytes))),
         (None, Some(d)) => d.clone(),
         (None, None) => Json::Null,
     }

@@ -27,6 +27,6 @@ impl<T: std::fmt::Display> serde::Serialize for AsStr<T> {
 
 /// Python's `repr()` of a bytes object holding `hex` as ASCII, as Conpot's JSON log
 /// writes raw request and response data: `b'0001...'`.
-pub(crate) fn python_bytes_repr(hex: &str) -> String {
+pub(crate) fn python_bytes_repr(hex: &impl std::fmt::Display) -> String {
     format!("b'{hex}'")
 }

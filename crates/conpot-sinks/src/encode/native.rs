@@ -9,12 +9,14 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 pub(super) struct Native<'a>(pub &'a Event);
 
-fn raw_fields<M: SerializeMap>(m: &mut M, name: &str, raw: &Option<Raw>) -> Result<(), M::Error> {
+/// Writes a raw field as hex with its length and truncation flag; `names` are the three
+/// keys (`raw`, `raw_len`, `raw_truncated`).
+fn raw_fields<M: SerializeMap>(m: &mut M, names: [&str; 3], raw: &Option<Raw>) -> Result<(), M::Error> {
     if let Some(r) = raw {
-        m.serialize_entry(name, &hex::encode(&r.bytes))?;
-        m.serialize_entry(&format!("{name}_len"), &r.len)?;
+        m.serialize_entry(names[0], &AsStr(hex::Hex(&r.bytes)))?;
+        m.serialize_entry(names[1], &r.len)?;
         if r.truncated() {
-            m.serialize_entry(&format!("{name}_truncated"), &true)?;
+            m.serialize_entry(names[2], &true)?;
         }
     }
     Ok(())
@@ -51,8 +53,12 @@ impl Serialize for Native<'_> {
         if let Some(r) = &e.response {
             m.serialize_entry("response", r)?;
         }
-        raw_fields(&mut m, "raw", &e.raw)?;
-        raw_fields(&mut m, "raw_response", &e.raw_response)?;
+        raw_fields(&mut m, ["raw", "raw_len", "raw_truncated"], &e.raw)?;
+        raw_fields(
+            &mut m,
+            ["raw_response", "raw_response_len", "raw_response_truncated"],
+            &e.raw_response,
+        )?;
         if !e.data.is_empty() {
             m.serialize_entry("data", &e.data)?;
         }
