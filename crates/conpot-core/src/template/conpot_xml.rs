@@ -131,6 +131,13 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         }
     }
 
+    if source.read("proxy/proxy.xml").is_some() {
+        warnings.push(format!(
+            "{}: proxies are not served by this version; skipped",
+            source.label("proxy/proxy.xml")
+        ));
+    }
+
     if !errs.is_empty() {
         return Err(errs.0);
     }
