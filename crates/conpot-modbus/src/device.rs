@@ -203,6 +203,22 @@ impl ModbusDevice {
             .map_err(|_| Exception::ServerDeviceFailure)
     }
 
+    /// Writes `values` from `address` into the block of `table` that covers them; returns
+    /// how many were written.
+    fn store(
+        &self,
+        slave: &Slave,
+        table: Table,
+        address: u16,
+        values: Vec<Value>,
+        now: SystemTime,
+    ) -> Result<u16, Exception> {
+        let qty = values.len() as u16;
+        let block = self.block(slave, table, address, qty)?;
+        self.write(block, address, values, now)?;
+        Ok(qty)
+    }
+
     fn execute(&self, slave: &Slave, req: &Request, pdu: &[u8], now: SystemTime) -> Result<Vec<u8>, Exception> {
         let fc = req.function();
         match req {
@@ -236,35 +252,27 @@ impl ModbusDevice {
                 Ok(out)
             }
             Request::WriteCoil { address, value } => {
-                let block = self.block(slave, Table::Coils, *address, 1)?;
-                self.write(block, *address, vec![Value::Int(i128::from(*value))], now)?;
+                self.store(slave, Table::Coils, *address, vec![Value::Int(i128::from(*value))], now)?;
                 Ok(pdu.to_vec())
             }
             Request::WriteRegister { address, value } => {
-                let block = self.block(slave, Table::HoldingRegisters, *address, 1)?;
-                self.write(block, *address, vec![Value::Int(i128::from(*value))], now)?;
+                self.store(
+                    slave,
+                    Table::HoldingRegisters,
+                    *address,
+                    vec![Value::Int(i128::from(*value))],
+                    now,
+                )?;
                 Ok(pdu.to_vec())
             }
             Request::WriteCoils { address, values } => {
-                let qty = values.len() as u16;
-                let block = self.block(slave, Table::Coils, *address, qty)?;
-                self.write(
-                    block,
-                    *address,
-                    values.iter().map(|b| Value::Int(i128::from(*b))).collect(),
-                    now,
-                )?;
+                let values = values.iter().map(|b| Value::Int(i128::from(*b))).collect();
+                let qty = self.store(slave, Table::Coils, *address, values, now)?;
                 Ok(echo_address_quantity(fc, *address, qty))
             }
             Request::WriteRegisters { address, values } => {
-                let qty = values.len() as u16;
-                let block = self.block(slave, Table::HoldingRegisters, *address, qty)?;
-                self.write(
-                    block,
-                    *address,
-                    values.iter().map(|v| Value::Int(i128::from(*v))).collect(),
-                    now,
-                )?;
+                let values = values.iter().map(|v| Value::Int(i128::from(*v))).collect();
+                let qty = self.store(slave, Table::HoldingRegisters, *address, values, now)?;
                 Ok(echo_address_quantity(fc, *address, qty))
             }
             Request::Diagnostics { sub: 0, .. } => Ok(pdu.to_vec()),

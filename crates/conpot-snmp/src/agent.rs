@@ -194,8 +194,7 @@ impl Agent {
     }
 
     fn read(&self, obj: &mib::Object, now: SystemTime) -> SnmpValue {
-        let stats: Vec<u32> = self.stats.iter().map(|s| s.load(Ordering::Relaxed)).collect();
-        mib::read(obj, &self.databus, self.boot, now, &stats)
+        mib::read(obj, &self.databus, self.boot, now, &self.stats)
     }
 
     /// Handles one datagram. `max_reply` bounds the answer's size.
@@ -294,7 +293,7 @@ impl Agent {
             raw,
             events,
         )?;
-        Some(message::encode_community(version, community, &resp))
+        Some(message::encode_community_raw(version, community, &resp))
     }
 
     fn report(&self, stat: usize, request_id: i64) -> Pdu {
@@ -347,12 +346,12 @@ impl Agent {
             let mut d = EventDraft::new("snmp.discovery").with("msg_id", msg_id);
             d.body.raw = Some(raw.to_vec());
             events.push(d);
-            return reportable.then(|| self.encode_v3(msg_id, 0, &[], None, &pdu, now));
+            return reportable.then(|| self.encode_v3(msg_id, 0, &[], None, &pdu.to_bytes(), now));
         }
         let Some(user) = self.config.users.iter().find(|u| u.name == usm.user) else {
             fail(events, "unknown user");
             let pdu = self.report(UNKNOWN_USER, request_id);
-            return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu, now));
+            return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu.to_bytes(), now));
         };
         let (want_auth, want_priv) = (flags & 1 != 0, flags & 2 != 0);
         if want_priv && !want_auth
@@ -362,7 +361,7 @@ impl Agent {
         {
             fail(events, "unsupported security level");
             let pdu = self.report(UNSUPPORTED_LEVEL, request_id);
-            return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu, now));
+            return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu.to_bytes(), now));
         }
         if let Some((proto, key)) = &user.auth {
             let mut copy = raw.to_vec();
@@ -373,12 +372,12 @@ impl Agent {
             if n != proto.mac_len() || proto.mac(key, &copy) != usm.auth {
                 fail(events, "wrong digest");
                 let pdu = self.report(WRONG_DIGEST, request_id);
-                return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu, now));
+                return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu.to_bytes(), now));
             }
             let our_time = i64::from(self.engine_time(now));
             if usm.boots != i64::from(self.config.boots) || (usm.time - our_time).abs() > 150 {
                 let pdu = self.report(NOT_IN_TIME, request_id);
-                return reportable.then(|| self.encode_v3(msg_id, 1, &usm.user, Some(user), &pdu, now));
+                return reportable.then(|| self.encode_v3(msg_id, 1, &usm.user, Some(user), &pdu.to_bytes(), now));
             }
         }
         let scoped = match scoped {
@@ -393,7 +392,8 @@ impl Agent {
                     None => {
                         fail(events, "decryption error");
                         let pdu = self.report(DECRYPT_ERRORS, request_id);
-                        return reportable.then(|| self.encode_v3(msg_id, 1, &usm.user, Some(user), &pdu, now));
+                        return reportable
+                            .then(|| self.encode_v3(msg_id, 1, &usm.user, Some(user), &pdu.to_bytes(), now));
                     }
                 }
             }
@@ -414,19 +414,20 @@ impl Agent {
         Some(self.encode_v3(msg_id, flags & 3, &usm.user, Some(user), &resp, now))
     }
 
-    /// Encodes a v3 answer: authenticated and encrypted as `flags` and `user` say.
+    /// Encodes a v3 answer around the encoded `pdu`: authenticated and encrypted as
+    /// `flags` and `user` say.
     fn encode_v3(
         &self,
         msg_id: i64,
         flags: u8,
         user_name: &[u8],
         user: Option<&User>,
-        pdu: &Pdu,
+        pdu: &[u8],
         now: SystemTime,
     ) -> Vec<u8> {
         let boots = self.config.boots;
         let time = self.engine_time(now);
-        let scoped = message::encode_scoped(&self.config.engine_id, b"", pdu);
+        let scoped = message::encode_scoped_raw(&self.config.engine_id, b"", pdu);
         let auth = user.and_then(|u| u.auth.clone()).filter(|_| flags & 1 != 0);
         let privacy = user.and_then(|u| u.privacy.clone()).filter(|_| flags & 2 != 0);
         let (body, salt, flags) = match &privacy {
@@ -460,7 +461,8 @@ impl Agent {
         bytes
     }
 
-    /// Runs a PDU; returns the Response PDU (None: no answer, e.g. for a received Response).
+    /// Runs a PDU; returns the encoded Response PDU (None: no answer, e.g. for a received
+    /// Response).
     #[allow(clippy::too_many_arguments)]
     fn process(
         &self,
@@ -471,7 +473,7 @@ impl Agent {
         budget: usize,
         raw: &[u8],
         events: &mut Vec<EventDraft>,
-    ) -> Option<Pdu> {
+    ) -> Option<Vec<u8>> {
         let vars = pdu.varbinds.len() as u32;
         if let Some(s) = self.stats.get(TOTAL_REQ_VARS) {
             s.fetch_add(vars, Ordering::Relaxed);
@@ -520,12 +522,12 @@ impl Agent {
             }
         }
         // An answer that does not fit: tooBig (GETBULK was trimmed to fit already).
-        let mut size = Vec::new();
-        resp.encode(&mut size);
-        if size.len() > budget {
+        let mut encoded = resp.to_bytes();
+        if encoded.len() > budget {
             resp.error_status = status::TOO_BIG;
             resp.error_index = 0;
             resp.varbinds = Vec::new();
+            encoded = resp.to_bytes();
         }
         self.bump(RESPONSES);
         let mut d = EventDraft::new("snmp.request")
@@ -562,7 +564,7 @@ impl Agent {
             response: first(&resp.varbinds),
         });
         events.push(d);
-        Some(resp)
+        Some(encoded)
     }
 
     fn visible(&self, v1: bool, obj: &mib::Object) -> bool {

@@ -197,6 +197,13 @@ impl Pdu {
         })
     }
 
+    /// The PDU's TLV.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+
     /// Appends the PDU's TLV.
     pub fn encode(&self, out: &mut Vec<u8>) {
         ber::put_seq(out, self.kind, |o| {
@@ -357,22 +364,32 @@ impl Message {
 
 /// Encodes a v1/v2c message.
 pub fn encode_community(version: i64, community: &[u8], pdu: &Pdu) -> Vec<u8> {
-    let mut out = Vec::new();
+    encode_community_raw(version, community, &pdu.to_bytes())
+}
+
+/// Encodes a v1/v2c message around an already encoded PDU.
+pub fn encode_community_raw(version: i64, community: &[u8], pdu: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pdu.len() + community.len() + 8);
     ber::put_seq(&mut out, tag::SEQUENCE, |m| {
         ber::put_int(m, version);
         ber::put(m, tag::OCTET_STRING, community);
-        pdu.encode(m);
+        m.extend_from_slice(pdu);
     });
     out
 }
 
 /// Encodes a scoped PDU (for encryption or sending in clear).
 pub fn encode_scoped(context_engine_id: &[u8], context_name: &[u8], pdu: &Pdu) -> Vec<u8> {
-    let mut out = Vec::new();
+    encode_scoped_raw(context_engine_id, context_name, &pdu.to_bytes())
+}
+
+/// Encodes a scoped PDU around an already encoded PDU.
+pub fn encode_scoped_raw(context_engine_id: &[u8], context_name: &[u8], pdu: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pdu.len() + context_engine_id.len() + context_name.len() + 8);
     ber::put_seq(&mut out, tag::SEQUENCE, |s| {
         ber::put(s, tag::OCTET_STRING, context_engine_id);
         ber::put(s, tag::OCTET_STRING, context_name);
-        pdu.encode(s);
+        s.extend_from_slice(pdu);
     });
     out
 }

@@ -3,6 +3,7 @@
 //! whether and how it may be written.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use conpot_core::Value;
@@ -176,7 +177,7 @@ impl Mib {
 }
 
 /// Reads an object's value at `now`; `stats` are the agent's counters.
-pub fn read(obj: &Object, bus: &Databus, boot: SystemTime, now: SystemTime, stats: &[u32]) -> SnmpValue {
+pub fn read(obj: &Object, bus: &Databus, boot: SystemTime, now: SystemTime, stats: &[AtomicU32]) -> SnmpValue {
     let up = now.duration_since(boot).unwrap_or(Duration::ZERO);
     match &obj.source {
         Source::Static(v) => v.clone(),
@@ -190,8 +191,8 @@ pub fn read(obj: &Object, bus: &Databus, boot: SystemTime, now: SystemTime, stat
         }
         Source::Uptime => SnmpValue::TimeTicks(((up.as_millis() / 10) % (1 << 32)) as u32),
         Source::Stat(i) => match obj.ty {
-            Ty::Integer => SnmpValue::Integer(i64::from(stats.get(*i).copied().unwrap_or(0))),
-            _ => SnmpValue::Counter32(stats.get(*i).copied().unwrap_or(0)),
+            Ty::Integer => SnmpValue::Integer(i64::from(stats.get(*i).map_or(0, |s| s.load(Ordering::Relaxed)))),
+            _ => SnmpValue::Counter32(stats.get(*i).map_or(0, |s| s.load(Ordering::Relaxed))),
         },
     }
 }
