@@ -1,6 +1,7 @@
 //! The shared core of conpot-rs: templates and their import from Conpot, the databus and
-//! its emulators, personas, sensor configuration, the canonical event and its bus, and
-//! the listener framework every protocol runs on.
+//! its emulators, personas, sensor configuration, the canonical event and its bus, the
+//! listener framework every protocol runs on, and the bounded wire reader and writer that
+//! protocol crates parse and build their frames with.
 
 pub mod bus;
 pub mod capture;
@@ -24,6 +25,7 @@ pub mod template;
 pub mod time;
 pub mod udp;
 pub mod value;
+pub mod wire;
 
 pub use device::Device;
 pub use value::Value;
