@@ -3,16 +3,21 @@
 //! `wire` frames TPKT, COTP and S7 PDUs; `szl` builds the system status lists from the
 //! persona; `memory` maps the CPU's areas onto the databus; `blocks` holds the program
 //! blocks; `device` is the CPU every connection shares (mode, clock, protection);
-//! `session` is one connection's state machine; `plus` answers S7CommPlus session setup;
-//! `config` builds a CPU from a native or Conpot template.
+//! `session` is one connection's COTP state machine and dispatch, handing each request
+//! with its `context` to the `job` and `userdata` handlers (one file per function
+//! group); `plus` answers S7CommPlus session setup; `config` builds a CPU from a native
+//! or Conpot template.
 
 pub mod blocks;
 pub mod config;
+mod context;
 pub mod device;
+mod job;
 pub mod memory;
 pub mod plus;
 pub mod session;
 pub mod szl;
+mod userdata;
 pub mod wire;
 
 use std::net::SocketAddr;

@@ -5,6 +5,7 @@
 use conpot_core::event::EventDraft;
 use conpot_core::hex;
 use conpot_core::protocol::Output;
+use conpot_core::wire::{Reader, WireResult, append};
 use serde_json::json;
 
 use crate::device::S7Device;
@@ -16,19 +17,60 @@ const OP_REQUEST: u8 = 0x31;
 const OP_RESPONSE: u8 = 0x32;
 /// Function code of CreateObject.
 const FN_CREATE_OBJECT: u16 = 0x04CA;
+/// Most bytes of an answer frame.
+const MAX_FRAME: usize = 256;
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+/// The start of an S7CommPlus frame: protocol id, version, data length, then the
+/// request header.
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    version: u8,
+    opcode: u8,
+    function: u16,
+    seq: u16,
+}
+
+fn parse(p: &[u8]) -> WireResult<Request> {
+    let mut r = Reader::new(p);
+    r.expect_u8(S7PLUS_PROTOCOL, "S7CommPlus protocol id 0x72")?;
+    let version = r.u8()?;
+    // Data length, then the opcode.
+    r.skip(2)?;
+    let opcode = r.u8()?;
+    // Reserved, then the function code.
+    r.skip(2)?;
+    let function = r.u16_be()?;
+    // Reserved, then the sequence number.
+    r.skip(2)?;
+    let seq = r.u16_be()?;
+    Ok(Request {
+        version,
+        opcode,
+        function,
+        seq,
+    })
 }
 
 /// Handles one S7CommPlus TSDU.
 pub fn handle(dev: &S7Device, p: &[u8], out: &mut Output) {
-    let version = p.get(1).copied().unwrap_or(0);
-    let opcode = p.get(4).copied().unwrap_or(0);
-    let function = be16(p, 7).unwrap_or(0);
-    let seq = be16(p, 11).unwrap_or(0);
     let mut d = EventDraft::new("s7.plus_request");
     d.body.raw = Some(p.to_vec());
+    let req = match parse(p) {
+        Ok(req) => req,
+        Err(e) => {
+            // A frame too short for its header: a CPU drops the connection.
+            d.body.error = Some(format!("malformed S7CommPlus request ({e}): connection closed"));
+            out.events.push(d);
+            out.close = true;
+            return;
+        }
+    };
+    let Request {
+        version,
+        opcode,
+        function,
+        seq,
+    } = req;
     d.body.request = Some(json!({
         "version": version,
         "opcode": format!("{opcode:#04x}"),
@@ -50,20 +92,33 @@ pub fn handle(dev: &S7Device, p: &[u8], out: &mut Output) {
         return;
     }
     let session = 0x0000_0380u32 | u32::from(seq & 0x3F);
-    let mut body = vec![OP_RESPONSE, 0x00, 0x00];
-    body.extend(FN_CREATE_OBJECT.to_be_bytes());
-    body.extend([0x00, 0x00]);
-    body.extend(seq.to_be_bytes());
-    body.extend(session.to_be_bytes());
-    // Transport flags, return value 0 (success), one object id: the new session.
-    body.extend([0x00, 0x00, 0x01]);
-    body.extend([0x87, 0x00, 0x00, 0x03]);
-    body.extend([0x00, 0x00, 0x00, 0x00]);
-    let mut frame = vec![S7PLUS_PROTOCOL, version.max(1)];
-    frame.extend((body.len() as u16).to_be_bytes());
-    frame.extend(&body);
-    frame.extend([S7PLUS_PROTOCOL, version.max(1), 0x00, 0x00]);
-    wire::emit_dt(&frame, 1024, &mut out.bytes);
+    let version = version.max(1);
+    let mut frame = Vec::new();
+    let written = append(&mut frame, MAX_FRAME, |w| {
+        w.put_u8(S7PLUS_PROTOCOL)?;
+        w.put_u8(version)?;
+        let len = w.reserve_u16_be()?;
+        w.put_u8(OP_RESPONSE)?;
+        w.put_u16_be(0)?;
+        w.put_u16_be(FN_CREATE_OBJECT)?;
+        w.put_u16_be(0)?;
+        w.put_u16_be(seq)?;
+        w.put_u32_be(session)?;
+        // Transport flags, return value 0 (success), one object id: the new session.
+        w.put_bytes(&[0x00, 0x00, 0x01])?;
+        w.put_bytes(&[0x87, 0x00, 0x00, 0x03])?;
+        w.put_bytes(&[0x00, 0x00, 0x00, 0x00])?;
+        w.patch_len(len)?;
+        // The trailer: protocol id, version, no data.
+        w.put_bytes(&[S7PLUS_PROTOCOL, version, 0x00, 0x00])
+    })
+    .and_then(|_| wire::emit_dt(&frame, 1024, &mut out.bytes));
+    if let Err(e) = written {
+        d.body.error = Some(format!("answer not framed: {e}"));
+        out.events.push(d);
+        out.close = true;
+        return;
+    }
     d.body.response = Some(json!({"session_id": format!("{session:#010x}"), "raw": hex::encode(&frame)}));
     out.events.push(d);
 }

@@ -1,17 +1,59 @@
 //! Frames of ISO-on-TCP: TPKT (RFC 1006), COTP class 0 (ISO 8073) and the S7 header.
+//!
+//! Parsed with the core's bounded [`Reader`] (a short frame is a
+//! [`WireError`](conpot_core::wire::WireError), never
+//! zeros) and written with its [`Writer`], which back-patches the TPKT length, the COTP
+//! length indicator and the S7 parameter and data lengths from what was written.
+
+use conpot_core::wire::{Reader, WireResult, Writer, append};
 
 /// TPKT version.
 pub const TPKT_VERSION: u8 = 3;
 /// Largest TPKT accepted (the TPDU size is negotiated at most 1024; segmented data and
 /// tools that ignore it get some headroom).
 pub const MAX_TPKT: usize = 8192;
+/// Smallest TPKT that can hold a TPDU (header, length indicator, type, one more byte).
+pub const MIN_TPKT: usize = 7;
+/// Most bytes one answer (a PDU split into DT TPDUs) may add to the output.
+pub const MAX_ANSWER: usize = 1 << 17;
 /// The S7 protocol id.
 pub const S7_PROTOCOL: u8 = 0x32;
 /// The S7CommPlus protocol id.
 pub const S7PLUS_PROTOCOL: u8 = 0x72;
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+/// The TPKT header: version, reserved, length of the whole packet (header included).
+pub mod tpkt_field {
+    /// Offset of the version (3).
+    pub const VERSION: usize = 0;
+    /// Offset of the reserved byte.
+    pub const RESERVED: usize = 1;
+    /// Offset of the big-endian packet length.
+    pub const LENGTH: usize = 2;
+    /// Length of the header.
+    pub const HEADER_LEN: usize = 4;
+}
+
+/// COTP TPDU codes (the high nibble of the byte after the length indicator).
+pub mod tpdu {
+    /// Connection Request.
+    pub const CR: u8 = 0xE0;
+    /// Connection Confirm.
+    pub const CC: u8 = 0xD0;
+    /// Disconnect Request.
+    pub const DR: u8 = 0x80;
+    /// Data.
+    pub const DT: u8 = 0xF0;
+    /// The end-of-TSDU mark in a DT TPDU's number byte.
+    pub const EOT: u8 = 0x80;
+    /// Codes of the variable-part parameters of a connection request or confirm.
+    pub mod param {
+        /// TPDU size (a power-of-two code).
+        pub const TPDU_SIZE: u8 = 0xC0;
+        /// Calling TSAP.
+        pub const CALLING_TSAP: u8 = 0xC1;
+        /// Called TSAP.
+        pub const CALLED_TSAP: u8 = 0xC2;
+    }
 }
 
 /// What the TPKT framer found.
@@ -32,28 +74,34 @@ pub enum Tpkt<'a> {
 
 /// Finds the first TPKT in `buf`.
 pub fn tpkt(buf: &[u8]) -> Tpkt<'_> {
-    let (Some(&version), Some(len)) = (buf.first(), be16(buf, 2)) else {
-        return match buf.first() {
-            Some(&v) if v != TPKT_VERSION => Tpkt::Invalid,
-            _ => Tpkt::Incomplete,
-        };
+    let mut r = Reader::new(buf);
+    match r.u8() {
+        Err(_) => return Tpkt::Incomplete,
+        // A wrong first byte is not TPKT, however few bytes came.
+        Ok(v) if v != TPKT_VERSION => return Tpkt::Invalid,
+        Ok(_) => {}
+    }
+    let Ok(len) = r.skip(1).and_then(|()| r.u16_be()) else {
+        return Tpkt::Incomplete;
     };
-    let len = usize::from(len);
-    if version != TPKT_VERSION || !(7..=MAX_TPKT).contains(&len) {
+    let size = usize::from(len);
+    if !(MIN_TPKT..=MAX_TPKT).contains(&size) {
         return Tpkt::Invalid;
     }
-    match buf.get(4..len) {
-        Some(payload) => Tpkt::Packet { payload, size: len },
-        None => Tpkt::Incomplete,
+    match r.take(size - tpkt_field::HEADER_LEN) {
+        Ok(payload) => Tpkt::Packet { payload, size },
+        Err(_) => Tpkt::Incomplete,
     }
 }
 
-/// Wraps `tpdu` in a TPKT header and appends it to `out`.
-pub fn emit_tpkt(tpdu: &[u8], out: &mut Vec<u8>) {
-    let len = (tpdu.len() + 4).min(usize::from(u16::MAX)) as u16;
-    out.extend_from_slice(&[TPKT_VERSION, 0]);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(tpdu);
+/// Writes a TPKT whose TPDU `tpdu` writes; the length is patched in afterwards.
+pub fn write_tpkt(w: &mut Writer<'_>, tpdu: impl FnOnce(&mut Writer<'_>) -> WireResult<()>) -> WireResult<()> {
+    let start = w.position();
+    w.put_u8(TPKT_VERSION)?;
+    w.put_u8(0)?;
+    let len = w.reserve_u16_be()?;
+    tpdu(w)?;
+    w.patch_len_from(len, start).map(drop)
 }
 
 /// A COTP TPDU.
@@ -83,38 +131,30 @@ pub enum Cotp<'a> {
     Other(u8),
 }
 
-/// Why a COTP TPDU is malformed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CotpError {
-    /// The length indicator points past the TPDU or is too small for its type.
-    Length,
-    /// A parameter runs past the header.
-    Parameter,
-}
-
-/// Parses a COTP TPDU.
-pub fn cotp(tpdu: &[u8]) -> Result<Cotp<'_>, CotpError> {
-    let li = usize::from(*tpdu.first().ok_or(CotpError::Length)?);
-    let header = tpdu.get(1..=li).ok_or(CotpError::Length)?;
-    let kind = *header.first().ok_or(CotpError::Length)?;
+/// Parses a COTP TPDU: a length indicator, a header of that length, then user data.
+/// A header shorter than its type needs, or a parameter running past it, is an error.
+pub fn cotp(tpdu_bytes: &[u8]) -> WireResult<Cotp<'_>> {
+    let mut r = Reader::new(tpdu_bytes);
+    let li = usize::from(r.u8()?);
+    let mut h = r.sub(li)?;
+    let kind = h.u8()?;
     match kind & 0xF0 {
-        0xE0 => {
-            if header.len() < 6 {
-                return Err(CotpError::Length);
-            }
-            let src_ref = be16(header, 3).ok_or(CotpError::Length)?;
+        tpdu::CR => {
+            // Destination reference (zero in a request), source reference, class.
+            h.skip(2)?;
+            let src_ref = h.u16_be()?;
+            h.skip(1)?;
             let (mut tpdu_size, mut calling_tsap, mut called_tsap) = (None, &[][..], &[][..]);
-            let mut params = header.get(6..).unwrap_or_default();
-            while let Some((&code, rest)) = params.split_first() {
-                let (&len, rest) = rest.split_first().ok_or(CotpError::Parameter)?;
-                let value = rest.get(..usize::from(len)).ok_or(CotpError::Parameter)?;
+            while !h.is_empty() {
+                let code = h.u8()?;
+                let len = usize::from(h.u8()?);
+                let value = h.take(len)?;
                 match code {
-                    0xC0 => tpdu_size = value.first().copied(),
-                    0xC1 => calling_tsap = value,
-                    0xC2 => called_tsap = value,
+                    tpdu::param::TPDU_SIZE => tpdu_size = value.first().copied(),
+                    tpdu::param::CALLING_TSAP => calling_tsap = value,
+                    tpdu::param::CALLED_TSAP => called_tsap = value,
                     _ => {}
                 }
-                params = rest.get(usize::from(len)..).unwrap_or_default();
             }
             Ok(Cotp::ConnectRequest {
                 src_ref,
@@ -123,61 +163,106 @@ pub fn cotp(tpdu: &[u8]) -> Result<Cotp<'_>, CotpError> {
                 called_tsap,
             })
         }
-        0xF0 => {
-            let nr = *header.get(1).ok_or(CotpError::Length)?;
+        tpdu::DT => {
+            let nr = h.u8()?;
             Ok(Cotp::Data {
-                eot: nr & 0x80 != 0,
-                payload: tpdu.get(li + 1..).unwrap_or_default(),
+                eot: nr & tpdu::EOT != 0,
+                payload: r.take_rest(),
             })
         }
-        0x80 => Ok(Cotp::DisconnectRequest),
+        tpdu::DR => Ok(Cotp::DisconnectRequest),
         _ => Ok(Cotp::Other(kind)),
     }
 }
 
+/// Writes a COTP TPDU: the length indicator is patched from what `header` writes, then
+/// `payload` follows it.
+fn write_cotp(
+    w: &mut Writer<'_>,
+    header: impl FnOnce(&mut Writer<'_>) -> WireResult<()>,
+    payload: &[u8],
+) -> WireResult<()> {
+    let li = w.reserve_u8()?;
+    header(w)?;
+    w.patch_len(li)?;
+    w.put_bytes(payload)
+}
+
+/// Longest TSAP echoed in a Connection Confirm.
+const MAX_TSAP: usize = 32;
+
 /// Appends a Connection Confirm, wrapped in TPKT.
-pub fn emit_cc(dst_ref: u16, src_ref: u16, tpdu_size: u8, calling: &[u8], called: &[u8], out: &mut Vec<u8>) {
-    let mut t = vec![0, 0xD0];
-    t.extend_from_slice(&dst_ref.to_be_bytes());
-    t.extend_from_slice(&src_ref.to_be_bytes());
-    t.push(0x00);
-    t.extend_from_slice(&[0xC0, 1, tpdu_size]);
-    for (code, v) in [(0xC1u8, calling), (0xC2, called)] {
-        let v = v.get(..v.len().min(32)).unwrap_or_default();
-        t.push(code);
-        t.push(v.len() as u8);
-        t.extend_from_slice(v);
-    }
-    let li = (t.len() - 1) as u8;
-    if let Some(first) = t.first_mut() {
-        *first = li;
-    }
-    emit_tpkt(&t, out);
+pub fn emit_cc(
+    dst_ref: u16,
+    src_ref: u16,
+    tpdu_size: u8,
+    calling: &[u8],
+    called: &[u8],
+    out: &mut Vec<u8>,
+) -> WireResult<()> {
+    append(out, MAX_TPKT, |w| {
+        write_tpkt(w, |w| {
+            let header = |w: &mut Writer<'_>| {
+                w.put_u8(tpdu::CC)?;
+                w.put_u16_be(dst_ref)?;
+                w.put_u16_be(src_ref)?;
+                // Class 0, no options.
+                w.put_u8(0x00)?;
+                w.put_u8(tpdu::param::TPDU_SIZE)?;
+                w.put_u8(1)?;
+                w.put_u8(tpdu_size)?;
+                for (code, v) in [(tpdu::param::CALLING_TSAP, calling), (tpdu::param::CALLED_TSAP, called)] {
+                    w.put_u8(code)?;
+                    let len = w.reserve_u8()?;
+                    w.put_bytes(v.get(..v.len().min(MAX_TSAP)).unwrap_or_default())?;
+                    w.patch_len(len)?;
+                }
+                Ok(())
+            };
+            write_cotp(w, header, &[])
+        })
+    })
+    .map(drop)
 }
 
-/// Appends a Disconnect Request (reason 0x80: normal), wrapped in TPKT.
-pub fn emit_dr(dst_ref: u16, src_ref: u16, reason: u8, out: &mut Vec<u8>) {
-    let mut t = vec![6, 0x80];
-    t.extend_from_slice(&dst_ref.to_be_bytes());
-    t.extend_from_slice(&src_ref.to_be_bytes());
-    t.push(reason);
-    emit_tpkt(&t, out);
+/// Appends a Disconnect Request with `reason` (0x80: normal), wrapped in TPKT.
+pub fn emit_dr(dst_ref: u16, src_ref: u16, reason: u8, out: &mut Vec<u8>) -> WireResult<()> {
+    append(out, MAX_TPKT, |w| {
+        write_tpkt(w, |w| {
+            let header = |w: &mut Writer<'_>| {
+                w.put_u8(tpdu::DR)?;
+                w.put_u16_be(dst_ref)?;
+                w.put_u16_be(src_ref)?;
+                w.put_u8(reason)
+            };
+            write_cotp(w, header, &[])
+        })
+    })
+    .map(drop)
 }
 
-/// Appends `payload` as COTP DT TPDUs of at most `tpdu_max` bytes each, wrapped in TPKT.
-pub fn emit_dt(payload: &[u8], tpdu_max: usize, out: &mut Vec<u8>) {
-    let room = tpdu_max.saturating_sub(3).max(16);
-    let mut chunks = payload.chunks(room).peekable();
-    if chunks.peek().is_none() {
-        emit_tpkt(&[2, 0xF0, 0x80], out);
-    }
-    while let Some(c) = chunks.next() {
-        let eot = if chunks.peek().is_none() { 0x80 } else { 0x00 };
-        let mut t = Vec::with_capacity(c.len() + 3);
-        t.extend_from_slice(&[2, 0xF0, eot]);
-        t.extend_from_slice(c);
-        emit_tpkt(&t, out);
-    }
+/// Appends `payload` as COTP DT TPDUs of at most `tpdu_max` bytes each, wrapped in TPKT;
+/// the last one carries the end-of-TSDU mark. Nothing is appended if it does not fit.
+pub fn emit_dt(payload: &[u8], tpdu_max: usize, out: &mut Vec<u8>) -> WireResult<()> {
+    // A DT header is three bytes; a TPDU stays inside the largest TPKT.
+    let room = tpdu_max.clamp(19, MAX_TPKT - tpkt_field::HEADER_LEN) - 3;
+    append(out, MAX_ANSWER, |w| {
+        let mut chunks = payload.chunks(room).peekable();
+        if chunks.peek().is_none() {
+            return write_tpkt(w, |w| write_cotp(w, |w| dt_header(w, true), &[]));
+        }
+        while let Some(c) = chunks.next() {
+            let last = chunks.peek().is_none();
+            write_tpkt(w, |w| write_cotp(w, |w| dt_header(w, last), c))?;
+        }
+        Ok(())
+    })
+    .map(drop)
+}
+
+fn dt_header(w: &mut Writer<'_>, last: bool) -> WireResult<()> {
+    w.put_u8(tpdu::DT)?;
+    w.put_u8(if last { tpdu::EOT } else { 0x00 })
 }
 
 /// S7 PDU types (ROSCTR).
@@ -190,6 +275,29 @@ pub mod rosctr {
     pub const ACK_DATA: u8 = 0x03;
     /// User data (SZL, blocks, clock, security...).
     pub const USERDATA: u8 = 0x07;
+}
+
+/// The S7 header: protocol id, ROSCTR, redundancy id, PDU reference, parameter length,
+/// data length, and in acknowledgements an error class and code.
+pub mod header {
+    /// Offset of the protocol id (0x32).
+    pub const PROTOCOL: usize = 0;
+    /// Offset of the ROSCTR.
+    pub const ROSCTR: usize = 1;
+    /// Offset of the redundancy identification (two bytes).
+    pub const REDUNDANCY: usize = 2;
+    /// Offset of the PDU reference.
+    pub const PDU_REF: usize = 4;
+    /// Offset of the parameter length.
+    pub const PARAM_LEN: usize = 6;
+    /// Offset of the data length.
+    pub const DATA_LEN: usize = 8;
+    /// Offset of the error class and code (ACK and ACK_DATA).
+    pub const ERROR: usize = 10;
+    /// Length of a job or userdata header.
+    pub const JOB_LEN: usize = 10;
+    /// Length of an acknowledgement header.
+    pub const ACK_LEN: usize = 12;
 }
 
 /// A parsed S7 PDU: header fields and its parameter and data parts.
@@ -207,31 +315,25 @@ pub struct S7Pdu<'a> {
     pub data: &'a [u8],
 }
 
-/// Why an S7 PDU is malformed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum S7Error {
-    /// Not protocol id 0x32.
-    Protocol,
-    /// Shorter than its header or than its declared parts.
-    Length,
-}
-
-/// Parses an S7 PDU.
-pub fn s7(pdu: &[u8]) -> Result<S7Pdu<'_>, S7Error> {
-    if pdu.first() != Some(&S7_PROTOCOL) {
-        return Err(S7Error::Protocol);
-    }
-    let rosctr = *pdu.get(1).ok_or(S7Error::Length)?;
-    let pdu_ref = be16(pdu, 4).ok_or(S7Error::Length)?;
-    let plen = usize::from(be16(pdu, 6).ok_or(S7Error::Length)?);
-    let dlen = usize::from(be16(pdu, 8).ok_or(S7Error::Length)?);
-    let (hlen, error) = if matches!(rosctr, rosctr::ACK | rosctr::ACK_DATA) {
-        (12, be16(pdu, 10).ok_or(S7Error::Length)?)
+/// Parses an S7 PDU. Not protocol id 0x32 is
+/// [`WireError::Invalid`](conpot_core::wire::WireError::Invalid); a header or a part
+/// shorter than declared is [`WireError::Truncated`](conpot_core::wire::WireError::Truncated). Bytes after the data part are
+/// ignored.
+pub fn s7(pdu: &[u8]) -> WireResult<S7Pdu<'_>> {
+    let mut r = Reader::new(pdu);
+    r.expect_u8(S7_PROTOCOL, "S7 protocol id 0x32")?;
+    let rosctr = r.u8()?;
+    r.skip(header::PDU_REF - header::REDUNDANCY)?;
+    let pdu_ref = r.u16_be()?;
+    let plen = usize::from(r.u16_be()?);
+    let dlen = usize::from(r.u16_be()?);
+    let error = if matches!(rosctr, rosctr::ACK | rosctr::ACK_DATA) {
+        r.u16_be()?
     } else {
-        (10, 0)
+        0
     };
-    let param = pdu.get(hlen..hlen + plen).ok_or(S7Error::Length)?;
-    let data = pdu.get(hlen + plen..hlen + plen + dlen).ok_or(S7Error::Length)?;
+    let param = r.take(plen)?;
+    let data = r.take(dlen)?;
     Ok(S7Pdu {
         rosctr,
         pdu_ref,
@@ -241,24 +343,49 @@ pub fn s7(pdu: &[u8]) -> Result<S7Pdu<'_>, S7Error> {
     })
 }
 
-/// Builds an S7 PDU.
-pub fn emit_s7(rosctr: u8, pdu_ref: u16, error: Option<u16>, param: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut p = Vec::with_capacity(12 + param.len() + data.len());
-    p.extend_from_slice(&[S7_PROTOCOL, rosctr, 0, 0]);
-    p.extend_from_slice(&pdu_ref.to_be_bytes());
-    p.extend_from_slice(&(param.len() as u16).to_be_bytes());
-    p.extend_from_slice(&(data.len() as u16).to_be_bytes());
+/// The PDU reference of a PDU whose header may be malformed, if it got that far.
+pub fn pdu_ref(pdu: &[u8]) -> Option<u16> {
+    let mut r = Reader::new(pdu);
+    r.skip(header::PDU_REF).and_then(|()| r.u16_be()).ok()
+}
+
+/// A part of an S7 PDU that writes nothing.
+pub fn empty(_: &mut Writer<'_>) -> WireResult<()> {
+    Ok(())
+}
+
+/// Writes an S7 PDU: the header (with the error field when `error` is given, as in
+/// acknowledgements), then the parameter and data parts `param` and `data` write; both
+/// lengths are patched from what they wrote.
+pub fn write_s7(
+    w: &mut Writer<'_>,
+    rosctr: u8,
+    pdu_ref: u16,
+    error: Option<u16>,
+    param: impl FnOnce(&mut Writer<'_>) -> WireResult<()>,
+    data: impl FnOnce(&mut Writer<'_>) -> WireResult<()>,
+) -> WireResult<()> {
+    w.put_u8(S7_PROTOCOL)?;
+    w.put_u8(rosctr)?;
+    w.put_u16_be(0)?;
+    w.put_u16_be(pdu_ref)?;
+    let plen = w.reserve_u16_be()?;
+    let dlen = w.reserve_u16_be()?;
     if let Some(e) = error {
-        p.extend_from_slice(&e.to_be_bytes());
+        w.put_u16_be(e)?;
     }
-    p.extend_from_slice(param);
-    p.extend_from_slice(data);
-    p
+    let start = w.position();
+    param(w)?;
+    w.patch_len_from(plen, start)?;
+    let start = w.position();
+    data(w)?;
+    w.patch_len_from(dlen, start).map(drop)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use conpot_core::wire::WireError;
 
     #[test]
     fn nmap_connect_request() {
@@ -277,11 +404,29 @@ mod tests {
             })
         );
         let mut out = Vec::new();
-        emit_cc(0x0014, 0x0044, 0x0A, &[1, 0], &[1, 2], &mut out);
+        emit_cc(0x0014, 0x0044, 0x0A, &[1, 0], &[1, 2], &mut out).unwrap();
         assert_eq!(out, crate::hex("0300001611d00014004400c0010ac1020100c2020102"));
-        assert_eq!(tpkt(&cr[..10]), Tpkt::Incomplete);
+        for cut in 0..cr.len() {
+            assert_eq!(tpkt(&cr[..cut]), Tpkt::Incomplete, "cut at {cut}");
+        }
+        assert_eq!(tpkt(&[4]), Tpkt::Invalid);
         assert_eq!(tpkt(&[4, 0, 0, 22]), Tpkt::Invalid);
         assert_eq!(tpkt(&[3, 0, 0, 3]), Tpkt::Invalid);
+        // A connection request cut anywhere is an error: its length indicator points past
+        // the end, and no field is read as zero.
+        for cut in 0..payload.len() {
+            assert!(
+                matches!(cotp(&payload[..cut]), Err(WireError::Truncated { .. })),
+                "cut at {cut}"
+            );
+        }
+        // A consistent length indicator with a parameter cut short is an error too.
+        assert!(matches!(
+            cotp(&crate::hex("09e00000001400c10201")),
+            Err(WireError::Truncated { .. })
+        ));
+        assert!(matches!(cotp(&[]), Err(WireError::Truncated { .. })));
+        assert!(matches!(cotp(&[6, 0xE0, 0, 0]), Err(WireError::Truncated { .. })));
     }
 
     #[test]
@@ -297,17 +442,60 @@ mod tests {
         assert_eq!(p.rosctr, rosctr::JOB);
         assert_eq!(p.param, crate::hex("f0000001000101e0"));
         assert!(p.data.is_empty());
-        assert_eq!(s7(&payload[..12]), Err(S7Error::Length));
+        for cut in 0..payload.len() {
+            assert!(
+                matches!(s7(&payload[..cut]), Err(WireError::Truncated { .. })),
+                "cut at {cut}"
+            );
+        }
+        assert!(matches!(s7(&[0x72, 1]), Err(WireError::Invalid { at: 0, .. })));
+        assert_eq!(pdu_ref(&payload[..6]), Some(0));
+        assert_eq!(pdu_ref(&payload[..5]), None);
+    }
+
+    #[test]
+    fn s7_lengths_are_patched() {
+        let mut out = Vec::new();
+        append(&mut out, 240, |w| {
+            write_s7(
+                w,
+                rosctr::ACK_DATA,
+                0x0102,
+                Some(0),
+                |w| w.put_bytes(&[0x04, 0x01]),
+                |w| w.put_bytes(&[0xFF, 0x04, 0x00, 0x10, 0x12, 0x34]),
+            )
+        })
+        .unwrap();
+        assert_eq!(
+            out,
+            crate::hex("32030000010200020006000004 01ff0400101234".replace(' ', "").as_str())
+        );
+        let p = s7(&out).unwrap();
+        assert_eq!((p.pdu_ref, p.param.len(), p.data.len()), (0x0102, 2, 6));
+        // A PDU over the limit is refused whole.
+        let mut out = vec![1];
+        let r = append(&mut out, 13, |w| {
+            write_s7(w, rosctr::ACK_DATA, 1, Some(0), |w| w.put_u16_be(0), empty)
+        });
+        assert!(matches!(r, Err(WireError::TooLong { .. })));
+        assert_eq!(out, [1]);
     }
 
     #[test]
     fn dt_segmentation() {
         let mut out = Vec::new();
-        emit_dt(&[7u8; 50], 23, &mut out);
+        emit_dt(&[7u8; 50], 23, &mut out).unwrap();
         // 50 bytes in chunks of 20: three TPDUs, the last marked EOT.
         assert_eq!(out.len(), 3 * 7 + 50);
         assert_eq!(out[6], 0x00);
         assert_eq!(out[7 + 20 + 6], 0x00);
         assert_eq!(out[2 * 27 + 6], 0x80);
+        let mut out = Vec::new();
+        emit_dt(&[], 1024, &mut out).unwrap();
+        assert_eq!(out, [3, 0, 0, 7, 2, 0xF0, 0x80]);
+        let mut out = Vec::new();
+        emit_dr(0x0014, 0x0044, 0x80, &mut out).unwrap();
+        assert_eq!(out, crate::hex("0300000b06800014004480"));
     }
 }

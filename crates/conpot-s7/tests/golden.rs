@@ -401,6 +401,78 @@ fn malformed_input() {
     assert!(!c.closed);
 }
 
+/// An S7 PDU with ROSCTR `rosctr` and lengths that match `param` and `data`.
+fn s7_pdu(rosctr: u8, param: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x32, rosctr, 0, 0, 0x01, 0x00];
+    p.extend((param.len() as u16).to_be_bytes());
+    p.extend((data.len() as u16).to_be_bytes());
+    p.extend_from_slice(param);
+    p.extend_from_slice(data);
+    p
+}
+
+#[test]
+fn requests_cut_short_are_errors_never_read_as_zeros() {
+    let (_dev, svc) = build(DEFAULT, 13);
+    let mut c = Conn::new(&svc);
+    c.connect();
+    // Every cut of a job's parameter, lengths consistent: header error 0x8104.
+    let jobs = [
+        hex("f0000001000101e0"),
+        hex("0401120a10020002000184000000"),
+        hex("0501120a10020001000184000000"),
+        hex("29000000000009505f50524f4752414d"),
+        hex("1d0000000000000009 5f30413030303031 50"),
+    ];
+    for param in &jobs {
+        for cut in 0..param.len() {
+            let r = c.pdu(&s7_pdu(1, &param[..cut], &[]));
+            assert_eq!(r.len(), 1, "{param:02x?} cut at {cut}");
+            if param[0] == 0x04 && cut == 1 {
+                // A Read Var of the function byte alone is python-snap7's probe of the CPU
+                // state: an empty result.
+                assert_eq!(&r[0][10..], &[0, 0, 0x04, 0x00]);
+                continue;
+            }
+            assert_eq!(r[0][1], 0x03, "an acknowledgement");
+            assert_eq!(&r[0][10..12], &[0x81, 0x04], "{param:02x?} cut at {cut}");
+        }
+    }
+    // A Write Var whose value is cut short writes nothing: item return code 0x07.
+    let param = hex("0501120a10020002000184000020");
+    let data = hex("000400101234");
+    for cut in 0..data.len() {
+        let r = c.pdu(&s7_pdu(1, &param, &data[..cut]));
+        assert_eq!(&r[0][12..], &[0x05, 0x01, 0x07], "cut at {cut}");
+    }
+    // Userdata cut in its parameter: header error; cut in its data: userdata error 0x8104.
+    let param = hex("0001120411440100");
+    let data = hex("ff09000400110001");
+    for cut in 0..param.len() {
+        let r = c.pdu(&s7_pdu(7, &param[..cut], &data));
+        assert_eq!(&r[0][10..12], &[0x81, 0x04], "cut at {cut}");
+    }
+    for cut in 0..data.len() {
+        let r = c.pdu(&s7_pdu(7, &param, &data[..cut]));
+        assert_eq!(r[0][1], 0x07, "a userdata answer");
+        assert_eq!(&r[0][20..22], &[0x81, 0x04], "cut at {cut}");
+        assert_eq!(r[0][22], 0x0A);
+    }
+    // A password cut short is refused as unreadable, not tried as a shorter password.
+    let before = c.events.iter().filter(|e| e.event_type == "auth.attempt").count();
+    let r = c.pdu(&s7_pdu(7, &hex("0001120411450100"), &hex("ff090005 2624633464")));
+    assert_eq!(&r[0][20..22], &[0x81, 0x04]);
+    assert_eq!(
+        c.events.iter().filter(|e| e.event_type == "auth.attempt").count(),
+        before
+    );
+    assert!(!c.closed);
+    assert!(
+        c.events.iter().any(|e| e.event_type == "s7.malformed"
+            && e.body.error.as_deref().is_some_and(|m| m.contains("truncated at byte")))
+    );
+}
+
 #[test]
 fn conpot_template_imports() {
     let dir = std::env::var_os("CONPOT_SHARED")
