@@ -1,7 +1,8 @@
 //! The shared core of conpot-rs: templates and their import from Conpot, the databus and
 //! its emulators, personas, sensor configuration, the canonical event and its bus, the
-//! listener framework every protocol runs on, and the bounded wire reader and writer that
-//! protocol crates parse and build their frames with.
+//! sans-IO session contract every protocol implements, and the bounded wire reader and
+//! writer protocol crates parse and build their frames with. Plain data and logic: no
+//! sockets and no clock (the tokio side is `conpot-net`).
 
 pub mod bus;
 pub mod capture;
@@ -9,21 +10,19 @@ pub mod config;
 pub mod credentials;
 pub mod databus;
 pub mod device;
+pub mod drive;
 pub mod emulators;
 pub mod event;
 pub mod expr;
 pub mod fields;
 pub mod hex;
 pub mod limits;
-pub mod listener;
 pub mod metrics;
 pub mod persona;
 pub mod protocol;
 pub mod rng;
-pub mod sys;
 pub mod template;
 pub mod time;
-pub mod udp;
 pub mod value;
 pub mod wire;
 

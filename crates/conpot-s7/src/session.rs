@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use conpot_core::event::EventDraft;
 use conpot_core::hex;
-use conpot_core::protocol::{Output, StreamSession};
+use conpot_core::protocol::{Output, Session};
 use serde_json::json;
 
 use crate::context::{Conn, Ctx, ERR_CONTEXT, ERR_PDU_SIZE};
@@ -174,8 +174,8 @@ impl S7Session {
     }
 }
 
-impl StreamSession for S7Session {
-    fn on_data(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
+impl Session for S7Session {
+    fn on_input(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
         match wire::tpkt(input) {
             Tpkt::Incomplete => 0,
             Tpkt::Invalid => {
