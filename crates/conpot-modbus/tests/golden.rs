@@ -345,3 +345,65 @@ fn response_time_profile_delays_answers() {
     let (_, out, _) = feed(&mut *s, &adu(1, 255, &[0x03, 0x00, 0x00, 0x00, 0x01]));
     assert!((3..=5).contains(&out.delay.as_millis()), "{:?}", out.delay);
 }
+
+/// The decoded response of every kind of answer, as the event log carries it.
+#[test]
+fn response_events_describe_what_was_sent() {
+    let (_d, svc) = common::service("device");
+    let mut s = session(&svc);
+    let mut described = |unit: u8, pdu: &[u8]| {
+        let (reply, out, _) = feed(&mut *s, &adu(7, unit, pdu));
+        let ev = &out.events[0];
+        assert_eq!(ev.body.raw_response.as_deref(), Some(&reply[..]), "the bytes sent");
+        ev.body.response.clone().unwrap()
+    };
+    use serde_json::json;
+    assert_eq!(
+        described(255, &[0x01, 0x00, 0x00, 0x00, 0x0A]),
+        json!({"values": [0, 1, 0, 1, 1, 0, 0, 0, 1, 1]})
+    );
+    assert_eq!(
+        described(255, &[0x03, 0x00, 0x00, 0x00, 0x03]),
+        json!({"values": [10, 20, 30]})
+    );
+    assert_eq!(
+        described(255, &[0x03, 0x00, 0x10, 0x00, 0x01]),
+        json!({"exception": 2, "exception_name": "ILLEGAL DATA ADDRESS"})
+    );
+    assert_eq!(
+        described(255, &[0x07]),
+        json!({"exception": 1, "exception_name": "ILLEGAL FUNCTION"})
+    );
+    assert_eq!(
+        described(255, &[0x03, 0x00]),
+        json!({"exception": 3, "exception_name": "ILLEGAL DATA VALUE"})
+    );
+    assert_eq!(described(255, &[0x06, 0x00, 0x01, 0x00, 0x05]), json!({"ok": true}));
+    assert_eq!(described(255, &[0x05, 0x00, 0x01, 0xFF, 0x00]), json!({"ok": true}));
+    assert_eq!(
+        described(255, &[0x10, 0x00, 0x01, 0x00, 0x01, 0x02, 0x00, 0x09]),
+        json!({"ok": true})
+    );
+    assert_eq!(
+        described(255, &[0x0F, 0x00, 0x00, 0x00, 0x02, 0x01, 0x03]),
+        json!({"ok": true})
+    );
+    assert_eq!(described(255, &[0x08, 0x00, 0x00, 0xA5, 0x37]), json!({"ok": true}));
+    assert_eq!(
+        described(255, &[0x11]),
+        json!({"server_id": "SIMATIC S7-300\u{fffd}", "raw": "53494d415449432053372d333030ff"})
+    );
+    assert_eq!(
+        described(255, &[0x2B, 0x0E, 0x01, 0x00]),
+        json!({
+            "conformity": 0x81,
+            "more_follows": false,
+            "next_object_id": 0,
+            "objects": {"0x00": "Siemens", "0x01": "6ES7 315-2EH14-0AB0", "0x02": "V3.2.8"},
+        })
+    );
+    assert_eq!(
+        described(255, &[0x2B, 0x0E, 0x04, 0x02]),
+        json!({"conformity": 0x81, "more_follows": false, "next_object_id": 0, "objects": {"0x02": "V3.2.8"}})
+    );
+}
