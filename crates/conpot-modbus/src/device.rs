@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use conpot_core::Value;
 use conpot_core::databus::Databus;
 
-use crate::pdu::{Exception, Request, Table, pack_bits};
+use crate::pdu::{Exception, Request, Response, Table};
 use crate::wire::MAX_PDU;
 
 /// How unit identifiers are routed.
@@ -81,10 +81,12 @@ pub struct ModbusDevice {
 /// The result of handling one request PDU.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Handled {
+    /// The request's function code.
+    pub function: u8,
     /// The request, or the exception its parsing gave.
     pub request: Result<Request, Exception>,
-    /// The response PDU (`None`: no reply, as for a broadcast).
-    pub response: Option<Vec<u8>>,
+    /// The response (`None`: no reply, as for a broadcast).
+    pub response: Option<Response>,
     /// The slave that handled it (`None` if no slave was reached).
     pub slave: Option<u8>,
 }
@@ -114,9 +116,14 @@ impl ModbusDevice {
         }
     }
 
-    /// Handles the request PDU `pdu` addressed to `unit` at time `now`.
+    /// Handles the request PDU `pdu` addressed to `unit` at time `now`. An empty PDU (the
+    /// framer never passes one) is answered as function 0, which no device serves.
     pub fn handle(&self, unit: u8, pdu: &[u8], now: SystemTime) -> Handled {
         let fc = pdu.first().copied().unwrap_or(0);
+        let exception = |exception| Response::Exception {
+            function: fc,
+            exception,
+        };
         let request = Request::parse(pdu);
         let route = self.route(unit);
         let (response, slave) = match (&request, route) {
@@ -125,30 +132,31 @@ impl ModbusDevice {
                     && req.is_write()
                 {
                     for s in &self.config.slaves {
-                        let _ = self.execute(s, req, pdu, now);
+                        let _ = self.execute(s, req, now);
                     }
                 }
                 (None, None)
             }
-            (_, Route::NoTarget) => (Some(Exception::GatewayTargetFailed.pdu(fc)), None),
+            (_, Route::NoTarget) => (Some(exception(Exception::GatewayTargetFailed)), None),
             (Err(e), Route::Slave(s)) => {
                 let e = if self.allowed(fc) {
                     *e
                 } else {
                     Exception::IllegalFunction
                 };
-                (Some(e.pdu(fc)), Some(s.id))
+                (Some(exception(e)), Some(s.id))
             }
             (Ok(req), Route::Slave(s)) => {
                 let r = if self.allowed(fc) {
-                    self.execute(s, req, pdu, now)
+                    self.execute(s, req, now)
                 } else {
                     Err(Exception::IllegalFunction)
                 };
-                (Some(r.unwrap_or_else(|e| e.pdu(fc))), Some(s.id))
+                (Some(r.unwrap_or_else(exception)), Some(s.id))
             }
         };
         Handled {
+            function: fc,
             request,
             response,
             slave,
@@ -219,8 +227,8 @@ impl ModbusDevice {
         Ok(qty)
     }
 
-    fn execute(&self, slave: &Slave, req: &Request, pdu: &[u8], now: SystemTime) -> Result<Vec<u8>, Exception> {
-        let fc = req.function();
+    fn execute(&self, slave: &Slave, req: &Request, now: SystemTime) -> Result<Response, Exception> {
+        let function = req.function();
         match req {
             Request::ReadBits {
                 table,
@@ -229,12 +237,8 @@ impl ModbusDevice {
             } => {
                 let block = self.block(slave, *table, *address, *quantity)?;
                 let values = self.read(block, *address, *quantity, now)?;
-                let bytes = pack_bits(values.iter().map(|v| v.as_bit().unwrap_or(false)));
-                let mut out = Vec::with_capacity(2 + bytes.len());
-                out.push(fc);
-                out.push(bytes.len() as u8);
-                out.extend_from_slice(&bytes);
-                Ok(out)
+                let bits = values.iter().map(|v| v.as_bit().unwrap_or(false)).collect();
+                Ok(Response::Bits { function, bits })
             }
             Request::ReadRegisters {
                 table,
@@ -243,17 +247,15 @@ impl ModbusDevice {
             } => {
                 let block = self.block(slave, *table, *address, *quantity)?;
                 let values = self.read(block, *address, *quantity, now)?;
-                let mut out = Vec::with_capacity(2 + 2 * values.len());
-                out.push(fc);
-                out.push((2 * values.len()) as u8);
-                for v in &values {
-                    out.extend_from_slice(&register(v).to_be_bytes());
-                }
-                Ok(out)
+                let values = values.iter().map(register).collect();
+                Ok(Response::Registers { function, values })
             }
             Request::WriteCoil { address, value } => {
                 self.store(slave, Table::Coils, *address, vec![Value::Int(i128::from(*value))], now)?;
-                Ok(pdu.to_vec())
+                Ok(Response::WriteCoil {
+                    address: *address,
+                    value: *value,
+                })
             }
             Request::WriteRegister { address, value } => {
                 self.store(
@@ -263,38 +265,47 @@ impl ModbusDevice {
                     vec![Value::Int(i128::from(*value))],
                     now,
                 )?;
-                Ok(pdu.to_vec())
+                Ok(Response::WriteRegister {
+                    address: *address,
+                    value: *value,
+                })
             }
             Request::WriteCoils { address, values } => {
                 let values = values.iter().map(|b| Value::Int(i128::from(*b))).collect();
-                let qty = self.store(slave, Table::Coils, *address, values, now)?;
-                Ok(echo_address_quantity(fc, *address, qty))
+                let quantity = self.store(slave, Table::Coils, *address, values, now)?;
+                Ok(Response::Written {
+                    function,
+                    address: *address,
+                    quantity,
+                })
             }
             Request::WriteRegisters { address, values } => {
                 let values = values.iter().map(|v| Value::Int(i128::from(*v))).collect();
-                let qty = self.store(slave, Table::HoldingRegisters, *address, values, now)?;
-                Ok(echo_address_quantity(fc, *address, qty))
+                let quantity = self.store(slave, Table::HoldingRegisters, *address, values, now)?;
+                Ok(Response::Written {
+                    function,
+                    address: *address,
+                    quantity,
+                })
             }
-            Request::Diagnostics { sub: 0, .. } => Ok(pdu.to_vec()),
+            Request::Diagnostics { sub: 0, data } => Ok(Response::Diagnostics {
+                sub: 0,
+                data: data.clone(),
+            }),
             Request::Diagnostics { .. } => Err(Exception::IllegalFunction),
-            Request::ReportServerId => {
-                let c = &self.config;
-                let body_len = (c.server_id.len() + 1 + c.server_id_data.len()).min(MAX_PDU - 2);
-                let mut out = Vec::with_capacity(2 + body_len);
-                out.push(fc);
-                out.push(body_len as u8);
-                out.extend_from_slice(&c.server_id);
-                out.push(0xFF);
-                out.extend_from_slice(&c.server_id_data);
-                out.truncate(2 + body_len);
-                Ok(out)
-            }
+            Request::ReportServerId => Ok(Response::server_id(&self.config.server_id, &self.config.server_id_data)),
             Request::ReadDeviceId { code, object } => self.device_id(*code, *object),
             Request::Mei { .. } | Request::Unsupported { .. } => Err(Exception::IllegalFunction),
         }
     }
 
-    fn device_id(&self, code: u8, object: u8) -> Result<Vec<u8>, Exception> {
+    /// Read Device Identification: the objects of the category `code` asks for from
+    /// `object` on, as many as fit one PDU ("more follows" with the next id otherwise), or
+    /// the one object `object` (code 4). The first object is cut to fit if it must.
+    fn device_id(&self, code: u8, object: u8) -> Result<Response, Exception> {
+        /// Bytes before the objects: function, MEI type, code, conformity, more follows,
+        /// next object id, number of objects.
+        const HEADER: usize = 7;
         let objects = &self.config.identification;
         let conformity = if objects.keys().any(|&k| k >= 0x80) {
             0x83
@@ -303,13 +314,14 @@ impl ModbusDevice {
         } else {
             0x81
         };
-        let mut out = vec![0x2B, 0x0E, code, conformity, 0x00, 0x00, 0x00];
-        let push = |out: &mut Vec<u8>, id: u8, value: &[u8]| {
-            let room = MAX_PDU.saturating_sub(out.len() + 2).min(255);
+        let mut used = HEADER;
+        let mut sent = Vec::new();
+        let mut push = |id: u8, value: &[u8]| {
+            let room = MAX_PDU.saturating_sub(used + 2).min(255);
             let v = value.get(..room.min(value.len())).unwrap_or_default();
-            out.push(id);
-            out.push(v.len() as u8);
-            out.extend_from_slice(v);
+            used += 2 + v.len();
+            sent.push((id, v.to_vec()));
+            used
         };
         let range = match code {
             1 => 0x00..=0x02,
@@ -317,11 +329,14 @@ impl ModbusDevice {
             3 => 0x00..=0xFF,
             4 => {
                 let value = objects.get(&object).ok_or(Exception::IllegalDataAddress)?;
-                push(&mut out, object, value);
-                if let Some(n) = out.get_mut(6) {
-                    *n = 1;
-                }
-                return Ok(out);
+                push(object, value);
+                return Ok(Response::DeviceId {
+                    code,
+                    conformity,
+                    more_follows: false,
+                    next_object: 0,
+                    objects: sent,
+                });
             }
             _ => return Err(Exception::IllegalDataValue),
         };
@@ -330,32 +345,23 @@ impl ModbusDevice {
         } else {
             0
         };
-        let mut count = 0u8;
+        let mut next = None;
+        let mut filled = HEADER;
         for (&id, value) in objects.range(start..=*range.end()) {
-            if count > 0 && out.len() + 2 + value.len() > MAX_PDU {
-                if let Some(more) = out.get_mut(4) {
-                    *more = 0xFF;
-                }
-                if let Some(next) = out.get_mut(5) {
-                    *next = id;
-                }
+            if filled > HEADER && filled + 2 + value.len() > MAX_PDU {
+                next = Some(id);
                 break;
             }
-            push(&mut out, id, value);
-            count += 1;
+            filled = push(id, value);
         }
-        if let Some(n) = out.get_mut(6) {
-            *n = count;
-        }
-        Ok(out)
+        Ok(Response::DeviceId {
+            code,
+            conformity,
+            more_follows: next.is_some(),
+            next_object: next.unwrap_or(0),
+            objects: sent,
+        })
     }
-}
-
-fn echo_address_quantity(fc: u8, address: u16, qty: u16) -> Vec<u8> {
-    let mut out = vec![fc];
-    out.extend_from_slice(&address.to_be_bytes());
-    out.extend_from_slice(&qty.to_be_bytes());
-    out
 }
 
 /// A databus value as a 16-bit register: integers wrap to 16 bits, floats round.

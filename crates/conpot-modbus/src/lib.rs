@@ -1,8 +1,9 @@
 //! Modbus/TCP for conpot-rs.
 //!
-//! `wire` frames ADUs, `pdu` parses requests and builds exceptions, `device` executes
-//! requests over the persona's databus, `session` turns bytes into replies and events,
-//! and `config` builds a server from a native or Conpot template. Nothing here does I/O.
+//! `wire` frames ADUs, `pdu` parses requests and holds the responses (which encode and
+//! describe themselves), `device` executes requests over the persona's databus,
+//! `session` turns bytes into replies and events, and `config` builds a server from a
+//! native or Conpot template. Nothing here does I/O.
 
 pub mod config;
 pub mod device;

@@ -1,6 +1,11 @@
-//! Modbus PDUs: requests parsed from bytes, responses and exceptions built to bytes.
+//! Modbus PDUs: requests parsed from bytes; responses that encode themselves for the wire
+//! and describe themselves for the event log, so what is logged is what was sent.
 
+use conpot_core::hex;
+use conpot_core::wire::{Reader, WireError, WireResult, Writer};
 use serde_json::{Value as Json, json};
+
+use crate::wire::MAX_PDU;
 
 /// Exception codes a server returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +36,23 @@ impl Exception {
             Exception::GatewayTargetFailed => "GATEWAY TARGET DEVICE FAILED TO RESPOND",
         }
     }
+}
 
-    /// The exception PDU for function `function`.
-    pub fn pdu(self, function: u8) -> Vec<u8> {
-        vec![function | 0x80, self as u8]
+impl From<WireError> for Exception {
+    /// A request cut short or with bytes left over is malformed: ILLEGAL DATA VALUE.
+    fn from(_: WireError) -> Self {
+        Exception::IllegalDataValue
     }
 }
+
+/// A coil written on (FC 5).
+const COIL_ON: u16 = 0xFF00;
+/// A coil written off (FC 5).
+const COIL_OFF: u16 = 0x0000;
+/// MEI type of Read Device Identification (FC 43).
+const MEI_DEVICE_ID: u8 = 0x0E;
+/// The run indicator of Report Server ID: on.
+const RUN_ON: u8 = 0xFF;
 
 /// The four Modbus data tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,29 +161,28 @@ pub enum Request {
     },
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+/// Reads an address and a quantity (or value) that are the whole of a request's data.
+fn address_and_quantity(r: &mut Reader<'_>) -> Result<(u16, u16), Exception> {
+    let address = r.u16_be()?;
+    let quantity = r.u16_be()?;
+    r.expect_end("nothing after the address and quantity")?;
+    Ok((address, quantity))
+}
+
+/// Reads the header of a multiple write: address, quantity, byte count.
+fn multi_header(r: &mut Reader<'_>) -> Result<(u16, u16, usize), Exception> {
+    Ok((r.u16_be()?, r.u16_be()?, usize::from(r.u8()?)))
 }
 
 impl Request {
-    /// Parses a request PDU; a malformed one yields the exception a device returns.
-    /// `pdu` must not be empty.
+    /// Parses a request PDU; a malformed one yields the exception a device returns
+    /// (an empty PDU: ILLEGAL FUNCTION; a request cut short or too long: ILLEGAL DATA VALUE).
     pub fn parse(pdu: &[u8]) -> Result<Request, Exception> {
-        let Some((&fc, data)) = pdu.split_first() else {
-            return Err(Exception::IllegalFunction);
-        };
-        let addr_qty = || -> Result<(u16, u16), Exception> {
-            if data.len() != 4 {
-                return Err(Exception::IllegalDataValue);
-            }
-            Ok((
-                be16(data, 0).ok_or(Exception::IllegalDataValue)?,
-                be16(data, 2).ok_or(Exception::IllegalDataValue)?,
-            ))
-        };
+        let mut r = Reader::new(pdu);
+        let fc = r.u8().map_err(|_| Exception::IllegalFunction)?;
         Ok(match fc {
             0x01 | 0x02 => {
-                let (address, quantity) = addr_qty()?;
+                let (address, quantity) = address_and_quantity(&mut r)?;
                 if !(1..=2000).contains(&quantity) {
                     return Err(Exception::IllegalDataValue);
                 }
@@ -179,7 +194,7 @@ impl Request {
                 }
             }
             0x03 | 0x04 => {
-                let (address, quantity) = addr_qty()?;
+                let (address, quantity) = address_and_quantity(&mut r)?;
                 if !(1..=125).contains(&quantity) {
                     return Err(Exception::IllegalDataValue);
                 }
@@ -195,67 +210,55 @@ impl Request {
                 }
             }
             0x05 => {
-                let (address, raw) = addr_qty()?;
+                let (address, raw) = address_and_quantity(&mut r)?;
                 let value = match raw {
-                    0xFF00 => true,
-                    0x0000 => false,
+                    COIL_ON => true,
+                    COIL_OFF => false,
                     _ => return Err(Exception::IllegalDataValue),
                 };
                 Request::WriteCoil { address, value }
             }
             0x06 => {
-                let (address, value) = addr_qty()?;
+                let (address, value) = address_and_quantity(&mut r)?;
                 Request::WriteRegister { address, value }
             }
             0x0F => {
-                let (address, quantity, count) = multi_header(data)?;
-                if !(1..=0x07B0).contains(&quantity) || count != quantity.div_ceil(8) as usize {
+                let (address, quantity, count) = multi_header(&mut r)?;
+                if !(1..=0x07B0).contains(&quantity) || count != usize::from(quantity.div_ceil(8)) {
                     return Err(Exception::IllegalDataValue);
                 }
-                let bytes = data
-                    .get(5..5 + count)
-                    .filter(|_| data.len() == 5 + count)
-                    .ok_or(Exception::IllegalDataValue)?;
+                let bytes = r.take(count)?;
+                r.expect_end("nothing after the coil values")?;
                 let values = (0..usize::from(quantity))
                     .map(|i| bytes.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0))
                     .collect();
                 Request::WriteCoils { address, values }
             }
             0x10 => {
-                let (address, quantity, count) = multi_header(data)?;
-                if !(1..=0x7B).contains(&quantity) || count != 2 * usize::from(quantity) || data.len() != 5 + count {
+                let (address, quantity, count) = multi_header(&mut r)?;
+                if !(1..=0x7B).contains(&quantity) || count != 2 * usize::from(quantity) {
                     return Err(Exception::IllegalDataValue);
                 }
-                let values = (0..usize::from(quantity))
-                    .map(|i| be16(data, 5 + 2 * i).ok_or(Exception::IllegalDataValue))
-                    .collect::<Result<_, _>>()?;
+                let values = (0..quantity).map(|_| r.u16_be()).collect::<WireResult<_>>()?;
+                r.expect_end("nothing after the register values")?;
                 Request::WriteRegisters { address, values }
             }
-            0x08 => {
-                let sub = be16(data, 0).ok_or(Exception::IllegalDataValue)?;
-                Request::Diagnostics {
-                    sub,
-                    data: data.get(2..).unwrap_or_default().to_vec(),
-                }
-            }
+            0x08 => Request::Diagnostics {
+                sub: r.u16_be()?,
+                data: r.take_rest().to_vec(),
+            },
             0x11 => {
-                if !data.is_empty() {
-                    return Err(Exception::IllegalDataValue);
-                }
+                r.expect_end("no data in Report Server ID")?;
                 Request::ReportServerId
             }
-            0x2B => match data.first() {
-                Some(0x0E) => {
-                    let (Some(&code), Some(&object)) = (data.get(1), data.get(2)) else {
-                        return Err(Exception::IllegalDataValue);
-                    };
-                    if data.len() != 3 {
-                        return Err(Exception::IllegalDataValue);
-                    }
+            0x2B => match r.u8()? {
+                MEI_DEVICE_ID => {
+                    let code = r.u8()?;
+                    let object = r.u8()?;
+                    r.expect_end("nothing after the object id")?;
                     Request::ReadDeviceId { code, object }
                 }
-                Some(&mei) => Request::Mei { mei },
-                None => return Err(Exception::IllegalDataValue),
+                mei => Request::Mei { mei },
             },
             function => Request::Unsupported { function },
         })
@@ -336,11 +339,202 @@ impl Request {
     }
 }
 
-fn multi_header(data: &[u8]) -> Result<(u16, u16, usize), Exception> {
-    let address = be16(data, 0).ok_or(Exception::IllegalDataValue)?;
-    let quantity = be16(data, 2).ok_or(Exception::IllegalDataValue)?;
-    let count = usize::from(*data.get(4).ok_or(Exception::IllegalDataValue)?);
-    Ok((address, quantity, count))
+/// A response PDU: what the device answers, which encodes itself for the wire and
+/// describes itself for the event log (the session never reads its own reply back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// FC 1 / 2: the bits read.
+    Bits {
+        /// Function code.
+        function: u8,
+        /// The bits, first address first.
+        bits: Vec<bool>,
+    },
+    /// FC 3 / 4: the registers read.
+    Registers {
+        /// Function code.
+        function: u8,
+        /// The values, first address first.
+        values: Vec<u16>,
+    },
+    /// FC 5: the coil written (the request echoed).
+    WriteCoil {
+        /// Address.
+        address: u16,
+        /// New state.
+        value: bool,
+    },
+    /// FC 6: the register written (the request echoed).
+    WriteRegister {
+        /// Address.
+        address: u16,
+        /// New value.
+        value: u16,
+    },
+    /// FC 15 / 16: where writing started and how many were written.
+    Written {
+        /// Function code.
+        function: u8,
+        /// First address.
+        address: u16,
+        /// Number written.
+        quantity: u16,
+    },
+    /// FC 8 sub-function 0 (return query data): the request echoed.
+    Diagnostics {
+        /// Sub-function.
+        sub: u16,
+        /// The data echoed.
+        data: Vec<u8>,
+    },
+    /// FC 17: the server id, the run indicator and the additional data, cut to fit a PDU
+    /// (build it with [`Response::server_id`]).
+    ServerId {
+        /// The bytes after the byte count.
+        body: Vec<u8>,
+    },
+    /// FC 43 / MEI 14: device identification objects.
+    DeviceId {
+        /// Read device id code of the request.
+        code: u8,
+        /// Conformity level (0x81 basic, 0x82 regular, 0x83 extended).
+        conformity: u8,
+        /// Whether more objects follow in another request.
+        more_follows: bool,
+        /// The object to ask for next (0 when none follows).
+        next_object: u8,
+        /// The objects sent: id and value.
+        objects: Vec<(u8, Vec<u8>)>,
+    },
+    /// An exception answering `function`.
+    Exception {
+        /// Function code of the request.
+        function: u8,
+        /// The exception.
+        exception: Exception,
+    },
+}
+
+impl Response {
+    /// The Report Server ID answer: `id`, the run indicator (on), then `data`, cut so the
+    /// PDU fits.
+    pub fn server_id(id: &[u8], data: &[u8]) -> Response {
+        let mut body = Vec::with_capacity(id.len() + 1 + data.len());
+        body.extend_from_slice(id);
+        body.push(RUN_ON);
+        body.extend_from_slice(data);
+        body.truncate(MAX_PDU - 2);
+        Response::ServerId { body }
+    }
+
+    /// Writes the PDU.
+    pub fn encode(&self, w: &mut Writer<'_>) -> WireResult<()> {
+        match self {
+            Response::Bits { function, bits } => {
+                w.put_u8(*function)?;
+                let count = w.reserve_u8()?;
+                w.put_bytes(&pack_bits(bits.iter().copied()))?;
+                w.patch_len(count).map(drop)
+            }
+            Response::Registers { function, values } => {
+                w.put_u8(*function)?;
+                let count = w.reserve_u8()?;
+                values.iter().try_for_each(|&v| w.put_u16_be(v))?;
+                w.patch_len(count).map(drop)
+            }
+            Response::WriteCoil { address, value } => {
+                w.put_u8(0x05)?;
+                w.put_u16_be(*address)?;
+                w.put_u16_be(if *value { COIL_ON } else { COIL_OFF })
+            }
+            Response::WriteRegister { address, value } => {
+                w.put_u8(0x06)?;
+                w.put_u16_be(*address)?;
+                w.put_u16_be(*value)
+            }
+            Response::Written {
+                function,
+                address,
+                quantity,
+            } => {
+                w.put_u8(*function)?;
+                w.put_u16_be(*address)?;
+                w.put_u16_be(*quantity)
+            }
+            Response::Diagnostics { sub, data } => {
+                w.put_u8(0x08)?;
+                w.put_u16_be(*sub)?;
+                w.put_bytes(data)
+            }
+            Response::ServerId { body } => {
+                w.put_u8(0x11)?;
+                let count = w.reserve_u8()?;
+                w.put_bytes(body)?;
+                w.patch_len(count).map(drop)
+            }
+            Response::DeviceId {
+                code,
+                conformity,
+                more_follows,
+                next_object,
+                objects,
+            } => {
+                w.put_bytes(&[0x2B, MEI_DEVICE_ID, *code, *conformity])?;
+                w.put_u8(if *more_follows { 0xFF } else { 0x00 })?;
+                w.put_u8(*next_object)?;
+                let count = w.reserve_u8()?;
+                for (id, value) in objects {
+                    w.put_u8(*id)?;
+                    let len = w.reserve_u8()?;
+                    w.put_bytes(value)?;
+                    w.patch_len(len)?;
+                }
+                w.patch(count, objects.len())
+            }
+            Response::Exception { function, exception } => {
+                w.put_u8(function | 0x80)?;
+                w.put_u8(*exception as u8)
+            }
+        }
+    }
+
+    /// The response decoded for the event log.
+    pub fn describe(&self) -> Json {
+        match self {
+            Response::Exception { exception, .. } => {
+                json!({"exception": *exception as u8, "exception_name": exception.name()})
+            }
+            Response::Bits { bits, .. } => {
+                json!({"values": bits.iter().map(|&b| u8::from(b)).collect::<Vec<_>>()})
+            }
+            Response::Registers { values, .. } => json!({"values": values}),
+            Response::ServerId { body } => {
+                json!({"server_id": String::from_utf8_lossy(body), "raw": hex::encode(body)})
+            }
+            Response::DeviceId {
+                conformity,
+                more_follows,
+                next_object,
+                objects,
+                ..
+            } => {
+                let objects: serde_json::Map<String, Json> = objects
+                    .iter()
+                    .map(|(id, v)| (format!("{id:#04x}"), String::from_utf8_lossy(v).into()))
+                    .collect();
+                json!({
+                    "conformity": conformity,
+                    "more_follows": more_follows,
+                    "next_object_id": next_object,
+                    "objects": objects,
+                })
+            }
+            Response::WriteCoil { .. }
+            | Response::WriteRegister { .. }
+            | Response::Written { .. }
+            | Response::Diagnostics { .. } => json!({"ok": true}),
+        }
+    }
 }
 
 /// Name of a function code, as in the specification.
@@ -446,6 +640,74 @@ mod tests {
             Ok(Request::ReadDeviceId { code: 1, object: 0 })
         );
         assert_eq!(Request::parse(&[0x2B, 0x0D]), Ok(Request::Mei { mei: 0x0D }));
+    }
+
+    #[test]
+    fn requests_cut_short_are_illegal_data_value() {
+        let requests: [&[u8]; 7] = [
+            &[0x01, 0x00, 0x01, 0x00, 0x80],
+            &[0x03, 0x00, 0x00, 0x00, 0x02],
+            &[0x05, 0x00, 0x01, 0xFF, 0x00],
+            &[0x0F, 0x00, 0x13, 0x00, 0x0A, 0x02, 0xCD, 0x01],
+            &[0x10, 0x00, 0x01, 0x00, 0x02, 0x04, 0x00, 0x0A, 0x01, 0x02],
+            &[0x08, 0x00, 0x00],
+            &[0x2B, 0x0E, 0x01, 0x00],
+        ];
+        for req in requests {
+            assert!(Request::parse(req).is_ok(), "{req:02x?}");
+            for cut in 1..req.len() {
+                assert_eq!(
+                    Request::parse(&req[..cut]),
+                    Err(Exception::IllegalDataValue),
+                    "{req:02x?} cut at {cut}"
+                );
+            }
+            let mut long = req.to_vec();
+            long.push(0);
+            if req[0] != 0x08 {
+                assert_eq!(
+                    Request::parse(&long),
+                    Err(Exception::IllegalDataValue),
+                    "{req:02x?} + 1"
+                );
+            }
+        }
+        assert_eq!(Request::parse(&[]), Err(Exception::IllegalFunction));
+    }
+
+    #[test]
+    fn responses_encode_with_their_byte_counts() {
+        let enc = |r: &Response| {
+            let mut out = Vec::new();
+            conpot_core::wire::append(&mut out, MAX_PDU, |w| r.encode(w)).unwrap();
+            out
+        };
+        let bits = Response::Bits {
+            function: 1,
+            bits: vec![true, false, true, true, false, false, true, true, true],
+        };
+        assert_eq!(enc(&bits), [0x01, 2, 0xCD, 0x01]);
+        let regs = Response::Registers {
+            function: 3,
+            values: vec![0x000A, 0xFFFF],
+        };
+        assert_eq!(enc(&regs), [0x03, 4, 0, 10, 0xFF, 0xFF]);
+        let id = Response::server_id(&[b'X'; 300], b"data");
+        assert_eq!(enc(&id).len(), MAX_PDU, "cut to fit");
+        let dev = Response::DeviceId {
+            code: 1,
+            conformity: 0x81,
+            more_follows: true,
+            next_object: 2,
+            objects: vec![(0, b"ab".to_vec()), (1, Vec::new())],
+        };
+        assert_eq!(enc(&dev), [0x2B, 0x0E, 1, 0x81, 0xFF, 2, 2, 0, 2, b'a', b'b', 1, 0]);
+        let e = Response::Exception {
+            function: 3,
+            exception: Exception::IllegalDataAddress,
+        };
+        assert_eq!(enc(&e), [0x83, 0x02]);
+        assert_eq!(e.describe()["exception_name"], "ILLEGAL DATA ADDRESS");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use conpot_core::protocol::{Output, Session, response_delay};
 use serde_json::{Value as Json, json};
 
 use crate::device::{Handled, ModbusDevice};
-use crate::pdu::{Request, function_name};
+use crate::pdu::{Exception, Response, function_name};
 use crate::wire::{self, Framed, Mbap};
 
 /// A connection's state (Modbus/TCP keeps none beyond framing).
@@ -55,15 +55,14 @@ impl Session for ModbusSession {
                     );
                     return size;
                 }
-                let handled = self.device.handle(mbap.unit, pdu, now);
+                let mut handled = self.device.handle(mbap.unit, pdu, now);
                 let start = out.bytes.len();
-                if let Some(resp) = &handled.response {
-                    wire::emit(&mbap, resp, &mut out.bytes);
+                if let Some(resp) = handled.response.take() {
+                    handled.response = Some(send(&mbap, handled.function, resp, &mut out.bytes));
                     out.delay = out.delay.max(response_delay(self.device.config.response_time_ms));
                 }
                 out.events.push(request_event(
                     &mbap,
-                    pdu,
                     raw,
                     &handled,
                     out.bytes.get(start..).unwrap_or_default(),
@@ -81,83 +80,39 @@ impl Session for ModbusSession {
     }
 }
 
-fn request_event(mbap: &Mbap, pdu: &[u8], raw: &[u8], h: &Handled, reply: &[u8]) -> EventDraft {
-    let fc = pdu.first().copied().unwrap_or(0);
+/// Sends `resp`; returns what was sent. A response that does not fit a PDU (the device
+/// builds none) would be replaced by SERVER DEVICE FAILURE.
+fn send(mbap: &Mbap, function: u8, resp: Response, out: &mut Vec<u8>) -> Response {
+    if wire::emit(mbap, out, |w| resp.encode(w)).is_ok() {
+        return resp;
+    }
+    let failure = Response::Exception {
+        function,
+        exception: Exception::ServerDeviceFailure,
+    };
+    // Two bytes always fit.
+    let _ = wire::emit(mbap, out, |w| failure.encode(w));
+    failure
+}
+
+/// The event of one request: decoded request and response, the bytes of both.
+fn request_event(mbap: &Mbap, raw: &[u8], h: &Handled, reply: &[u8]) -> EventDraft {
     let mut d = EventDraft::new("modbus.request")
         .with("transaction_id", mbap.transaction)
         .with("unit_id", mbap.unit)
         .with("slave_id", h.slave.map_or(Json::Null, Json::from))
-        .with("function_code", fc);
+        .with("function_code", h.function);
     d.body.request = Some(match &h.request {
         Ok(r) => r.to_json(),
-        Err(_) => json!({"function": function_name(fc), "malformed": true}),
+        Err(_) => json!({"function": function_name(h.function), "malformed": true}),
     });
     d.body.response = Some(match &h.response {
         None => json!({"reply": "none"}),
-        Some(resp) => response_json(h.request.as_ref().ok(), resp),
+        Some(resp) => resp.describe(),
     });
     d.body.raw = Some(raw.to_vec());
     if !reply.is_empty() {
         d.body.raw_response = Some(reply.to_vec());
     }
     d
-}
-
-fn response_json(req: Option<&Request>, resp: &[u8]) -> Json {
-    let fc = resp.first().copied().unwrap_or(0);
-    if fc & 0x80 != 0 {
-        let code = resp.get(1).copied().unwrap_or(0);
-        return json!({"exception": code, "exception_name": exception_name(code)});
-    }
-    let data = resp.get(2..).unwrap_or_default();
-    match req {
-        Some(Request::ReadBits { quantity, .. }) => {
-            let bits: Vec<u8> = (0..usize::from(*quantity))
-                .map(|i| data.get(i / 8).map_or(0, |b| (b >> (i % 8)) & 1))
-                .collect();
-            json!({"values": bits})
-        }
-        Some(Request::ReadRegisters { .. }) => {
-            let regs: Vec<u16> = data
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes(<[u8; 2]>::try_from(c).unwrap_or_default()))
-                .collect();
-            json!({"values": regs})
-        }
-        Some(Request::ReadDeviceId { .. }) => device_id_json(resp),
-        Some(Request::ReportServerId) => {
-            let body = resp.get(2..).unwrap_or_default();
-            json!({"server_id": String::from_utf8_lossy(body), "raw": conpot_core::hex::encode(body)})
-        }
-        _ => json!({"ok": true}),
-    }
-}
-
-/// Decodes a Read Device Identification response into its objects.
-fn device_id_json(resp: &[u8]) -> Json {
-    let mut objects = serde_json::Map::new();
-    let mut at = 7;
-    while let (Some(&id), Some(&len)) = (resp.get(at), resp.get(at + 1)) {
-        let value = resp.get(at + 2..at + 2 + usize::from(len)).unwrap_or_default();
-        objects.insert(format!("{id:#04x}"), String::from_utf8_lossy(value).into());
-        at += 2 + usize::from(len);
-    }
-    json!({
-        "conformity": resp.get(3).copied().unwrap_or(0),
-        "more_follows": resp.get(4).copied().unwrap_or(0) == 0xFF,
-        "next_object_id": resp.get(5).copied().unwrap_or(0),
-        "objects": objects,
-    })
-}
-
-fn exception_name(code: u8) -> &'static str {
-    match code {
-        0x01 => "ILLEGAL FUNCTION",
-        0x02 => "ILLEGAL DATA ADDRESS",
-        0x03 => "ILLEGAL DATA VALUE",
-        0x04 => "SERVER DEVICE FAILURE",
-        0x0A => "GATEWAY PATH UNAVAILABLE",
-        0x0B => "GATEWAY TARGET DEVICE FAILED TO RESPOND",
-        _ => "UNKNOWN",
-    }
 }

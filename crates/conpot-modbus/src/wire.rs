@@ -1,5 +1,7 @@
 //! Modbus/TCP framing: the MBAP header and ADU boundaries.
 
+use conpot_core::wire::{Reader, WireResult, Writer, append};
+
 /// Length of the MBAP header (transaction, protocol, length, unit).
 pub const MBAP_LEN: usize = 7;
 /// Largest PDU (function code plus data).
@@ -38,42 +40,48 @@ pub enum Framed<'a> {
     BadLength(Mbap),
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+fn header(r: &mut Reader<'_>) -> WireResult<Mbap> {
+    Ok(Mbap {
+        transaction: r.u16_be()?,
+        protocol: r.u16_be()?,
+        length: r.u16_be()?,
+        unit: r.u8()?,
+    })
 }
 
 /// Finds the first frame in `buf`.
 pub fn frame(buf: &[u8]) -> Framed<'_> {
-    let (Some(transaction), Some(protocol), Some(length), Some(&unit)) =
-        (be16(buf, 0), be16(buf, 2), be16(buf, 4), buf.get(6))
-    else {
+    let mut r = Reader::new(buf);
+    let Ok(mbap) = header(&mut r) else {
         return Framed::Incomplete;
     };
-    let mbap = Mbap {
-        transaction,
-        protocol,
-        length,
-        unit,
-    };
-    let len = usize::from(length);
+    // The length counts the unit id and the PDU.
+    let len = usize::from(mbap.length);
     if !(2..=MAX_PDU + 1).contains(&len) {
         return Framed::BadLength(mbap);
     }
-    let size = 6 + len;
-    match buf.get(MBAP_LEN..size) {
-        Some(pdu) => Framed::Frame { mbap, pdu, size },
-        None => Framed::Incomplete,
+    match r.take(len - 1) {
+        Ok(pdu) => Framed::Frame {
+            mbap,
+            pdu,
+            size: MBAP_LEN - 1 + len,
+        },
+        Err(_) => Framed::Incomplete,
     }
 }
 
-/// Appends the ADU for `pdu` answering `req` to `out`.
-pub fn emit(req: &Mbap, pdu: &[u8], out: &mut Vec<u8>) {
-    let len = (pdu.len().min(MAX_PDU) + 1) as u16;
-    out.extend_from_slice(&req.transaction.to_be_bytes());
-    out.extend_from_slice(&req.protocol.to_be_bytes());
-    out.extend_from_slice(&len.to_be_bytes());
-    out.push(req.unit);
-    out.extend_from_slice(pdu.get(..MAX_PDU.min(pdu.len())).unwrap_or_default());
+/// Appends the ADU answering `req` whose PDU `pdu` writes (at most [`MAX_PDU`] bytes;
+/// the MBAP length is patched from it). Nothing is appended if the PDU does not fit.
+pub fn emit(req: &Mbap, out: &mut Vec<u8>, pdu: impl FnOnce(&mut Writer<'_>) -> WireResult<()>) -> WireResult<()> {
+    append(out, MAX_ADU, |w| {
+        w.put_u16_be(req.transaction)?;
+        w.put_u16_be(req.protocol)?;
+        let len = w.reserve_u16_be()?;
+        w.put_u8(req.unit)?;
+        pdu(w)?;
+        w.patch_len(len).map(drop)
+    })
+    .map(drop)
 }
 
 #[cfg(test)]
@@ -106,17 +114,17 @@ mod tests {
         }
         assert!(matches!(frame(&[0, 1, 0, 0, 0, 1, 1]), Framed::BadLength(_)));
         assert!(matches!(frame(&[0, 1, 0, 0, 0x01, 0x00, 1]), Framed::BadLength(_)));
-        let mut out = Vec::new();
-        emit(
-            &Mbap {
-                transaction: 7,
-                protocol: 0,
-                length: 0,
-                unit: 9,
-            },
-            &[0x83, 0x02],
-            &mut out,
-        );
-        assert_eq!(out, [0, 7, 0, 0, 0, 3, 9, 0x83, 0x02]);
+        let req = Mbap {
+            transaction: 7,
+            protocol: 0,
+            length: 0,
+            unit: 9,
+        };
+        let mut out = vec![0xEE];
+        emit(&req, &mut out, |w| w.put_bytes(&[0x83, 0x02])).unwrap();
+        assert_eq!(out, [0xEE, 0, 7, 0, 0, 0, 3, 9, 0x83, 0x02]);
+        // A PDU over the largest is not sent at all.
+        assert!(emit(&req, &mut out, |w| w.put_bytes(&[0; MAX_PDU + 1])).is_err());
+        assert_eq!(out.len(), 10);
     }
 }
