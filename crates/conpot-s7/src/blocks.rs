@@ -12,6 +12,9 @@ pub const TYPES: &[(u8, &str)] = &[
     (0x46, "SFB"),
 ];
 
+/// The wire code of a data block (DB), whose code is the CPU's memory.
+pub const KIND_DB: u8 = 0x41;
+
 /// The wire code of a block type name.
 pub fn type_code(name: &str) -> Option<u8> {
     TYPES

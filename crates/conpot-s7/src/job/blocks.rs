@@ -85,7 +85,7 @@ pub(super) fn start_upload(cx: &mut Ctx<'_>, param: &[u8]) {
     });
     match found.filter(|_| !cx.protected_read()) {
         Some(block) => {
-            let image = if block.kind == 0x41 {
+            let image = if block.kind == blocks::KIND_DB {
                 db_image(cx, &block)
             } else {
                 block.image()
@@ -102,6 +102,7 @@ pub(super) fn start_upload(cx: &mut Ctx<'_>, param: &[u8]) {
             cx.reply(
                 0,
                 |w| {
+                    // Function, status, two unknown bytes, then the upload id.
                     w.put_bytes(&[function::START_UPLOAD, 0x00, 0x01, 0x00])?;
                     w.put_u32_be(u32::from(id))?;
                     let len = w.reserve_u8()?;
@@ -150,7 +151,10 @@ pub(super) fn upload_step(cx: &mut Ctx<'_>, f: u8, param: &[u8]) {
         cx.reply(0, |w| w.put_u8(function::END_UPLOAD), wire::empty);
         return cx.log(d);
     }
-    let room = usize::from(cx.conn.pdu_size).saturating_sub(12 + 2 + 4).max(16);
+    // What a part may carry: the PDU less the header, the parameter (function, more
+    // follows) and the data header (length, mark).
+    let overhead = wire::header::ACK_LEN + 2 + 2 + BLOCK_DATA_MARK.len();
+    let room = usize::from(cx.conn.pdu_size).saturating_sub(overhead).max(16);
     let Some(u) = cx.conn.upload.as_mut() else {
         return;
     };

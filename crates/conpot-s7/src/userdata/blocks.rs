@@ -48,7 +48,7 @@ pub(super) fn handle(cx: &mut Ctx<'_>, sub: u8, payload: &[u8]) -> WireResult<Op
 fn info(cx: &Ctx<'_>, kind: u8, number: u16) -> Option<Vec<u8>> {
     let blocks = cx.dev.blocks.read().ok()?;
     let b = blocks.iter().find(|b| b.kind == kind && b.number == number)?;
-    if b.kind == 0x41
+    if b.kind == blocks::KIND_DB
         && let Some(m) = cx.dev.config.memory.areas.get(&Area::Db(b.number))
     {
         let mut b = b.clone();

@@ -28,9 +28,15 @@ const PARAM_HEAD: [u8; 3] = [0x00, 0x01, 0x12];
 const METHOD_RESPONSE: u8 = 0x12;
 /// Type "response" in the high nibble of the type/group byte.
 const TYPE_RESPONSE: u8 = 0x80;
-/// Bytes of a userdata header, answer parameter and data header: the room a payload
-/// leaves in a PDU.
-const ANSWER_OVERHEAD: usize = 10 + 12 + 4;
+/// Bytes of an answer's parameter part.
+const ANSWER_PARAM_LEN: usize = 12;
+/// Bytes of a data part's header (return code, transport size, length).
+const DATA_HEADER_LEN: usize = 4;
+/// Bytes of a userdata header, answer parameter and data header: what a payload shares a
+/// PDU with.
+const ANSWER_OVERHEAD: usize = crate::wire::header::JOB_LEN + ANSWER_PARAM_LEN + DATA_HEADER_LEN;
+/// The low nibble of the type/group byte: the function group.
+const GROUP_MASK: u8 = 0x0F;
 
 /// Function groups.
 mod group {
@@ -71,7 +77,7 @@ fn parse_head(param: &[u8]) -> WireResult<Head> {
     r.skip(1)?;
     Ok(Head {
         method: r.u8()?,
-        group: r.u8()? & 0x0F,
+        group: r.u8()? & GROUP_MASK,
         sub: r.u8()?,
         seq: r.u8()?,
     })
@@ -84,7 +90,8 @@ fn parse_payload(data: &[u8]) -> WireResult<&[u8]> {
         return Ok(&[]);
     }
     let mut r = Reader::new(data);
-    r.skip(2)?;
+    // Return code, transport size.
+    r.skip(DATA_HEADER_LEN - 2)?;
     let len = usize::from(r.u16_be()?);
     r.take(len)
 }
