@@ -310,7 +310,7 @@ fn request_event_has_decoded_fields_and_raw_bytes() {
 
 #[test]
 fn conpot_default_template_imports_and_serves() {
-    let dir = common::shared().join("conpot-templates/default");
+    let dir = conpot_testkit::conpot_templates().join("default");
     let t = conpot_core::template::Template::load_dir(&dir).expect("Conpot default template loads");
     let persona = t.persona.generate("default", 3);
     let device =

@@ -403,10 +403,7 @@ fn malformed_input() {
 
 #[test]
 fn conpot_template_imports() {
-    let dir = std::env::var_os("CONPOT_SHARED")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("conpot-templates/default");
+    let dir = conpot_testkit::conpot_templates().join("default");
     let t = conpot_core::template::Template::load_dir(&dir).unwrap();
     let p = t.persona.generate("default", 1);
     let d = Device::build(&t, p, SystemTime::now(), &mut conpot_core::rng::Rng::from_seed(1)).unwrap();

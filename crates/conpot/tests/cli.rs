@@ -12,12 +12,6 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_conpot"))
 }
 
-fn shared() -> PathBuf {
-    std::env::var_os("CONPOT_SHARED")
-        .map(Into::into)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("conpot-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -62,7 +56,10 @@ fn lists_embedded_templates() {
 
 #[test]
 fn template_check_accepts_good_templates() {
-    for t in ["default", shared().join("conpot-templates/default").to_str().unwrap()] {
+    for t in [
+        "default",
+        conpot_testkit::conpot_templates().join("default").to_str().unwrap(),
+    ] {
         let o = bin().args(["template", "check", t]).output().unwrap();
         assert!(o.status.success(), "{t}: {:?}", text(&o));
         assert!(text(&o).0.contains("is valid"));
@@ -320,7 +317,7 @@ fn conpot_template_and_ini_config_write_conpots_json_log() {
         ),
     )
     .unwrap();
-    let template = shared().join("conpot-templates/default");
+    let template = conpot_testkit::conpot_templates().join("default");
     let run = Running::start(&d, &["-t", template.to_str().unwrap(), "-c", "conpot.cfg"]);
     // Conpot's serial-mode layout: slave 1 holds coils at PDU address 1.
     let reply = modbus(run.modbus, &[0, 1, 0, 0, 0, 6, 1, 1, 0, 1, 0, 8]);
