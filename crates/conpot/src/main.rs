@@ -48,7 +48,11 @@ fn start(cli: cli::Cli) -> i32 {
     };
     match logfile {
         Some(f) => builder.with_writer(std::io::stderr.and(f)).with_ansi(false).init(),
-        None => builder.with_writer(std::io::stderr).init(),
+        None => {
+            use std::io::IsTerminal;
+            let colour = colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+            builder.with_writer(std::io::stderr).with_ansi(colour).init();
+        }
     }
 
     let mut config = match setup::load_config(cli.config.as_deref(), cli.force) {
@@ -81,4 +85,22 @@ fn start(cli: cli::Cli) -> i32 {
         }
     };
     runtime.block_on(run::run(config, template))
+}
+
+/// Whether the log on stderr is coloured: only on a terminal, and never when `NO_COLOR` is
+/// set to anything (no-color.org), so a pipe, a file or journald get plain text.
+fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(super::colour(true, None));
+        assert!(super::colour(true, Some(OsStr::new(""))));
+        assert!(!super::colour(true, Some(OsStr::new("1"))));
+        assert!(!super::colour(false, None));
+    }
 }

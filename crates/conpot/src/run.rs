@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use conpot_core::bus::EventBus;
-use conpot_core::config::{Config, SinkKind};
+use conpot_core::config::Config;
 use conpot_core::event::{EventDraft, Origin, SessionInfo, Transport};
 use conpot_core::listener::{Sensor, bind_tcp, serve_tcp};
 use conpot_core::metrics::Metrics;
@@ -80,16 +80,28 @@ pub async fn run(config: Config, template: Template) -> i32 {
             origin.clone(),
             Arc::clone(&reopen),
         ) {
-            Ok((name, task)) => match std::thread::Builder::new().name("conpot-sink".into()).spawn(task) {
-                Ok(thread) => sink_tasks.push((name, tokio::task::spawn_blocking(move || thread.join()))),
+            Ok((name, task)) => match spawn_sink(name, task) {
+                Ok(t) => sink_tasks.push(t),
                 Err(e) => {
                     tracing::error!("cannot start the sink thread: {e}");
                     return 1;
                 }
             },
             Err(e) => {
-                let SinkKind::JsonLines { path } = &sink.kind;
-                tracing::error!("cannot open event log {}: {e}", path.display());
+                tracing::error!("cannot open event log {}: {e}", sink.kind);
+                return 1;
+            }
+        }
+    }
+    // Every event is also a line of the text log, as in Conpot's log (unless -q hides it).
+    let text_log = tracing::enabled!(tracing::Level::INFO);
+    if text_log {
+        let (name, task) =
+            conpot_sinks::attach_text_log(&mut bus, config.limits.event_queue, origin.clone(), Arc::clone(&reopen));
+        match spawn_sink(name, task) {
+            Ok(t) => sink_tasks.push(t),
+            Err(e) => {
+                tracing::error!("cannot start the sink thread: {e}");
                 return 1;
             }
         }
@@ -159,7 +171,8 @@ pub async fn run(config: Config, template: Template) -> i32 {
         }
     }
 
-    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // In tenths of a millisecond: more digits only say how fast the clock is read.
+    let ready_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     let p = &built.device.persona;
     tracing::info!(
         "conpot-rs {} ready in {ready_ms:.1} ms: template `{}` ({} {}), persona {} [{}]",
@@ -180,8 +193,10 @@ pub async fn run(config: Config, template: Template) -> i32 {
         let _ = out.flush();
     }
     for s in &config.sinks {
-        let SinkKind::JsonLines { path } = &s.kind;
-        tracing::info!("events ({:?}) -> {}", s.format, path.display());
+        tracing::info!("events ({}) -> {}", s.format, s.kind);
+    }
+    if text_log {
+        tracing::info!("events (text) -> this log");
     }
     let sensor_session = SessionInfo::new("sensor".into(), Transport::None, None, None);
     let listeners_json: Vec<_> = listening
@@ -228,7 +243,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
         .collect();
     sensor.emit(
         &sensor_session,
-        EventDraft::new("sensor.stop").with("counters", counters.clone()),
+        EventDraft::new("sensor.stop").with("counters", counters),
         SystemTime::now(),
     );
     // Dropping the last handle on the bus closes every sink queue; the sinks drain and flush.
@@ -238,8 +253,18 @@ pub async fn run(config: Config, template: Template) -> i32 {
             tracing::error!("sink {name} did not finish flushing in {DRAIN:?}");
         }
     }
-    tracing::info!("stopped; counters: {}", serde_json::Value::Object(counters));
+    // (The counters are in the sensor.stop line of the text log just before.)
+    tracing::info!("stopped");
     0
+}
+
+/// A sink's drain job on its own thread, awaited (as a blocking task) at shutdown.
+type SinkTask = (String, tokio::task::JoinHandle<std::thread::Result<()>>);
+
+/// Starts a sink's drain job `task` on a thread of its own.
+fn spawn_sink(name: String, task: impl FnOnce() + Send + 'static) -> std::io::Result<SinkTask> {
+    let thread = std::thread::Builder::new().name("conpot-sink".into()).spawn(task)?;
+    Ok((name, tokio::task::spawn_blocking(move || thread.join())))
 }
 
 /// What a signal asks for.

@@ -157,7 +157,13 @@ struct Running {
 }
 
 impl Running {
+    /// Starts quietly (warnings only), stderr unread.
     fn start(cwd: &Path, args: &[&str]) -> Running {
+        Running::start_logging(cwd, &[args, &["-q"]].concat(), Stdio::piped())
+    }
+
+    /// Starts at the default log level, the log on stderr going to `stderr`.
+    fn start_logging(cwd: &Path, args: &[&str], stderr: Stdio) -> Running {
         let started = Instant::now();
         let mut child = bin()
             .args(args)
@@ -170,11 +176,10 @@ impl Running {
                 "s7comm=0",
                 "--port",
                 "snmp=0",
-                "-q",
             ])
             .current_dir(cwd)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -397,4 +402,93 @@ fn sighup_reopens_the_event_log() {
     assert!(before.iter().any(|e| e["event_type"] == "modbus.request"));
     assert!(after.iter().any(|e| e["event_type"] == "modbus.request"));
     assert_eq!(after.last().unwrap()["event_type"], "sensor.stop");
+}
+
+/// A COTP connection request (the first thing any S7 client sends), with the answer.
+fn s7_connect(addr: SocketAddr) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&conpot_core_hex("0300001611e00000001400c1020100c2020102c0010a"))
+        .unwrap();
+    let mut answer = [0u8; 22];
+    s.read_exact(&mut answer).unwrap();
+    answer.to_vec()
+}
+
+/// Conpot's stock `testing.cfg` enables no JSON log: the traffic must still show in the text
+/// log (`-l conpot.log` and stderr), one readable line per event, with no colour codes.
+#[test]
+fn conpot_testing_cfg_shows_traffic_in_the_text_log() {
+    let d = tmpdir("textlog");
+    let template = conpot_testkit::conpot_templates().join("default");
+    let cfg = conpot_testkit::conpot_testing_cfg();
+    let stderr = std::fs::File::create(d.join("stderr.txt")).unwrap();
+    let run = Running::start_logging(
+        &d,
+        &[
+            "-t",
+            template.to_str().unwrap(),
+            "-c",
+            cfg.to_str().unwrap(),
+            "-l",
+            "conpot.log",
+        ],
+        Stdio::from(stderr),
+    );
+    let reply = modbus(run.modbus, &[0, 7, 0, 0, 0, 6, 1, 1, 0, 1, 0, 8]);
+    assert_eq!(&reply[..9], &[0, 7, 0, 0, 0, 4, 1, 1, 1]);
+    assert_eq!(s7_connect(run.s7)[5], 0xD0, "a COTP connection confirm");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(run.stop().success());
+    let log = std::fs::read_to_string(d.join("conpot.log")).unwrap();
+    let on_stderr = std::fs::read_to_string(d.join("stderr.txt")).unwrap();
+    for text in [&log, &on_stderr] {
+        for line in [
+            "New modbus session from 127.0.0.1:",
+            "modbus.request from 127.0.0.1:",
+            "raw=000700000006010100010008",
+            "New s7comm session from 127.0.0.1:",
+            "s7.cotp_connect from 127.0.0.1:",
+            "s7comm session from 127.0.0.1:",
+            "events (text) -> this log",
+        ] {
+            assert!(text.contains(line), "{line:?} in:\n{text}");
+        }
+        assert!(!text.contains('\u{1b}'), "no colour codes off a terminal:\n{text}");
+    }
+    let request = log.lines().find(|l| l.contains("modbus.request")).unwrap();
+    assert!(
+        request.contains(r#"request={"address":1,"function":"read_coils","quantity":8"#),
+        "{request}"
+    );
+}
+
+/// Start-up lines in the operator's words: sink formats by their configuration names, the
+/// start time rounded, no colour codes when stderr is a file.
+#[test]
+fn start_up_log_speaks_the_configurations_words() {
+    let d = tmpdir("startlog");
+    std::fs::write(
+        d.join("c.toml"),
+        "[[sinks]]\ntype = \"jsonl\"\npath = \"legacy.json\"\nformat = \"conpot-legacy\"\n[[sinks]]\ntype = \"jsonl\"\npath = \"native.jsonl\"\n",
+    )
+    .unwrap();
+    let stderr = std::fs::File::create(d.join("stderr.txt")).unwrap();
+    let run = Running::start_logging(&d, &["-c", "c.toml"], Stdio::from(stderr));
+    assert!(run.stop().success());
+    let log = std::fs::read_to_string(d.join("stderr.txt")).unwrap();
+    assert!(log.contains("events (conpot-legacy) -> legacy.json"), "{log}");
+    assert!(log.contains("events (native) -> native.jsonl"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+    let start = jsonl(&d.join("native.jsonl"))
+        .into_iter()
+        .find(|e| e["event_type"] == "sensor.start")
+        .unwrap();
+    let ready = start["data"]["ready_ms"].to_string();
+    assert!(
+        ready.split('.').nth(1).is_none_or(|decimals| decimals.len() <= 1),
+        "ready_ms {ready}"
+    );
+    let text_line = log.lines().find(|l| l.contains("sensor.start: ")).unwrap();
+    assert!(text_line.contains(&format!("ready_ms={ready}")), "{text_line}");
 }
