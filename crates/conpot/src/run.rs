@@ -42,15 +42,16 @@ pub async fn run(config: Config, template: Template) -> i32 {
     for w in config.warnings.iter().chain(&template.warnings) {
         tracing::warn!("{w}");
     }
-    let persona = match Persona::load_or_create(&template.persona, &template.name, &config.state_dir) {
+    let key = template.persona_key();
+    let persona = match Persona::load_or_create(&template.persona, &template.name, &key, &config.state_dir) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("cannot keep the persona in {}: {e}", config.state_dir.display());
             return 1;
         }
     };
-    let persona_path = Persona::path(&config.state_dir, &template.name);
-    let boots = Persona::next_boot(&config.state_dir, &template.name).unwrap_or(1);
+    let persona_path = Persona::path(&config.state_dir, &key);
+    let boots = Persona::next_boot(&config.state_dir, &key).unwrap_or(1);
     let built = match setup::build(&template, persona, boots) {
         Ok(b) => b,
         Err(errs) => {

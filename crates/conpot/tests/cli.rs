@@ -492,3 +492,42 @@ fn start_up_log_speaks_the_configurations_words() {
     let text_line = log.lines().find(|l| l.contains("sensor.start: ")).unwrap();
     assert!(text_line.contains(&format!("ready_ms={ready}")), "{text_line}");
 }
+
+/// Conpot's `default` folder and the embedded `default` are two devices: running one does
+/// not change the persona of the other.
+#[test]
+fn conpot_default_and_embedded_default_keep_apart_personas() {
+    let d = tmpdir("twodefaults");
+    let run = Running::start(&d, &[]);
+    let embedded_id = device_id(run.modbus, 255);
+    assert!(run.stop().success());
+    let state = d.join("conpot-state");
+    let embedded = std::fs::read_to_string(state.join("persona-default.toml")).unwrap();
+
+    let conpot = conpot_testkit::conpot_templates().join("default");
+    let run = Running::start(&d, &["-t", conpot.to_str().unwrap()]);
+    assert!(device_id(run.modbus, 1).contains("S7-200"));
+    assert!(run.stop().success());
+    assert_eq!(
+        std::fs::read_to_string(state.join("persona-default.toml")).unwrap(),
+        embedded,
+        "the embedded device's persona is untouched"
+    );
+    let files: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let imported = files.iter().find(|n| *n != "persona-default.toml").unwrap();
+    assert!(imported.starts_with("persona-default-"), "{imported}");
+    let imported = std::fs::read_to_string(state.join(imported)).unwrap();
+    assert!(
+        !imported.contains("system_name"),
+        "no fields of the embedded persona: {imported}"
+    );
+
+    let run = Running::start(&d, &[]);
+    assert_eq!(device_id(run.modbus, 255), embedded_id);
+    assert!(run.stop().success());
+}
