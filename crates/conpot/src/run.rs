@@ -59,8 +59,13 @@ pub async fn run(config: Config, template: Template) -> i32 {
             return 1;
         }
     };
-    for p in &built.unsupported {
-        tracing::warn!("protocol `{p}` of the template is not served by this version; skipped");
+    match built.coverage(&template) {
+        Ok(None) => {}
+        Ok(Some(skipped)) => tracing::warn!("{skipped}"),
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
     }
 
     let origin = Origin {

@@ -54,6 +54,34 @@ pub struct Built {
     pub unsupported: Vec<String>,
 }
 
+impl Built {
+    /// What of the template this version serves, in words: `Ok(None)` when everything
+    /// enabled is served, `Ok(Some(warning))` naming the protocols skipped, and `Err` when
+    /// nothing at all would listen (a honeypot with no listener is not a honeypot).
+    pub fn coverage(&self, template: &Template) -> Result<Option<String>, String> {
+        let skipped = self.unsupported.join(", ");
+        if self.services.is_empty() {
+            let disabled: Vec<&str> = template
+                .protocols
+                .values()
+                .filter(|s| !s.enabled)
+                .map(|s| s.name.as_str())
+                .collect();
+            let mut why = if skipped.is_empty() {
+                "the template enables no protocol".to_owned()
+            } else {
+                format!("this version serves none of the template's protocols ({skipped})")
+            };
+            if !disabled.is_empty() {
+                why.push_str(&format!("; disabled in the template: {}", disabled.join(", ")));
+            }
+            return Err(format!("template `{}` has nothing to serve: {why}", template.name));
+        }
+        Ok((!skipped.is_empty())
+            .then(|| format!("protocols of the template not served by this version, skipped: {skipped}")))
+    }
+}
+
 /// Builds the device of `template` with `persona` (started for the `boots`-th time) and
 /// every enabled protocol's service.
 pub fn build(template: &Template, persona: Persona, boots: u32) -> Result<Built, Vec<TemplateError>> {

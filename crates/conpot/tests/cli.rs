@@ -531,3 +531,56 @@ fn conpot_default_and_embedded_default_keep_apart_personas() {
     assert_eq!(device_id(run.modbus, 255), embedded_id);
     assert!(run.stop().success());
 }
+
+/// A template this version can serve nothing of is refused by `template check` and by a
+/// run, naming the protocols; one with something to serve names what it skips.
+#[test]
+fn a_template_with_nothing_to_serve_is_an_error() {
+    let d = tmpdir("nothing");
+    let head = "[template]\nunit = \"X\"\nvendor = \"Y\"\n[persona]\nvendor = \"Y\"\n";
+    for (name, body, expected) in [
+        (
+            "unserved",
+            "[protocols.http]\nport = 8080\n[protocols.bacnet]\nport = 47808\n",
+            "this version serves none of the template's protocols (bacnet, http)",
+        ),
+        ("none", "", "the template enables no protocol"),
+        (
+            "disabled",
+            "[protocols.snmp]\nenabled = false\nport = 16100\n",
+            "the template enables no protocol; disabled in the template: snmp",
+        ),
+    ] {
+        let t = d.join(name);
+        std::fs::create_dir_all(&t).unwrap();
+        std::fs::write(t.join("template.toml"), format!("{head}{body}")).unwrap();
+        let o = bin().args(["template", "check", t.to_str().unwrap()]).output().unwrap();
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {out}{err}");
+        assert!(
+            err.contains("has nothing to serve") && err.contains(expected),
+            "{name}: {err}"
+        );
+        assert!(!out.contains("is valid"), "{name}: {out}");
+        let o = bin()
+            .args(["-t", t.to_str().unwrap(), "--state-dir"])
+            .arg(d.join("state"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{name}: {:?}", text(&o));
+        assert!(text(&o).1.contains(expected), "{name}: {:?}", text(&o));
+    }
+    let o = bin()
+        .args(["template", "check"])
+        .arg(conpot_testkit::conpot_templates().join("default"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(
+        text(&o)
+            .0
+            .contains("not served by this version, skipped: bacnet, enip, ftp, http, ipmi, tftp"),
+        "{:?}",
+        text(&o)
+    );
+}
