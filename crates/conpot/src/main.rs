@@ -68,7 +68,6 @@ fn start(cli: cli::Cli) -> i32 {
     if let Some(host) = cli.listen_host {
         config.listen.host = Some(host.to_string());
     }
-    config.listen.ports.extend(cli.ports);
     let template = match setup::load_template(cli.template.as_deref()) {
         Ok(t) => t,
         Err(e) => {
@@ -76,6 +75,17 @@ fn start(cli: cli::Cli) -> i32 {
             return 1;
         }
     };
+    let checked = setup::check_port_names(
+        &template,
+        config.listen.ports.keys().map(String::as_str),
+        "[listen.ports] of the configuration",
+    )
+    .and_then(|()| setup::check_port_names(&template, cli.ports.iter().map(|(n, _)| n.as_str()), "--port"));
+    if let Err(e) = checked {
+        tracing::error!("{e}");
+        return 1;
+    }
+    config.listen.ports.extend(cli.ports);
     conpot_core::sys::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

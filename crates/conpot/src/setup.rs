@@ -44,6 +44,34 @@ pub fn load_template(arg: Option<&str>) -> Result<Template, String> {
     loaded.map_err(|e| format!("template errors:\n{}", format_errors(&e)))
 }
 
+/// Checks that each of `names` (port overrides, from `origin`: `--port` or the
+/// configuration) names a protocol of `template`, so a typo such as `s7=102` is an error
+/// listing the names that would work rather than an override silently ignored.
+pub fn check_port_names<'a>(
+    template: &Template,
+    names: impl IntoIterator<Item = &'a str>,
+    origin: &str,
+) -> Result<(), String> {
+    let unknown: Vec<&str> = names
+        .into_iter()
+        .filter(|n| !template.protocols.contains_key(*n))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let valid: Vec<&str> = template.protocols.keys().map(String::as_str).collect();
+    Err(format!(
+        "{origin}: template `{}` has no protocol named {}; its protocols are: {}",
+        template.name,
+        unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+        if valid.is_empty() {
+            "none".to_owned()
+        } else {
+            valid.join(", ")
+        }
+    ))
+}
+
 /// The device and its built services.
 pub struct Built {
     /// The device.

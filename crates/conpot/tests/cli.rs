@@ -584,3 +584,32 @@ fn a_template_with_nothing_to_serve_is_an_error() {
         text(&o)
     );
 }
+
+/// `--port` with a name the template has no protocol of is an error listing the valid names
+/// (and so is such a name in the configuration's [listen.ports]).
+#[test]
+fn port_override_for_an_unknown_protocol_is_an_error() {
+    let d = tmpdir("badport");
+    let o = bin()
+        .args(["--port", "s7=11202", "--port", "modbus=0", "--state-dir"])
+        .arg(d.join("state"))
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("--port: template `default` has no protocol named `s7`; its protocols are: modbus, s7comm, snmp"),
+        "{err}"
+    );
+    assert!(!out.contains("listening"), "{out}");
+    std::fs::write(d.join("c.toml"), "[listen.ports]\nmodbsu = 502\n").unwrap();
+    let o = bin().arg("-c").arg(d.join("c.toml")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o)
+            .1
+            .contains("[listen.ports] of the configuration: template `default` has no protocol named `modbsu`"),
+        "{:?}",
+        text(&o)
+    );
+}
