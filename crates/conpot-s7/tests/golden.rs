@@ -423,6 +423,21 @@ fn conpot_template_imports() {
     ] {
         assert!(text.contains(v), "{v} in {text:?}");
     }
+    // The template leaves the module's versions empty: they come from the persona (what
+    // nmap's s7-info shows as Version), never 0.0.0.
+    let r = c.szl(0x0011, 0);
+    let at = r
+        .windows(3)
+        .position(|w| w == [0x00, 0xC0, b'V'])
+        .expect("a firmware record");
+    let firmware = format!("V{}.{}.{}", r[at + 3], r[at + 4], r[at + 5]);
+    assert_eq!(Some(firmware.as_str()), d.persona.get("firmware"));
+    assert_ne!(firmware, "V0.0.0");
+    let hw = r
+        .windows(5)
+        .position(|w| w == [0x00, 0xC0, 0x00, 0x00, 0x00])
+        .expect("a hardware record");
+    assert_eq!(Some(r[hw + 5].to_string().as_str()), d.persona.get("hardware"));
     let _ = Arc::clone(svc.device());
 }
 
