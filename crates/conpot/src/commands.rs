@@ -49,7 +49,7 @@ pub fn check_template(path: &str) -> i32 {
             for w in &template.warnings {
                 println!("warning: {w}");
             }
-            match built.coverage(&template) {
+            match setup::coverage(&template) {
                 Ok(skipped) => {
                     if let Some(w) = skipped {
                         println!("warning: {w}");

@@ -1,0 +1,434 @@
+//! The TCP listener over real sockets: limits, idle timeout, buffer bound, graceful
+//! shutdown, IPv6, session timers, I/O requests (data listeners, connect-back, upstream),
+//! captured files, and the events each produces.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use conpot_core::bus::SinkReceiver;
+use conpot_core::config::Limits;
+use conpot_core::event::{Event, EventDraft};
+use conpot_core::protocol::{Capture, IoEvent, IoRequest, Output, Service, Session, SessionCtx};
+use conpot_net::{Sensor, bind_tcp, serve_tcp};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A line protocol: answers each complete line with "ok <line>", consumes nothing
+/// until a newline arrives, and closes on "quit".
+struct Lines;
+#[derive(Default)]
+struct LineSession {
+    back: Option<SocketAddr>,
+}
+
+impl Service for Lines {
+    fn protocol(&self) -> &'static str {
+        "lines"
+    }
+    fn new_session(&self, _: &SessionCtx) -> Box<dyn Session> {
+        Box::new(LineSession::default())
+    }
+    fn upstream_targets(&self) -> &[SocketAddr] {
+        &[]
+    }
+}
+
+fn reply(out: &mut Output, text: &str) {
+    out.bytes.extend_from_slice(text.as_bytes());
+    out.bytes.push(b'\n');
+}
+
+impl Session for LineSession {
+    fn on_open(&mut self, _now: SystemTime, out: &mut Output) {
+        out.bytes.extend_from_slice(b"hello\n");
+    }
+    fn on_input(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
+        let Some(n) = input.iter().position(|&b| b == b'\n') else {
+            return 0;
+        };
+        let line = String::from_utf8_lossy(&input[..n]).into_owned();
+        out.events
+            .push(EventDraft::new("lines.request").with("line", line.clone()));
+        let (cmd, arg) = line.split_once(' ').unwrap_or((&line, ""));
+        match cmd {
+            // Asks to be woken after `arg` milliseconds.
+            "wake" => {
+                let ms: u64 = arg.parse().unwrap();
+                out.set_deadline(now + Duration::from_millis(ms));
+                reply(out, "armed");
+            }
+            "unwake" => {
+                out.clear_deadline();
+                reply(out, "disarmed");
+            }
+            // FTP PASV: a data listener from a port range.
+            "pasv" => {
+                let (lo, hi) = arg.split_once('-').unwrap();
+                out.request(IoRequest::OpenDataListener {
+                    channel: 1,
+                    ports: (lo.parse().unwrap(), hi.parse().unwrap()),
+                });
+            }
+            // FTP PORT: connect back to `arg`.
+            "port" => {
+                let addr: SocketAddr = arg.parse().unwrap();
+                self.back = Some(addr);
+                out.request(IoRequest::ConnectBack { channel: 2, addr });
+            }
+            "upstream" => out.request(IoRequest::Upstream {
+                channel: 3,
+                addr: arg.parse().unwrap(),
+            }),
+            "upload" => out.files.push(Capture {
+                name: "upload.bin".into(),
+                bytes: arg.as_bytes().to_vec(),
+                original_len: arg.len(),
+                data: Default::default(),
+            }),
+            _ => {
+                reply(out, &format!("ok {line}"));
+                if line == "quit" {
+                    out.close = true;
+                }
+            }
+        }
+        n + 1
+    }
+    fn on_timeout(&mut self, _now: SystemTime, out: &mut Output) {
+        reply(out, "tick");
+    }
+    fn on_io(&mut self, event: IoEvent, _now: SystemTime, out: &mut Output) {
+        match event {
+            IoEvent::Listening { local, .. } => reply(out, &format!("listening {}", local.port())),
+            IoEvent::Connected { channel, .. } => {
+                out.request(IoRequest::Send {
+                    channel,
+                    bytes: b"payload".to_vec(),
+                });
+                out.request(IoRequest::Close { channel });
+            }
+            IoEvent::Closed { .. } => reply(out, "transfer complete"),
+            IoEvent::Failed { reason, .. } => reply(out, &format!("failed {reason}")),
+            IoEvent::Data { .. } | IoEvent::Drained { .. } => {}
+        }
+    }
+    fn on_eof(&mut self, rest: &[u8], _now: SystemTime, out: &mut Output) {
+        if !rest.is_empty() {
+            out.events.push(EventDraft::new("lines.malformed"));
+        }
+    }
+}
+
+fn start(limits: Limits, timeout: Duration, addr: &str) -> (Arc<Sensor>, SocketAddr, SinkReceiver) {
+    let dir = std::env::temp_dir().join(format!("conpot-net-test-{}-{}", std::process::id(), uuid_like()));
+    let store = conpot_core::capture::FileStore::new(dir, 1 << 20, 1 << 16);
+    let (sensor, rx) = Sensor::standalone(limits, timeout, Some(store), 10_000);
+    let listener = bind_tcp(addr.parse().unwrap()).unwrap();
+    let bound = listener.local_addr().unwrap();
+    serve_tcp(Arc::clone(&sensor), listener, Arc::new(Lines));
+    (sensor, bound, rx)
+}
+
+async fn next_event(rx: &mut SinkReceiver, ty: &str) -> Arc<Event> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, rx.rx.recv())
+            .await
+            .expect("event in time")
+            .expect("bus open");
+        if ev.event_type == ty {
+            return ev;
+        }
+    }
+}
+
+async fn read_line(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while tokio::time::timeout(Duration::from_secs(5), s.read(&mut b))
+        .await
+        .expect("read in time")
+        .unwrap()
+        == 1
+    {
+        if b[0] == b'\n' {
+            break;
+        }
+        out.push(b[0]);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+async fn closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 64];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+#[tokio::test]
+async fn session_events_and_split_segments() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    let open = next_event(&mut rx, "session.open").await;
+    assert_eq!(open.src, Some(s.local_addr().unwrap()));
+    assert_eq!(&*open.protocol, "lines");
+    // One request split over three segments, then two in one segment.
+    for part in [&b"ab"[..], b"c", b"d\nx\ny\n"] {
+        s.write_all(part).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(read_line(&mut s).await, "ok abcd");
+    assert_eq!(read_line(&mut s).await, "ok x");
+    assert_eq!(read_line(&mut s).await, "ok y");
+    let req = next_event(&mut rx, "lines.request").await;
+    assert_eq!(req.data["line"], "abcd");
+    assert_eq!(req.session_id, open.session_id);
+    s.write_all(b"quit\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "ok quit");
+    assert!(closed(&mut s).await);
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "server");
+    assert_eq!(close.session_id, open.session_id);
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn per_source_and_global_limits() {
+    let limits = Limits {
+        max_connections: 3,
+        max_connections_per_ip: 2,
+        ..Limits::default()
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    let mut b = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut a).await, "hello");
+    assert_eq!(read_line(&mut b).await, "hello");
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed(&mut c).await,
+        "third connection from one address must be refused"
+    );
+    let hit = next_event(&mut rx, "limit.hit").await;
+    assert_eq!(hit.data["limit"], "max_connections_per_ip");
+    assert_eq!(
+        sensor.metrics.limit_per_ip.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // Another source address (127.0.0.2) still gets in until the global limit.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut d = sock.connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut d).await, "hello");
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.3:0".parse().unwrap()).unwrap();
+    let mut e = sock.connect(addr).await.unwrap();
+    assert!(closed(&mut e).await, "fourth connection overall must be refused");
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_max_connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // Closing one frees its place.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut f = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut f).await, "hello");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn idle_timeout_closes_and_logs() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_millis(300), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    assert!(closed(&mut s).await);
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "idle_timeout");
+    assert_eq!(
+        sensor.metrics.idle_timeouts.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn buffer_limit_closes_and_logs() {
+    let limits = Limits {
+        max_buffer: 1000,
+        ..Limits::default()
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // No newline: the protocol never consumes, the buffer must not grow past the limit.
+    let _ = s.write_all(&[b'a'; 5000]).await;
+    assert!(closed(&mut s).await);
+    let hit = next_event(&mut rx, "limit.hit").await;
+    assert_eq!(hit.data["limit"], "max_buffer");
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "buffer_limit");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn truncated_input_at_eof_is_reported() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    s.write_all(b"partial").await.unwrap();
+    s.shutdown().await.unwrap();
+    next_event(&mut rx, "lines.malformed").await;
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "peer");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn shutdown_closes_sessions_and_ends_tasks() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    sensor.shutdown.cancel();
+    sensor.tracker.close();
+    tokio::time::timeout(Duration::from_secs(2), sensor.tracker.wait())
+        .await
+        .expect("tasks end");
+    assert!(closed(&mut s).await);
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "shutdown");
+    assert!(TcpStream::connect(addr).await.is_err(), "listener is closed");
+}
+
+#[tokio::test]
+async fn serves_ipv6() {
+    let Ok(l) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback on this machine");
+        return;
+    };
+    drop(l);
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "[::1]:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    let open = next_event(&mut rx, "session.open").await;
+    assert!(open.src.unwrap().is_ipv6());
+    sensor.shutdown.cancel();
+}
+
+fn uuid_like() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+#[tokio::test]
+async fn a_session_that_asks_to_be_woken_is() {
+    let (sensor, addr, _rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    let asked = std::time::Instant::now();
+    s.write_all(b"wake 150\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "armed");
+    assert_eq!(read_line(&mut s).await, "tick");
+    assert!(asked.elapsed() >= Duration::from_millis(140), "{:?}", asked.elapsed());
+    // A cleared timer never fires; a replaced one fires once.
+    s.write_all(b"wake 100\nunwake\nwake 50\nwake 120\n").await.unwrap();
+    for want in ["armed", "disarmed", "armed", "armed", "tick"] {
+        assert_eq!(read_line(&mut s).await, want);
+    }
+    s.write_all(b"x\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "ok x", "no second tick before the echo");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn data_listener_is_served_to_the_peer() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // A free range: find a port, then offer that port and the next few.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let lo = probe.local_addr().unwrap().port();
+    drop(probe);
+    let hi = lo.saturating_add(3);
+    s.write_all(format!("pasv {lo}-{hi}\n").as_bytes()).await.unwrap();
+    let line = read_line(&mut s).await;
+    let port: u16 = line.strip_prefix("listening ").expect(&line).parse().unwrap();
+    assert!((lo..=hi).contains(&port), "{port} outside {lo}-{hi}");
+    let mut data = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), data.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, b"payload");
+    assert_eq!(read_line(&mut s).await, "transfer complete");
+    sensor.shutdown.cancel();
+    let open = next_event(&mut rx, "session.open").await;
+    assert_eq!(open.src, Some(s.local_addr().unwrap()));
+}
+
+#[tokio::test]
+async fn connect_back_goes_to_the_peer_only() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // To our own address: allowed.
+    let mine = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = mine.local_addr().unwrap().port();
+    s.write_all(format!("port 127.0.0.1:{port}\n").as_bytes())
+        .await
+        .unwrap();
+    let (mut data, _) = tokio::time::timeout(Duration::from_secs(5), mine.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"payload");
+    assert_eq!(read_line(&mut s).await, "transfer complete");
+    // To another host (127.0.0.2 is not the control connection's peer): a bounce.
+    let other = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = other.local_addr().unwrap().port();
+    s.write_all(format!("port 127.0.0.2:{port}\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_line(&mut s).await, "failed bounce");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), other.accept())
+            .await
+            .is_err(),
+        "no connection to the bounce target"
+    );
+    let refused = next_event(&mut rx, "io.refused").await;
+    assert_eq!(refused.data["request"], "connect_back");
+    assert_eq!(refused.data["reason"], "bounce");
+    assert_eq!(refused.data["target"], format!("127.0.0.2:{port}"));
+    // An upstream nobody configured: refused as well.
+    s.write_all(b"upstream 127.0.0.1:9\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "failed not_configured");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn uploads_land_in_the_capture_store() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    s.write_all(b"upload firmware-bytes\n").await.unwrap();
+    let ev = next_event(&mut rx, "file.upload").await;
+    let sha = ev.data["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(sha, conpot_core::capture::hex_digest(b"firmware-bytes"));
+    assert_eq!(ev.data["status"], "stored");
+    let path = ev.data["path"].as_str().unwrap();
+    assert!(path.starts_with(sensor.captures.as_ref().unwrap().dir().to_str().unwrap()));
+    assert_eq!(std::fs::read(path).unwrap(), b"firmware-bytes");
+    sensor.shutdown.cancel();
+}
