@@ -2,10 +2,10 @@
 //! its emulators, personas, sensor configuration, the canonical event and its bus, and
 //! the listener framework every protocol runs on.
 
+pub mod auth;
 pub mod bus;
 pub mod capture;
 pub mod config;
-pub mod credentials;
 pub mod databus;
 pub mod device;
 pub mod emulators;

@@ -34,7 +34,12 @@ impl SnmpService {
     pub fn build(section: &ProtocolSection, device: &Device) -> Result<Self, Vec<TemplateError>> {
         let config = config::build(section, device)?;
         Ok(SnmpService {
-            agent: Arc::new(Agent::new(config, Arc::clone(&device.databus), device.boot)),
+            agent: Arc::new(Agent::new(
+                config,
+                Arc::clone(&device.databus),
+                device.boot,
+                &device.auth,
+            )),
         })
     }
 
@@ -52,12 +57,12 @@ impl DatagramService for SnmpService {
     fn handle(
         &self,
         datagram: &[u8],
-        _peer: SocketAddr,
+        peer: SocketAddr,
         _local: SocketAddr,
         now: SystemTime,
         max_reply: usize,
     ) -> DatagramOutput {
-        let (reply, events) = self.agent.handle(datagram, now, max_reply);
+        let (reply, events) = self.agent.handle_from(datagram, peer.ip(), now, max_reply);
         let delay = conpot_core::protocol::response_delay(self.agent.config.response_time_ms);
         DatagramOutput { reply, events, delay }
     }
