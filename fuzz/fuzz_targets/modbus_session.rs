@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
-use conpot_core::protocol::{Output, StreamService};
+use conpot_core::drive::Driver;
 use conpot_modbus::ModbusService;
 use libfuzzer_sys::fuzz_target;
 
@@ -34,25 +34,16 @@ blocks = [
 fn service() -> &'static ModbusService {
     static SVC: OnceLock<ModbusService> = OnceLock::new();
     SVC.get_or_init(|| {
+        let d = conpot_core::drive::device_from_toml(TEMPLATE).unwrap();
         let t = conpot_core::template::Template::from_toml("fuzz", TEMPLATE).unwrap();
-        let p = t.persona.generate("fuzz", 0);
-        let d = conpot_core::Device::build(&t, p, SystemTime::UNIX_EPOCH, &mut conpot_core::rng::Rng::from_seed(0)).unwrap();
         ModbusService::build(&t.protocols["modbus"], &d).unwrap()
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let a = "127.0.0.1:1".parse().unwrap();
-    let mut s = service().new_session(a, a);
-    let mut out = Output::default();
-    let mut used = 0;
-    while used < data.len() {
-        let n = s.on_data(&data[used..], SystemTime::UNIX_EPOCH, &mut out);
-        assert!(n <= data.len() - used);
-        used += n;
-        if n == 0 || out.close {
-            break;
-        }
-    }
-    s.on_eof(&data[used..], SystemTime::UNIX_EPOCH, &mut out);
+    let now = SystemTime::UNIX_EPOCH;
+    let (mut d, _) = Driver::tcp(service(), 502, now);
+    d.input(data, now);
+    assert!(d.buffered().len() <= data.len());
+    d.eof(now);
 });

@@ -4,6 +4,7 @@
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
+use conpot_core::drive::Driver;
 use conpot_snmp::SnmpService;
 use libfuzzer_sys::fuzz_target;
 
@@ -12,17 +13,16 @@ const DEFAULT: &str = include_str!("../../templates/default/template.toml");
 fn service() -> &'static SnmpService {
     static S: OnceLock<SnmpService> = OnceLock::new();
     S.get_or_init(|| {
+        let d = conpot_core::drive::device_from_toml(DEFAULT).unwrap();
         let t = conpot_core::template::Template::from_toml("default", DEFAULT).unwrap();
-        let p = t.persona.generate("default", 0);
-        let d = conpot_core::Device::build(&t, p, SystemTime::UNIX_EPOCH, &mut conpot_core::rng::Rng::from_seed(0)).unwrap();
         SnmpService::build(&t.protocols["snmp"], &d).unwrap()
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let limit = data.len() * 8 + 64;
-    let (reply, _) = service().agent().handle(data, SystemTime::UNIX_EPOCH, limit);
-    if let Some(r) = reply {
-        assert!(r.len() <= limit);
-    }
+    let now = SystemTime::UNIX_EPOCH;
+    let (mut d, _) = Driver::udp(service(), 161, now);
+    d.reply_limit = data.len() * 8 + 64;
+    let step = d.input(data, now);
+    assert!(step.bytes.len() <= d.reply_limit);
 });

@@ -105,7 +105,7 @@ enum Mode {
 }
 
 fn main() {
-    conpot_core::sys::raise_fd_limit();
+    conpot_net::sys::raise_fd_limit();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

@@ -1,6 +1,7 @@
 //! The shared core of conpot-rs: templates and their import from Conpot, the databus and
 //! its emulators, personas, sensor configuration, the canonical event and its bus, and
-//! the listener framework every protocol runs on.
+//! the sans-IO session contract every protocol implements. Plain data and logic: no
+//! sockets and no clock (the tokio side is `conpot-net`).
 
 pub mod auth;
 pub mod bus;
@@ -8,21 +9,19 @@ pub mod capture;
 pub mod config;
 pub mod databus;
 pub mod device;
+pub mod drive;
 pub mod emulators;
 pub mod event;
 pub mod expr;
 pub mod fields;
 pub mod hex;
 pub mod limits;
-pub mod listener;
 pub mod metrics;
 pub mod persona;
 pub mod protocol;
 pub mod rng;
-pub mod sys;
 pub mod template;
 pub mod time;
-pub mod udp;
 pub mod value;
 
 pub use device::Device;

@@ -1,26 +1,207 @@
-//! The sans-IO contract between a protocol core and the listener that carries it.
+//! The sans-IO contract between a protocol core and the listener that carries it, one for
+//! every shape of protocol: TCP streams, UDP exchanges with per-source state, sessions
+//! with timers, and sessions that need more sockets than their own (FTP data channels,
+//! TFTP transfer ports, proxy upstreams).
 //!
-//! A protocol session never touches a socket or the clock: it is handed bytes and the
-//! current time, and fills an [`Output`] with bytes to send, events, and whether to close.
+//! A session never touches a socket or the clock. The listener hands it bytes and the
+//! current time; the session fills an [`Output`] with what it wants done: bytes to send,
+//! events, captured files, a close, a response delay, the next time it wants to be woken
+//! (as quinn-proto's `poll_timeout`), and [`IoRequest`]s the listener carries out on its
+//! behalf, reporting back through [`Session::on_io`]. The listener enforces every limit
+//! (who a data channel may connect to, which upstream targets exist, the UDP budgets), so
+//! a protocol cannot open a socket the operator did not allow, even by mistake.
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use crate::event::EventDraft;
+use crate::event::{EventDraft, Transport};
 
-/// What a session wants done after handling input.
+/// Where a session runs: its transport and both ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCtx {
+    /// TCP connection or UDP source.
+    pub transport: Transport,
+    /// The attacker's address.
+    pub peer: SocketAddr,
+    /// Our address the attacker reached (the datagram's real destination for UDP).
+    pub local: SocketAddr,
+}
+
+/// One session's protocol state machine: a TCP connection, or the datagrams of one UDP
+/// source address. Every method fills `out`; the listener acts on it after the call.
+pub trait Session: Send {
+    /// Called once when the session opens, before any input (a greeting may be sent, a
+    /// first timer set).
+    fn on_open(&mut self, _now: SystemTime, _out: &mut Output) {}
+
+    /// Handles input and returns how many bytes were consumed.
+    ///
+    /// TCP: `input` is the buffered stream; the listener calls again while something is
+    /// consumed and no close is asked for, and keeps unconsumed bytes (bounded by the
+    /// connection's buffer limit) until more arrive. UDP: `input` is exactly one datagram
+    /// and the return value is ignored.
+    fn on_input(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize;
+
+    /// The deadline set with [`Output::set_deadline`] has passed.
+    fn on_timeout(&mut self, _now: SystemTime, _out: &mut Output) {}
+
+    /// The peer closed its side (TCP); `rest` holds bytes never consumed (a truncated
+    /// frame). Not called for UDP sessions, which end by idle expiry.
+    fn on_eof(&mut self, _rest: &[u8], _now: SystemTime, _out: &mut Output) {}
+
+    /// The outcome of an [`IoRequest`], or traffic on a channel it opened.
+    fn on_io(&mut self, _event: IoEvent, _now: SystemTime, _out: &mut Output) {}
+}
+
+/// A protocol served by listeners: builds one session per TCP connection or UDP source.
+pub trait Service: Send + Sync + 'static {
+    /// Protocol name used in events (`modbus`, `s7comm`, ...).
+    fn protocol(&self) -> &'static str;
+
+    /// The transports this service listens on (EtherNet/IP: TCP and UDP on one port).
+    fn transports(&self) -> &'static [Transport] {
+        &[Transport::Tcp]
+    }
+
+    /// A new session for a connection or source.
+    fn new_session(&self, ctx: &SessionCtx) -> Box<dyn Session>;
+
+    /// Upstream targets the operator configured (proxy, serial bridge): the only
+    /// addresses an [`IoRequest::Upstream`] may reach.
+    fn upstream_targets(&self) -> &[SocketAddr] {
+        &[]
+    }
+}
+
+/// Identifies a channel opened by an [`IoRequest`]; chosen by the session, unique within it.
+pub type ChannelId = u32;
+
+/// Work a session asks the listener to do on its behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IoRequest {
+    /// Listen on the session's local address, on a free port of `ports` (inclusive), and
+    /// accept one connection from the session's peer address (FTP PASV/EPSV). Answered
+    /// with [`IoEvent::Listening`], then [`IoEvent::Connected`] or [`IoEvent::Failed`].
+    OpenDataListener {
+        /// Channel of the new listener and its connection.
+        channel: ChannelId,
+        /// The configured port range.
+        ports: (u16, u16),
+    },
+    /// Connect to `addr` (FTP PORT/EPRT). Allowed only to the session's own peer address:
+    /// any other address is refused and logged as a bounce attempt.
+    ConnectBack {
+        /// Channel of the connection.
+        channel: ChannelId,
+        /// Where the client asked us to connect.
+        addr: SocketAddr,
+    },
+    /// Open a fresh UDP port on the session's local address and talk to the peer from it
+    /// (TFTP transfers); datagrams from the peer to it arrive as [`IoEvent::Data`].
+    NewUdpPort {
+        /// Channel of the new port.
+        channel: ChannelId,
+    },
+    /// Connect to a configured upstream target (proxy, serial bridge); anything not in
+    /// [`Service::upstream_targets`] is refused.
+    Upstream {
+        /// Channel of the connection.
+        channel: ChannelId,
+        /// The target, one of the configured ones.
+        addr: SocketAddr,
+    },
+    /// Send bytes (one datagram on a UDP channel) on an open channel.
+    Send {
+        /// The channel.
+        channel: ChannelId,
+        /// What to send.
+        bytes: Vec<u8>,
+    },
+    /// Close a channel (after sending what was queued on it).
+    Close {
+        /// The channel.
+        channel: ChannelId,
+    },
+}
+
+/// What the listener reports about a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IoEvent {
+    /// A data listener or UDP port is bound at `local` (the address to announce).
+    Listening {
+        /// The channel.
+        channel: ChannelId,
+        /// Where it listens.
+        local: SocketAddr,
+    },
+    /// A connection on the channel is established (accepted or connected).
+    Connected {
+        /// The channel.
+        channel: ChannelId,
+        /// The other end.
+        peer: SocketAddr,
+    },
+    /// Bytes (a TCP chunk or one datagram) arrived on the channel.
+    Data {
+        /// The channel.
+        channel: ChannelId,
+        /// What arrived.
+        bytes: Vec<u8>,
+    },
+    /// The channel's sends were all written (a transfer may report completion).
+    Drained {
+        /// The channel.
+        channel: ChannelId,
+    },
+    /// The other end closed the channel.
+    Closed {
+        /// The channel.
+        channel: ChannelId,
+    },
+    /// The request could not be carried out, or the channel failed.
+    Failed {
+        /// The channel.
+        channel: ChannelId,
+        /// Why, as a stable string (`refused`, `bounce`, `no_port`, `timeout`, `io`, ...).
+        reason: &'static str,
+    },
+}
+
+/// How a session's timer changes after a call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Deadline {
+    /// Leave the timer as it was.
+    #[default]
+    Keep,
+    /// Wake the session at this time (replacing any earlier deadline).
+    At(SystemTime),
+    /// No timer.
+    Clear,
+}
+
+/// What a session wants done after one call.
 #[derive(Debug, Default)]
 pub struct Output {
-    /// Bytes to send, in order.
+    /// Bytes to send, in order. Over UDP they form datagrams split at `datagram_ends`.
     pub bytes: Vec<u8>,
+    /// UDP only: offsets in `bytes` where a datagram ends (see [`Output::end_datagram`]);
+    /// bytes after the last mark form one more datagram.
+    pub datagram_ends: Vec<usize>,
     /// Events to log.
     pub events: Vec<EventDraft>,
-    /// Close the connection after sending `bytes`.
+    /// Close the session after sending `bytes`.
     pub close: bool,
     /// Wait this long before sending (the device's response time).
     pub delay: Duration,
     /// Files the attacker handed over (uploads, downloaded PLC blocks), to be stored.
     pub files: Vec<Capture>,
+    /// The next time the session wants [`Session::on_timeout`].
+    pub deadline: Deadline,
+    /// I/O the listener carries out for the session.
+    pub requests: Vec<IoRequest>,
+    /// Set by the listener before a UDP input: the largest reply it will send for it (the
+    /// amplification cap). A service answers within it (SNMP: tooBig). `None` over TCP.
+    pub reply_limit: Option<usize>,
 }
 
 /// A file received from an attacker.
@@ -39,16 +220,62 @@ pub struct Capture {
 impl Output {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty() && self.events.is_empty() && !self.close && self.files.is_empty()
+        self.bytes.is_empty()
+            && self.events.is_empty()
+            && !self.close
+            && self.files.is_empty()
+            && self.requests.is_empty()
+            && self.deadline == Deadline::Keep
     }
 
     /// Resets for reuse, keeping allocations.
     pub fn clear(&mut self) {
         self.bytes.clear();
+        self.datagram_ends.clear();
         self.events.clear();
         self.close = false;
         self.delay = Duration::ZERO;
         self.files.clear();
+        self.deadline = Deadline::Keep;
+        self.requests.clear();
+        self.reply_limit = None;
+    }
+
+    /// Asks to be woken at `at` (replaces an earlier deadline).
+    pub fn set_deadline(&mut self, at: SystemTime) {
+        self.deadline = Deadline::At(at);
+    }
+
+    /// Cancels the session's timer.
+    pub fn clear_deadline(&mut self) {
+        self.deadline = Deadline::Clear;
+    }
+
+    /// UDP: ends the datagram written so far, so the next bytes start another one.
+    pub fn end_datagram(&mut self) {
+        if self.datagram_ends.last() != Some(&self.bytes.len()) && !self.bytes.is_empty() {
+            self.datagram_ends.push(self.bytes.len());
+        }
+    }
+
+    /// UDP: the datagrams in `bytes`, in order (empty ones skipped).
+    pub fn datagrams(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let ends = self
+            .datagram_ends
+            .iter()
+            .copied()
+            .chain(std::iter::once(self.bytes.len()));
+        let mut start = 0;
+        ends.filter_map(move |end| {
+            let d = self.bytes.get(start..end).unwrap_or_default();
+            start = end.max(start);
+            (!d.is_empty()).then_some(d)
+        })
+    }
+
+    /// Asks the listener for I/O on the session's behalf.
+    pub fn request(&mut self, request: IoRequest) {
+        self.requests.push(request);
     }
 }
 
@@ -61,25 +288,31 @@ pub fn response_delay((lo, hi): (u32, u32)) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
 }
 
-/// One connection's protocol state machine.
-pub trait StreamSession: Send {
-    /// Called once when the connection opens (a greeting may be sent).
-    fn on_open(&mut self, _now: SystemTime, _out: &mut Output) {}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Handles buffered input and returns how many bytes were consumed. The listener calls
-    /// it again while it consumes something and asks for no close; unconsumed bytes stay
-    /// buffered (bounded by the connection's buffer limit) until more arrive.
-    fn on_data(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize;
+    #[test]
+    fn datagrams_split_at_marks() {
+        let mut out = Output::default();
+        out.end_datagram();
+        out.bytes.extend_from_slice(b"one");
+        out.end_datagram();
+        out.end_datagram();
+        out.bytes.extend_from_slice(b"two");
+        let d: Vec<&[u8]> = out.datagrams().collect();
+        assert_eq!(d, vec![&b"one"[..], &b"two"[..]]);
+        out.clear();
+        assert_eq!(out.datagrams().count(), 0);
+        assert!(out.is_empty());
+    }
 
-    /// The peer closed its side; `rest` holds bytes never consumed (a truncated frame).
-    fn on_eof(&mut self, _rest: &[u8], _now: SystemTime, _out: &mut Output) {}
-}
-
-/// A stream protocol served by a listener: creates one session per connection.
-pub trait StreamService: Send + Sync + 'static {
-    /// Protocol name used in events (`modbus`, `s7comm`, ...).
-    fn protocol(&self) -> &'static str;
-
-    /// A new session for a connection from `peer` to `local`.
-    fn new_session(&self, peer: SocketAddr, local: SocketAddr) -> Box<dyn StreamSession>;
+    #[test]
+    fn deadline_changes_are_not_empty() {
+        let mut out = Output::default();
+        out.set_deadline(SystemTime::UNIX_EPOCH);
+        assert!(!out.is_empty());
+        out.clear();
+        assert_eq!(out.deadline, Deadline::Keep);
+    }
 }

@@ -10,11 +10,10 @@ pub mod pdu;
 pub mod session;
 pub mod wire;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use conpot_core::Device;
-use conpot_core::protocol::{StreamService, StreamSession};
+use conpot_core::protocol::{Service, Session, SessionCtx};
 use conpot_core::template::{ProtocolSection, TemplateError};
 
 pub use device::{ModbusConfig, ModbusDevice, Mode};
@@ -40,12 +39,12 @@ impl ModbusService {
     }
 }
 
-impl StreamService for ModbusService {
+impl Service for ModbusService {
     fn protocol(&self) -> &'static str {
         "modbus"
     }
 
-    fn new_session(&self, _peer: SocketAddr, _local: SocketAddr) -> Box<dyn StreamSession> {
+    fn new_session(&self, _ctx: &SessionCtx) -> Box<dyn Session> {
         Box::new(session::ModbusSession::new(Arc::clone(&self.device)))
     }
 }

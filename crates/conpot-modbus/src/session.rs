@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use conpot_core::event::EventDraft;
-use conpot_core::protocol::{Output, StreamSession, response_delay};
+use conpot_core::protocol::{Output, Session, response_delay};
 use serde_json::{Value as Json, json};
 
 use crate::device::{Handled, ModbusDevice};
@@ -31,8 +31,8 @@ fn malformed(error: &str, raw: &[u8]) -> EventDraft {
     d
 }
 
-impl StreamSession for ModbusSession {
-    fn on_data(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
+impl Session for ModbusSession {
+    fn on_input(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
         match wire::frame(input) {
             Framed::Incomplete => 0,
             Framed::BadLength(mbap) => {

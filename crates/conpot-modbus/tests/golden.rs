@@ -6,19 +6,18 @@ mod common;
 use std::time::SystemTime;
 
 use conpot_core::Value;
-use conpot_core::protocol::{Output, StreamService, StreamSession};
+use conpot_core::protocol::{Output, Service, Session};
 
-fn session(svc: &conpot_modbus::ModbusService) -> Box<dyn StreamSession> {
-    let a = "127.0.0.1:1".parse().unwrap();
-    svc.new_session(a, a)
+fn session(svc: &conpot_modbus::ModbusService) -> Box<dyn Session> {
+    svc.new_session(&common::ctx())
 }
 
 /// Feeds `input` like the listener does and returns (reply bytes, output).
-fn feed(s: &mut dyn StreamSession, input: &[u8]) -> (Vec<u8>, Output, usize) {
+fn feed(s: &mut dyn Session, input: &[u8]) -> (Vec<u8>, Output, usize) {
     let mut out = Output::default();
     let mut used = 0;
     loop {
-        let n = s.on_data(&input[used..], SystemTime::now(), &mut out);
+        let n = s.on_input(&input[used..], SystemTime::now(), &mut out);
         used += n;
         if n == 0 || out.close || used == input.len() {
             break;
@@ -36,7 +35,7 @@ fn adu(tid: u16, unit: u8, pdu: &[u8]) -> Vec<u8> {
     v
 }
 
-fn ask(s: &mut dyn StreamSession, unit: u8, pdu: &[u8]) -> Vec<u8> {
+fn ask(s: &mut dyn Session, unit: u8, pdu: &[u8]) -> Vec<u8> {
     let (reply, _, _) = feed(s, &adu(0x1234, unit, pdu));
     assert_eq!(&reply[..2], &[0x12, 0x34], "transaction id echoed");
     assert_eq!(reply[6], unit, "unit echoed");

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::SystemTime;
 
-use conpot_core::protocol::{Output, StreamService};
+use conpot_core::drive::Driver;
 use proptest::prelude::*;
 
 fn check_replies(mut reply: &[u8]) {
@@ -20,22 +20,13 @@ fn check_replies(mut reply: &[u8]) {
 }
 
 fn run(svc: &conpot_modbus::ModbusService, input: &[u8]) {
-    let a = "127.0.0.1:1".parse().unwrap();
-    let mut s = svc.new_session(a, a);
-    let mut out = Output::default();
-    let mut used = 0;
-    while used < input.len() {
-        let n = s.on_data(&input[used..], SystemTime::now(), &mut out);
-        assert!(n <= input.len() - used);
-        used += n;
-        if n == 0 || out.close {
-            break;
-        }
-    }
-    s.on_eof(&input[used..], SystemTime::now(), &mut out);
-    check_replies(&out.bytes);
+    let (mut d, _) = Driver::tcp(svc, 502, SystemTime::now());
+    let mut bytes = d.input(input, SystemTime::now()).bytes;
+    assert!(d.buffered().len() <= input.len());
+    bytes.extend(d.eof(SystemTime::now()).bytes);
+    check_replies(&bytes);
     assert!(
-        out.bytes.len() <= (input.len() / 8 + 1) * 260,
+        bytes.len() <= (input.len() / 8 + 1) * 260,
         "reply bounded by request count"
     );
 }
@@ -63,11 +54,9 @@ proptest! {
     #[test]
     fn well_framed_arbitrary_pdus_always_get_an_answer(adu in valid_adu(), mode in prop::sample::select(vec!["device", "gateway"])) {
         let (_d, svc) = common::service(mode);
-        let a = "127.0.0.1:1".parse().unwrap();
-        let mut s = svc.new_session(a, a);
-        let mut out = Output::default();
-        let n = s.on_data(&adu, SystemTime::now(), &mut out);
-        prop_assert_eq!(n, adu.len());
+        let (mut d, _) = Driver::tcp(&svc, 502, SystemTime::now());
+        let out = d.input(&adu, SystemTime::now());
+        prop_assert!(d.buffered().is_empty());
         prop_assert!(!out.close);
         check_replies(&out.bytes);
         if mode == "device" || adu[6] != 0 {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use conpot_core::bus::{EventBus, SinkReceiver};
 use conpot_core::config::Limits;
 use conpot_core::event::{Event, Origin};
-use conpot_core::listener::{Sensor, bind_tcp, serve_tcp};
 use conpot_core::metrics::Metrics;
+use conpot_net::{Sensor, bind_tcp, serve_tcp};
 use tokio_modbus::client::{Reader, Writer};
 use tokio_modbus::prelude::*;
 

@@ -15,12 +15,11 @@ pub mod session;
 pub mod szl;
 pub mod wire;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use conpot_core::Device;
-use conpot_core::protocol::{StreamService, StreamSession};
+use conpot_core::protocol::{Service, Session, SessionCtx};
 use conpot_core::template::{ProtocolSection, TemplateError};
 
 pub use device::{S7Config, S7Device};
@@ -49,12 +48,12 @@ impl S7Service {
     }
 }
 
-impl StreamService for S7Service {
+impl Service for S7Service {
     fn protocol(&self) -> &'static str {
         "s7comm"
     }
 
-    fn new_session(&self, _peer: SocketAddr, _local: SocketAddr) -> Box<dyn StreamSession> {
+    fn new_session(&self, _ctx: &SessionCtx) -> Box<dyn Session> {
         let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
         Box::new(session::S7Session::new(Arc::clone(&self.device), r))
     }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use conpot_core::event::EventDraft;
 use conpot_core::hex;
-use conpot_core::protocol::{Capture, Output, StreamSession};
+use conpot_core::protocol::{Capture, Output, Session};
 use serde_json::{Value as Json, json};
 
 use crate::blocks::{self, Block};
@@ -1044,8 +1044,8 @@ fn decode_password(enc: &[u8]) -> String {
     String::from_utf8_lossy(&p).into_owned()
 }
 
-impl StreamSession for S7Session {
-    fn on_data(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
+impl Session for S7Session {
+    fn on_input(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
         match wire::tpkt(input) {
             Tpkt::Incomplete => 0,
             Tpkt::Invalid => {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use conpot_core::protocol::{Output, StreamService, StreamSession};
+use conpot_core::protocol::{Output, Service, Session, SessionCtx};
 use conpot_core::{Device, Value};
 use conpot_s7::S7Service;
 
@@ -23,8 +23,16 @@ fn build(text: &str, seed: u64) -> (Device, S7Service) {
     (d, s)
 }
 
+fn ctx() -> SessionCtx {
+    SessionCtx {
+        transport: conpot_core::event::Transport::Tcp,
+        peer: "127.0.0.1:1".parse().unwrap(),
+        local: "127.0.0.1:102".parse().unwrap(),
+    }
+}
+
 struct Conn {
-    s: Box<dyn StreamSession>,
+    s: Box<dyn Session>,
     closed: bool,
     events: Vec<conpot_core::event::EventDraft>,
     files: Vec<conpot_core::protocol::Capture>,
@@ -32,9 +40,8 @@ struct Conn {
 
 impl Conn {
     fn new(svc: &S7Service) -> Conn {
-        let a = "127.0.0.1:1".parse().unwrap();
         Conn {
-            s: svc.new_session(a, a),
+            s: svc.new_session(&ctx()),
             closed: false,
             events: Vec::new(),
             files: Vec::new(),
@@ -46,7 +53,7 @@ impl Conn {
         let mut out = Output::default();
         let mut used = 0;
         while used < bytes.len() {
-            let n = self.s.on_data(&bytes[used..], SystemTime::now(), &mut out);
+            let n = self.s.on_input(&bytes[used..], SystemTime::now(), &mut out);
             used += n;
             if n == 0 || out.close {
                 break;
@@ -438,16 +445,15 @@ fn response_time_profile_delays_answers() {
         ),
         12,
     );
-    let a = "127.0.0.1:1".parse().unwrap();
-    let mut s = svc.new_session(a, a);
+    let mut s = svc.new_session(&ctx());
     let mut out = Output::default();
-    s.on_data(
+    s.on_input(
         &hex("0300001611e00000001400c1020100c2020102c0010a"),
         SystemTime::now(),
         &mut out,
     );
     let mut out = Output::default();
-    s.on_data(
+    s.on_input(
         &hex("0300001902f08032010000000000080000f0000001000101e0"),
         SystemTime::now(),
         &mut out,

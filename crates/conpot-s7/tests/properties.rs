@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use conpot_core::Device;
-use conpot_core::protocol::{Output, StreamService};
+use conpot_core::drive::Driver;
 use conpot_s7::S7Service;
 use proptest::prelude::*;
 
@@ -19,22 +19,13 @@ fn service() -> S7Service {
 }
 
 fn run(svc: &S7Service, prefix: &[u8], input: &[u8]) {
-    let a = "127.0.0.1:1".parse().unwrap();
-    let mut s = svc.new_session(a, a);
-    let mut out = Output::default();
-    for chunk in [prefix, input] {
-        let mut used = 0;
-        while used < chunk.len() && !out.close {
-            let n = s.on_data(&chunk[used..], SystemTime::now(), &mut out);
-            assert!(n <= chunk.len() - used);
-            used += n;
-            if n == 0 {
-                break;
-            }
-        }
-    }
-    s.on_eof(&[], SystemTime::now(), &mut out);
-    let mut b = &out.bytes[..];
+    let now = SystemTime::now();
+    let (mut d, _) = Driver::tcp(svc, 102, now);
+    let mut bytes = d.input(prefix, now).bytes;
+    bytes.extend(d.input(input, now).bytes);
+    assert!(d.buffered().len() <= prefix.len() + input.len());
+    bytes.extend(d.eof(now).bytes);
+    let mut b = &bytes[..];
     while !b.is_empty() {
         assert_eq!(b[0], 3, "TPKT version");
         let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
@@ -42,7 +33,7 @@ fn run(svc: &S7Service, prefix: &[u8], input: &[u8]) {
         b = &b[len..];
     }
     // Every answer is bounded: at most a few PDUs per request.
-    assert!(out.bytes.len() <= 4096 + 16 * input.len());
+    assert!(bytes.len() <= 4096 + 16 * input.len());
 }
 
 fn handshake() -> Vec<u8> {

@@ -13,13 +13,14 @@ pub mod mib;
 pub mod symbols;
 pub mod usm;
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use conpot_core::Device;
+use conpot_core::event::Transport;
+use conpot_core::protocol::{Output, Service, Session, SessionCtx};
 use conpot_core::template::{ProtocolSection, TemplateError};
-use conpot_core::udp::{DatagramOutput, DatagramService};
 
 pub use agent::{Agent, SnmpConfig};
 
@@ -49,21 +50,44 @@ impl SnmpService {
     }
 }
 
-impl DatagramService for SnmpService {
+impl Service for SnmpService {
     fn protocol(&self) -> &'static str {
         "snmp"
     }
 
-    fn handle(
-        &self,
-        datagram: &[u8],
-        peer: SocketAddr,
-        _local: SocketAddr,
-        now: SystemTime,
-        max_reply: usize,
-    ) -> DatagramOutput {
-        let (reply, events) = self.agent.handle_from(datagram, peer.ip(), now, max_reply);
-        let delay = conpot_core::protocol::response_delay(self.agent.config.response_time_ms);
-        DatagramOutput { reply, events, delay }
+    fn transports(&self) -> &'static [Transport] {
+        &[Transport::Udp]
+    }
+
+    fn new_session(&self, ctx: &SessionCtx) -> Box<dyn Session> {
+        Box::new(SnmpSession {
+            agent: Arc::clone(&self.agent),
+            source: ctx.peer.ip(),
+        })
     }
 }
+
+/// The datagrams of one source: SNMP keeps no per-source state (USM's engine state is
+/// the agent's), so a session hands each datagram to the shared agent.
+#[derive(Debug)]
+pub struct SnmpSession {
+    agent: Arc<Agent>,
+    /// The source address, whose login attempts are counted.
+    source: IpAddr,
+}
+
+impl Session for SnmpSession {
+    fn on_input(&mut self, datagram: &[u8], now: SystemTime, out: &mut Output) -> usize {
+        let max_reply = out.reply_limit.unwrap_or(MAX_REPLY);
+        let (reply, events) = self.agent.handle_from(datagram, self.source, now, max_reply);
+        out.events.extend(events);
+        if let Some(reply) = reply {
+            out.bytes.extend_from_slice(&reply);
+            out.delay = conpot_core::protocol::response_delay(self.agent.config.response_time_ms);
+        }
+        datagram.len()
+    }
+}
+
+/// The largest reply when the listener sets no limit (the largest UDP payload).
+const MAX_REPLY: usize = 65_507;

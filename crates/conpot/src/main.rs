@@ -72,7 +72,7 @@ fn start(cli: cli::Cli) -> i32 {
             return 1;
         }
     };
-    conpot_core::sys::raise_fd_limit();
+    conpot_net::sys::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -1,25 +1,61 @@
-//! The one place that knows every protocol: from a template section to a service.
+//! The one place that knows every protocol: from a template section to a service. A
+//! service declares its transports; the binary listens on each of them.
 
 use std::sync::Arc;
 
 use conpot_core::Device;
-use conpot_core::protocol::StreamService;
+use conpot_core::event::Transport;
 use conpot_core::template::{ProtocolSection, TemplateError};
 
-/// A built protocol service.
-pub enum Service {
-    /// Served over TCP.
-    Stream(Arc<dyn StreamService>),
-    /// Served over UDP.
-    Datagram(Arc<dyn conpot_core::udp::DatagramService>),
+/// A built protocol service, shared by all its listeners.
+pub type Service = Arc<dyn conpot_core::protocol::Service>;
+
+type Builder = fn(&ProtocolSection, &Device) -> Result<Service, Vec<TemplateError>>;
+
+/// One protocol this binary serves.
+struct Entry {
+    name: &'static str,
+    transports: &'static [Transport],
+    build: Builder,
+}
+
+fn arc<S: conpot_core::protocol::Service>(s: S) -> Service {
+    Arc::new(s)
+}
+
+const TCP: &[Transport] = &[Transport::Tcp];
+const UDP: &[Transport] = &[Transport::Udp];
+
+static ENTRIES: &[Entry] = &[
+    Entry {
+        name: "modbus",
+        transports: TCP,
+        build: |s, d| conpot_modbus::ModbusService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "s7comm",
+        transports: TCP,
+        build: |s, d| conpot_s7::S7Service::build(s, d).map(arc),
+    },
+    Entry {
+        name: "snmp",
+        transports: UDP,
+        build: |s, d| conpot_snmp::SnmpService::build(s, d).map(arc),
+    },
+];
+
+/// The transports the service of `protocol` listens on, known before anything is built
+/// so the sockets can be bound before any file is written.
+pub fn transports(protocol: &str) -> Option<&'static [Transport]> {
+    ENTRIES.iter().find(|e| e.name == protocol).map(|e| e.transports)
 }
 
 /// Builds the service of `section`; `None` if the protocol is not implemented.
 pub fn build(section: &ProtocolSection, device: &Device) -> Option<Result<Service, Vec<TemplateError>>> {
-    match section.name.as_str() {
-        "modbus" => Some(conpot_modbus::ModbusService::build(section, device).map(|s| Service::Stream(Arc::new(s)))),
-        "s7comm" => Some(conpot_s7::S7Service::build(section, device).map(|s| Service::Stream(Arc::new(s)))),
-        "snmp" => Some(conpot_snmp::SnmpService::build(section, device).map(|s| Service::Datagram(Arc::new(s)))),
-        _ => None,
+    let entry = ENTRIES.iter().find(|e| e.name == section.name)?;
+    let built = (entry.build)(section, device);
+    if let Ok(service) = &built {
+        debug_assert_eq!(service.transports(), entry.transports, "{}", entry.name);
     }
+    Some(built)
 }

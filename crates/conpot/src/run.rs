@@ -8,22 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 use conpot_core::bus::EventBus;
 use conpot_core::config::{Config, SinkKind};
 use conpot_core::event::{EventDraft, Origin, SessionInfo, Transport};
-use conpot_core::listener::{Sensor, bind_tcp, serve_tcp};
 use conpot_core::metrics::Metrics;
 use conpot_core::persona::Persona;
 use conpot_core::template::Template;
 use serde_json::json;
 
-use crate::registry::Service;
 use crate::setup;
-
-/// A bound socket and the service it carries.
-enum Bound {
-    /// A TCP listener.
-    Tcp(tokio::net::TcpListener, Arc<dyn conpot_core::protocol::StreamService>),
-    /// A UDP socket.
-    Udp(tokio::net::UdpSocket, Arc<dyn conpot_core::udp::DatagramService>),
-}
+use conpot_net::{BindSpec, Sensor};
 
 /// How long shutdown waits for sessions and sinks.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -42,6 +33,49 @@ pub async fn run(config: Config, template: Template) -> i32 {
     for w in config.warnings.iter().chain(&template.warnings) {
         tracing::warn!("{w}");
     }
+    // Bind every socket first: a port in use names every conflict and writes no file.
+    let mut plan = Vec::new();
+    for section in template.protocols.values().filter(|s| s.enabled) {
+        let Some(transports) = crate::registry::transports(&section.name) else {
+            continue;
+        };
+        let host = config.listen.host.as_deref().unwrap_or(&section.host);
+        let Ok(ip) = host.parse::<IpAddr>() else {
+            tracing::error!("{}: bad listen address `{host}`", section.name);
+            return 1;
+        };
+        let port = config.listen.ports.get(&section.name).copied().unwrap_or(section.port);
+        for &transport in transports {
+            plan.push(BindSpec {
+                name: section.name.clone(),
+                addr: SocketAddr::new(ip, port),
+                transport,
+                optional: false,
+            });
+            if config.listen.ipv6 && ip == IpAddr::from([0, 0, 0, 0]) {
+                plan.push(BindSpec {
+                    name: section.name.clone(),
+                    addr: SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+                    transport,
+                    optional: true,
+                });
+            }
+        }
+    }
+    let bound_listeners = match conpot_net::bind_all(&plan) {
+        Ok((bound, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            bound
+        }
+        Err(failures) => {
+            for f in &failures {
+                tracing::error!("{f}");
+            }
+            return 1;
+        }
+    };
     let persona = match Persona::load_or_create(&template.persona, &template.name, &config.state_dir) {
         Ok(p) => p,
         Err(e) => {
@@ -108,55 +142,17 @@ pub async fn run(config: Config, template: Template) -> i32 {
     );
 
     let mut listening = Vec::new();
-    let mut bound_listeners = Vec::new();
-    for (section, service) in &built.services {
-        let host = config.listen.host.as_deref().unwrap_or(&section.host);
-        let Ok(ip) = host.parse::<IpAddr>() else {
-            tracing::error!("{}: bad listen address `{host}`", section.name);
-            return 1;
+    for (spec, listener) in &bound_listeners {
+        if let Some(ttl) = config.listen.ttl
+            && let Err(e) = listener.set_ttl(ttl)
+        {
+            tracing::warn!("{}: cannot set the TTL to {ttl}: {e}", spec.name);
+        }
+        let transport = match spec.transport {
+            Transport::Udp => "udp",
+            _ => "tcp",
         };
-        let port = config.listen.ports.get(&section.name).copied().unwrap_or(section.port);
-        let mut addrs = vec![SocketAddr::new(ip, port)];
-        if config.listen.ipv6 && ip == IpAddr::from([0, 0, 0, 0]) {
-            addrs.push(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
-        }
-        for (i, addr) in addrs.into_iter().enumerate() {
-            let bound = match service {
-                Service::Stream(s) => bind_tcp(addr).map(|l| Bound::Tcp(l, Arc::clone(s))),
-                Service::Datagram(s) => conpot_core::udp::bind_udp(addr).map(|u| Bound::Udp(u, Arc::clone(s))),
-            };
-            let listener = match bound {
-                Ok(l) => l,
-                Err(e) if i > 0 => {
-                    tracing::warn!("{}: not listening on {addr} ({e})", section.name);
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!("{}: cannot listen on {addr}: {e}", section.name);
-                    return 1;
-                }
-            };
-            if let Some(ttl) = config.listen.ttl {
-                let sock = match &listener {
-                    Bound::Tcp(l, _) => socket2::SockRef::from(l),
-                    Bound::Udp(u, _) => socket2::SockRef::from(u),
-                };
-                let set = if addr.is_ipv4() {
-                    sock.set_ttl_v4(ttl)
-                } else {
-                    sock.set_unicast_hops_v6(ttl)
-                };
-                if let Err(e) = set {
-                    tracing::warn!("{}: cannot set the TTL to {ttl}: {e}", section.name);
-                }
-            }
-            let (transport, local) = match &listener {
-                Bound::Tcp(l, _) => ("tcp", l.local_addr()),
-                Bound::Udp(u, _) => ("udp", u.local_addr()),
-            };
-            bound_listeners.push(listener);
-            listening.push((section.name.clone(), transport, local.unwrap_or(addr)));
-        }
+        listening.push((spec.name.clone(), transport, listener.local_addr().unwrap_or(spec.addr)));
     }
 
     let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -199,15 +195,19 @@ pub async fn run(config: Config, template: Template) -> i32 {
             .with("ready_ms", ready_ms),
         SystemTime::now(),
     );
-    let udp_limits = conpot_core::udp::UdpLimits {
+    let udp_limits = conpot_net::UdpLimits {
         answers_per_source: config.limits.udp_answers_per_source,
         amplification: config.limits.udp_amplification,
         max_sessions: config.limits.max_connections,
     };
-    for listener in bound_listeners {
-        match listener {
-            Bound::Tcp(l, s) => serve_tcp(Arc::clone(&sensor), l, s),
-            Bound::Udp(u, s) => conpot_core::udp::serve_udp(Arc::clone(&sensor), u, s, udp_limits),
+    let services: std::collections::HashMap<&str, &crate::registry::Service> = built
+        .services
+        .iter()
+        .map(|(sec, svc)| (sec.name.as_str(), svc))
+        .collect();
+    for (spec, listener) in bound_listeners {
+        if let Some(service) = services.get(spec.name.as_str()) {
+            conpot_net::serve(Arc::clone(&sensor), listener, Arc::clone(service), udp_limits);
         }
     }
 

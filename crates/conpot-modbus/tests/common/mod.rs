@@ -54,6 +54,16 @@ blocks = [{{ table = "holding_registers", start = 0, size = 3, key = "gw_holding
     )
 }
 
+/// Where the in-memory test sessions run.
+#[allow(dead_code)]
+pub fn ctx() -> conpot_core::protocol::SessionCtx {
+    conpot_core::protocol::SessionCtx {
+        transport: conpot_core::event::Transport::Tcp,
+        peer: "127.0.0.1:1".parse().unwrap(),
+        local: "127.0.0.1:2".parse().unwrap(),
+    }
+}
+
 /// A device and its Modbus service built from `text`.
 pub fn service_from(text: &str) -> (Device, ModbusService) {
     let t = Template::from_toml("test", text).expect("template loads");

@@ -1,5 +1,6 @@
-//! The listener framework over real sockets: limits, idle timeout, buffer bound,
-//! graceful shutdown, IPv6, and the events each produces.
+//! The TCP listener over real sockets: limits, idle timeout, buffer bound, graceful
+//! shutdown, IPv6, session timers, I/O requests (data listeners, connect-back, upstream),
+//! captured files, and the events each produces.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::net::SocketAddr;
@@ -9,44 +10,110 @@ use std::time::{Duration, SystemTime};
 use conpot_core::bus::{EventBus, SinkReceiver};
 use conpot_core::config::Limits;
 use conpot_core::event::{Event, EventDraft, Origin};
-use conpot_core::listener::{Sensor, bind_tcp, serve_tcp};
 use conpot_core::metrics::Metrics;
-use conpot_core::protocol::{Output, StreamService, StreamSession};
+use conpot_core::protocol::{Capture, IoEvent, IoRequest, Output, Service, Session, SessionCtx};
+use conpot_net::{Sensor, bind_tcp, serve_tcp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A line protocol: answers each complete line with "ok <line>", consumes nothing
 /// until a newline arrives, and closes on "quit".
 struct Lines;
-struct LineSession;
+#[derive(Default)]
+struct LineSession {
+    back: Option<SocketAddr>,
+}
 
-impl StreamService for Lines {
+impl Service for Lines {
     fn protocol(&self) -> &'static str {
         "lines"
     }
-    fn new_session(&self, _: SocketAddr, _: SocketAddr) -> Box<dyn StreamSession> {
-        Box::new(LineSession)
+    fn new_session(&self, _: &SessionCtx) -> Box<dyn Session> {
+        Box::new(LineSession::default())
+    }
+    fn upstream_targets(&self) -> &[SocketAddr] {
+        &[]
     }
 }
 
-impl StreamSession for LineSession {
+fn reply(out: &mut Output, text: &str) {
+    out.bytes.extend_from_slice(text.as_bytes());
+    out.bytes.push(b'\n');
+}
+
+impl Session for LineSession {
     fn on_open(&mut self, _now: SystemTime, out: &mut Output) {
         out.bytes.extend_from_slice(b"hello\n");
     }
-    fn on_data(&mut self, input: &[u8], _now: SystemTime, out: &mut Output) -> usize {
+    fn on_input(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
         let Some(n) = input.iter().position(|&b| b == b'\n') else {
             return 0;
         };
-        let line = &input[..n];
-        out.bytes.extend_from_slice(b"ok ");
-        out.bytes.extend_from_slice(line);
-        out.bytes.push(b'\n');
+        let line = String::from_utf8_lossy(&input[..n]).into_owned();
         out.events
-            .push(EventDraft::new("lines.request").with("line", String::from_utf8_lossy(line).into_owned()));
-        if line == b"quit" {
-            out.close = true;
+            .push(EventDraft::new("lines.request").with("line", line.clone()));
+        let (cmd, arg) = line.split_once(' ').unwrap_or((&line, ""));
+        match cmd {
+            // Asks to be woken after `arg` milliseconds.
+            "wake" => {
+                let ms: u64 = arg.parse().unwrap();
+                out.set_deadline(now + Duration::from_millis(ms));
+                reply(out, "armed");
+            }
+            "unwake" => {
+                out.clear_deadline();
+                reply(out, "disarmed");
+            }
+            // FTP PASV: a data listener from a port range.
+            "pasv" => {
+                let (lo, hi) = arg.split_once('-').unwrap();
+                out.request(IoRequest::OpenDataListener {
+                    channel: 1,
+                    ports: (lo.parse().unwrap(), hi.parse().unwrap()),
+                });
+            }
+            // FTP PORT: connect back to `arg`.
+            "port" => {
+                let addr: SocketAddr = arg.parse().unwrap();
+                self.back = Some(addr);
+                out.request(IoRequest::ConnectBack { channel: 2, addr });
+            }
+            "upstream" => out.request(IoRequest::Upstream {
+                channel: 3,
+                addr: arg.parse().unwrap(),
+            }),
+            "upload" => out.files.push(Capture {
+                name: "upload.bin".into(),
+                bytes: arg.as_bytes().to_vec(),
+                original_len: arg.len(),
+                data: Default::default(),
+            }),
+            _ => {
+                reply(out, &format!("ok {line}"));
+                if line == "quit" {
+                    out.close = true;
+                }
+            }
         }
         n + 1
+    }
+    fn on_timeout(&mut self, _now: SystemTime, out: &mut Output) {
+        reply(out, "tick");
+    }
+    fn on_io(&mut self, event: IoEvent, _now: SystemTime, out: &mut Output) {
+        match event {
+            IoEvent::Listening { local, .. } => reply(out, &format!("listening {}", local.port())),
+            IoEvent::Connected { channel, .. } => {
+                out.request(IoRequest::Send {
+                    channel,
+                    bytes: b"payload".to_vec(),
+                });
+                out.request(IoRequest::Close { channel });
+            }
+            IoEvent::Closed { .. } => reply(out, "transfer complete"),
+            IoEvent::Failed { reason, .. } => reply(out, &format!("failed {reason}")),
+            IoEvent::Data { .. } | IoEvent::Drained { .. } => {}
+        }
     }
     fn on_eof(&mut self, rest: &[u8], _now: SystemTime, out: &mut Output) {
         if !rest.is_empty() {
@@ -65,7 +132,9 @@ fn start(limits: Limits, timeout: Duration, addr: &str) -> (Arc<Sensor>, SocketA
         public_ip: None,
         raw_limit: 64,
     };
-    let sensor = Sensor::new(origin, Arc::new(bus), limits, timeout, None);
+    let dir = std::env::temp_dir().join(format!("conpot-net-test-{}-{}", std::process::id(), uuid_like()));
+    let store = conpot_core::capture::FileStore::new(dir, 1 << 20, 1 << 16);
+    let sensor = Sensor::new(origin, Arc::new(bus), limits, timeout, Some(store));
     let listener = bind_tcp(addr.parse().unwrap()).unwrap();
     let bound = listener.local_addr().unwrap();
     serve_tcp(Arc::clone(&sensor), listener, Arc::new(Lines));
@@ -260,5 +329,116 @@ async fn serves_ipv6() {
     assert_eq!(read_line(&mut s).await, "hello");
     let open = next_event(&mut rx, "session.open").await;
     assert!(open.src.unwrap().is_ipv6());
+    sensor.shutdown.cancel();
+}
+
+fn uuid_like() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+#[tokio::test]
+async fn a_session_that_asks_to_be_woken_is() {
+    let (sensor, addr, _rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    let asked = std::time::Instant::now();
+    s.write_all(b"wake 150\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "armed");
+    assert_eq!(read_line(&mut s).await, "tick");
+    assert!(asked.elapsed() >= Duration::from_millis(140), "{:?}", asked.elapsed());
+    // A cleared timer never fires; a replaced one fires once.
+    s.write_all(b"wake 100\nunwake\nwake 50\nwake 120\n").await.unwrap();
+    for want in ["armed", "disarmed", "armed", "armed", "tick"] {
+        assert_eq!(read_line(&mut s).await, want);
+    }
+    s.write_all(b"x\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "ok x", "no second tick before the echo");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn data_listener_is_served_to_the_peer() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // A free range: find a port, then offer that port and the next few.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let lo = probe.local_addr().unwrap().port();
+    drop(probe);
+    let hi = lo.saturating_add(3);
+    s.write_all(format!("pasv {lo}-{hi}\n").as_bytes()).await.unwrap();
+    let line = read_line(&mut s).await;
+    let port: u16 = line.strip_prefix("listening ").expect(&line).parse().unwrap();
+    assert!((lo..=hi).contains(&port), "{port} outside {lo}-{hi}");
+    let mut data = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), data.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, b"payload");
+    assert_eq!(read_line(&mut s).await, "transfer complete");
+    sensor.shutdown.cancel();
+    let open = next_event(&mut rx, "session.open").await;
+    assert_eq!(open.src, Some(s.local_addr().unwrap()));
+}
+
+#[tokio::test]
+async fn connect_back_goes_to_the_peer_only() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // To our own address: allowed.
+    let mine = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = mine.local_addr().unwrap().port();
+    s.write_all(format!("port 127.0.0.1:{port}\n").as_bytes())
+        .await
+        .unwrap();
+    let (mut data, _) = tokio::time::timeout(Duration::from_secs(5), mine.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut got = Vec::new();
+    data.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"payload");
+    assert_eq!(read_line(&mut s).await, "transfer complete");
+    // To another host (127.0.0.2 is not the control connection's peer): a bounce.
+    let other = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = other.local_addr().unwrap().port();
+    s.write_all(format!("port 127.0.0.2:{port}\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_line(&mut s).await, "failed bounce");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), other.accept())
+            .await
+            .is_err(),
+        "no connection to the bounce target"
+    );
+    let refused = next_event(&mut rx, "io.refused").await;
+    assert_eq!(refused.data["request"], "connect_back");
+    assert_eq!(refused.data["reason"], "bounce");
+    assert_eq!(refused.data["target"], format!("127.0.0.2:{port}"));
+    // An upstream nobody configured: refused as well.
+    s.write_all(b"upstream 127.0.0.1:9\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "failed not_configured");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn uploads_land_in_the_capture_store() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    s.write_all(b"upload firmware-bytes\n").await.unwrap();
+    let ev = next_event(&mut rx, "file.upload").await;
+    let sha = ev.data["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(sha, conpot_core::capture::hex_digest(b"firmware-bytes"));
+    assert_eq!(ev.data["status"], "stored");
+    let path = ev.data["path"].as_str().unwrap();
+    assert!(path.starts_with(sensor.captures.as_ref().unwrap().dir().to_str().unwrap()));
+    assert_eq!(std::fs::read(path).unwrap(), b"firmware-bytes");
     sensor.shutdown.cancel();
 }

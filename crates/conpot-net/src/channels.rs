@@ -1,0 +1,408 @@
+//! The I/O a session asks for: data listeners (FTP PASV), connections back to the peer
+//! (FTP PORT), upstream connections to configured targets (proxy), each a channel with
+//! its own task that reports to the session through [`IoEvent`]s.
+//!
+//! Every request is checked here before any socket is touched: a connection back may go
+//! only to the session's own peer address (anything else is a bounce attempt), an
+//! upstream only to a configured target, and a data listener accepts only the peer.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use conpot_core::event::{EventDraft, SessionInfo};
+use conpot_core::protocol::{ChannelId, IoEvent, IoRequest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::sensor::Sensor;
+
+/// Channels one session may have open at once.
+pub const MAX_CHANNELS: usize = 4;
+/// Events queued from channel tasks before they wait for the session.
+const EVENT_QUEUE: usize = 16;
+/// Commands queued to one channel before the session's requests wait.
+const COMMAND_QUEUE: usize = 16;
+/// Read size of a channel.
+const CHUNK: usize = 16 * 1024;
+/// Ports tried in a data listener's range before giving up.
+const PORT_TRIES: u32 = 32;
+/// How long a connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a request was refused before any socket was touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A connection to another address than the session's peer (FTP bounce).
+    Bounce,
+    /// A connection back to a privileged port (below 1024), as FTP servers refuse.
+    PrivilegedPort,
+    /// An upstream that is not configured.
+    NotConfigured,
+    /// The session has too many channels open.
+    ChannelLimit,
+    /// The transport cannot carry this request.
+    Unsupported,
+}
+
+impl Refused {
+    /// The stable name used in events and in [`IoEvent::Failed`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refused::Bounce => "bounce",
+            Refused::PrivilegedPort => "privileged_port",
+            Refused::NotConfigured => "not_configured",
+            Refused::ChannelLimit => "channel_limit",
+            Refused::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// Checks a request against the session's peer and the configured upstreams.
+pub fn check(request: &IoRequest, peer: SocketAddr, upstreams: &[SocketAddr]) -> Result<(), Refused> {
+    match request {
+        IoRequest::ConnectBack { addr, .. } => {
+            if !same_host(addr.ip(), peer.ip()) {
+                Err(Refused::Bounce)
+            } else if addr.port() < 1024 {
+                Err(Refused::PrivilegedPort)
+            } else {
+                Ok(())
+            }
+        }
+        IoRequest::Upstream { addr, .. } if !upstreams.contains(addr) => Err(Refused::NotConfigured),
+        _ => Ok(()),
+    }
+}
+
+/// Whether two addresses are the same host (an IPv4 peer may appear IPv4-mapped).
+fn same_host(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+/// The `io.refused` event of a refused request.
+pub fn refused_event(request: &IoRequest, why: Refused) -> EventDraft {
+    let (kind, target) = match request {
+        IoRequest::OpenDataListener { .. } => ("data_listener", None),
+        IoRequest::ConnectBack { addr, .. } => ("connect_back", Some(*addr)),
+        IoRequest::NewUdpPort { .. } => ("udp_port", None),
+        IoRequest::Upstream { addr, .. } => ("upstream", Some(*addr)),
+        IoRequest::Send { .. } => ("send", None),
+        IoRequest::Close { .. } => ("close", None),
+    };
+    let mut d = EventDraft::new("io.refused")
+        .with("request", kind)
+        .with("reason", why.as_str());
+    if let Some(t) = target {
+        d = d.with("target", t.to_string());
+    }
+    if why == Refused::Bounce {
+        d = d.with("attack", "bounce");
+    }
+    d
+}
+
+/// The channel a request is about.
+pub fn channel_of(request: &IoRequest) -> ChannelId {
+    match request {
+        IoRequest::OpenDataListener { channel, .. }
+        | IoRequest::ConnectBack { channel, .. }
+        | IoRequest::NewUdpPort { channel }
+        | IoRequest::Upstream { channel, .. }
+        | IoRequest::Send { channel, .. }
+        | IoRequest::Close { channel } => *channel,
+    }
+}
+
+enum Command {
+    Send(Vec<u8>),
+    Close,
+}
+
+/// The channels of one TCP session.
+pub(crate) struct Channels {
+    sensor: Arc<Sensor>,
+    info: SessionInfo,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tx: mpsc::Sender<IoEvent>,
+    rx: mpsc::Receiver<IoEvent>,
+    pending: VecDeque<IoEvent>,
+    open: HashMap<ChannelId, mpsc::Sender<Command>>,
+}
+
+impl Channels {
+    pub(crate) fn new(sensor: Arc<Sensor>, info: SessionInfo, peer: SocketAddr, local: SocketAddr) -> Self {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        Channels {
+            sensor,
+            info,
+            peer,
+            local,
+            tx,
+            rx,
+            pending: VecDeque::new(),
+            open: HashMap::new(),
+        }
+    }
+
+    /// Whether any channel is open or an event waits (the session loop then also waits on
+    /// [`Channels::next`]).
+    pub(crate) fn active(&self) -> bool {
+        !self.open.is_empty() || !self.pending.is_empty()
+    }
+
+    /// The next event for the session.
+    pub(crate) async fn next(&mut self) -> Option<IoEvent> {
+        if let Some(e) = self.pending.pop_front() {
+            return Some(e);
+        }
+        let ev = self.rx.recv().await?;
+        if let IoEvent::Closed { channel } | IoEvent::Failed { channel, .. } = &ev {
+            self.open.remove(channel);
+        }
+        Some(ev)
+    }
+
+    /// Carries out one request.
+    pub(crate) async fn handle(&mut self, request: IoRequest, upstreams: &[SocketAddr]) {
+        let channel = channel_of(&request);
+        let now = SystemTime::now();
+        let opens = matches!(
+            request,
+            IoRequest::OpenDataListener { .. } | IoRequest::ConnectBack { .. } | IoRequest::Upstream { .. }
+        );
+        let refusal = if matches!(request, IoRequest::NewUdpPort { .. }) {
+            Err(Refused::Unsupported)
+        } else if opens && (self.open.len() >= MAX_CHANNELS || self.open.contains_key(&channel)) {
+            Err(Refused::ChannelLimit)
+        } else {
+            check(&request, self.peer, upstreams)
+        };
+        if let Err(why) = refusal {
+            if why == Refused::ChannelLimit {
+                self.sensor.limit_hit(&self.info, "io_channels", MAX_CHANNELS, now);
+            }
+            self.sensor.emit(&self.info, refused_event(&request, why), now);
+            self.pending.push_back(IoEvent::Failed {
+                channel,
+                reason: why.as_str(),
+            });
+            return;
+        }
+        match request {
+            IoRequest::Send { channel, bytes } => self.command(channel, Command::Send(bytes)).await,
+            IoRequest::Close { channel } => self.command(channel, Command::Close).await,
+            IoRequest::OpenDataListener { channel, ports } => {
+                let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+                self.open.insert(channel, cmd_tx);
+                let task = DataListener {
+                    channel,
+                    ip: self.local.ip(),
+                    ports,
+                    peer: self.peer.ip(),
+                };
+                let (sensor, info, tx) = (Arc::clone(&self.sensor), self.info.clone(), self.tx.clone());
+                self.sensor.tracker.spawn(task.run(sensor, info, tx, cmd_rx));
+            }
+            IoRequest::ConnectBack { channel, addr } | IoRequest::Upstream { channel, addr } => {
+                let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+                self.open.insert(channel, cmd_tx);
+                let (sensor, tx) = (Arc::clone(&self.sensor), self.tx.clone());
+                self.sensor.tracker.spawn(async move {
+                    let connected = tokio::select! {
+                        _ = sensor.shutdown.cancelled() => return,
+                        r = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)) => r,
+                    };
+                    match connected {
+                        Ok(Ok(stream)) => {
+                            let _ = stream.set_nodelay(true);
+                            if tx.send(IoEvent::Connected { channel, peer: addr }).await.is_ok() {
+                                pump(&sensor, channel, stream, &tx, cmd_rx).await;
+                            }
+                        }
+                        Ok(Err(_)) => drop(
+                            tx.send(IoEvent::Failed {
+                                channel,
+                                reason: "connect",
+                            })
+                            .await,
+                        ),
+                        Err(_) => drop(
+                            tx.send(IoEvent::Failed {
+                                channel,
+                                reason: "timeout",
+                            })
+                            .await,
+                        ),
+                    }
+                });
+            }
+            IoRequest::NewUdpPort { .. } => {}
+        }
+    }
+
+    async fn command(&mut self, channel: ChannelId, cmd: Command) {
+        match self.open.get(&channel) {
+            Some(tx) => {
+                if tx.send(cmd).await.is_err() {
+                    self.open.remove(&channel);
+                }
+            }
+            None => self.pending.push_back(IoEvent::Failed {
+                channel,
+                reason: "not_open",
+            }),
+        }
+    }
+}
+
+struct DataListener {
+    channel: ChannelId,
+    ip: IpAddr,
+    ports: (u16, u16),
+    peer: IpAddr,
+}
+
+impl DataListener {
+    async fn bind(&self) -> Option<TcpListener> {
+        let (lo, hi) = (self.ports.0.min(self.ports.1), self.ports.0.max(self.ports.1));
+        let span = u32::from(hi - lo) + 1;
+        let start = conpot_core::rng::with_thread_rng(|r| r.range_i64(0, i64::from(span) - 1)).max(0) as u32;
+        for i in 0..span.min(PORT_TRIES) {
+            let port = lo as u32 + (start + i) % span;
+            let Ok(port) = u16::try_from(port) else { continue };
+            if let Ok(l) = crate::bind::bind_tcp(SocketAddr::new(self.ip, port)) {
+                return Some(l);
+            }
+        }
+        None
+    }
+
+    async fn run(
+        self,
+        sensor: Arc<Sensor>,
+        info: SessionInfo,
+        tx: mpsc::Sender<IoEvent>,
+        cmd_rx: mpsc::Receiver<Command>,
+    ) {
+        let channel = self.channel;
+        let Some(listener) = self.bind().await else {
+            let _ = tx
+                .send(IoEvent::Failed {
+                    channel,
+                    reason: "no_port",
+                })
+                .await;
+            return;
+        };
+        let Ok(local) = listener.local_addr() else { return };
+        if tx.send(IoEvent::Listening { channel, local }).await.is_err() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + sensor.session_timeout;
+        loop {
+            let accepted = tokio::select! {
+                _ = sensor.shutdown.cancelled() => return,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let _ = tx.send(IoEvent::Failed { channel, reason: "timeout" }).await;
+                    return;
+                }
+                r = listener.accept() => r,
+            };
+            let Ok((stream, from)) = accepted else { continue };
+            if !same_host(from.ip(), self.peer) {
+                // Someone else raced the client to the announced port: refuse, keep waiting.
+                let d = EventDraft::new("io.refused")
+                    .with("request", "data_accept")
+                    .with("reason", "foreign_peer")
+                    .with("target", from.to_string());
+                sensor.emit(&info, d, SystemTime::now());
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            drop(listener);
+            if tx.send(IoEvent::Connected { channel, peer: from }).await.is_ok() {
+                pump(&sensor, channel, stream, &tx, cmd_rx).await;
+            }
+            return;
+        }
+    }
+}
+
+/// Moves bytes between a channel's stream and the session until either side closes.
+async fn pump(
+    sensor: &Sensor,
+    channel: ChannelId,
+    mut stream: TcpStream,
+    tx: &mpsc::Sender<IoEvent>,
+    mut cmd_rx: mpsc::Receiver<Command>,
+) {
+    let mut buf = vec![0u8; CHUNK];
+    let idle = sensor.session_timeout;
+    loop {
+        tokio::select! {
+            _ = sensor.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(idle) => {
+                let _ = tx.send(IoEvent::Failed { channel, reason: "timeout" }).await;
+                return;
+            }
+            r = stream.read(&mut buf) => match r {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(IoEvent::Closed { channel }).await;
+                    return;
+                }
+                Ok(n) => {
+                    let bytes = buf.get(..n).unwrap_or_default().to_vec();
+                    if tx.send(IoEvent::Data { channel, bytes }).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            cmd = cmd_rx.recv() => match cmd {
+                Some(Command::Send(bytes)) => {
+                    let written = tokio::time::timeout(idle, stream.write_all(&bytes)).await;
+                    if !matches!(written, Ok(Ok(()))) {
+                        let _ = tx.send(IoEvent::Failed { channel, reason: "io" }).await;
+                        return;
+                    }
+                    if cmd_rx.is_empty() && tx.send(IoEvent::Drained { channel }).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Command::Close) | None => {
+                    let _ = tokio::time::timeout(idle, stream.shutdown()).await;
+                    let _ = tx.send(IoEvent::Closed { channel }).await;
+                    return;
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_peer_may_be_connected_back() {
+        let peer: SocketAddr = "198.51.100.7:40000".parse().unwrap();
+        let back = |a: &str| IoRequest::ConnectBack {
+            channel: 1,
+            addr: a.parse().unwrap(),
+        };
+        assert_eq!(check(&back("198.51.100.7:50000"), peer, &[]), Ok(()));
+        assert_eq!(check(&back("[::ffff:198.51.100.7]:50000"), peer, &[]), Ok(()));
+        assert_eq!(check(&back("198.51.100.8:50000"), peer, &[]), Err(Refused::Bounce));
+        assert_eq!(check(&back("198.51.100.7:25"), peer, &[]), Err(Refused::PrivilegedPort));
+        let up: SocketAddr = "192.0.2.1:502".parse().unwrap();
+        let req = IoRequest::Upstream { channel: 2, addr: up };
+        assert_eq!(check(&req, peer, &[]), Err(Refused::NotConfigured));
+        assert_eq!(check(&req, peer, &[up]), Ok(()));
+        let ev = refused_event(&back("203.0.113.9:21"), Refused::Bounce);
+        assert_eq!(ev.event_type, "io.refused");
+    }
+}

@@ -1,0 +1,112 @@
+//! What every listener of one sensor shares: the event envelope, the bus, counters,
+//! connection admission, limits, shutdown, and the capture store.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use conpot_core::bus::EventBus;
+use conpot_core::capture::{FileStore, hex_digest};
+use conpot_core::config::Limits;
+use conpot_core::event::{Event, EventDraft, Origin, SessionInfo};
+use conpot_core::limits::{ConnLimiter, ReportGate};
+use conpot_core::metrics::Metrics;
+use conpot_core::protocol::Capture;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Limits whose hits are reported at most once per second each (the rest counted).
+const GATED: [&str; 6] = [
+    "max_connections",
+    "max_connections_per_ip",
+    "answers_per_source",
+    "amplification",
+    "max_buffer",
+    "session_limit",
+];
+
+/// What every listener of one sensor shares.
+#[derive(Debug)]
+pub struct Sensor {
+    /// Envelope values of events.
+    pub origin: Origin,
+    /// Where events go.
+    pub bus: Arc<EventBus>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Connection admission.
+    pub limiter: Arc<ConnLimiter>,
+    /// Limits.
+    pub limits: Limits,
+    /// Idle time after which a session is closed.
+    pub session_timeout: Duration,
+    /// Cancelled to shut down.
+    pub shutdown: CancellationToken,
+    /// Tracks listener and session tasks so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    /// Where files handed over by attackers are kept (none: only their events).
+    pub captures: Option<FileStore>,
+    gates: [ReportGate; GATED.len() + 1],
+}
+
+impl Sensor {
+    /// A sensor context.
+    pub fn new(
+        origin: Origin,
+        bus: Arc<EventBus>,
+        limits: Limits,
+        session_timeout: Duration,
+        captures: Option<FileStore>,
+    ) -> Arc<Self> {
+        let metrics = Arc::clone(bus.metrics());
+        Arc::new(Sensor {
+            origin,
+            limiter: ConnLimiter::new(limits.max_connections, limits.max_connections_per_ip),
+            metrics,
+            bus,
+            limits,
+            session_timeout,
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            captures,
+            gates: Default::default(),
+        })
+    }
+
+    /// Stamps and publishes `draft` for `session` at `now`.
+    pub fn emit(&self, session: &SessionInfo, draft: EventDraft, now: SystemTime) {
+        if draft.event_type.ends_with(".malformed") {
+            Metrics::inc(&self.metrics.malformed_frames);
+        }
+        self.bus.publish(Event::stamp(&self.origin, session, draft, now));
+    }
+
+    /// Stores a captured file (when a store is configured) and publishes its event.
+    pub fn capture(&self, session: &SessionInfo, file: Capture, now: SystemTime) {
+        let ev = match &self.captures {
+            Some(store) => store.store(file),
+            None => EventDraft::new("file.upload")
+                .with("name", file.name)
+                .with("sha256", hex_digest(&file.bytes))
+                .with("status", "not_stored"),
+        };
+        self.emit(session, ev, now);
+    }
+
+    /// Logs a limit hit (at most one event per limit per second; the rest are counted in
+    /// the next event's `suppressed`).
+    pub fn limit_hit(&self, session: &SessionInfo, limit: &'static str, value: usize, now: SystemTime) {
+        let i = GATED.iter().position(|l| *l == limit).unwrap_or(GATED.len());
+        let Some(gate) = self.gates.get(i) else { return };
+        let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        if let Some(suppressed) = gate.pass(secs) {
+            self.emit(
+                session,
+                EventDraft::new("limit.hit")
+                    .with("limit", limit)
+                    .with("value", value)
+                    .with("suppressed", suppressed),
+                now,
+            );
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The TCP listener: admits connections under the limits and runs each connection's
+//! sans-IO session with its idle timeout, its own timer, bounded buffering, the I/O
+//! channels it asks for, and graceful shutdown. Every open, close and limit hit is an
+//! event.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Buf, BytesMut};
+use conpot_core::drive::feed_stream;
+use conpot_core::event::{EventDraft, SessionInfo, Transport};
+use conpot_core::limits::Refusal;
+use conpot_core::metrics::Metrics;
+use conpot_core::protocol::{Deadline, Output, Service, Session, SessionCtx};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::channels::Channels;
+use crate::close::{CloseReason, Tally, close_event};
+use crate::sensor::Sensor;
+use crate::timer::Timer;
+
+/// Read granularity: a buffer grows by this much when data arrives.
+const READ_CHUNK: usize = 4096;
+/// Buffers larger than this are released when they empty.
+const KEEP_CAPACITY: usize = 16 * 1024;
+
+/// Serves `service` on `listener` until the sensor shuts down.
+pub fn serve_tcp(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dyn Service>) {
+    let tracker = sensor.tracker.clone();
+    tracker.spawn(accept_loop(sensor, listener, service));
+}
+
+async fn accept_loop(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dyn Service>) {
+    let protocol: Arc<str> = Arc::from(service.protocol());
+    loop {
+        let accepted = tokio::select! {
+            _ = sensor.shutdown.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors or a transient error: back off briefly, keep serving.
+                tracing::warn!(protocol = %protocol, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let local = stream.local_addr().unwrap_or(peer);
+        let now = SystemTime::now();
+        let permit = match sensor.limiter.admit(peer.ip()) {
+            Ok(p) => p,
+            Err(refusal) => {
+                let info = SessionInfo::new(Arc::clone(&protocol), Transport::Tcp, Some(peer), Some(local));
+                let (name, value, counter) = match refusal {
+                    Refusal::Global => (
+                        "max_connections",
+                        sensor.limits.max_connections,
+                        &sensor.metrics.limit_max_connections,
+                    ),
+                    Refusal::PerSource => (
+                        "max_connections_per_ip",
+                        sensor.limits.max_connections_per_ip,
+                        &sensor.metrics.limit_per_ip,
+                    ),
+                };
+                Metrics::inc(counter);
+                sensor.limit_hit(&info, name, value, now);
+                drop(stream);
+                continue;
+            }
+        };
+        Metrics::inc(&sensor.metrics.connections_accepted);
+        let _ = stream.set_nodelay(true);
+        let s = Arc::clone(&sensor);
+        let svc = Arc::clone(&service);
+        let proto = Arc::clone(&protocol);
+        sensor.tracker.spawn(async move {
+            let ctx = SessionCtx {
+                transport: Transport::Tcp,
+                peer,
+                local,
+            };
+            Connection::new(s, stream, ctx, svc, proto).run().await;
+            drop(permit);
+        });
+    }
+}
+
+/// One connection and the session it carries.
+struct Connection {
+    sensor: Arc<Sensor>,
+    stream: TcpStream,
+    info: SessionInfo,
+    service: Arc<dyn Service>,
+    session: Box<dyn Session>,
+    out: Output,
+    buf: BytesMut,
+    tally: Tally,
+    timer: Timer,
+    channels: Option<Channels>,
+}
+
+impl Connection {
+    fn new(
+        sensor: Arc<Sensor>,
+        stream: TcpStream,
+        ctx: SessionCtx,
+        service: Arc<dyn Service>,
+        protocol: Arc<str>,
+    ) -> Self {
+        let info = SessionInfo::new(protocol, Transport::Tcp, Some(ctx.peer), Some(ctx.local));
+        let session = service.new_session(&ctx);
+        Connection {
+            sensor,
+            stream,
+            info,
+            service,
+            session,
+            out: Output::default(),
+            buf: BytesMut::new(),
+            tally: Tally::default(),
+            timer: Timer::default(),
+            channels: None,
+        }
+    }
+
+    async fn run(mut self) {
+        let opened = SystemTime::now();
+        self.sensor.emit(&self.info, EventDraft::new("session.open"), opened);
+        self.session.on_open(opened, &mut self.out);
+        let mut reason = self.flush().await;
+
+        // One shutdown registration and one idle timer per connection, re-armed only when
+        // it fires: nothing per request but an `Instant::now()`.
+        let sensor = Arc::clone(&self.sensor);
+        let cancelled = sensor.shutdown.cancelled();
+        tokio::pin!(cancelled);
+        let timeout = sensor.session_timeout;
+        let idle = tokio::time::sleep(timeout);
+        tokio::pin!(idle);
+        let mut last_active = tokio::time::Instant::now();
+        while reason.is_none() {
+            let channels_active = self.channels.as_ref().is_some_and(Channels::active);
+            let woke = tokio::select! {
+                biased;
+                _ = &mut cancelled => { reason = Some(CloseReason::Shutdown); break; }
+                r = self.stream.readable() => Wake::Readable(r),
+                _ = self.timer.wait() => Wake::Timer,
+                ev = next_io(&mut self.channels), if channels_active => Wake::Io(ev),
+                _ = &mut idle => Wake::Idle,
+            };
+            let now = SystemTime::now();
+            match woke {
+                Wake::Idle => {
+                    let deadline = last_active + timeout;
+                    if tokio::time::Instant::now() < deadline {
+                        idle.as_mut().reset(deadline);
+                        continue;
+                    }
+                    Metrics::inc(&self.sensor.metrics.idle_timeouts);
+                    reason = Some(CloseReason::Idle);
+                    break;
+                }
+                Wake::Timer => {
+                    self.timer.disarm();
+                    self.session.on_timeout(now, &mut self.out);
+                }
+                Wake::Io(Some(ev)) => {
+                    last_active = tokio::time::Instant::now();
+                    self.session.on_io(ev, now, &mut self.out);
+                }
+                Wake::Io(None) => {}
+                Wake::Readable(Err(e)) => {
+                    self.tally.error = Some(e.to_string());
+                    reason = Some(CloseReason::Error);
+                    break;
+                }
+                Wake::Readable(Ok(())) => match self.read_and_feed(now) {
+                    Ok(0) => {
+                        self.session.on_eof(&self.buf, now, &mut self.out);
+                        let _ = self.flush().await;
+                        reason = Some(CloseReason::Peer);
+                        break;
+                    }
+                    Ok(n) => {
+                        self.tally.bytes_in += n as u64;
+                        last_active = tokio::time::Instant::now();
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => {
+                        reason = Some(if e.kind() == io::ErrorKind::ConnectionReset {
+                            CloseReason::Peer
+                        } else {
+                            CloseReason::Error
+                        });
+                        self.tally.error = Some(e.to_string());
+                        break;
+                    }
+                },
+            }
+            reason = self.flush().await;
+            if reason.is_none() && self.buf.len() > self.sensor.limits.max_buffer {
+                Metrics::inc(&self.sensor.metrics.limit_buffer);
+                let max = self.sensor.limits.max_buffer;
+                self.sensor.limit_hit(&self.info, "max_buffer", max, now);
+                reason = Some(CloseReason::Buffer);
+            }
+            if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
+                self.buf = BytesMut::new();
+            }
+        }
+
+        let reason = reason.unwrap_or(CloseReason::Server);
+        let closed = SystemTime::now();
+        let tally = std::mem::take(&mut self.tally);
+        self.sensor
+            .emit(&self.info, close_event(reason, opened, closed, tally), closed);
+        let _ = self.stream.shutdown().await;
+    }
+
+    /// Reads what the socket has into a stack buffer and feeds it to the session; returns
+    /// the bytes read (0 at end of stream). An idle or spuriously woken connection
+    /// allocates nothing, and input consumed at once (the common case) is never copied.
+    /// Not async, so the stack buffer is never part of the connection's future.
+    fn read_and_feed(&mut self, now: SystemTime) -> io::Result<usize> {
+        let mut chunk = [0u8; READ_CHUNK];
+        let n = self.stream.try_read(&mut chunk)?;
+        let fresh = chunk.get(..n).unwrap_or_default();
+        if n == 0 {
+            return Ok(0);
+        }
+        if self.buf.is_empty() {
+            let used = feed_stream(self.session.as_mut(), fresh, now, &mut self.out);
+            self.buf.extend_from_slice(fresh.get(used..).unwrap_or_default());
+        } else {
+            self.buf.extend_from_slice(fresh);
+            let used = feed_stream(self.session.as_mut(), &self.buf, now, &mut self.out);
+            self.buf.advance(used);
+        }
+        Ok(n)
+    }
+
+    /// Carries out what `out` holds: events, files, timer, requests, then the bytes (after
+    /// the delay). Returns a close reason if the session asked to close or writing failed.
+    async fn flush(&mut self) -> Option<CloseReason> {
+        if self.out.is_empty() {
+            return None;
+        }
+        let now = SystemTime::now();
+        for ev in self.out.events.drain(..) {
+            self.sensor.emit(&self.info, ev, now);
+        }
+        for file in self.out.files.drain(..) {
+            self.sensor.capture(&self.info, file, now);
+        }
+        match std::mem::take(&mut self.out.deadline) {
+            Deadline::Keep => {}
+            Deadline::At(t) => self.timer.arm(t),
+            Deadline::Clear => self.timer.disarm(),
+        }
+        if !self.out.requests.is_empty() {
+            let requests = std::mem::take(&mut self.out.requests);
+            let channels = self.channels.get_or_insert_with(|| {
+                let (peer, local) = (self.info.src, self.info.dst);
+                let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+                Channels::new(
+                    Arc::clone(&self.sensor),
+                    self.info.clone(),
+                    peer.unwrap_or(unspecified),
+                    local.unwrap_or(unspecified),
+                )
+            });
+            for r in requests {
+                channels.handle(r, self.service.upstream_targets()).await;
+            }
+        }
+        if !self.out.delay.is_zero() {
+            tokio::time::sleep(self.out.delay).await;
+        }
+        let mut reason = None;
+        if !self.out.bytes.is_empty() {
+            let written =
+                tokio::time::timeout(self.sensor.session_timeout, self.stream.write_all(&self.out.bytes)).await;
+            match written {
+                Ok(Ok(())) => self.tally.bytes_out += self.out.bytes.len() as u64,
+                Ok(Err(e)) => {
+                    self.tally.error = Some(e.to_string());
+                    reason = Some(CloseReason::Error);
+                }
+                Err(_) => {
+                    self.tally.error = Some("write timed out".into());
+                    reason = Some(CloseReason::Error);
+                }
+            }
+        }
+        if reason.is_none() && self.out.close {
+            reason = Some(CloseReason::Server);
+        }
+        self.out.clear();
+        if self.out.bytes.capacity() > KEEP_CAPACITY {
+            self.out.bytes = Vec::new();
+        }
+        reason
+    }
+}
+
+enum Wake {
+    Readable(io::Result<()>),
+    Timer,
+    Io(Option<conpot_core::protocol::IoEvent>),
+    Idle,
+}
+
+async fn next_io(channels: &mut Option<Channels>) -> Option<conpot_core::protocol::IoEvent> {
+    match channels {
+        Some(c) => c.next().await,
+        None => std::future::pending().await,
+    }
+}

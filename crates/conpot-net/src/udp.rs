@@ -1,0 +1,471 @@
+//! The UDP listener: one socket, and one sans-IO session per source address that keeps
+//! its state across datagrams (IPMI RMCP+ sessions, TFTP transfers, BACnet segmentation),
+//! with idle expiry, its own timer, and fresh transfer ports on request. Whatever a
+//! session sends, in answer to a datagram, on a timer or from a transfer port, passes the
+//! per-source answer budget, and answers to a datagram pass the amplification cap, so the
+//! service can never be used to flood a spoofed victim. Every refusal is counted and
+//! logged.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use conpot_core::event::{EventDraft, SessionInfo, Transport};
+use conpot_core::metrics::Metrics;
+use conpot_core::protocol::{ChannelId, Deadline, IoEvent, IoRequest, Output, Service, Session, SessionCtx};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use crate::channels::{MAX_CHANNELS, Refused, channel_of, refused_event};
+use crate::close::{CloseReason, Tally, close_event};
+use crate::sensor::Sensor;
+
+/// Limits of a UDP listener.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UdpLimits {
+    /// Answers per second to one source address.
+    pub answers_per_source: u32,
+    /// A reply may be at most this many times its request's size.
+    pub amplification: usize,
+    /// Sessions (sources) tracked at once; one is closed to make room beyond.
+    pub max_sessions: usize,
+}
+
+impl Default for UdpLimits {
+    fn default() -> Self {
+        UdpLimits {
+            answers_per_source: 250,
+            amplification: 8,
+            max_sessions: 10_000,
+        }
+    }
+}
+
+/// Largest datagram read.
+const MAX_DATAGRAM: usize = 65_535;
+/// The smallest reply the amplification cap always allows (error answers to tiny probes).
+const MIN_REPLY: usize = 64;
+/// I/O outcomes handled in one go for a session before the loop serves others.
+const MAX_IO_ROUNDS: usize = 8;
+
+/// One source address and its session.
+struct Source {
+    info: SessionInfo,
+    session: Box<dyn Session>,
+    local: SocketAddr,
+    last: SystemTime,
+    opened: SystemTime,
+    tally: Tally,
+    deadline: Option<SystemTime>,
+    ports: HashMap<ChannelId, (Arc<UdpSocket>, AbortHandle)>,
+}
+
+struct Budget {
+    second: u64,
+    used: u32,
+}
+
+/// A datagram to send: from a transfer port, or (`None`) from the listening socket.
+type Send = (Option<Arc<UdpSocket>>, Vec<u8>);
+
+/// A datagram that arrived on a session's transfer port.
+struct PortDatagram {
+    peer: SocketAddr,
+    channel: ChannelId,
+    bytes: Vec<u8>,
+}
+
+/// Serves `service` on `socket` until the sensor shuts down.
+pub fn serve_udp(sensor: Arc<Sensor>, socket: UdpSocket, service: Arc<dyn Service>, limits: UdpLimits) {
+    let tracker = sensor.tracker.clone();
+    let (mut udp, mut port_rx) = Udp::new(sensor, socket, service, limits);
+    tracker.spawn(async move { udp.serve(&mut port_rx).await });
+}
+
+struct Udp {
+    sensor: Arc<Sensor>,
+    socket: Arc<UdpSocket>,
+    service: Arc<dyn Service>,
+    protocol: Arc<str>,
+    limits: UdpLimits,
+    local: SocketAddr,
+    sources: HashMap<SocketAddr, Source>,
+    budgets: HashMap<IpAddr, Budget>,
+    deadlines: BinaryHeap<Reverse<(SystemTime, SocketAddr)>>,
+    port_tx: mpsc::Sender<PortDatagram>,
+    out: Output,
+}
+
+impl Udp {
+    fn new(
+        sensor: Arc<Sensor>,
+        socket: UdpSocket,
+        service: Arc<dyn Service>,
+        limits: UdpLimits,
+    ) -> (Self, mpsc::Receiver<PortDatagram>) {
+        let local = socket
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let (port_tx, port_rx) = mpsc::channel(1024);
+        let u = Udp {
+            protocol: Arc::from(service.protocol()),
+            sensor,
+            socket: Arc::new(socket),
+            service,
+            limits,
+            local,
+            sources: HashMap::new(),
+            budgets: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            port_tx,
+            out: Output::default(),
+        };
+        (u, port_rx)
+    }
+}
+
+impl Udp {
+    async fn serve(&mut self, port_rx: &mut mpsc::Receiver<PortDatagram>) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let with_dst = self.local.ip().is_unspecified();
+        let mut sweep = tokio::time::interval(Duration::from_secs(1));
+        let sensor = Arc::clone(&self.sensor);
+        loop {
+            let next = self.deadlines.peek().map(|Reverse((t, _))| *t);
+            let wait = next.map(|t| t.duration_since(SystemTime::now()).unwrap_or_default());
+            tokio::select! {
+                _ = sensor.shutdown.cancelled() => break,
+                _ = sweep.tick() => self.sweep(SystemTime::now()),
+                _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => self.fire_deadlines().await,
+                r = crate::pktinfo::recv(&self.socket, &mut buf, with_dst) => match r {
+                    Ok(got) => {
+                        let local = got.dst.map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
+                        let datagram = buf.get(..got.len).unwrap_or_default();
+                        self.datagram(datagram, got.peer, local).await;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "udp receive failed"),
+                },
+                Some(d) = port_rx.recv() => self.port_datagram(d).await,
+            }
+        }
+        let now = SystemTime::now();
+        let all: Vec<SocketAddr> = self.sources.keys().copied().collect();
+        for a in all {
+            self.close(a, now, CloseReason::Shutdown);
+        }
+    }
+
+    /// A datagram on the listening socket: to the source's session (new if needed).
+    async fn datagram(&mut self, datagram: &[u8], peer: SocketAddr, local: SocketAddr) {
+        let now = SystemTime::now();
+        if !self.sources.contains_key(&peer) {
+            if self.sources.len() >= self.limits.max_sessions {
+                // Full (a flood from many sources): close one session to make room. Any
+                // one will do; scanning for the oldest would cost a pass per datagram.
+                if let Some(old) = self.sources.keys().next().copied() {
+                    self.close(old, now, CloseReason::SessionLimit);
+                    Metrics::inc(&self.sensor.metrics.limit_udp_sessions);
+                    let info = SessionInfo::new(Arc::clone(&self.protocol), Transport::Udp, Some(peer), Some(local));
+                    self.sensor
+                        .limit_hit(&info, "session_limit", self.limits.max_sessions, now);
+                }
+            }
+            self.open(peer, local, now).await;
+        }
+        let Some(src) = self.sources.get_mut(&peer) else { return };
+        src.last = now;
+        src.tally.bytes_in += datagram.len() as u64;
+        if let Some(n) = &mut src.tally.datagrams {
+            *n += 1;
+        }
+        let limit = datagram.len().saturating_mul(self.limits.amplification).max(MIN_REPLY);
+        self.out.reply_limit = Some(limit);
+        src.session.on_input(datagram, now, &mut self.out);
+        self.act(peer, Some(limit), now).await;
+    }
+
+    async fn open(&mut self, peer: SocketAddr, local: SocketAddr, now: SystemTime) {
+        let info = SessionInfo::new(Arc::clone(&self.protocol), Transport::Udp, Some(peer), Some(local));
+        self.sensor.emit(&info, EventDraft::new("session.open"), now);
+        let ctx = SessionCtx {
+            transport: Transport::Udp,
+            peer,
+            local,
+        };
+        let mut session = self.service.new_session(&ctx);
+        session.on_open(now, &mut self.out);
+        self.sources.insert(
+            peer,
+            Source {
+                info,
+                session,
+                local,
+                last: now,
+                opened: now,
+                tally: Tally {
+                    datagrams: Some(0),
+                    ..Tally::default()
+                },
+                deadline: None,
+                ports: HashMap::new(),
+            },
+        );
+        self.act(peer, None, now).await;
+    }
+
+    /// A datagram on a session's transfer port.
+    async fn port_datagram(&mut self, d: PortDatagram) {
+        let now = SystemTime::now();
+        let Some(src) = self.sources.get_mut(&d.peer) else {
+            return;
+        };
+        src.last = now;
+        src.tally.bytes_in += d.bytes.len() as u64;
+        if let Some(n) = &mut src.tally.datagrams {
+            *n += 1;
+        }
+        let limit = d.bytes.len().saturating_mul(self.limits.amplification).max(MIN_REPLY);
+        let event = IoEvent::Data {
+            channel: d.channel,
+            bytes: d.bytes,
+        };
+        src.session.on_io(event, now, &mut self.out);
+        self.act(d.peer, Some(limit), now).await;
+    }
+
+    async fn fire_deadlines(&mut self) {
+        let now = SystemTime::now();
+        while let Some(Reverse((t, peer))) = self.deadlines.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(src) = self.sources.get_mut(&peer) else {
+                continue;
+            };
+            if src.deadline != Some(t) {
+                continue; // replaced or cleared since
+            }
+            src.deadline = None;
+            src.session.on_timeout(now, &mut self.out);
+            self.act(peer, None, now).await;
+        }
+    }
+
+    /// Carries out what the session of `peer` put in `out`, feeding I/O outcomes back
+    /// to it (a bounded number of rounds).
+    async fn act(&mut self, peer: SocketAddr, reply_limit: Option<usize>, now: SystemTime) {
+        let mut limit = reply_limit;
+        for _ in 0..MAX_IO_ROUNDS {
+            let out = std::mem::take(&mut self.out);
+            let delay = out.delay;
+            let close = out.close;
+            let (sends, io) = self.account_with_io(peer, out, limit, now);
+            limit = None;
+            if delay.is_zero() {
+                for (s, d) in sends {
+                    let s = s.unwrap_or_else(|| Arc::clone(&self.socket));
+                    if let Err(e) = s.send_to(&d, peer).await {
+                        tracing::debug!(error = %e, "udp send failed");
+                    }
+                }
+            } else if !sends.is_empty() {
+                let sock = Arc::clone(&self.socket);
+                self.sensor.tracker.spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    for (s, d) in sends {
+                        let _ = s.unwrap_or_else(|| Arc::clone(&sock)).send_to(&d, peer).await;
+                    }
+                });
+            }
+            if close {
+                self.close(peer, now, CloseReason::Server);
+                return;
+            }
+            if io.is_empty() {
+                return;
+            }
+            let Some(src) = self.sources.get_mut(&peer) else { return };
+            for ev in io {
+                src.session.on_io(ev, now, &mut self.out);
+            }
+        }
+    }
+
+    /// Publishes events and files, applies the timer and requests, and returns what may be
+    /// sent (after the amplification cap and the answer budget) with the I/O outcomes.
+    fn account_with_io(
+        &mut self,
+        peer: SocketAddr,
+        mut out: Output,
+        reply_limit: Option<usize>,
+        now: SystemTime,
+    ) -> (Vec<Send>, Vec<IoEvent>) {
+        let mut sends = Vec::new();
+        let mut io = Vec::new();
+        let Some(src) = self.sources.get_mut(&peer) else {
+            return (sends, io);
+        };
+        for ev in out.events.drain(..) {
+            self.sensor.emit(&src.info, ev, now);
+        }
+        for file in out.files.drain(..) {
+            self.sensor.capture(&src.info, file, now);
+        }
+        match out.deadline {
+            Deadline::Keep => {}
+            Deadline::At(t) => {
+                src.deadline = Some(t);
+                self.deadlines.push(Reverse((t, peer)));
+            }
+            Deadline::Clear => src.deadline = None,
+        }
+        for request in out.requests.drain(..) {
+            let channel = channel_of(&request);
+            match request {
+                IoRequest::NewUdpPort { channel }
+                    if src.ports.len() < MAX_CHANNELS && !src.ports.contains_key(&channel) =>
+                {
+                    match open_port(&self.sensor, src.local, peer, channel, self.port_tx.clone()) {
+                        Ok((sock, local, abort)) => {
+                            src.ports.insert(channel, (sock, abort));
+                            io.push(IoEvent::Listening { channel, local });
+                        }
+                        Err(_) => io.push(IoEvent::Failed {
+                            channel,
+                            reason: "no_port",
+                        }),
+                    }
+                }
+                IoRequest::Send { channel, bytes } => match src.ports.get(&channel) {
+                    Some((sock, _)) => sends.push((Some(Arc::clone(sock)), bytes)),
+                    None => io.push(IoEvent::Failed {
+                        channel,
+                        reason: "not_open",
+                    }),
+                },
+                IoRequest::Close { channel } => {
+                    if let Some((_, abort)) = src.ports.remove(&channel) {
+                        abort.abort();
+                    }
+                    io.push(IoEvent::Closed { channel });
+                }
+                other => {
+                    let why = if matches!(other, IoRequest::NewUdpPort { .. }) {
+                        self.sensor.limit_hit(&src.info, "io_channels", MAX_CHANNELS, now);
+                        Refused::ChannelLimit
+                    } else {
+                        Refused::Unsupported
+                    };
+                    self.sensor.emit(&src.info, refused_event(&other, why), now);
+                    io.push(IoEvent::Failed {
+                        channel,
+                        reason: why.as_str(),
+                    });
+                }
+            }
+        }
+        for d in out.datagrams() {
+            sends.push((None, d.to_vec()));
+        }
+        let total: usize = sends.iter().map(|(_, d)| d.len()).sum();
+        if let Some(limit) = reply_limit
+            && total > limit
+        {
+            Metrics::inc(&self.sensor.metrics.limit_amplification);
+            self.sensor
+                .limit_hit(&src.info, "amplification", self.limits.amplification, now);
+            sends.clear();
+        }
+        let second = secs(now);
+        let budget = self.budgets.entry(peer.ip()).or_insert(Budget { second, used: 0 });
+        if budget.second != second {
+            *budget = Budget { second, used: 0 };
+        }
+        let allowed = (self.limits.answers_per_source.saturating_sub(budget.used)) as usize;
+        if sends.len() > allowed {
+            sends.truncate(allowed);
+            Metrics::inc(&self.sensor.metrics.limit_udp_budget);
+            self.sensor.limit_hit(
+                &src.info,
+                "answers_per_source",
+                self.limits.answers_per_source as usize,
+                now,
+            );
+        }
+        budget.used = budget.used.saturating_add(sends.len() as u32);
+        src.tally.bytes_out += sends.iter().map(|(_, d)| d.len() as u64).sum::<u64>();
+        (sends, io)
+    }
+
+    fn sweep(&mut self, now: SystemTime) {
+        let timeout = self.sensor.session_timeout;
+        let idle: Vec<SocketAddr> = self
+            .sources
+            .iter()
+            .filter(|(_, s)| now.duration_since(s.last).unwrap_or_default() >= timeout)
+            .map(|(a, _)| *a)
+            .collect();
+        for a in idle {
+            self.close(a, now, CloseReason::Idle);
+        }
+        self.budgets.retain(|_, b| b.second + 2 >= secs(now));
+        if self.deadlines.len() > 4 * self.sources.len() + 64 {
+            // Replaced deadlines are dropped lazily; rebuild when they pile up.
+            self.deadlines = self
+                .sources
+                .iter()
+                .filter_map(|(a, s)| s.deadline.map(|t| Reverse((t, *a))))
+                .collect();
+        }
+    }
+
+    fn close(&mut self, peer: SocketAddr, now: SystemTime, reason: CloseReason) {
+        let Some(s) = self.sources.remove(&peer) else { return };
+        for (_, (_, abort)) in s.ports {
+            abort.abort();
+        }
+        self.sensor
+            .emit(&s.info, close_event(reason, s.opened, now, s.tally), now);
+    }
+}
+
+/// Binds a transfer port on the session's local address and forwards what the peer
+/// sends to it (datagrams from anyone else are dropped).
+fn open_port(
+    sensor: &Sensor,
+    local: SocketAddr,
+    peer: SocketAddr,
+    channel: ChannelId,
+    tx: mpsc::Sender<PortDatagram>,
+) -> std::io::Result<(Arc<UdpSocket>, SocketAddr, AbortHandle)> {
+    let sock = Arc::new(crate::bind::bind_udp(SocketAddr::new(local.ip(), 0))?);
+    let bound = sock.local_addr()?;
+    let announced = SocketAddr::new(local.ip(), bound.port());
+    let reader = Arc::clone(&sock);
+    let handle = sensor.tracker.spawn(async move {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let (n, from) = match reader.recv_from(&mut buf).await {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                Err(_) => return,
+            };
+            if from != peer {
+                continue;
+            }
+            let bytes = buf.get(..n).unwrap_or_default().to_vec();
+            if tx.send(PortDatagram { peer, channel, bytes }).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok((sock, announced, handle.abort_handle()))
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

@@ -1,0 +1,343 @@
+//! The UDP listener over real sockets: sessions per source, idle expiry, the answer
+//! budget, the amplification cap and the session limit.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use conpot_core::bus::{EventBus, SinkReceiver};
+use conpot_core::config::Limits;
+use conpot_core::event::Transport;
+use conpot_core::event::{Event, EventDraft, Origin};
+use conpot_core::metrics::Metrics;
+use conpot_core::protocol::{IoEvent, IoRequest, Output, Service, Session, SessionCtx};
+use conpot_net::{Sensor, UdpLimits, bind_udp, serve_udp};
+use tokio::net::UdpSocket;
+
+/// Answers a datagram `[x, ...]` with the datagram repeated `x` times (a 1-byte request
+/// can ask for a lot). Keeps per-source state: `c` answers how many datagrams this source
+/// sent, `w` asks to be woken 100 ms later (answering `tick`), `t` opens a transfer port
+/// (answering its port number, then echoing on it with a `T` prefix).
+struct Echo;
+#[derive(Default)]
+struct EchoSession {
+    seen: u32,
+}
+
+impl Service for Echo {
+    fn protocol(&self) -> &'static str {
+        "echo"
+    }
+    fn transports(&self) -> &'static [Transport] {
+        &[Transport::Tcp, Transport::Udp]
+    }
+    fn new_session(&self, _: &SessionCtx) -> Box<dyn Session> {
+        Box::new(EchoSession::default())
+    }
+}
+
+impl Session for EchoSession {
+    fn on_input(&mut self, d: &[u8], now: SystemTime, out: &mut Output) -> usize {
+        self.seen += 1;
+        out.events.push(EventDraft::new("echo.request"));
+        match d.first().copied() {
+            Some(b'c') => out.bytes.extend_from_slice(format!("count {}", self.seen).as_bytes()),
+            Some(b'w') => out.set_deadline(now + Duration::from_millis(100)),
+            Some(b't') => out.request(IoRequest::NewUdpPort { channel: 9 }),
+            _ => {
+                let times = usize::from(d.first().copied().unwrap_or(1)).max(1);
+                out.bytes.extend_from_slice(&d.repeat(times));
+            }
+        }
+        d.len()
+    }
+    fn on_timeout(&mut self, _now: SystemTime, out: &mut Output) {
+        out.bytes.extend_from_slice(b"tick");
+    }
+    fn on_io(&mut self, event: IoEvent, _now: SystemTime, out: &mut Output) {
+        match event {
+            IoEvent::Listening { local, .. } => out.bytes.extend_from_slice(local.port().to_string().as_bytes()),
+            IoEvent::Data { channel, bytes } => {
+                let mut r = b"T".to_vec();
+                r.extend_from_slice(&bytes);
+                out.request(IoRequest::Send { channel, bytes: r });
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn start(limits: UdpLimits, timeout: Duration) -> (Arc<Sensor>, SocketAddr, SinkReceiver) {
+    start_on("127.0.0.1:0", limits, timeout).await
+}
+
+async fn start_on(at: &str, limits: UdpLimits, timeout: Duration) -> (Arc<Sensor>, SocketAddr, SinkReceiver) {
+    let mut bus = EventBus::new(Arc::new(Metrics::default()));
+    let rx = bus.add_sink("t", 100_000);
+    let origin = Origin {
+        sensor_id: "t".into(),
+        persona: "p".into(),
+        public_ip: None,
+        raw_limit: 64,
+    };
+    let sensor = Sensor::new(origin, Arc::new(bus), Limits::default(), timeout, None);
+    let sock = bind_udp(at.parse().unwrap()).unwrap();
+    let addr = sock.local_addr().unwrap();
+    serve_udp(Arc::clone(&sensor), sock, Arc::new(Echo), limits);
+    (sensor, addr, rx)
+}
+
+async fn recv(s: &UdpSocket) -> Option<Vec<u8>> {
+    let mut b = [0u8; 4096];
+    match tokio::time::timeout(Duration::from_millis(300), s.recv(&mut b)).await {
+        Ok(Ok(n)) => Some(b[..n].to_vec()),
+        _ => None,
+    }
+}
+
+async fn events(rx: &mut SinkReceiver) -> Vec<Arc<Event>> {
+    let mut v = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), rx.rx.recv()).await {
+        v.push(e);
+    }
+    v
+}
+
+#[tokio::test]
+async fn budget_and_amplification() {
+    let limits = UdpLimits {
+        answers_per_source: 5,
+        amplification: 4,
+        max_sessions: 100,
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30)).await;
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // 40 times the request (80 bytes): over the cap (4 times, at least 64 bytes), never sent.
+    c.send_to(&[40, 0], addr).await.unwrap();
+    assert_eq!(recv(&c).await, None);
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_amplification
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // Twenty allowed requests in one burst: at most five answers (two if a second turns).
+    for _ in 0..20 {
+        c.send_to(&[2, 7], addr).await.unwrap();
+    }
+    let mut got = 0;
+    while let Some(r) = recv(&c).await {
+        assert_eq!(r, vec![2, 7, 2, 7]);
+        got += 1;
+    }
+    assert!((1..=10).contains(&got), "{got}");
+    assert!(
+        sensor
+            .metrics
+            .limit_udp_budget
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 10
+    );
+    let ev = events(&mut rx).await;
+    assert_eq!(
+        ev.iter().filter(|e| e.event_type == "session.open").count(),
+        1,
+        "one session per source"
+    );
+    assert_eq!(
+        ev.iter().filter(|e| e.event_type == "echo.request").count(),
+        21,
+        "every datagram logged"
+    );
+    assert!(
+        ev.iter()
+            .any(|e| e.event_type == "limit.hit" && e.data["limit"] == "answers_per_source")
+    );
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn idle_sessions_close_and_the_table_is_bounded() {
+    let limits = UdpLimits {
+        answers_per_source: 100,
+        amplification: 8,
+        max_sessions: 2,
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_millis(500)).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        c.send_to(&[1], addr).await.unwrap();
+        assert_eq!(recv(&c).await, Some(vec![1]));
+        clients.push(c);
+    }
+    let ev = events(&mut rx).await;
+    assert_eq!(ev.iter().filter(|e| e.event_type == "session.open").count(), 3);
+    let limited: Vec<_> = ev.iter().filter(|e| e.event_type == "session.close").collect();
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].data["reason"], "session_limit");
+    // The other two expire after the idle timeout.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let ev = events(&mut rx).await;
+    let idle = ev
+        .iter()
+        .filter(|e| e.event_type == "session.close" && e.data["reason"] == "idle_timeout")
+        .count();
+    assert_eq!(idle, 2);
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn each_source_keeps_its_own_state() {
+    let (sensor, addr, _rx) = start(UdpLimits::default(), Duration::from_secs(30)).await;
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 1..=3 {
+        a.send_to(b"c", addr).await.unwrap();
+        assert_eq!(recv(&a).await.unwrap(), format!("count {i}").into_bytes());
+    }
+    b.send_to(b"c", addr).await.unwrap();
+    assert_eq!(recv(&b).await.unwrap(), b"count 1", "a new source gets a new session");
+    a.send_to(b"c", addr).await.unwrap();
+    assert_eq!(recv(&a).await.unwrap(), b"count 4");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn udp_sessions_are_woken() {
+    let (sensor, addr, _rx) = start(UdpLimits::default(), Duration::from_secs(30)).await;
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let asked = std::time::Instant::now();
+    a.send_to(b"w", addr).await.unwrap();
+    assert_eq!(recv(&a).await.unwrap(), b"tick");
+    assert!(asked.elapsed() >= Duration::from_millis(90));
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn transfer_ports_carry_a_session() {
+    let (sensor, addr, _rx) = start(UdpLimits::default(), Duration::from_secs(30)).await;
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    a.send_to(b"t", addr).await.unwrap();
+    let port: u16 = String::from_utf8(recv(&a).await.unwrap()).unwrap().parse().unwrap();
+    assert_ne!(port, addr.port());
+    a.send_to(b"block", ("127.0.0.1", port)).await.unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(2), a.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"Tblock");
+    assert_eq!(from.port(), port, "answered from the transfer port");
+    // Someone else writing to the transfer port is ignored.
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    b.send_to(b"intruder", ("127.0.0.1", port)).await.unwrap();
+    assert_eq!(recv(&b).await, None);
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn wildcard_bind_records_the_real_destination() {
+    let (sensor, addr, mut rx) = start_on("0.0.0.0:0", UdpLimits::default(), Duration::from_secs(30)).await;
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    a.send_to(b"c", ("127.0.0.1", addr.port())).await.unwrap();
+    assert_eq!(recv(&a).await.unwrap(), b"count 1");
+    let ev = events(&mut rx).await;
+    let open = ev.iter().find(|e| e.event_type == "session.open").unwrap();
+    assert_eq!(open.dst, Some(SocketAddr::from(([127, 0, 0, 1], addr.port()))));
+    assert_eq!(open.src, Some(a.local_addr().unwrap()));
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn one_service_on_tcp_and_udp() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut bus = EventBus::new(Arc::new(Metrics::default()));
+    let mut rx = bus.add_sink("t", 1000);
+    let origin = Origin {
+        sensor_id: "t".into(),
+        persona: "p".into(),
+        public_ip: None,
+        raw_limit: 64,
+    };
+    let sensor = Sensor::new(origin, Arc::new(bus), Limits::default(), Duration::from_secs(30), None);
+    // Find a port free on both transports, then bind the service's plan there.
+    let (bound, port) = loop {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let service = Echo;
+        let plan: Vec<conpot_net::BindSpec> = service
+            .transports()
+            .iter()
+            .map(|&transport| conpot_net::BindSpec {
+                name: "echo".into(),
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                transport,
+                optional: false,
+            })
+            .collect();
+        if let Ok((bound, _)) = conpot_net::bind_all(&plan) {
+            break (bound, port);
+        }
+    };
+    assert_eq!(bound.len(), 2);
+    let service: Arc<dyn Service> = Arc::new(Echo);
+    for (_, b) in bound {
+        conpot_net::serve(Arc::clone(&sensor), b, Arc::clone(&service), UdpLimits::default());
+    }
+    let u = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    u.send_to(b"c", ("127.0.0.1", port)).await.unwrap();
+    assert_eq!(recv(&u).await.unwrap(), b"count 1");
+    let mut t = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    t.write_all(b"c").await.unwrap();
+    let mut b = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(2), t.read(&mut b))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&b[..n], b"count 1");
+    let ev = events(&mut rx).await;
+    let transports: Vec<_> = ev
+        .iter()
+        .filter(|e| e.event_type == "session.open")
+        .map(|e| e.transport)
+        .collect();
+    assert!(
+        transports.contains(&Transport::Udp) && transports.contains(&Transport::Tcp),
+        "{transports:?}"
+    );
+    sensor.shutdown.cancel();
+}
+
+#[test]
+fn bind_all_names_every_conflict() {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let plan: Vec<conpot_net::BindSpec> = [("s7comm", &a), ("modbus", &b)]
+        .iter()
+        .map(|(name, l)| conpot_net::BindSpec {
+            name: (*name).into(),
+            addr: l.local_addr().unwrap(),
+            transport: Transport::Tcp,
+            optional: false,
+        })
+        .collect();
+    let failures = conpot_net::bind_all(&plan).unwrap_err();
+    assert_eq!(failures.len(), 2);
+    let text: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    assert!(
+        text[0].contains("s7comm") && text[0].contains("--port s7comm=PORT"),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[1].contains("modbus") && text[1].contains("--port modbus=PORT"),
+        "{}",
+        text[1]
+    );
+}
