@@ -350,6 +350,53 @@ mod tests {
         assert_eq!(escape(&[b'x'; 5000]).len(), MAX_FIELD);
     }
 
+    /// Reads back what [`escape`] wrote for bytes that were not UTF-8.
+    fn unescape(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = text.as_bytes();
+        while let Some((&b, tail)) = rest.split_first() {
+            match (b, tail) {
+                (b'\\', [b'\\', more @ ..]) => {
+                    out.push(b'\\');
+                    rest = more;
+                }
+                (b'\\', [b'x', h, l, more @ ..]) => {
+                    out.extend(crate::hex::decode(std::str::from_utf8(&[*h, *l]).unwrap()).unwrap());
+                    rest = more;
+                }
+                _ => {
+                    out.push(b);
+                    rest = tail;
+                }
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaping_can_be_read_back(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..48)) {
+            let text = escape(&bytes);
+            let back = if std::str::from_utf8(&bytes).is_ok() { text.into_bytes() } else { unescape(&text) };
+            proptest::prop_assert_eq!(back, bytes);
+        }
+
+        #[test]
+        fn counts_stay_bounded_and_consistent(
+            ops in proptest::collection::vec((0u32..40, proptest::bool::ANY, 0u64..3_000), 0..200),
+        ) {
+            let a = Attempts::new(Policy { max_sources: 8, ..Policy::default() });
+            let mut t = SystemTime::UNIX_EPOCH;
+            for (n, ok, step) in ops {
+                t += Duration::from_secs(step);
+                let c = a.note(ip(n), ok, t);
+                proptest::prop_assert!(c.attempts >= 1 && c.failures <= c.attempts);
+                proptest::prop_assert_eq!(c.failures == 0, ok);
+                proptest::prop_assert!(a.len() <= 8);
+            }
+        }
+    }
+
     #[test]
     fn the_event_has_every_field_in_order() {
         let secret = Secret::Plain(b"hunter2");

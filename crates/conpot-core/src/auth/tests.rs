@@ -111,6 +111,20 @@ fn anonymous_takes_any_secret_where_allowed() {
         assert_eq!(d.event.body.data["method"], "anonymous");
         assert_eq!(d.event.body.data["password"], "guest@example.com");
     }
+    // A proof is never taken on trust, not even for the anonymous account.
+    let verify = |_: &User| Verdict::Mismatch;
+    let proof = Proof {
+        method: "toy",
+        hash_alg: "",
+        hash: b"\x01",
+        salt: b"",
+        challenge: b"",
+        verify: &verify,
+    };
+    assert_eq!(
+        a.check("ftp", b"anonymous", Secret::Proof(&proof), src(4), T).reason(),
+        Some(Reason::BadPassword)
+    );
     let none = Auth::new(UserStore::default(), Policy::default());
     assert_eq!(
         none.check("ftp", b"anonymous", Secret::Plain(b""), src(4), T).reason(),
