@@ -34,9 +34,8 @@ blocks = [
 fn service() -> &'static ModbusService {
     static SVC: OnceLock<ModbusService> = OnceLock::new();
     SVC.get_or_init(|| {
-        let d = conpot_core::drive::device_from_toml(TEMPLATE).unwrap();
-        let t = conpot_core::template::Template::from_toml("fuzz", TEMPLATE).unwrap();
-        ModbusService::build(&t.protocols["modbus"], &d).unwrap()
+        let (d, section) = conpot_core::drive::device_and_section(TEMPLATE, "modbus").unwrap();
+        ModbusService::build(&section, &d).unwrap()
     })
 }
 

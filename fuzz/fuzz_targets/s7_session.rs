@@ -14,9 +14,8 @@ const HANDSHAKE: &str = "0300001611e00000001400c1020100c2020102c0010a0300001902f
 fn service() -> &'static S7Service {
     static SVC: OnceLock<S7Service> = OnceLock::new();
     SVC.get_or_init(|| {
-        let d = conpot_core::drive::device_from_toml(DEFAULT).unwrap();
-        let t = conpot_core::template::Template::from_toml("default", DEFAULT).unwrap();
-        S7Service::build(&t.protocols["s7comm"], &d).unwrap()
+        let (d, section) = conpot_core::drive::device_and_section(DEFAULT, "s7comm").unwrap();
+        S7Service::build(&section, &d).unwrap()
     })
 }
 

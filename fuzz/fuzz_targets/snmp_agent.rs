@@ -13,9 +13,8 @@ const DEFAULT: &str = include_str!("../../templates/default/template.toml");
 fn service() -> &'static SnmpService {
     static S: OnceLock<SnmpService> = OnceLock::new();
     S.get_or_init(|| {
-        let d = conpot_core::drive::device_from_toml(DEFAULT).unwrap();
-        let t = conpot_core::template::Template::from_toml("default", DEFAULT).unwrap();
-        SnmpService::build(&t.protocols["snmp"], &d).unwrap()
+        let (d, section) = conpot_core::drive::device_and_section(DEFAULT, "snmp").unwrap();
+        SnmpService::build(&section, &d).unwrap()
     })
 }
 

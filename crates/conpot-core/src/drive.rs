@@ -194,3 +194,21 @@ pub fn device_of(template: &crate::template::Template) -> Result<crate::Device, 
         &mut crate::rng::Rng::from_seed(1),
     )
 }
+
+/// The device of a native template given as TOML text and its `protocol` section, ready
+/// for a protocol crate's `build`: what tests and fuzz targets start from.
+pub fn device_and_section(
+    text: &str,
+    protocol: &str,
+) -> Result<(crate::Device, crate::template::ProtocolSection), Vec<crate::template::TemplateError>> {
+    let template = crate::template::Template::from_toml("test", text)?;
+    let device = device_of(&template)?;
+    let section = template.protocols.get(protocol).cloned().ok_or_else(|| {
+        vec![crate::template::TemplateError {
+            file: "template.toml".into(),
+            key: format!("protocols.{protocol}"),
+            expected: "a section for this protocol".into(),
+        }]
+    })?;
+    Ok((device, section))
+}

@@ -6,25 +6,16 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conpot_core::bus::{EventBus, SinkReceiver};
+use conpot_core::bus::SinkReceiver;
 use conpot_core::config::Limits;
-use conpot_core::event::{Event, Origin};
-use conpot_core::metrics::Metrics;
+use conpot_core::event::Event;
 use conpot_net::{Sensor, bind_tcp, serve_tcp};
 use tokio_modbus::client::{Reader, Writer};
 use tokio_modbus::prelude::*;
 
 async fn start(mode: &str) -> (Arc<Sensor>, std::net::SocketAddr, SinkReceiver) {
     let (_device, svc) = common::service(mode);
-    let mut bus = EventBus::new(Arc::new(Metrics::default()));
-    let rx = bus.add_sink("test", 10_000);
-    let origin = Origin {
-        sensor_id: "t".into(),
-        persona: "p".into(),
-        public_ip: None,
-        raw_limit: 4096,
-    };
-    let sensor = Sensor::new(origin, Arc::new(bus), Limits::default(), Duration::from_secs(30), None);
+    let (sensor, rx) = Sensor::standalone(Limits::default(), Duration::from_secs(30), None, 10_000);
     let l = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = l.local_addr().unwrap();
     serve_tcp(Arc::clone(&sensor), l, Arc::new(svc));

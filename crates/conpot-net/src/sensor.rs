@@ -72,6 +72,28 @@ impl Sensor {
         })
     }
 
+    /// A sensor whose events go to one in-memory queue of `queue` events, with the default
+    /// envelope of a test sensor: what integration tests and tools run listeners with.
+    pub fn standalone(
+        limits: Limits,
+        session_timeout: Duration,
+        captures: Option<FileStore>,
+        queue: usize,
+    ) -> (Arc<Self>, conpot_core::bus::SinkReceiver) {
+        let mut bus = EventBus::new(Arc::new(Metrics::default()));
+        let rx = bus.add_sink("standalone", queue);
+        let origin = Origin {
+            sensor_id: "standalone".into(),
+            persona: "standalone".into(),
+            public_ip: None,
+            raw_limit: 4096,
+        };
+        (
+            Sensor::new(origin, Arc::new(bus), limits, session_timeout, captures),
+            rx,
+        )
+    }
+
     /// Stamps and publishes `draft` for `session` at `now`.
     pub fn emit(&self, session: &SessionInfo, draft: EventDraft, now: SystemTime) {
         if draft.event_type.ends_with(".malformed") {

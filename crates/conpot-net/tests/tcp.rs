@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use conpot_core::bus::{EventBus, SinkReceiver};
+use conpot_core::bus::SinkReceiver;
 use conpot_core::config::Limits;
-use conpot_core::event::{Event, EventDraft, Origin};
-use conpot_core::metrics::Metrics;
+use conpot_core::event::{Event, EventDraft};
 use conpot_core::protocol::{Capture, IoEvent, IoRequest, Output, Service, Session, SessionCtx};
 use conpot_net::{Sensor, bind_tcp, serve_tcp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -123,18 +122,9 @@ impl Session for LineSession {
 }
 
 fn start(limits: Limits, timeout: Duration, addr: &str) -> (Arc<Sensor>, SocketAddr, SinkReceiver) {
-    let metrics = Arc::new(Metrics::default());
-    let mut bus = EventBus::new(metrics);
-    let rx = bus.add_sink("test", 10_000);
-    let origin = Origin {
-        sensor_id: "t".into(),
-        persona: "p".into(),
-        public_ip: None,
-        raw_limit: 64,
-    };
     let dir = std::env::temp_dir().join(format!("conpot-net-test-{}-{}", std::process::id(), uuid_like()));
     let store = conpot_core::capture::FileStore::new(dir, 1 << 20, 1 << 16);
-    let sensor = Sensor::new(origin, Arc::new(bus), limits, timeout, Some(store));
+    let (sensor, rx) = Sensor::standalone(limits, timeout, Some(store), 10_000);
     let listener = bind_tcp(addr.parse().unwrap()).unwrap();
     let bound = listener.local_addr().unwrap();
     serve_tcp(Arc::clone(&sensor), listener, Arc::new(Lines));

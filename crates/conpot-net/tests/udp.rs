@@ -6,11 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use conpot_core::bus::{EventBus, SinkReceiver};
+use conpot_core::bus::SinkReceiver;
 use conpot_core::config::Limits;
 use conpot_core::event::Transport;
-use conpot_core::event::{Event, EventDraft, Origin};
-use conpot_core::metrics::Metrics;
+use conpot_core::event::{Event, EventDraft};
 use conpot_core::protocol::{IoEvent, IoRequest, Output, Service, Session, SessionCtx};
 use conpot_net::{Sensor, UdpLimits, bind_udp, serve_udp};
 use tokio::net::UdpSocket;
@@ -73,15 +72,7 @@ async fn start(limits: UdpLimits, timeout: Duration) -> (Arc<Sensor>, SocketAddr
 }
 
 async fn start_on(at: &str, limits: UdpLimits, timeout: Duration) -> (Arc<Sensor>, SocketAddr, SinkReceiver) {
-    let mut bus = EventBus::new(Arc::new(Metrics::default()));
-    let rx = bus.add_sink("t", 100_000);
-    let origin = Origin {
-        sensor_id: "t".into(),
-        persona: "p".into(),
-        public_ip: None,
-        raw_limit: 64,
-    };
-    let sensor = Sensor::new(origin, Arc::new(bus), Limits::default(), timeout, None);
+    let (sensor, rx) = Sensor::standalone(Limits::default(), timeout, None, 100_000);
     let sock = bind_udp(at.parse().unwrap()).unwrap();
     let addr = sock.local_addr().unwrap();
     serve_udp(Arc::clone(&sensor), sock, Arc::new(Echo), limits);
@@ -254,15 +245,7 @@ async fn wildcard_bind_records_the_real_destination() {
 #[tokio::test]
 async fn one_service_on_tcp_and_udp() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut bus = EventBus::new(Arc::new(Metrics::default()));
-    let mut rx = bus.add_sink("t", 1000);
-    let origin = Origin {
-        sensor_id: "t".into(),
-        persona: "p".into(),
-        public_ip: None,
-        raw_limit: 64,
-    };
-    let sensor = Sensor::new(origin, Arc::new(bus), Limits::default(), Duration::from_secs(30), None);
+    let (sensor, mut rx) = Sensor::standalone(Limits::default(), Duration::from_secs(30), None, 1000);
     // Find a port free on both transports, then bind the service's plan there.
     let (bound, port) = loop {
         let port = std::net::UdpSocket::bind("127.0.0.1:0")
