@@ -1,9 +1,11 @@
 //! One ISO-on-TCP connection to the CPU: COTP connection, S7 setup, then jobs and user
 //! data, answered as an S7 CPU does. Plain code over bytes; time comes in as an argument.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use conpot_core::auth::Privilege;
 use conpot_core::event::EventDraft;
 use conpot_core::hex;
 use conpot_core::protocol::{Capture, Output, Session};
@@ -81,7 +83,10 @@ pub struct S7Session {
     upload: Option<Upload>,
     download: Option<Download>,
     pending: Option<Pending>,
-    authorized: bool,
+    /// What the password given on this connection allows (`None`: no password yet).
+    privilege: Option<Privilege>,
+    /// The attacker's address, whose password attempts are counted.
+    peer: IpAddr,
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -110,8 +115,16 @@ impl S7Session {
             upload: None,
             download: None,
             pending: None,
-            authorized: false,
+            privilege: None,
+            peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         }
+    }
+
+    /// The session with the attacker's address `peer` (password attempts are counted per
+    /// source).
+    pub fn with_peer(mut self, peer: IpAddr) -> Self {
+        self.peer = peer;
+        self
     }
 
     fn close_with_dr(&self, out: &mut Output, why: &str, raw: &[u8]) {
@@ -132,11 +145,11 @@ impl S7Session {
     }
 
     fn protected_write(&self) -> bool {
-        self.dev.config.protection >= 2 && !self.authorized
+        self.dev.config.protection >= 2 && !self.privilege.is_some_and(Privilege::may_write)
     }
 
     fn protected_read(&self) -> bool {
-        self.dev.config.protection >= 3 && !self.authorized
+        self.dev.config.protection >= 3 && !self.privilege.is_some_and(Privilege::may_read)
     }
 
     fn handle_tpdu(&mut self, tpdu: &[u8], raw: &[u8], now: SystemTime, out: &mut Output) {
@@ -796,25 +809,23 @@ impl S7Session {
             }
             (5, 1) => {
                 let tried = decode_password(payload);
-                let ok = self
-                    .dev
-                    .config
-                    .password
-                    .as_deref()
-                    .is_some_and(|p| p == tried.trim_end());
-                if ok {
-                    self.authorized = true;
+                let decision = self.dev.auth.check_password_only(
+                    crate::device::PROTOCOL,
+                    tried.trim_end().as_bytes(),
+                    self.peer,
+                    now,
+                );
+                let ok = decision.success();
+                if let Some(p) = decision.privilege() {
+                    self.privilege = Some(p);
                 }
-                let mut d = EventDraft::new("auth.attempt")
-                    .with("service", "s7comm password")
-                    .with("password", tried.trim_end())
-                    .with("success", ok);
+                let mut d = decision.event;
                 d.body.raw = Some(raw.to_vec());
                 out.events.push(d);
                 ("", if ok { Ok(Vec::new()) } else { Err(UD_ERR_PASSWORD) })
             }
             (5, 2) => {
-                self.authorized = false;
+                self.privilege = None;
                 ("s7.password_clear", Ok(Vec::new()))
             }
             _ => ("s7.unsupported", Err(UD_ERR_UNSUPPORTED)),

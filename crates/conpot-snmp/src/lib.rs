@@ -13,6 +13,7 @@ pub mod mib;
 pub mod symbols;
 pub mod usm;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -34,7 +35,12 @@ impl SnmpService {
     pub fn build(section: &ProtocolSection, device: &Device) -> Result<Self, Vec<TemplateError>> {
         let config = config::build(section, device)?;
         Ok(SnmpService {
-            agent: Arc::new(Agent::new(config, Arc::clone(&device.databus), device.boot)),
+            agent: Arc::new(Agent::new(
+                config,
+                Arc::clone(&device.databus),
+                device.boot,
+                &device.auth,
+            )),
         })
     }
 
@@ -53,9 +59,10 @@ impl Service for SnmpService {
         &[Transport::Udp]
     }
 
-    fn new_session(&self, _ctx: &SessionCtx) -> Box<dyn Session> {
+    fn new_session(&self, ctx: &SessionCtx) -> Box<dyn Session> {
         Box::new(SnmpSession {
             agent: Arc::clone(&self.agent),
+            source: ctx.peer.ip(),
         })
     }
 }
@@ -65,12 +72,14 @@ impl Service for SnmpService {
 #[derive(Debug)]
 pub struct SnmpSession {
     agent: Arc<Agent>,
+    /// The source address, whose login attempts are counted.
+    source: IpAddr,
 }
 
 impl Session for SnmpSession {
     fn on_input(&mut self, datagram: &[u8], now: SystemTime, out: &mut Output) -> usize {
         let max_reply = out.reply_limit.unwrap_or(MAX_REPLY);
-        let (reply, events) = self.agent.handle(datagram, now, max_reply);
+        let (reply, events) = self.agent.handle_from(datagram, self.source, now, max_reply);
         out.events.extend(events);
         if let Some(reply) = reply {
             out.bytes.extend_from_slice(&reply);

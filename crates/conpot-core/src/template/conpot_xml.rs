@@ -138,6 +138,8 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         ));
     }
 
+    let auth = super::conpot_users::import(&protocols, &mut errs);
+
     if !errs.is_empty() {
         return Err(errs.0);
     }
@@ -150,7 +152,7 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         protocols,
         conpot_xml: true,
         warnings,
-        credentials: Default::default(),
+        auth,
     })
 }
 

@@ -2,9 +2,11 @@
 //! (`template.toml`); Conpot's XML template folders (`template.xml` plus
 //! `<protocol>/<protocol>.xml`) are imported into the same model.
 
+mod conpot_users;
 mod conpot_xml;
 mod native;
 pub mod nav;
+mod users;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -169,8 +171,9 @@ pub struct Template {
     pub conpot_xml: bool,
     /// Things accepted but not fully supported, for the operator to read.
     pub warnings: Vec<String>,
-    /// Accounts of the device (texts may hold `{persona.NAME}` references).
-    pub credentials: crate::credentials::Credentials,
+    /// Accounts, groups and the attempt policy of the device (texts may hold
+    /// `{persona.NAME}` references).
+    pub auth: crate::auth::AuthSpec,
 }
 
 impl Template {
