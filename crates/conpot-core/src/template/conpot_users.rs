@@ -161,18 +161,9 @@ mod tests {
     use super::*;
     use crate::template::Template;
 
-    /// Conpot's templates: `$CONPOT_SHARED/conpot-templates`, else `../shared` beside the
-    /// repository.
-    fn conpot_templates() -> std::path::PathBuf {
-        std::env::var_os("CONPOT_SHARED")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-            .join("conpot-templates")
-    }
-
     #[test]
     fn conpot_default_ftp_and_ipmi_users() {
-        let t = Template::load_dir(&conpot_templates().join("default")).unwrap();
+        let t = Template::load_dir(&conpot_testkit::conpot_templates().join("default")).unwrap();
         let s = &t.auth.store;
         let nobody = s.user("nobody").unwrap();
         assert_eq!((nobody.uid, nobody.password.as_str()), (Some(13), "nobody"));
