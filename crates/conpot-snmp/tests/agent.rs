@@ -541,3 +541,43 @@ fn a_wrong_community_is_an_attempt_of_the_same_schema() {
     assert_eq!(a[0]["username"], serde_json::Value::Null);
     assert_eq!(a[0]["reason"], "bad_password");
 }
+
+#[test]
+fn a_source_session_records_a_login_once_and_every_failure() {
+    use conpot_core::drive::Driver;
+    let (dev, svc) = build(DEFAULT);
+    let now = SystemTime::now() + Duration::from_secs(3);
+    let (mut d, _) = Driver::udp(&svc, 161, now);
+    let discovery = d.input(&v3_request("", b"", 0, 0, 4, None, None), now);
+    let Message::V3 { usm, .. } = Message::decode(&discovery.bytes).unwrap() else {
+        panic!()
+    };
+    let host = dev.persona.get("hostname").unwrap();
+    let (apw, ppw) = (format!("Siemens-{host}"), format!("Simatic-{host}"));
+    let login = |pw: &str| {
+        v3_request(
+            "admin",
+            &usm.engine_id,
+            usm.boots,
+            usm.time,
+            7,
+            Some((AuthProto::Sha1, &apw)),
+            Some((PrivProto::Aes128, pw)),
+        )
+    };
+    let mut successes = 0;
+    let mut failures = 0;
+    for pw in [ppw.as_str(), &ppw, &ppw, "wrong-privacy-pw", "wrong-privacy-pw", &ppw] {
+        let step = d.input(&login(pw), now);
+        assert!(!step.bytes.is_empty(), "every message is answered");
+        for a in attempts(&step.events) {
+            if a["success"] == true {
+                successes += 1;
+            } else {
+                failures += 1;
+            }
+        }
+    }
+    assert_eq!(successes, 1, "a walk's login is recorded once per source session");
+    assert_eq!(failures, 2, "every failed attempt is recorded");
+}
