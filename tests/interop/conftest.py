@@ -10,11 +10,28 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("CONPOT_SHARED", ROOT.parent / "shared"))
 
 
 def conpot_bin():
     return os.environ.get("CONPOT_BIN", str(ROOT / "target" / "debug" / "conpot"))
+
+
+_templates = []
+
+
+def conpot_templates():
+    """The folder of Conpot's own templates, found the way the Rust tests find it (one
+    implementation, in crates/conpot-testkit: $CONPOT_TEMPLATES, ../shared, or Conpot 0.6.0
+    fetched once from PyPI)."""
+    if not _templates:
+        out = subprocess.run(
+            ["cargo", "run", "-q", "--locked", "-p", "conpot-testkit", "--bin", "conpot-templates"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False,
+        )
+        if out.returncode != 0:
+            raise RuntimeError("cannot find Conpot's templates: " + out.stderr)
+        _templates.append(Path(out.stdout.strip()))
+    return _templates[0]
 
 
 class Conpot:
@@ -41,13 +58,16 @@ format = "conpot-legacy"
 """
             + config_extra
         )
-        self.proc = subprocess.Popen(
-            [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", "--port", "snmp=0", *args],
-            cwd=self.workdir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        # The text log goes to a file: a pipe nobody reads would fill and stall the logger.
+        self.stderr = self.workdir / "stderr.log"
+        with open(self.stderr, "w") as err:
+            self.proc = subprocess.Popen(
+                [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", "--port", "snmp=0", *args],
+                cwd=self.workdir,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
         self.ports = {}
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -62,7 +82,8 @@ format = "conpot-legacy"
                     break
         if "modbus" not in self.ports:
             self.proc.kill()
-            raise RuntimeError("conpot did not start: " + self.proc.stderr.read())
+            self.proc.wait(timeout=5)
+            raise RuntimeError("conpot did not start: " + self.stderr.read_text())
 
     def persona(self):
         text = next((self.workdir / "state").glob("persona-*.toml")).read_text()

@@ -129,7 +129,10 @@ def test_wrong_community_is_dropped_counted_and_logged(conpot):
     conpot.stop()
     attempts = [e for e in conpot.events() if e["event_type"] == "auth.attempt"]
     assert len(attempts) == 4
-    assert attempts[0]["data"]["community"] == "letmein" and attempts[0]["data"]["success"] is False
+    first = attempts[0]["data"]
+    assert first["password"] == "letmein" and first["method"] == "snmp-community"
+    assert first["success"] is False and first["reason"] == "bad_password"
+    assert [a["data"]["attempts"] for a in attempts] == [1, 2, 3, 4], "counted per source"
 
 
 def test_v3_every_level_and_algorithm(v3_conpot):
@@ -155,8 +158,10 @@ def test_v3_every_level_and_algorithm(v3_conpot):
     r = snmp("snmpget", "-v3", "-u", "nobody", "-l", "noAuthNoPriv", [SYS_DESCR], port=port, check=False)
     assert r.returncode != 0
     v3_conpot.stop()
-    fails = [e["data"] for e in v3_conpot.events() if e["event_type"] == "auth.attempt"]
-    assert {"wrong digest", "unknown user"} <= {f["reason"] for f in fails}
+    attempts = [e["data"] for e in v3_conpot.events() if e["event_type"] == "auth.attempt"]
+    assert {"bad_password", "unknown_user"} <= {a["reason"] for a in attempts}
+    assert any(a["success"] and a["method"].startswith("snmp-usm-") and a["hash"] for a in attempts)
+    assert len({tuple(a) for a in attempts}) == 1, "one field set for every attempt"
 
 
 def test_pysnmp_get_walk_set(conpot):

@@ -57,6 +57,14 @@ pub enum EventFormat {
 }
 
 impl EventFormat {
+    /// The name a configuration gives it (`native`, `conpot-legacy`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventFormat::Native => "native",
+            EventFormat::ConpotLegacy => "conpot-legacy",
+        }
+    }
+
     /// Parses a format name.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -64,6 +72,13 @@ impl EventFormat {
             "conpot-legacy" | "conpot" | "legacy" => Some(EventFormat::ConpotLegacy),
             _ => None,
         }
+    }
+}
+
+/// Shown as in the configuration, for messages to the operator.
+impl std::fmt::Display for EventFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -75,6 +90,15 @@ pub enum SinkKind {
         /// File path.
         path: PathBuf,
     },
+}
+
+/// Where the events go, in words for the operator (the file's path).
+impl std::fmt::Display for SinkKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SinkKind::JsonLines { path } => write!(f, "{}", path.display()),
+        }
+    }
 }
 
 /// One configured event sink.
@@ -362,7 +386,7 @@ impl Config {
         }
         if c.sinks.is_empty() {
             c.warnings.push(format!(
-                "{file}: no event log is enabled ([json] enabled = True writes one)"
+                "{file}: no JSON event log is enabled, events go to the text log only ([json] enabled = True writes one)"
             ));
         }
         if errs.is_empty() { Ok(c) } else { Err(errs.0) }
@@ -429,6 +453,18 @@ mod tests {
         assert_eq!(parse_ini(text)["syslog"]["socket"], "dev");
         let bad = Config::from_conpot_ini("t.cfg", "[json]\nenabled = maybe\n").unwrap_err();
         assert_eq!(bad[0].key, "json.enabled");
+    }
+
+    #[test]
+    fn formats_print_with_their_configuration_names() {
+        for f in [EventFormat::Native, EventFormat::ConpotLegacy] {
+            assert_eq!(EventFormat::parse(&f.to_string()), Some(f));
+        }
+        assert_eq!(EventFormat::ConpotLegacy.to_string(), "conpot-legacy");
+        let kind = SinkKind::JsonLines {
+            path: "logs/e.jsonl".into(),
+        };
+        assert_eq!(kind.to_string(), "logs/e.jsonl");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The device: the state every protocol of one persona shares (identity, databus).
+//! The device: the state every protocol of one persona shares (identity, databus,
+//! accounts).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -24,8 +25,9 @@ pub struct Device {
     pub databus: Arc<Databus>,
     /// When the device "booted" (process start).
     pub boot: SystemTime,
-    /// Accounts every protocol shares, persona references resolved.
-    pub credentials: Arc<crate::credentials::Credentials>,
+    /// Accounts every protocol shares (persona references resolved) and the login
+    /// attempt counters: what FTP, Telnet, IPMI, SNMPv3 and S7 check logins against.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl Device {
@@ -67,21 +69,17 @@ impl Device {
         if !errs.is_empty() {
             return Err(errs);
         }
-        let mut credentials = template.credentials.clone();
-        for c in &mut credentials.accounts {
-            let render = |s: &str| persona.render(s).unwrap_or_else(|_| s.to_owned());
-            c.user = render(&c.user);
-            c.password = render(&c.password);
-            for v in c.params.values_mut() {
-                *v = render(v);
-            }
-        }
+        let users = template
+            .auth
+            .store
+            .map_texts(|s| persona.render(s).unwrap_or_else(|_| s.to_owned()));
+        let auth = crate::auth::Auth::new(users, template.auth.policy);
         Ok(Device {
             template: template.name.clone(),
             persona: Arc::new(persona),
             databus: Arc::new(databus),
             boot,
-            credentials: Arc::new(credentials),
+            auth: Arc::new(auth),
         })
     }
 }

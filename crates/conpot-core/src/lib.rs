@@ -4,10 +4,10 @@
 //! writer protocol crates parse and build their frames with. Plain data and logic: no
 //! sockets and no clock (the tokio side is `conpot-net`).
 
+pub mod auth;
 pub mod bus;
 pub mod capture;
 pub mod config;
-pub mod credentials;
 pub mod databus;
 pub mod device;
 pub mod drive;

@@ -160,11 +160,12 @@ impl Persona {
         format!("{}-{:08x}", self.template, (self.seed ^ (self.seed >> 32)) as u32)
     }
 
-    /// Loads the persona of `template` from `state_dir`, or generates one from a fresh
-    /// seed and stores it. Fields the spec gained since it was stored are generated from
-    /// the stored seed; stored values are never changed.
-    pub fn load_or_create(spec: &PersonaSpec, template: &str, state_dir: &Path) -> std::io::Result<Persona> {
-        let path = Self::path(state_dir, template);
+    /// Loads the persona kept under `key` (the template's identity, see
+    /// `Template::persona_key`) from `state_dir`, or generates one for `template` from a
+    /// fresh seed and stores it. Fields the spec gained since it was stored are generated
+    /// from the stored seed; stored values are never changed.
+    pub fn load_or_create(spec: &PersonaSpec, template: &str, key: &str, state_dir: &Path) -> std::io::Result<Persona> {
+        let path = Self::path(state_dir, key);
         if let Ok(text) = std::fs::read_to_string(&path) {
             let stored = Self::parse_stored(&text).ok_or_else(|| {
                 std::io::Error::new(
@@ -176,19 +177,19 @@ impl Persona {
             let changed = fresh.values.keys().any(|k| !stored.values.contains_key(k));
             fresh.values.extend(stored.values);
             if changed {
-                fresh.store(state_dir)?;
+                fresh.store(state_dir, key)?;
             }
             return Ok(fresh);
         }
         let persona = spec.generate(template, entropy_u64());
-        persona.store(state_dir)?;
+        persona.store(state_dir, key)?;
         Ok(persona)
     }
 
     /// Counts this start of the device: the number of times it has booted, kept beside the
     /// persona (SNMP's snmpEngineBoots must grow with every restart).
-    pub fn next_boot(state_dir: &Path, template: &str) -> std::io::Result<u32> {
-        let path = Self::path(state_dir, template).with_extension("boots");
+    pub fn next_boot(state_dir: &Path, key: &str) -> std::io::Result<u32> {
+        let path = Self::path(state_dir, key).with_extension("boots");
         let last = std::fs::read_to_string(&path)
             .ok()
             .and_then(|t| t.trim().parse::<u32>().ok())
@@ -199,9 +200,9 @@ impl Persona {
         Ok(boots)
     }
 
-    /// Path of the persona file of `template` under `state_dir`.
-    pub fn path(state_dir: &Path, template: &str) -> PathBuf {
-        let safe: String = template
+    /// Path of the persona file kept under `key` in `state_dir`.
+    pub fn path(state_dir: &Path, key: &str) -> PathBuf {
+        let safe: String = key
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -214,8 +215,8 @@ impl Persona {
         state_dir.join(format!("persona-{safe}.toml"))
     }
 
-    /// Writes the persona into `state_dir` (created if missing).
-    pub fn store(&self, state_dir: &Path) -> std::io::Result<()> {
+    /// Writes the persona into `state_dir` (created if missing), under `key`.
+    pub fn store(&self, state_dir: &Path, key: &str) -> std::io::Result<()> {
         std::fs::create_dir_all(state_dir)?;
         let mut table = toml::Table::new();
         table.insert("template".into(), toml::Value::String(self.template.clone()));
@@ -230,7 +231,7 @@ impl Persona {
             "# The identity of this deployment, generated once from the seed. Keep it to stay the same device.\n{}",
             toml::to_string(&table).map_err(std::io::Error::other)?
         );
-        let path = Self::path(state_dir, &self.template);
+        let path = Self::path(state_dir, key);
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)?;
         std::fs::rename(tmp, path)
@@ -298,21 +299,26 @@ mod tests {
     fn stored_and_reloaded() {
         let dir = std::env::temp_dir().join(format!("conpot-persona-{}", entropy_u64()));
         let s = spec();
-        let a = Persona::load_or_create(&s, "default", &dir).unwrap();
-        let b = Persona::load_or_create(&s, "default", &dir).unwrap();
+        let a = Persona::load_or_create(&s, "default", "default", &dir).unwrap();
+        let b = Persona::load_or_create(&s, "default", "default", &dir).unwrap();
         assert_eq!(a, b);
         let other = std::env::temp_dir().join(format!("conpot-persona-{}", entropy_u64()));
-        let c = Persona::load_or_create(&s, "default", &other).unwrap();
+        let c = Persona::load_or_create(&s, "default", "default", &other).unwrap();
         assert_ne!(a.values["serial"], c.values["serial"]);
         // A field added to the spec later is filled in; stored ones stay.
         let mut s2 = s.clone();
         s2.fields
             .insert("mac".into(), FieldSpec::Pattern("00:1B:1B:%%:%%:%%".into()));
-        let d = Persona::load_or_create(&s2, "default", &dir).unwrap();
+        let d = Persona::load_or_create(&s2, "default", "default", &dir).unwrap();
         assert_eq!(d.values["serial"], a.values["serial"]);
         assert_eq!(d.values["mac"].len(), 17);
         assert_eq!(Persona::next_boot(&dir, "default").unwrap(), 1);
         assert_eq!(Persona::next_boot(&dir, "default").unwrap(), 2);
+        // Another key in the same folder is another device, with its own boot count.
+        let e = Persona::load_or_create(&s, "default", "default-1a2b3c4d", &dir).unwrap();
+        assert_ne!(e.values["serial"], a.values["serial"]);
+        assert_eq!(Persona::load_or_create(&s, "default", "default", &dir).unwrap(), d);
+        assert_eq!(Persona::next_boot(&dir, "default-1a2b3c4d").unwrap(), 1);
         let _ = std::fs::remove_dir_all(dir);
         let _ = std::fs::remove_dir_all(other);
     }

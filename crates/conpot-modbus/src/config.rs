@@ -166,7 +166,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         functions,
         response_time_ms,
     };
-    prepare(file, &config, device, false, errs).map(|sizes| with_sizes(config, sizes))
+    prepare(file, &config, device, errs).map(|sizes| with_sizes(config, sizes))
 }
 
 fn child<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<roxmltree::Node<'a, 'a>> {
@@ -251,12 +251,30 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
                 );
                 continue;
             };
-            // As in Conpot, the block's values are the databus list named after the block
-            // and its size is that list's length.
+            // The block's values are the databus list named after the block (as in Conpot,
+            // `<content>` is not read). It serves the `<size>` it declares, where Conpot
+            // served the list's length (32 holding registers for slave 2 of its default
+            // template, which declares 8); without a `<size>`, the list's length.
+            let size = match text(b, "size") {
+                None => 0,
+                Some(t) => match t.parse::<u32>() {
+                    Ok(n) if n >= 1 && u32::from(start) + n <= 65536 => n.min(65535) as u16,
+                    _ => {
+                        errs.push(
+                            file,
+                            &format!("{path}/size"),
+                            format!(
+                                "a size from 1 that ends the block by address 65535 (it starts at {start}), found `{t}`"
+                            ),
+                        );
+                        continue;
+                    }
+                },
+            };
             blocks.push(Block {
                 table,
                 start,
-                size: 0,
+                size,
                 key: name,
             });
         }
@@ -271,21 +289,17 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
         functions: None,
         response_time_ms: (0, 0),
     };
-    prepare(file, &config, device, true, errs).map(|sizes| with_sizes(config, sizes))
+    prepare(file, &config, device, errs).map(|sizes| with_sizes(config, sizes))
 }
 
 /// Checks each block's databus key and overlap, pads lists to the declared size, and
-/// returns each block's effective size (slave index, block index) in order.
-fn prepare(
-    file: &str,
-    config: &ModbusConfig,
-    device: &Device,
-    size_from_list: bool,
-    errs: &mut Errors,
-) -> Option<Vec<u16>> {
+/// returns each block's effective size (slave index, block index) in order: the declared
+/// size, or the list's length for a block that declares none (size 0, Conpot XML only).
+fn prepare(file: &str, config: &ModbusConfig, device: &Device, errs: &mut Errors) -> Option<Vec<u16>> {
     let now = SystemTime::now();
     let mut sizes = Vec::new();
     for s in &config.slaves {
+        let first = sizes.len();
         for (i, b) in s.blocks.iter().enumerate() {
             let key = format!("slave {} block `{}`", s.id, b.key);
             let len = device.databus.with(&b.key, now, |v| match v {
@@ -301,7 +315,7 @@ fn prepare(
                     errs.push(file, &key, format!("databus key `{}` to hold a list", b.key));
                     0
                 }
-                Some(Some(n)) if size_from_list => n.min(65536 - usize::from(b.start)).min(65535) as u16,
+                Some(Some(n)) if b.size == 0 => n.min(65536 - usize::from(b.start)).min(65535) as u16,
                 Some(Some(n)) => {
                     if n < usize::from(b.size) && !device.databus.is_emulated(&b.key) {
                         let _ = device.databus.update(&b.key, now, |v| {
@@ -314,12 +328,10 @@ fn prepare(
                 }
             };
             let end = u32::from(b.start) + u32::from(size);
-            for other in s.blocks.iter().take(i) {
-                let other_size = u32::from(if size_from_list { 0 } else { other.size });
+            for (other, other_size) in s.blocks.iter().take(i).zip(sizes.iter().skip(first)) {
                 if other.table == b.table
-                    && !size_from_list
                     && u32::from(other.start) < end
-                    && u32::from(b.start) < u32::from(other.start) + other_size
+                    && u32::from(b.start) < u32::from(other.start) + u32::from(*other_size)
                 {
                     errs.push(
                         file,

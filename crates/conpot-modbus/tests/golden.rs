@@ -309,7 +309,7 @@ fn request_event_has_decoded_fields_and_raw_bytes() {
 
 #[test]
 fn conpot_default_template_imports_and_serves() {
-    let dir = common::shared().join("conpot-templates/default");
+    let dir = conpot_testkit::conpot_templates().join("default");
     let t = conpot_core::template::Template::load_dir(&dir).expect("Conpot default template loads");
     let persona = t.persona.generate("default", 3);
     let device =
@@ -327,7 +327,12 @@ fn conpot_default_template_imports_and_serves() {
         [&[0x01, 16][..], &[0xFF; 16]].concat()
     );
     assert_eq!(ask(&mut *s, 1, &[0x01, 0x00, 0x00, 0x00, 0x08]), [0x81, 0x02]);
-    assert_eq!(ask(&mut *s, 2, &[0x03, 0x9C, 0x41, 0x00, 0x20]).len(), 2 + 64);
+    // Slave 2 serves the 8 holding registers its block declares (its databus list has 32).
+    assert_eq!(ask(&mut *s, 2, &[0x03, 0x9C, 0x41, 0x00, 0x08]).len(), 2 + 16);
+    assert_eq!(ask(&mut *s, 2, &[0x03, 0x9C, 0x41, 0x00, 0x09]), [0x83, 0x02]);
+    assert_eq!(ask(&mut *s, 2, &[0x03, 0x9C, 0x49, 0x00, 0x01]), [0x83, 0x02]);
+    assert_eq!(ask(&mut *s, 2, &[0x04, 0x75, 0x31, 0x00, 0x08]).len(), 2 + 16);
+    assert_eq!(ask(&mut *s, 2, &[0x04, 0x75, 0x31, 0x00, 0x09]), [0x84, 0x02]);
     assert_eq!(ask(&mut *s, 5, &[0x01, 0x00, 0x01, 0x00, 0x01]), [0x81, 0x0B]);
     let id = ask(&mut *s, 1, &[0x2B, 0x0E, 0x01, 0x00]);
     let text = String::from_utf8_lossy(&id);
@@ -406,4 +411,85 @@ fn response_events_describe_what_was_sent() {
         described(255, &[0x2B, 0x0E, 0x04, 0x02]),
         json!({"conformity": 0x81, "more_follows": false, "next_object_id": 0, "objects": {"0x02": "V3.2.8"}})
     );
+}
+
+/// A Conpot XML template folder with one Modbus slave whose blocks are `blocks`.
+fn conpot_xml_modbus(name: &str, blocks: &str) -> Result<(conpot_core::Device, conpot_modbus::ModbusService), String> {
+    let dir = std::env::temp_dir().join(format!("conpot-modbus-xml-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("modbus")).unwrap();
+    std::fs::write(
+        dir.join("template.xml"),
+        r#"<core><template><entity name="unit">X</entity><entity name="vendor">Y</entity></template>
+        <databus><key_value_mappings>
+        <key name="short"><value type="value">[7 for b in range(0,4)]</value></key>
+        <key name="long"><value type="value">[5 for b in range(0,32)]</value></key>
+        </key_value_mappings></databus></core>"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("modbus/modbus.xml"),
+        format!(
+            r#"<modbus enabled="True" host="0.0.0.0" port="5020"><mode>tcp</mode><delay>100</delay>
+            <slaves><slave id="255"><blocks>{blocks}</blocks></slave></slaves></modbus>"#
+        ),
+    )
+    .unwrap();
+    let t = conpot_core::template::Template::load_dir(&dir).map_err(|e| format!("{e:?}"))?;
+    let device = conpot_core::Device::build(
+        &t,
+        t.persona.generate(name, 1),
+        SystemTime::now(),
+        &mut conpot_core::rng::Rng::from_seed(1),
+    )
+    .map_err(|e| format!("{e:?}"))?;
+    let svc = conpot_modbus::ModbusService::build(&t.protocols["modbus"], &device).map_err(|e| format!("{e:?}"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((device, svc))
+}
+
+fn xml_block(name: &str, start: u16, size: Option<&str>) -> String {
+    let size = size.map(|s| format!("<size>{s}</size>")).unwrap_or_default();
+    format!(
+        "<block name=\"{name}\"><type>HOLDING_REGISTERS</type><starting_address>{start}</starting_address>{size}<content>{name}</content></block>"
+    )
+}
+
+#[test]
+fn conpot_xml_blocks_serve_their_declared_size() {
+    // Declared smaller than the list: the declared size; larger: padded with zeros.
+    let blocks = [xml_block("long", 0, Some("8")), xml_block("short", 100, Some("6"))].concat();
+    let (_d, svc) = conpot_xml_modbus("sizes", &blocks).unwrap();
+    let mut s = session(&svc);
+    assert_eq!(
+        ask(&mut *s, 255, &[0x03, 0x00, 0x00, 0x00, 0x08]),
+        [&[0x03, 16][..], &[0, 5].repeat(8)].concat()
+    );
+    assert_eq!(ask(&mut *s, 255, &[0x03, 0x00, 0x00, 0x00, 0x09]), [0x83, 0x02]);
+    assert_eq!(
+        ask(&mut *s, 255, &[0x03, 0x00, 0x64, 0x00, 0x06]),
+        [&[0x03, 12][..], &[0, 7].repeat(4), &[0, 0, 0, 0]].concat()
+    );
+    assert_eq!(ask(&mut *s, 255, &[0x03, 0x00, 0x64, 0x00, 0x07]), [0x83, 0x02]);
+
+    // No <size>: the list's length.
+    let (_d, svc) = conpot_xml_modbus("nosize", &xml_block("long", 0, None)).unwrap();
+    let mut s = session(&svc);
+    assert_eq!(ask(&mut *s, 255, &[0x03, 0x00, 0x00, 0x00, 0x20]).len(), 2 + 64);
+    assert_eq!(ask(&mut *s, 255, &[0x03, 0x00, 0x00, 0x00, 0x21]), [0x83, 0x02]);
+
+    // A size that is no size, or runs past the address space, or overlaps: errors.
+    for (name, blocks, expected) in [
+        ("bad", xml_block("long", 0, Some("eight")), "found `eight`"),
+        ("zero", xml_block("long", 0, Some("0")), "found `0`"),
+        ("past", xml_block("long", 65530, Some("8")), "starts at 65530"),
+        (
+            "overlap",
+            [xml_block("long", 0, Some("8")), xml_block("short", 4, Some("4"))].concat(),
+            "no overlap with block `long`",
+        ),
+    ] {
+        let err = conpot_xml_modbus(name, &blocks).err().unwrap();
+        assert!(err.contains(expected), "{name}: {err}");
+    }
 }

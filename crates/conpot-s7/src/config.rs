@@ -376,8 +376,18 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
                 (true, 0x0A, _) => identity.oem_id = v,
                 (true, 0x0B, _) => identity.location = v,
                 (false, 1, _) => identity.order_code = v,
-                (false, _, "firmware_identification") => identity.firmware = version(&v).unwrap_or((0, 0, 0)),
-                (false, 6, _) => identity.hardware = v.trim().parse().unwrap_or(0),
+                // An empty (or unreadable) version keeps the persona's: a CPU never
+                // reports firmware 0.0.0.
+                (false, _, "firmware_identification") => {
+                    if let Some(fw) = version(&v) {
+                        identity.firmware = fw;
+                    }
+                }
+                (false, 6, _) => {
+                    if let Ok(hw) = v.trim().parse() {
+                        identity.hardware = hw;
+                    }
+                }
                 _ => {}
             }
         }

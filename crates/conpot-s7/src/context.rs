@@ -1,8 +1,10 @@
 //! What every S7 handler works with, in one place: the CPU, the connection's S7 state,
 //! the request being answered and the output, with the ways to answer it.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::SystemTime;
 
+use conpot_core::auth::Privilege;
 use conpot_core::event::EventDraft;
 use conpot_core::protocol::{Output, response_delay};
 use conpot_core::wire::{self as core_wire, WireError, WireResult, Writer};
@@ -39,8 +41,10 @@ pub(crate) struct Conn {
     pub download: Option<Download>,
     /// The rest of a long userdata answer, sent on the client's follow-up.
     pub pending: Option<Pending>,
-    /// Whether the right password was given on this connection.
-    pub authorized: bool,
+    /// What the password given on this connection allows (`None`: no password yet).
+    pub privilege: Option<Privilege>,
+    /// The attacker's address, whose password attempts are counted.
+    pub peer: IpAddr,
 }
 
 impl Default for Conn {
@@ -53,7 +57,8 @@ impl Default for Conn {
             upload: None,
             download: None,
             pending: None,
-            authorized: false,
+            privilege: None,
+            peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         }
     }
 }
@@ -97,14 +102,14 @@ impl Ctx<'_> {
     }
 
     /// Whether writes, control and clock setting are refused (protection level 2 or more
-    /// and no password given).
+    /// and no password allowing writes given).
     pub fn protected_write(&self) -> bool {
-        self.dev.config.protection >= 2 && !self.conn.authorized
+        self.dev.config.protection >= 2 && !self.conn.privilege.is_some_and(Privilege::may_write)
     }
 
-    /// Whether reads are refused too (protection level 3).
+    /// Whether reads are refused too (protection level 3, no password allowing reads).
     pub fn protected_read(&self) -> bool {
-        self.dev.config.protection >= 3 && !self.conn.authorized
+        self.dev.config.protection >= 3 && !self.conn.privilege.is_some_and(Privilege::may_read)
     }
 
     /// Answers the request with an ACK_DATA carrying `error` and the parameter and data

@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use conpot_core::Value;
+use conpot_core::auth::{Auth, Privilege, User};
 use conpot_core::databus::Databus;
 
 use crate::blocks::Block;
@@ -17,6 +18,10 @@ pub const KEY_RUN: &str = "s7_cpu_run";
 pub const KEY_CLOCK_OFFSET: &str = "s7_clock_offset_ms";
 /// Databus key holding when the mode last changed (Unix milliseconds).
 pub const KEY_MODE_SINCE: &str = "s7_mode_since_ms";
+/// Name of the account the section's `protection.password` becomes (it opens the CPU fully).
+pub const PROTECTION_ACCOUNT: &str = "s7comm-protection";
+/// Protocol name passwords are checked and recorded under.
+pub const PROTOCOL: &str = "s7comm";
 
 /// How a CPU is configured.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +34,8 @@ pub struct S7Config {
     pub blocks: Vec<Block>,
     /// Protection level (1 none, 2 write-protected, 3 read/write-protected).
     pub protection: u8,
-    /// Password that lifts the protection.
+    /// Password that lifts the protection (an account of the CPU's authentication, besides
+    /// the device's accounts for s7comm).
     pub password: Option<String>,
     /// Largest block a download may bring (bytes kept).
     pub max_block: usize,
@@ -48,11 +54,15 @@ pub struct S7Device {
     pub databus: Arc<Databus>,
     /// Blocks now in the CPU (downloads add to them).
     pub blocks: RwLock<Vec<Block>>,
+    /// The accounts whose passwords lift the protection: the device's, and the section's
+    /// own password.
+    pub auth: Auth,
 }
 
 impl S7Device {
-    /// A CPU over `databus`, starting in RUN unless the databus says otherwise.
-    pub fn new(config: S7Config, databus: Arc<Databus>) -> Self {
+    /// A CPU over `databus`, starting in RUN unless the databus says otherwise, checking
+    /// passwords against the device's `auth`.
+    pub fn new(config: S7Config, databus: Arc<Databus>, auth: &Auth) -> Self {
         if !databus.contains(KEY_RUN) {
             databus.insert(KEY_RUN, conpot_core::databus::Entry::Value(Value::Bool(true)));
         }
@@ -60,7 +70,12 @@ impl S7Device {
             databus.insert(KEY_CLOCK_OFFSET, conpot_core::databus::Entry::Value(Value::Int(0)));
         }
         let blocks = RwLock::new(config.blocks.clone());
+        let own = config.password.as_ref().map(|p| User {
+            privilege: Privilege::Administrator,
+            ..User::new(PROTECTION_ACCOUNT, p.as_str())
+        });
         S7Device {
+            auth: auth.with_protocol_users(PROTOCOL, own),
             config,
             databus,
             blocks,

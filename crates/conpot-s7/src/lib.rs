@@ -42,7 +42,7 @@ impl S7Service {
         let config = config::build(section, device)?;
         let start = (device.persona.seed as u16) | 0x0040;
         Ok(S7Service {
-            device: Arc::new(S7Device::new(config, Arc::clone(&device.databus))),
+            device: Arc::new(S7Device::new(config, Arc::clone(&device.databus), &device.auth)),
             next_ref: AtomicU16::new(start),
         })
     }
@@ -58,9 +58,9 @@ impl Service for S7Service {
         "s7comm"
     }
 
-    fn new_session(&self, _ctx: &SessionCtx) -> Box<dyn Session> {
+    fn new_session(&self, ctx: &SessionCtx) -> Box<dyn Session> {
         let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
-        Box::new(session::S7Session::new(Arc::clone(&self.device), r))
+        Box::new(session::S7Session::new(Arc::clone(&self.device), r).with_peer(ctx.peer.ip()))
     }
 }
 

@@ -3,6 +3,7 @@
 //! and handed to the job or userdata handlers. Plain code over bytes; time comes in as an
 //! argument.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -58,6 +59,13 @@ impl S7Session {
             tsdu: Vec::new(),
             conn: Conn::default(),
         }
+    }
+
+    /// The session with the attacker's address `peer` (password attempts are counted per
+    /// source).
+    pub fn with_peer(mut self, peer: IpAddr) -> Self {
+        self.conn.peer = peer;
+        self
     }
 
     fn close_with_dr(&self, out: &mut Output, why: &str, raw: &[u8]) {

@@ -319,6 +319,55 @@ fn protected_cpu_refuses_writes_until_the_password() {
     assert_eq!(w[0][14], 0xFF);
 }
 
+/// The security userdata PDU with `password` scrambled as clients send it.
+fn password_pdu(password: &[u8; 8]) -> Vec<u8> {
+    let mut enc = [0u8; 8];
+    for (i, &b) in password.iter().enumerate() {
+        enc[i] = b ^ 0x55 ^ if i >= 2 { enc[i - 2] } else { 0 };
+    }
+    let mut p = hex("320700001200000800 0c 0001120411450100 ff090008");
+    p.extend(enc);
+    p
+}
+
+#[test]
+fn device_accounts_open_the_cpu_by_their_privilege() {
+    let text = DEFAULT.replace(
+        "[protocols.s7comm.identity]",
+        "[protocols.s7comm.protection]\nlevel = 3\n\n[protocols.s7comm.identity]",
+    ) + "\n[[users]]\nname = \"viewer\"\npassword = \"look\"\nprivilege = \"user\"\nscope = [\"s7comm\"]\n";
+    let (_dev, svc) = build(&text, 10);
+    let mut c = Conn::new(&svc);
+    c.connect();
+    let read = hex("320100000300000e00000401120a10020001000184000000");
+    assert_eq!(c.pdu(&read)[0][14], 0x03, "read-protected");
+    let ok = c.pdu(&password_pdu(b"look    "));
+    assert_eq!(&ok[0][20..22], &[0, 0]);
+    assert_eq!(c.pdu(&read)[0][14], 0xFF, "a user may read");
+    let w = c.pdu(&hex("320100000400000e00050501120a100200010001840000000004000812"));
+    assert_eq!(w[0][14], 0x03, "but not write");
+    let a: Vec<_> = c.events.iter().filter(|e| e.event_type == "auth.attempt").collect();
+    assert_eq!(a.len(), 1);
+    let d = &a[0].body.data;
+    let keys: Vec<_> = d.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, conpot_core::auth::attempt::FIELDS);
+    assert_eq!(d["protocol"], "s7comm");
+    assert_eq!(d["password"], "look");
+    assert_eq!(d["username"], serde_json::Value::Null);
+    assert_eq!(d["method"], "password");
+    assert_eq!(d["success"], true);
+    assert_eq!(d["attempts"], 1);
+    assert!(a[0].body.raw.is_some(), "the frame is kept");
+    // An ftp-only account's password does not open the CPU.
+    let text = text + "[[users]]\nname = \"ftpuser\"\npassword = \"ftppass\"\nscope = [\"ftp\"]\n";
+    let (_dev, svc) = build(&text, 10);
+    let mut c = Conn::new(&svc);
+    c.connect();
+    assert_eq!(&c.pdu(&password_pdu(b"ftppass "))[0][20..22], &[0xD6, 0x02]);
+    let a = c.events.iter().find(|e| e.event_type == "auth.attempt").unwrap();
+    assert_eq!(a.body.data["reason"], "bad_password");
+}
+
 #[test]
 fn download_is_captured_and_listed() {
     let (_dev, svc) = build(DEFAULT, 9);
@@ -482,10 +531,7 @@ fn requests_cut_short_are_errors_never_read_as_zeros() {
 
 #[test]
 fn conpot_template_imports() {
-    let dir = std::env::var_os("CONPOT_SHARED")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("conpot-templates/default");
+    let dir = conpot_testkit::conpot_templates().join("default");
     let t = conpot_core::template::Template::load_dir(&dir).unwrap();
     let p = t.persona.generate("default", 1);
     let d = Device::build(&t, p, SystemTime::now(), &mut conpot_core::rng::Rng::from_seed(1)).unwrap();
@@ -505,6 +551,21 @@ fn conpot_template_imports() {
     ] {
         assert!(text.contains(v), "{v} in {text:?}");
     }
+    // The template leaves the module's versions empty: they come from the persona (what
+    // nmap's s7-info shows as Version), never 0.0.0.
+    let r = c.szl(0x0011, 0);
+    let at = r
+        .windows(3)
+        .position(|w| w == [0x00, 0xC0, b'V'])
+        .expect("a firmware record");
+    let firmware = format!("V{}.{}.{}", r[at + 3], r[at + 4], r[at + 5]);
+    assert_eq!(Some(firmware.as_str()), d.persona.get("firmware"));
+    assert_ne!(firmware, "V0.0.0");
+    let hw = r
+        .windows(5)
+        .position(|w| w == [0x00, 0xC0, 0x00, 0x00, 0x00])
+        .expect("a hardware record");
+    assert_eq!(Some(r[hw + 5].to_string().as_str()), d.persona.get("hardware"));
     let _ = Arc::clone(svc.device());
 }
 

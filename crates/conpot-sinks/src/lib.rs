@@ -1,8 +1,9 @@
-//! Event sinks of conpot-rs: encoders (native, conpot-legacy) and transports (JSON-lines
-//! file). Each sink runs as its own task on its own bounded queue.
+//! Event sinks of conpot-rs: encoders (native, conpot-legacy, text) and transports
+//! (JSON-lines file, the text log). Each sink runs as its own task on its own bounded queue.
 
 pub mod encode;
 pub mod jsonl;
+pub mod textlog;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -65,6 +66,22 @@ pub fn attach(
             Ok((name, task))
         }
     }
+}
+
+/// Attaches the text log: every event as one readable line through `tracing` (so to stderr
+/// and the `-l` file, as Conpot logs traffic), on its own queue of `capacity` events like any
+/// sink. Returns the sink's name and the blocking job that drains it (see [`attach`]).
+pub fn attach_text_log(
+    bus: &mut EventBus,
+    capacity: usize,
+    origin: Origin,
+    reopen: Arc<std::sync::atomic::AtomicU64>,
+) -> (String, impl FnOnce() + Send + 'static) {
+    let name = textlog::NAME.to_owned();
+    let rx = bus.add_sink(name.clone(), capacity);
+    let metrics = Arc::clone(bus.metrics());
+    let mut log = textlog::TextLog::default();
+    (name, move || run(rx, &origin, &metrics, &reopen, &mut log))
 }
 
 /// The loop every sink runs: write events as they come, flush when the queue is empty,

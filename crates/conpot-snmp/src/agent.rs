@@ -2,10 +2,12 @@
 //! GETNEXT, GETBULK or SET over the MIB view, and encodes the answer within the size the
 //! listener allows. Sans-IO: bytes and time in, bytes and events out.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
+use conpot_core::auth::{self, Attempt, Auth, Proof, Reason, Secret, Verdict};
 use conpot_core::databus::Databus;
 use conpot_core::event::EventDraft;
 use serde_json::{Value as Json, json};
@@ -13,6 +15,9 @@ use serde_json::{Value as Json, json};
 use crate::message::{self, Message, Pdu, Scoped, SnmpValue, Usm, VarBind, oid_string, pdu_tag};
 use crate::mib::{self, Mib, Ty};
 use crate::usm::{AuthProto, PrivProto};
+
+/// The protocol name logins are checked and recorded under.
+const PROTOCOL: &str = "snmp";
 
 /// The agent's statistics: (name, OID).
 pub const STATS: &[(&str, &[u32])] = &[
@@ -69,7 +74,8 @@ mod status {
     pub const NO_CREATION: i64 = 11;
 }
 
-/// A USM user.
+/// The USM keys of an account (localized once at start; the account itself, its privilege
+/// and whether it is enabled, is in the device's central store).
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
     /// Name.
@@ -78,8 +84,6 @@ pub struct User {
     pub auth: Option<(AuthProto, Vec<u8>)>,
     /// Privacy protocol and localized key.
     pub privacy: Option<(PrivProto, Vec<u8>)>,
-    /// Whether SET is allowed.
-    pub write: bool,
 }
 
 /// A community and whether it may write.
@@ -98,8 +102,12 @@ pub struct SnmpConfig {
     pub mib: Mib,
     /// v1/v2c communities.
     pub communities: Vec<Community>,
-    /// v3 users (keys localized to `engine_id`).
+    /// Keys of the v3 users (localized to `engine_id`): the device's accounts for SNMP and
+    /// those of `accounts`.
     pub users: Vec<User>,
+    /// v3 accounts the SNMP section declares itself (Conpot's built-in users, the native
+    /// section's `users`), checked after the device's own.
+    pub accounts: Vec<auth::User>,
     /// Our engine id.
     pub engine_id: Vec<u8>,
     /// Engine boots.
@@ -115,6 +123,7 @@ pub struct SnmpConfig {
 pub struct Agent {
     /// Configuration.
     pub config: SnmpConfig,
+    auth: Auth,
     databus: Arc<Databus>,
     boot: SystemTime,
     stats: Vec<AtomicU32>,
@@ -160,9 +169,11 @@ struct Principal {
 }
 
 impl Agent {
-    /// An agent with `config` over `databus`, booted at `boot`.
-    pub fn new(config: SnmpConfig, databus: Arc<Databus>, boot: SystemTime) -> Self {
+    /// An agent with `config` over `databus`, booted at `boot`, logging v3 users in
+    /// against the device's `auth` (with the section's own accounts added).
+    pub fn new(config: SnmpConfig, databus: Arc<Databus>, boot: SystemTime, auth: &Auth) -> Self {
         Agent {
+            auth: auth.with_protocol_users("snmp", config.accounts.iter().cloned()),
             config,
             databus,
             boot,
@@ -197,8 +208,20 @@ impl Agent {
         mib::read(obj, &self.databus, self.boot, now, &self.stats)
     }
 
-    /// Handles one datagram. `max_reply` bounds the answer's size.
+    /// Handles one datagram from an unknown source (tests, fuzzing). `max_reply` bounds
+    /// the answer's size.
     pub fn handle(&self, datagram: &[u8], now: SystemTime, max_reply: usize) -> (Option<Vec<u8>>, Vec<EventDraft>) {
+        self.handle_from(datagram, IpAddr::V4(Ipv4Addr::UNSPECIFIED), now, max_reply)
+    }
+
+    /// Handles one datagram from `source` (whose login attempts are counted).
+    pub fn handle_from(
+        &self,
+        datagram: &[u8],
+        source: IpAddr,
+        now: SystemTime,
+        max_reply: usize,
+    ) -> (Option<Vec<u8>>, Vec<EventDraft>) {
         self.bump(IN_PKTS);
         let mut events = Vec::new();
         let msg = match Message::decode(datagram) {
@@ -222,7 +245,15 @@ impl Agent {
                 version,
                 community,
                 pdu,
-            } => self.community(version, &community, pdu, datagram, now, max_reply, &mut events),
+            } => self.community(
+                version,
+                &community,
+                pdu,
+                datagram,
+                (source, now),
+                max_reply,
+                &mut events,
+            ),
             Message::V3 {
                 msg_id,
                 max_size,
@@ -240,7 +271,7 @@ impl Agent {
                     auth_offset,
                     scoped,
                     datagram,
-                    now,
+                    (source, now),
                     limit,
                     &mut events,
                 )
@@ -259,18 +290,20 @@ impl Agent {
         community: &[u8],
         pdu: Pdu,
         raw: &[u8],
-        now: SystemTime,
+        (source, now): (IpAddr, SystemTime),
         max_reply: usize,
         events: &mut Vec<EventDraft>,
     ) -> Option<Vec<u8>> {
         let vname = if version == 0 { "v1" } else { "v2c" };
         let Some(c) = self.config.communities.iter().find(|c| c.name == community) else {
             self.bump(BAD_COMMUNITY);
-            let mut d = EventDraft::new("auth.attempt")
-                .with("service", "snmp")
-                .with("version", vname)
-                .with("community", String::from_utf8_lossy(community).into_owned())
-                .with("success", false);
+            let attempt = Attempt {
+                protocol: PROTOCOL,
+                username: None,
+                secret: &Secret::Plain(community),
+                method: "snmp-community",
+            };
+            let mut d = self.auth.record(&attempt, Some(Reason::BadPassword), source, now);
             d.body.raw = Some(raw.to_vec());
             events.push(d);
             return None;
@@ -320,7 +353,7 @@ impl Agent {
         auth_offset: usize,
         scoped: Scoped,
         raw: &[u8],
-        now: SystemTime,
+        (source, now): (IpAddr, SystemTime),
         limit: usize,
         events: &mut Vec<EventDraft>,
     ) -> Option<Vec<u8>> {
@@ -330,16 +363,6 @@ impl Agent {
             Scoped::Encrypted(_) => 0,
         };
         let user_name = String::from_utf8_lossy(&usm.user).into_owned();
-        let fail = |events: &mut Vec<EventDraft>, why: &str| {
-            let mut d = EventDraft::new("auth.attempt")
-                .with("service", "snmp")
-                .with("version", "v3")
-                .with("username", user_name.clone())
-                .with("reason", why)
-                .with("success", false);
-            d.body.raw = Some(raw.to_vec());
-            events.push(d);
-        };
         // Discovery: unknown engine id.
         if usm.engine_id != self.config.engine_id {
             let pdu = self.report(UNKNOWN_ENGINE, request_id);
@@ -348,56 +371,87 @@ impl Agent {
             events.push(d);
             return reportable.then(|| self.encode_v3(msg_id, 0, &[], None, &pdu.to_bytes(), now));
         }
-        let Some(user) = self.config.users.iter().find(|u| u.name == usm.user) else {
-            fail(events, "unknown user");
-            let pdu = self.report(UNKNOWN_USER, request_id);
-            return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu.to_bytes(), now));
-        };
+        let keys = self.config.users.iter().find(|u| u.name == usm.user);
         let (want_auth, want_priv) = (flags & 1 != 0, flags & 2 != 0);
-        if want_priv && !want_auth
-            || want_auth && user.auth.is_none()
-            || want_priv && user.privacy.is_none()
-            || !want_auth && user.auth.is_some()
-        {
-            fail(events, "unsupported security level");
-            let pdu = self.report(UNSUPPORTED_LEVEL, request_id);
-            return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu.to_bytes(), now));
-        }
-        if let Some((proto, key)) = &user.auth {
-            let mut copy = raw.to_vec();
-            let n = usm.auth.len();
-            if let Some(field) = copy.get_mut(auth_offset..auth_offset + n) {
-                field.fill(0);
+        // Decrypted before the check, so a wrong privacy password is part of the one decision.
+        let decrypted = match &scoped {
+            Scoped::Encrypted(ct) => keys.and_then(|k| k.privacy.as_ref()).and_then(|(p, key)| {
+                p.decrypt(key, usm.boots as u32, usm.time as u32, &usm.privacy, ct)
+                    .and_then(|b| message::decode_scoped(&b).ok())
+            }),
+            Scoped::Plain { .. } => None,
+        };
+        let verify = |_: &auth::User| -> Verdict {
+            let Some(k) = keys else { return Verdict::Mismatch };
+            if want_priv && !want_auth
+                || want_auth && k.auth.is_none()
+                || want_priv && k.privacy.is_none()
+                || !want_auth && k.auth.is_some()
+            {
+                return Verdict::Refused("unsupported_security_level");
             }
-            if n != proto.mac_len() || proto.mac(key, &copy) != usm.auth {
-                fail(events, "wrong digest");
-                let pdu = self.report(WRONG_DIGEST, request_id);
-                return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu.to_bytes(), now));
+            if let Some((proto, key)) = &k.auth {
+                let mut copy = raw.to_vec();
+                let n = usm.auth.len();
+                if let Some(field) = copy.get_mut(auth_offset..auth_offset + n) {
+                    field.fill(0);
+                }
+                if n != proto.mac_len() || proto.mac(key, &copy) != usm.auth {
+                    return Verdict::Mismatch;
+                }
             }
-            let our_time = i64::from(self.engine_time(now));
-            if usm.boots != i64::from(self.config.boots) || (usm.time - our_time).abs() > 150 {
+            if matches!(scoped, Scoped::Encrypted(_)) && decrypted.is_none() {
+                return Verdict::Refused("decryption_error");
+            }
+            Verdict::Match
+        };
+        let proto = keys.and_then(|k| k.auth.as_ref()).map(|(p, _)| *p);
+        let proof = Proof {
+            method: match (proto, keys) {
+                (Some(p), _) => p.method(),
+                (None, Some(_)) => "snmp-usm-none",
+                (None, None) => "snmp-usm",
+            },
+            hash_alg: proto.map_or("", AuthProto::hmac_name),
+            hash: &usm.auth,
+            salt: &usm.engine_id,
+            challenge: &[],
+            verify: &verify,
+        };
+        let decision = self.auth.check(PROTOCOL, &usm.user, Secret::Proof(&proof), source, now);
+        let mut d = decision.event;
+        d.body.raw = Some(raw.to_vec());
+        events.push(d);
+        let our_time = i64::from(self.engine_time(now));
+        let in_time = usm.boots == i64::from(self.config.boots) && (usm.time - our_time).abs() <= 150;
+        let (account, user) = match (decision.outcome, keys) {
+            (Ok(account), Some(user)) => (account, user),
+            (Err(Reason::Refused("decryption_error")), Some(user)) if in_time => {
+                let pdu = self.report(DECRYPT_ERRORS, request_id);
+                return reportable.then(|| self.encode_v3(msg_id, 1, &usm.user, Some(user), &pdu.to_bytes(), now));
+            }
+            (Err(Reason::Refused("decryption_error")), Some(user)) => {
                 let pdu = self.report(NOT_IN_TIME, request_id);
                 return reportable.then(|| self.encode_v3(msg_id, 1, &usm.user, Some(user), &pdu.to_bytes(), now));
             }
-        }
-        let scoped = match scoped {
-            Scoped::Plain { .. } => scoped,
-            Scoped::Encrypted(ct) => {
-                let plain = user.privacy.as_ref().and_then(|(p, key)| {
-                    p.decrypt(key, usm.boots as u32, usm.time as u32, &usm.privacy, &ct)
-                        .and_then(|b| message::decode_scoped(&b).ok())
-                });
-                match plain {
-                    Some(s) => s,
-                    None => {
-                        fail(events, "decryption error");
-                        let pdu = self.report(DECRYPT_ERRORS, request_id);
-                        return reportable
-                            .then(|| self.encode_v3(msg_id, 1, &usm.user, Some(user), &pdu.to_bytes(), now));
-                    }
-                }
+            (Err(Reason::Refused(_)), Some(_)) => {
+                let pdu = self.report(UNSUPPORTED_LEVEL, request_id);
+                return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu.to_bytes(), now));
+            }
+            (Err(Reason::BadPassword | Reason::Locked), Some(_)) => {
+                let pdu = self.report(WRONG_DIGEST, request_id);
+                return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu.to_bytes(), now));
+            }
+            _ => {
+                let pdu = self.report(UNKNOWN_USER, request_id);
+                return reportable.then(|| self.encode_v3(msg_id, 0, &usm.user, None, &pdu.to_bytes(), now));
             }
         };
+        if user.auth.is_some() && !in_time {
+            let pdu = self.report(NOT_IN_TIME, request_id);
+            return reportable.then(|| self.encode_v3(msg_id, 1, &usm.user, Some(user), &pdu.to_bytes(), now));
+        }
+        let scoped = decrypted.unwrap_or(scoped);
         let Scoped::Plain { pdu, .. } = scoped else { return None };
         let level = match (want_auth, want_priv) {
             (true, true) => "authPriv",
@@ -407,7 +461,7 @@ impl Agent {
         let who = Principal {
             version: "v3",
             name: format!("{user_name} ({level})"),
-            write: user.write,
+            write: account.privilege.may_write(),
         };
         let overhead = 64 + usm.user.len() + self.config.engine_id.len() * 2 + 48 + 16;
         let resp = self.process(&pdu, false, &who, now, limit.saturating_sub(overhead), raw, events)?;

@@ -2,6 +2,7 @@
 
 use conpot_core::Device;
 use conpot_core::Value;
+use conpot_core::auth;
 use conpot_core::databus::Entry;
 use conpot_core::template::nav::{Errors, Table};
 use conpot_core::template::{ProtocolSection, TemplateError};
@@ -310,28 +311,28 @@ fn standard_mib(device: &Device, mib: &mut Mib) {
     }
 }
 
-/// An SNMPv3 user from an account of the shared credential store: `snmp_auth` (default
-/// `sha`; `none` for noAuthNoPriv), `snmp_priv` (`des` or `aes`) with `snmp_priv_password`
-/// (default: the password).
-fn credential_user(c: &conpot_core::credentials::Credential, engine: &[u8]) -> Result<User, String> {
-    let auth_name = c.params.get("snmp_auth").map_or("sha", String::as_str);
+/// The USM keys of an account of the device: `snmp_auth` (default `sha`; `none` for
+/// noAuthNoPriv), `snmp_priv` (`des` or `aes`) with `snmp_priv_password` (default: the
+/// password). Keys are localized once here; the agent checks messages against them.
+fn usm_user(a: &auth::User, engine: &[u8]) -> Result<User, String> {
+    let auth_name = a.param("snmp_auth").unwrap_or("sha");
     let auth = if auth_name == "none" {
         None
     } else {
         let p = AuthProto::parse(auth_name).ok_or_else(|| {
             format!("snmp_auth md5, sha, sha224, sha256, sha384, sha512 or none, found \"{auth_name}\"")
         })?;
-        if c.password.len() < 8 {
+        if a.password.len() < 8 {
             return Err("a password of at least 8 characters for SNMPv3".into());
         }
-        Some((p, p.localized_key(c.password.as_bytes(), engine)))
+        Some((p, p.localized_key(a.password.as_bytes(), engine)))
     };
-    let privacy = match (c.params.get("snmp_priv"), &auth) {
+    let privacy = match (a.param("snmp_priv"), &auth) {
         (None, _) => None,
         (Some(_), None) => return Err("snmp_priv only together with snmp_auth".into()),
         (Some(name), Some((ap, _))) => {
             let pp = PrivProto::parse(name).ok_or_else(|| format!("snmp_priv des or aes, found \"{name}\""))?;
-            let pw = c.params.get("snmp_priv_password").unwrap_or(&c.password);
+            let pw = a.param("snmp_priv_password").unwrap_or(&a.password);
             if pw.len() < 8 {
                 return Err("a privacy password of at least 8 characters".into());
             }
@@ -339,35 +340,76 @@ fn credential_user(c: &conpot_core::credentials::Credential, engine: &[u8]) -> R
         }
     };
     Ok(User {
-        name: c.user.as_bytes().to_vec(),
+        name: a.name.as_bytes().to_vec(),
         auth,
         privacy,
-        write: c.write,
     })
 }
 
-fn users_from_conpot(engine: &[u8]) -> Vec<User> {
-    let auth = |p: AuthProto| Some((p, p.localized_key(b"authkey1", engine)));
-    vec![
-        User {
-            name: b"usr-md5-des".to_vec(),
-            auth: auth(AuthProto::Md5),
-            privacy: Some((PrivProto::Des, AuthProto::Md5.localized_key(b"privkey1", engine))),
-            write: true,
-        },
-        User {
-            name: b"usr-sha-none".to_vec(),
-            auth: auth(AuthProto::Sha1),
-            privacy: None,
-            write: true,
-        },
-        User {
-            name: b"usr-sha-aes128".to_vec(),
-            auth: auth(AuthProto::Sha1),
-            privacy: Some((PrivProto::Aes128, AuthProto::Sha1.localized_key(b"privkey1", engine))),
-            write: true,
-        },
+/// Whether a device account is meant for SNMPv3: it names snmp in its scope or has snmp
+/// settings. Others (an FTP account valid everywhere, with a short password) are left out
+/// rather than refused, since RFC 3414 asks for 8 characters.
+fn meant_for_snmp(a: &auth::User) -> bool {
+    matches!(&a.scope, auth::Scope::Only(_)) || a.params.keys().any(|k| k.starts_with("snmp_")) || a.password.len() >= 8
+}
+
+/// The keys of the SNMP section's own accounts and of the device's accounts for SNMP; a
+/// section account may not reuse a device account's name.
+fn usm_users(
+    device: &Device,
+    local: &[(String, auth::User)],
+    engine: &[u8],
+    file: &str,
+    errs: &mut Errors,
+) -> Vec<User> {
+    let mut users = Vec::new();
+    for (path, a) in local {
+        if device.auth.store().for_protocol("snmp").any(|d| d.name == a.name) {
+            errs.push(
+                file,
+                &format!("{path}.name"),
+                format!("a name no device account uses for snmp (`{}`)", a.name),
+            );
+        }
+        match usm_user(a, engine) {
+            Ok(u) => users.push(u),
+            Err(e) => errs.push(file, path, e),
+        }
+    }
+    for (i, a) in device
+        .auth
+        .store()
+        .for_protocol("snmp")
+        .filter(|a| meant_for_snmp(a))
+        .enumerate()
+    {
+        match usm_user(a, engine) {
+            Ok(u) => users.push(u),
+            Err(e) => errs.push(file, &format!("users (snmp account {i}, `{}`)", a.name), e),
+        }
+    }
+    users
+}
+
+/// The v3 users Conpot's SNMP agent always has.
+fn conpot_accounts() -> Vec<auth::User> {
+    [
+        ("usr-md5-des", "md5", Some("des")),
+        ("usr-sha-none", "sha", None),
+        ("usr-sha-aes128", "sha", Some("aes")),
     ]
+    .into_iter()
+    .map(|(name, a, p)| {
+        let mut u = auth::User::new(name, "authkey1");
+        u.privilege = auth::Privilege::Operator;
+        u.params.insert("snmp_auth".into(), a.into());
+        if let Some(p) = p {
+            u.params.insert("snmp_priv".into(), p.into());
+            u.params.insert("snmp_priv_password".into(), "privkey1".into());
+        }
+        u
+    })
+    .collect()
 }
 
 fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) -> Option<SnmpConfig> {
@@ -511,7 +553,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             }
         }
     }
-    let mut users = Vec::new();
+    let mut accounts = Vec::new();
     for (path, ut) in root.tables("users", false, errs) {
         let ut = Table::new(file, &path, ut);
         ut.deny_unknown(
@@ -533,10 +575,15 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         let Some(name) = ut.str("name", true, errs) else {
             continue;
         };
+        let mut account = auth::User::new(name, "");
+        let mut param = |k: &str, v: &str| account.params.insert(k.to_owned(), v.to_owned());
         let auth = match ut.str("auth", false, errs) {
             None => None,
             Some(a) => match (AuthProto::parse(a), ut.str("auth_password", true, errs)) {
-                (Some(p), Some(pw)) if pw.len() >= 8 => Some((p, p.localized_key(pw.as_bytes(), &engine))),
+                (Some(p), Some(pw)) if pw.len() >= 8 => {
+                    param("snmp_auth", a);
+                    Some((p, pw))
+                }
                 (None, _) => {
                     errs.push(
                         file,
@@ -552,46 +599,36 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
                 _ => None,
             },
         };
-        let privacy = match ut.str("priv", false, errs) {
-            None => None,
-            Some(p) => match (PrivProto::parse(p), ut.str("priv_password", true, errs), &auth) {
-                (Some(pp), Some(pw), Some((ap, _))) if pw.len() >= 8 => {
-                    Some((pp, ap.localized_key(pw.as_bytes(), &engine)))
-                }
-                (None, ..) => {
-                    errs.push(file, &ut.key("priv"), format!("des or aes, found \"{p}\""));
-                    None
-                }
-                (_, _, None) => {
-                    errs.push(file, &ut.key("priv"), "privacy only together with auth");
-                    None
-                }
-                _ => {
-                    errs.push(file, &ut.key("priv_password"), "at least 8 characters");
-                    None
-                }
-            },
-        };
-        let write = ut.str("access", false, errs) == Some("write");
-        users.push(User {
-            name: name.as_bytes().to_vec(),
-            auth,
-            privacy,
-            write,
-        });
-    }
-    for (i, c) in device.credentials.for_service("snmp").enumerate() {
-        match credential_user(c, &engine) {
-            Ok(u) => users.push(u),
-            Err(e) => errs.push(file, &format!("credentials (snmp account {i}, `{}`)", c.user), e),
+        if auth.is_none() {
+            param("snmp_auth", "none");
         }
+        if let Some(p) = ut.str("priv", false, errs) {
+            match (PrivProto::parse(p), ut.str("priv_password", true, errs), &auth) {
+                (Some(_), Some(pw), Some(_)) if pw.len() >= 8 => {
+                    param("snmp_priv", p);
+                    param("snmp_priv_password", pw);
+                }
+                (None, ..) => errs.push(file, &ut.key("priv"), format!("des or aes, found \"{p}\"")),
+                (_, _, None) => errs.push(file, &ut.key("priv"), "privacy only together with auth"),
+                _ => errs.push(file, &ut.key("priv_password"), "at least 8 characters"),
+            }
+        }
+        if let Some((_, pw)) = auth {
+            account.password = pw.to_owned();
+        }
+        if ut.str("access", false, errs) == Some("write") {
+            account.privilege = auth::Privilege::Operator;
+        }
+        accounts.push((path, account));
     }
+    let users = usm_users(device, &accounts, &engine, file, errs);
     let max_repetitions = root.int("max_repetitions", 1, 1000, false, errs).unwrap_or(32) as u32;
     let response_time_ms = root.millis_range("response_time_ms", errs);
     Some(SnmpConfig {
         mib,
         communities,
         users,
+        accounts: accounts.into_iter().map(|(_, a)| a).collect(),
         engine_id: engine,
         boots: boots(device),
         max_repetitions,
@@ -687,11 +724,13 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
         name: b"public".to_vec(),
         write: false,
     }];
-    let users = users_from_conpot(&engine);
+    let accounts = conpot_accounts();
+    let users = accounts.iter().filter_map(|a| usm_user(a, &engine).ok()).collect();
     Some(SnmpConfig {
         mib,
         communities,
         users,
+        accounts,
         engine_id: engine,
         boots: boots(device),
         max_repetitions: 32,

@@ -13,6 +13,7 @@ pub mod mib;
 pub mod symbols;
 pub mod usm;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -34,7 +35,12 @@ impl SnmpService {
     pub fn build(section: &ProtocolSection, device: &Device) -> Result<Self, Vec<TemplateError>> {
         let config = config::build(section, device)?;
         Ok(SnmpService {
-            agent: Arc::new(Agent::new(config, Arc::clone(&device.databus), device.boot)),
+            agent: Arc::new(Agent::new(
+                config,
+                Arc::clone(&device.databus),
+                device.boot,
+                &device.auth,
+            )),
         })
     }
 
@@ -53,25 +59,60 @@ impl Service for SnmpService {
         &[Transport::Udp]
     }
 
-    fn new_session(&self, _ctx: &SessionCtx) -> Box<dyn Session> {
+    fn new_session(&self, ctx: &SessionCtx) -> Box<dyn Session> {
         Box::new(SnmpSession {
             agent: Arc::clone(&self.agent),
+            source: ctx.peer.ip(),
+            logged_in: Vec::new(),
         })
     }
 }
 
-/// The datagrams of one source: SNMP keeps no per-source state (USM's engine state is
-/// the agent's), so a session hands each datagram to the shared agent.
+/// The datagrams of one source, handed to the shared agent (USM's engine state is the
+/// agent's). The session remembers which users this source has logged in as, so an
+/// SNMPv3 walk records its successful login once rather than once per message; every
+/// failed attempt is recorded.
 #[derive(Debug)]
 pub struct SnmpSession {
     agent: Arc<Agent>,
+    /// The source address, whose login attempts are counted.
+    source: IpAddr,
+    /// Users (name, method) whose successful login this session has recorded.
+    logged_in: Vec<(serde_json::Value, serde_json::Value)>,
+}
+
+/// Users remembered per session; beyond, successes are recorded again.
+const MAX_LOGGED_IN: usize = 16;
+
+impl SnmpSession {
+    /// Whether `event` repeats a successful login already recorded for this source.
+    fn repeats_login(&mut self, event: &conpot_core::event::EventDraft) -> bool {
+        if event.event_type != conpot_core::auth::attempt::EVENT_TYPE
+            || event.body.data.get("success") != Some(&serde_json::Value::Bool(true))
+        {
+            return false;
+        }
+        let field = |k| event.body.data.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        let key = (field("username"), field("method"));
+        if self.logged_in.contains(&key) {
+            return true;
+        }
+        if self.logged_in.len() < MAX_LOGGED_IN {
+            self.logged_in.push(key);
+        }
+        false
+    }
 }
 
 impl Session for SnmpSession {
     fn on_input(&mut self, datagram: &[u8], now: SystemTime, out: &mut Output) -> usize {
         let max_reply = out.reply_limit.unwrap_or(MAX_REPLY);
-        let (reply, events) = self.agent.handle(datagram, now, max_reply);
-        out.events.extend(events);
+        let (reply, events) = self.agent.handle_from(datagram, self.source, now, max_reply);
+        for event in events {
+            if !self.repeats_login(&event) {
+                out.events.push(event);
+            }
+        }
         if let Some(reply) = reply {
             out.bytes.extend_from_slice(&reply);
             out.delay = conpot_core::protocol::response_delay(self.agent.config.response_time_ms);

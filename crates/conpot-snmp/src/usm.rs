@@ -36,6 +36,30 @@ impl AuthProto {
         })
     }
 
+    /// The `auth.attempt` method of a message authenticated with this protocol.
+    pub fn method(self) -> &'static str {
+        match self {
+            AuthProto::Md5 => "snmp-usm-md5",
+            AuthProto::Sha1 => "snmp-usm-sha1",
+            AuthProto::Sha224 => "snmp-usm-sha224",
+            AuthProto::Sha256 => "snmp-usm-sha256",
+            AuthProto::Sha384 => "snmp-usm-sha384",
+            AuthProto::Sha512 => "snmp-usm-sha512",
+        }
+    }
+
+    /// The MAC's name, with its truncated length in bits (the `hash_alg` of attempts).
+    pub fn hmac_name(self) -> &'static str {
+        match self {
+            AuthProto::Md5 => "hmac-md5-96",
+            AuthProto::Sha1 => "hmac-sha1-96",
+            AuthProto::Sha224 => "hmac-sha224-128",
+            AuthProto::Sha256 => "hmac-sha256-192",
+            AuthProto::Sha384 => "hmac-sha384-256",
+            AuthProto::Sha512 => "hmac-sha512-384",
+        }
+    }
+
     /// Length of the MAC carried in messages.
     pub fn mac_len(self) -> usize {
         match self {

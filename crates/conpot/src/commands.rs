@@ -34,7 +34,7 @@ pub fn list_templates() -> i32 {
 }
 
 /// Validates a template (folder or embedded name) and prints every error; returns the
-/// exit code (0 valid, 1 invalid).
+/// exit code (0 valid, 1 invalid or with nothing this version serves).
 pub fn check_template(path: &str) -> i32 {
     let template = match setup::load_template(Some(path)) {
         Ok(t) => t,
@@ -49,12 +49,20 @@ pub fn check_template(path: &str) -> i32 {
             for w in &template.warnings {
                 println!("warning: {w}");
             }
-            for p in &built.unsupported {
-                println!("warning: protocol `{p}` is not served by this version and will be skipped");
+            match setup::coverage(&template) {
+                Ok(skipped) => {
+                    if let Some(w) = skipped {
+                        println!("warning: {w}");
+                    }
+                    let served: Vec<&str> = built.services.iter().map(|(s, _)| s.name.as_str()).collect();
+                    println!("template `{}` is valid (serves: {})", template.name, served.join(", "));
+                    0
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    1
+                }
             }
-            let served: Vec<&str> = built.services.iter().map(|(s, _)| s.name.as_str()).collect();
-            println!("template `{}` is valid (serves: {})", template.name, served.join(", "));
-            0
         }
         Err(errs) => {
             eprintln!(

@@ -48,7 +48,11 @@ fn start(cli: cli::Cli) -> i32 {
     };
     match logfile {
         Some(f) => builder.with_writer(std::io::stderr.and(f)).with_ansi(false).init(),
-        None => builder.with_writer(std::io::stderr).init(),
+        None => {
+            use std::io::IsTerminal;
+            let colour = colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+            builder.with_writer(std::io::stderr).with_ansi(colour).init();
+        }
     }
 
     let mut config = match setup::load_config(cli.config.as_deref(), cli.force) {
@@ -64,7 +68,6 @@ fn start(cli: cli::Cli) -> i32 {
     if let Some(host) = cli.listen_host {
         config.listen.host = Some(host.to_string());
     }
-    config.listen.ports.extend(cli.ports);
     let template = match setup::load_template(cli.template.as_deref()) {
         Ok(t) => t,
         Err(e) => {
@@ -72,6 +75,17 @@ fn start(cli: cli::Cli) -> i32 {
             return 1;
         }
     };
+    let checked = setup::check_port_names(
+        &template,
+        config.listen.ports.keys().map(String::as_str),
+        "[listen.ports] of the configuration",
+    )
+    .and_then(|()| setup::check_port_names(&template, cli.ports.iter().map(|(n, _)| n.as_str()), "--port"));
+    if let Err(e) = checked {
+        tracing::error!("{e}");
+        return 1;
+    }
+    config.listen.ports.extend(cli.ports);
     conpot_net::sys::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -81,4 +95,22 @@ fn start(cli: cli::Cli) -> i32 {
         }
     };
     runtime.block_on(run::run(config, template))
+}
+
+/// Whether the log on stderr is coloured: only on a terminal, and never when `NO_COLOR` is
+/// set to anything (no-color.org), so a pipe, a file or journald get plain text.
+fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(super::colour(true, None));
+        assert!(super::colour(true, Some(OsStr::new(""))));
+        assert!(!super::colour(true, Some(OsStr::new("1"))));
+        assert!(!super::colour(false, None));
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use conpot_core::bus::EventBus;
-use conpot_core::config::{Config, SinkKind};
+use conpot_core::config::Config;
 use conpot_core::event::{EventDraft, Origin, SessionInfo, Transport};
 use conpot_core::metrics::Metrics;
 use conpot_core::persona::Persona;
@@ -32,6 +32,14 @@ pub async fn run(config: Config, template: Template) -> i32 {
     };
     for w in config.warnings.iter().chain(&template.warnings) {
         tracing::warn!("{w}");
+    }
+    match setup::coverage(&template) {
+        Ok(None) => {}
+        Ok(Some(skipped)) => tracing::warn!("{skipped}"),
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
     }
     // Bind every socket first: a port in use names every conflict and writes no file.
     let mut plan = Vec::new();
@@ -76,15 +84,16 @@ pub async fn run(config: Config, template: Template) -> i32 {
             return 1;
         }
     };
-    let persona = match Persona::load_or_create(&template.persona, &template.name, &config.state_dir) {
+    let key = template.persona_key();
+    let persona = match Persona::load_or_create(&template.persona, &template.name, &key, &config.state_dir) {
         Ok(p) => p,
         Err(e) => {
             tracing::error!("cannot keep the persona in {}: {e}", config.state_dir.display());
             return 1;
         }
     };
-    let persona_path = Persona::path(&config.state_dir, &template.name);
-    let boots = Persona::next_boot(&config.state_dir, &template.name).unwrap_or(1);
+    let persona_path = Persona::path(&config.state_dir, &key);
+    let boots = Persona::next_boot(&config.state_dir, &key).unwrap_or(1);
     let built = match setup::build(&template, persona, boots) {
         Ok(b) => b,
         Err(errs) => {
@@ -92,9 +101,6 @@ pub async fn run(config: Config, template: Template) -> i32 {
             return 1;
         }
     };
-    for p in &built.unsupported {
-        tracing::warn!("protocol `{p}` of the template is not served by this version; skipped");
-    }
 
     let origin = Origin {
         sensor_id: Arc::from(config.sensor_id.as_str()),
@@ -114,16 +120,28 @@ pub async fn run(config: Config, template: Template) -> i32 {
             origin.clone(),
             Arc::clone(&reopen),
         ) {
-            Ok((name, task)) => match std::thread::Builder::new().name("conpot-sink".into()).spawn(task) {
-                Ok(thread) => sink_tasks.push((name, tokio::task::spawn_blocking(move || thread.join()))),
+            Ok((name, task)) => match spawn_sink(name, task) {
+                Ok(t) => sink_tasks.push(t),
                 Err(e) => {
                     tracing::error!("cannot start the sink thread: {e}");
                     return 1;
                 }
             },
             Err(e) => {
-                let SinkKind::JsonLines { path } = &sink.kind;
-                tracing::error!("cannot open event log {}: {e}", path.display());
+                tracing::error!("cannot open event log {}: {e}", sink.kind);
+                return 1;
+            }
+        }
+    }
+    // Every event is also a line of the text log, as in Conpot's log (unless -q hides it).
+    let text_log = tracing::enabled!(tracing::Level::INFO);
+    if text_log {
+        let (name, task) =
+            conpot_sinks::attach_text_log(&mut bus, config.limits.event_queue, origin.clone(), Arc::clone(&reopen));
+        match spawn_sink(name, task) {
+            Ok(t) => sink_tasks.push(t),
+            Err(e) => {
+                tracing::error!("cannot start the sink thread: {e}");
                 return 1;
             }
         }
@@ -155,7 +173,8 @@ pub async fn run(config: Config, template: Template) -> i32 {
         listening.push((spec.name.clone(), transport, listener.local_addr().unwrap_or(spec.addr)));
     }
 
-    let ready_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // In tenths of a millisecond: more digits only say how fast the clock is read.
+    let ready_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     let p = &built.device.persona;
     tracing::info!(
         "conpot-rs {} ready in {ready_ms:.1} ms: template `{}` ({} {}), persona {} [{}]",
@@ -176,8 +195,10 @@ pub async fn run(config: Config, template: Template) -> i32 {
         let _ = out.flush();
     }
     for s in &config.sinks {
-        let SinkKind::JsonLines { path } = &s.kind;
-        tracing::info!("events ({:?}) -> {}", s.format, path.display());
+        tracing::info!("events ({}) -> {}", s.format, s.kind);
+    }
+    if text_log {
+        tracing::info!("events (text) -> this log");
     }
     let sensor_session = SessionInfo::new("sensor".into(), Transport::None, None, None);
     let listeners_json: Vec<_> = listening
@@ -228,7 +249,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
         .collect();
     sensor.emit(
         &sensor_session,
-        EventDraft::new("sensor.stop").with("counters", counters.clone()),
+        EventDraft::new("sensor.stop").with("counters", counters),
         SystemTime::now(),
     );
     // Dropping the last handle on the bus closes every sink queue; the sinks drain and flush.
@@ -238,8 +259,18 @@ pub async fn run(config: Config, template: Template) -> i32 {
             tracing::error!("sink {name} did not finish flushing in {DRAIN:?}");
         }
     }
-    tracing::info!("stopped; counters: {}", serde_json::Value::Object(counters));
+    // (The counters are in the sensor.stop line of the text log just before.)
+    tracing::info!("stopped");
     0
+}
+
+/// A sink's drain job on its own thread, awaited (as a blocking task) at shutdown.
+type SinkTask = (String, tokio::task::JoinHandle<std::thread::Result<()>>);
+
+/// Starts a sink's drain job `task` on a thread of its own.
+fn spawn_sink(name: String, task: impl FnOnce() + Send + 'static) -> std::io::Result<SinkTask> {
+    let thread = std::thread::Builder::new().name("conpot-sink".into()).spawn(task)?;
+    Ok((name, tokio::task::spawn_blocking(move || thread.join())))
 }
 
 /// What a signal asks for.

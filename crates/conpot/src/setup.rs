@@ -44,14 +44,73 @@ pub fn load_template(arg: Option<&str>) -> Result<Template, String> {
     loaded.map_err(|e| format!("template errors:\n{}", format_errors(&e)))
 }
 
+/// Checks that each of `names` (port overrides, from `origin`: `--port` or the
+/// configuration) names a protocol of `template`, so a typo such as `s7=102` is an error
+/// listing the names that would work rather than an override silently ignored.
+pub fn check_port_names<'a>(
+    template: &Template,
+    names: impl IntoIterator<Item = &'a str>,
+    origin: &str,
+) -> Result<(), String> {
+    let unknown: Vec<&str> = names
+        .into_iter()
+        .filter(|n| !template.protocols.contains_key(*n))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let valid: Vec<&str> = template.protocols.keys().map(String::as_str).collect();
+    Err(format!(
+        "{origin}: template `{}` has no protocol named {}; its protocols are: {}",
+        template.name,
+        unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+        if valid.is_empty() {
+            "none".to_owned()
+        } else {
+            valid.join(", ")
+        }
+    ))
+}
+
 /// The device and its built services.
 pub struct Built {
     /// The device.
     pub device: Device,
     /// Enabled, implemented protocols with their services.
     pub services: Vec<(ProtocolSection, Service)>,
-    /// Enabled protocols that are not implemented yet.
-    pub unsupported: Vec<String>,
+}
+
+/// What of `template` this version serves, in words: `Ok(None)` when every enabled
+/// protocol is served, `Ok(Some(warning))` naming the protocols skipped, and `Err` when
+/// nothing at all would listen (a honeypot with no listener is not a honeypot). Known from
+/// the registry alone, so a run can refuse before it binds or writes anything.
+pub fn coverage(template: &Template) -> Result<Option<String>, String> {
+    let enabled = || template.protocols.values().filter(|s| s.enabled);
+    let served = enabled().filter(|s| registry::transports(&s.name).is_some()).count();
+    let skipped: Vec<&str> = enabled()
+        .filter(|s| registry::transports(&s.name).is_none())
+        .map(|s| s.name.as_str())
+        .collect();
+    let skipped = skipped.join(", ");
+    if served == 0 {
+        let disabled: Vec<&str> = template
+            .protocols
+            .values()
+            .filter(|s| !s.enabled)
+            .map(|s| s.name.as_str())
+            .collect();
+        let mut why = if skipped.is_empty() {
+            "the template enables no protocol".to_owned()
+        } else {
+            format!("this version serves none of the template's protocols ({skipped})")
+        };
+        if !disabled.is_empty() {
+            why.push_str(&format!("; disabled in the template: {}", disabled.join(", ")));
+        }
+        return Err(format!("template `{}` has nothing to serve: {why}", template.name));
+    }
+    Ok((!skipped.is_empty())
+        .then(|| format!("protocols of the template not served by this version, skipped: {skipped}")))
 }
 
 /// Builds the device of `template` with `persona` (started for the `boots`-th time) and
@@ -64,28 +123,16 @@ pub fn build(template: &Template, persona: Persona, boots: u32) -> Result<Built,
     );
     let mut errs = Vec::new();
     let mut services = Vec::new();
-    let mut unsupported = Vec::new();
     for section in template.protocols.values() {
         match registry::build(section, &device) {
-            None => {
-                if section.enabled {
-                    unsupported.push(section.name.clone());
-                }
-            }
             Some(Err(e)) => errs.extend(e),
-            Some(Ok(svc)) => {
-                if section.enabled {
-                    services.push((section.clone(), svc));
-                }
-            }
+            Some(Ok(svc)) if section.enabled => services.push((section.clone(), svc)),
+            // Disabled, or not served by this version (named by `coverage`).
+            _ => {}
         }
     }
     if errs.is_empty() {
-        Ok(Built {
-            device,
-            services,
-            unsupported,
-        })
+        Ok(Built { device, services })
     } else {
         Err(errs)
     }

@@ -12,12 +12,6 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_conpot"))
 }
 
-fn shared() -> PathBuf {
-    std::env::var_os("CONPOT_SHARED")
-        .map(Into::into)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("conpot-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -62,7 +56,10 @@ fn lists_embedded_templates() {
 
 #[test]
 fn template_check_accepts_good_templates() {
-    for t in ["default", shared().join("conpot-templates/default").to_str().unwrap()] {
+    for t in [
+        "default",
+        conpot_testkit::conpot_templates().join("default").to_str().unwrap(),
+    ] {
         let o = bin().args(["template", "check", t]).output().unwrap();
         assert!(o.status.success(), "{t}: {:?}", text(&o));
         assert!(text(&o).0.contains("is valid"));
@@ -160,7 +157,13 @@ struct Running {
 }
 
 impl Running {
+    /// Starts quietly (warnings only), stderr unread.
     fn start(cwd: &Path, args: &[&str]) -> Running {
+        Running::start_logging(cwd, &[args, &["-q"]].concat(), Stdio::piped())
+    }
+
+    /// Starts at the default log level, the log on stderr going to `stderr`.
+    fn start_logging(cwd: &Path, args: &[&str], stderr: Stdio) -> Running {
         let started = Instant::now();
         let mut child = bin()
             .args(args)
@@ -173,11 +176,10 @@ impl Running {
                 "s7comm=0",
                 "--port",
                 "snmp=0",
-                "-q",
             ])
             .current_dir(cwd)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -320,7 +322,7 @@ fn conpot_template_and_ini_config_write_conpots_json_log() {
         ),
     )
     .unwrap();
-    let template = shared().join("conpot-templates/default");
+    let template = conpot_testkit::conpot_templates().join("default");
     let run = Running::start(&d, &["-t", template.to_str().unwrap(), "-c", "conpot.cfg"]);
     // Conpot's serial-mode layout: slave 1 holds coils at PDU address 1.
     let reply = modbus(run.modbus, &[0, 1, 0, 0, 0, 6, 1, 1, 0, 1, 0, 8]);
@@ -400,4 +402,214 @@ fn sighup_reopens_the_event_log() {
     assert!(before.iter().any(|e| e["event_type"] == "modbus.request"));
     assert!(after.iter().any(|e| e["event_type"] == "modbus.request"));
     assert_eq!(after.last().unwrap()["event_type"], "sensor.stop");
+}
+
+/// A COTP connection request (the first thing any S7 client sends), with the answer.
+fn s7_connect(addr: SocketAddr) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&conpot_core_hex("0300001611e00000001400c1020100c2020102c0010a"))
+        .unwrap();
+    let mut answer = [0u8; 22];
+    s.read_exact(&mut answer).unwrap();
+    answer.to_vec()
+}
+
+/// Conpot's stock `testing.cfg` enables no JSON log: the traffic must still show in the text
+/// log (`-l conpot.log` and stderr), one readable line per event, with no colour codes.
+#[test]
+fn conpot_testing_cfg_shows_traffic_in_the_text_log() {
+    let d = tmpdir("textlog");
+    let template = conpot_testkit::conpot_templates().join("default");
+    let cfg = conpot_testkit::conpot_testing_cfg();
+    let stderr = std::fs::File::create(d.join("stderr.txt")).unwrap();
+    let run = Running::start_logging(
+        &d,
+        &[
+            "-t",
+            template.to_str().unwrap(),
+            "-c",
+            cfg.to_str().unwrap(),
+            "-l",
+            "conpot.log",
+        ],
+        Stdio::from(stderr),
+    );
+    let reply = modbus(run.modbus, &[0, 7, 0, 0, 0, 6, 1, 1, 0, 1, 0, 8]);
+    assert_eq!(&reply[..9], &[0, 7, 0, 0, 0, 4, 1, 1, 1]);
+    assert_eq!(s7_connect(run.s7)[5], 0xD0, "a COTP connection confirm");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(run.stop().success());
+    let log = std::fs::read_to_string(d.join("conpot.log")).unwrap();
+    let on_stderr = std::fs::read_to_string(d.join("stderr.txt")).unwrap();
+    for text in [&log, &on_stderr] {
+        for line in [
+            "New modbus session from 127.0.0.1:",
+            "modbus.request from 127.0.0.1:",
+            "raw=000700000006010100010008",
+            "New s7comm session from 127.0.0.1:",
+            "s7.cotp_connect from 127.0.0.1:",
+            "s7comm session from 127.0.0.1:",
+            "events (text) -> this log",
+        ] {
+            assert!(text.contains(line), "{line:?} in:\n{text}");
+        }
+        assert!(!text.contains('\u{1b}'), "no colour codes off a terminal:\n{text}");
+    }
+    let request = log.lines().find(|l| l.contains("modbus.request")).unwrap();
+    assert!(
+        request.contains(r#"request={"address":1,"function":"read_coils","quantity":8"#),
+        "{request}"
+    );
+}
+
+/// Start-up lines in the operator's words: sink formats by their configuration names, the
+/// start time rounded, no colour codes when stderr is a file.
+#[test]
+fn start_up_log_speaks_the_configurations_words() {
+    let d = tmpdir("startlog");
+    std::fs::write(
+        d.join("c.toml"),
+        "[[sinks]]\ntype = \"jsonl\"\npath = \"legacy.json\"\nformat = \"conpot-legacy\"\n[[sinks]]\ntype = \"jsonl\"\npath = \"native.jsonl\"\n",
+    )
+    .unwrap();
+    let stderr = std::fs::File::create(d.join("stderr.txt")).unwrap();
+    let run = Running::start_logging(&d, &["-c", "c.toml"], Stdio::from(stderr));
+    assert!(run.stop().success());
+    let log = std::fs::read_to_string(d.join("stderr.txt")).unwrap();
+    assert!(log.contains("events (conpot-legacy) -> legacy.json"), "{log}");
+    assert!(log.contains("events (native) -> native.jsonl"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+    let start = jsonl(&d.join("native.jsonl"))
+        .into_iter()
+        .find(|e| e["event_type"] == "sensor.start")
+        .unwrap();
+    let ready = start["data"]["ready_ms"].to_string();
+    assert!(
+        ready.split('.').nth(1).is_none_or(|decimals| decimals.len() <= 1),
+        "ready_ms {ready}"
+    );
+    let text_line = log.lines().find(|l| l.contains("sensor.start: ")).unwrap();
+    assert!(text_line.contains(&format!("ready_ms={ready}")), "{text_line}");
+}
+
+/// Conpot's `default` folder and the embedded `default` are two devices: running one does
+/// not change the persona of the other.
+#[test]
+fn conpot_default_and_embedded_default_keep_apart_personas() {
+    let d = tmpdir("twodefaults");
+    let run = Running::start(&d, &[]);
+    let embedded_id = device_id(run.modbus, 255);
+    assert!(run.stop().success());
+    let state = d.join("conpot-state");
+    let embedded = std::fs::read_to_string(state.join("persona-default.toml")).unwrap();
+
+    let conpot = conpot_testkit::conpot_templates().join("default");
+    let run = Running::start(&d, &["-t", conpot.to_str().unwrap()]);
+    assert!(device_id(run.modbus, 1).contains("S7-200"));
+    assert!(run.stop().success());
+    assert_eq!(
+        std::fs::read_to_string(state.join("persona-default.toml")).unwrap(),
+        embedded,
+        "the embedded device's persona is untouched"
+    );
+    let files: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let imported = files.iter().find(|n| *n != "persona-default.toml").unwrap();
+    assert!(imported.starts_with("persona-default-"), "{imported}");
+    let imported = std::fs::read_to_string(state.join(imported)).unwrap();
+    assert!(
+        !imported.contains("system_name"),
+        "no fields of the embedded persona: {imported}"
+    );
+
+    let run = Running::start(&d, &[]);
+    assert_eq!(device_id(run.modbus, 255), embedded_id);
+    assert!(run.stop().success());
+}
+
+/// A template this version can serve nothing of is refused by `template check` and by a
+/// run, naming the protocols; one with something to serve names what it skips.
+#[test]
+fn a_template_with_nothing_to_serve_is_an_error() {
+    let d = tmpdir("nothing");
+    let head = "[template]\nunit = \"X\"\nvendor = \"Y\"\n[persona]\nvendor = \"Y\"\n";
+    for (name, body, expected) in [
+        (
+            "unserved",
+            "[protocols.http]\nport = 8080\n[protocols.bacnet]\nport = 47808\n",
+            "this version serves none of the template's protocols (bacnet, http)",
+        ),
+        ("none", "", "the template enables no protocol"),
+        (
+            "disabled",
+            "[protocols.snmp]\nenabled = false\nport = 16100\n",
+            "the template enables no protocol; disabled in the template: snmp",
+        ),
+    ] {
+        let t = d.join(name);
+        std::fs::create_dir_all(&t).unwrap();
+        std::fs::write(t.join("template.toml"), format!("{head}{body}")).unwrap();
+        let o = bin().args(["template", "check", t.to_str().unwrap()]).output().unwrap();
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {out}{err}");
+        assert!(
+            err.contains("has nothing to serve") && err.contains(expected),
+            "{name}: {err}"
+        );
+        assert!(!out.contains("is valid"), "{name}: {out}");
+        let o = bin()
+            .args(["-t", t.to_str().unwrap(), "--state-dir"])
+            .arg(d.join("state"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{name}: {:?}", text(&o));
+        assert!(text(&o).1.contains(expected), "{name}: {:?}", text(&o));
+    }
+    let o = bin()
+        .args(["template", "check"])
+        .arg(conpot_testkit::conpot_templates().join("default"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(
+        text(&o)
+            .0
+            .contains("not served by this version, skipped: bacnet, enip, ftp, http, ipmi, tftp"),
+        "{:?}",
+        text(&o)
+    );
+}
+
+/// `--port` with a name the template has no protocol of is an error listing the valid names
+/// (and so is such a name in the configuration's [listen.ports]).
+#[test]
+fn port_override_for_an_unknown_protocol_is_an_error() {
+    let d = tmpdir("badport");
+    let o = bin()
+        .args(["--port", "s7=11202", "--port", "modbus=0", "--state-dir"])
+        .arg(d.join("state"))
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("--port: template `default` has no protocol named `s7`; its protocols are: modbus, s7comm, snmp"),
+        "{err}"
+    );
+    assert!(!out.contains("listening"), "{out}");
+    std::fs::write(d.join("c.toml"), "[listen.ports]\nmodbsu = 502\n").unwrap();
+    let o = bin().arg("-c").arg(d.join("c.toml")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o)
+            .1
+            .contains("[listen.ports] of the configuration: template `default` has no protocol named `modbsu`"),
+        "{:?}",
+        text(&o)
+    );
 }

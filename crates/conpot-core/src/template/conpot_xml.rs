@@ -138,6 +138,8 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         ));
     }
 
+    let auth = super::conpot_users::import(&protocols, &mut errs);
+
     if !errs.is_empty() {
         return Err(errs.0);
     }
@@ -150,7 +152,7 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         protocols,
         conpot_xml: true,
         warnings,
-        credentials: Default::default(),
+        auth,
     })
 }
 
@@ -207,6 +209,12 @@ fn fallback_persona(meta: &Meta) -> PersonaSpec {
     fields.insert("mac".to_owned(), FieldSpec::Pattern("00:1B:1B:%%:%%:%%".into()));
     fields.insert("hostname".to_owned(), FieldSpec::Pattern("plc-####".into()));
     fields.insert("ip_address".to_owned(), FieldSpec::Pattern("192.168.1#.1##".into()));
+    // For the versions a template leaves empty (Conpot's default does, for S7).
+    fields.insert(
+        "firmware".to_owned(),
+        FieldSpec::Choice(["V3.2.6", "V3.2.8", "V3.2.10", "V3.2.12"].map(String::from).to_vec()),
+    );
+    fields.insert("hardware".to_owned(), fixed("1"));
     PersonaSpec {
         fields,
         variants: Vec::new(),

@@ -2,9 +2,11 @@
 //! (`template.toml`); Conpot's XML template folders (`template.xml` plus
 //! `<protocol>/<protocol>.xml`) are imported into the same model.
 
+mod conpot_users;
 mod conpot_xml;
 mod native;
 pub mod nav;
+mod users;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -169,8 +171,9 @@ pub struct Template {
     pub conpot_xml: bool,
     /// Things accepted but not fully supported, for the operator to read.
     pub warnings: Vec<String>,
-    /// Accounts of the device (texts may hold `{persona.NAME}` references).
-    pub credentials: crate::credentials::Credentials,
+    /// Accounts, groups and the attempt policy of the device (texts may hold
+    /// `{persona.NAME}` references).
+    pub auth: crate::auth::AuthSpec,
 }
 
 impl Template {
@@ -210,6 +213,27 @@ impl Template {
             .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "template".into());
         Template::load(&name, FileSource::Dir(dir.to_path_buf()))
+    }
+
+    /// The name its persona is kept under in the state folder: an embedded template's
+    /// name, or for a folder its name and a hash of its full (canonical) path. So Conpot's
+    /// `default` folder and the embedded `default` are two devices, each with its own
+    /// persona, and so are two folders of the same name. (Moving a folder makes it a new
+    /// device; its old persona file stays beside the new one.)
+    pub fn persona_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        match &self.source {
+            FileSource::Embedded(_) => self.name.clone(),
+            FileSource::Dir(dir) => {
+                let full = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+                let hash = Sha256::digest(full.as_os_str().as_encoded_bytes());
+                format!(
+                    "{}-{}",
+                    self.name,
+                    crate::hex::encode(hash.get(..4).unwrap_or_default())
+                )
+            }
+        }
     }
 
     /// Names of every databus key the template defines.
@@ -257,4 +281,39 @@ pub fn conpot_emulator(class: &str) -> Option<DatabusSpec> {
         _ => return None,
     };
     Some(DatabusSpec::Emulator(spec))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn folder(root: &Path, sub: &str) -> PathBuf {
+        let d = root.join(sub).join("default");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("template.toml"),
+            "[template]\nunit = \"X\"\nvendor = \"Y\"\n[persona]\nvendor = \"Y\"\n",
+        )
+        .unwrap();
+        d
+    }
+
+    #[test]
+    fn persona_key_tells_embedded_and_folders_apart() {
+        let root = std::env::temp_dir().join(format!("conpot-template-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (a, b) = (folder(&root, "a"), folder(&root, "b"));
+        let embedded = Template::from_toml("default", "[template]\nunit = \"X\"\nvendor = \"Y\"\n").unwrap();
+        assert_eq!(embedded.persona_key(), "default");
+        let ka = Template::load_dir(&a).unwrap().persona_key();
+        let kb = Template::load_dir(&b).unwrap().persona_key();
+        assert!(ka.starts_with("default-") && ka.len() == "default-".len() + 8, "{ka}");
+        assert_ne!(ka, kb);
+        assert_ne!(ka, "default");
+        // The same folder by another path is the same device.
+        let again = Template::load_dir(&root.join("b/../a/default")).unwrap().persona_key();
+        assert_eq!(again, ka);
+        let _ = std::fs::remove_dir_all(root);
+    }
 }

@@ -21,7 +21,16 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
     let mut errs = Errors::default();
     let top = Table::new(&file, "", &root);
     top.deny_unknown(
-        &["template", "persona", "databus", "protocols", "credentials"],
+        &[
+            "template",
+            "persona",
+            "databus",
+            "protocols",
+            "users",
+            "groups",
+            "auth",
+            "credentials",
+        ],
         &mut errs,
     );
 
@@ -89,7 +98,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
         }
     }
 
-    let credentials = credentials(&file, &top, &known_fields, &mut errs);
+    let auth = super::users::read(&file, &top, &known_fields, &mut errs);
 
     if !errs.is_empty() {
         return Err(errs.0);
@@ -103,58 +112,8 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
         protocols,
         conpot_xml: false,
         warnings: Vec::new(),
-        credentials,
+        auth,
     })
-}
-
-/// Reads `[[credentials]]`: `user`, `password`, `services` (default all), `access`
-/// (`read` or `write`), and protocol-specific string settings (`snmp_auth`, ...).
-fn credentials(file: &str, top: &Table<'_>, known: &[String], errs: &mut Errors) -> crate::credentials::Credentials {
-    let mut store = crate::credentials::Credentials::default();
-    for (path, t) in top.tables("credentials", false, errs) {
-        let c = Table::new(file, &path, t);
-        let (Some(user), Some(password)) = (c.str("user", true, errs), c.str("password", true, errs)) else {
-            continue;
-        };
-        check_refs(file, &c.key("password"), password, known, errs);
-        let services = c
-            .array("services", false, errs)
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
-        let write = match c.str("access", false, errs).unwrap_or("read") {
-            "read" => false,
-            "write" => true,
-            other => {
-                errs.push(
-                    file,
-                    &c.key("access"),
-                    format!("\"read\" or \"write\", found \"{other}\""),
-                );
-                false
-            }
-        };
-        let mut params = std::collections::BTreeMap::new();
-        for (k, v) in t {
-            if matches!(k.as_str(), "user" | "password" | "services" | "access") {
-                continue;
-            }
-            match v.as_str() {
-                Some(s) => {
-                    check_refs(file, &c.key(k), s, known, errs);
-                    params.insert(k.clone(), s.to_owned());
-                }
-                None => errs.push(file, &c.key(k), "a string"),
-            }
-        }
-        store.accounts.push(crate::credentials::Credential {
-            user: user.to_owned(),
-            password: password.to_owned(),
-            services,
-            write,
-            params,
-        });
-    }
-    store
 }
 
 fn field_spec(file: &str, path: &str, v: &toml::Value, errs: &mut Errors) -> Option<FieldSpec> {

@@ -78,13 +78,6 @@ pub fn service(mode: &str) -> (Device, ModbusService) {
     service_from(&template(mode))
 }
 
-/// Path of the shared Conpot templates.
-pub fn shared() -> std::path::PathBuf {
-    std::env::var_os("CONPOT_SHARED")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
 pub fn device_of(svc: &ModbusService) -> Arc<conpot_modbus::ModbusDevice> {
     Arc::clone(svc.device())
 }

@@ -1,7 +1,7 @@
-//! Security (group 5): the password a client sends to lift the protection level, and
-//! its removal. Every attempt is an `auth.attempt` event with the password tried.
+//! Security (group 5): the password a client sends to lift the protection level, checked
+//! by the device's central authentication, and its removal. Every attempt is one
+//! `auth.attempt` event with the password tried.
 
-use conpot_core::event::EventDraft;
 use conpot_core::wire::{Reader, WireResult};
 
 use super::Answer;
@@ -19,20 +19,23 @@ pub(super) fn handle(cx: &mut Ctx<'_>, sub: u8, payload: &[u8]) -> WireResult<Op
     Ok(Some(match sub {
         PASSWORD => {
             let tried = decode_password(&Reader::new(payload).array::<8>()?);
-            let ok = cx.dev.config.password.as_deref().is_some_and(|p| p == tried.trim_end());
-            if ok {
-                cx.conn.authorized = true;
+            let decision = cx.dev.auth.check_password_only(
+                crate::device::PROTOCOL,
+                tried.trim_end().as_bytes(),
+                cx.conn.peer,
+                cx.now,
+            );
+            let ok = decision.success();
+            if let Some(p) = decision.privilege() {
+                cx.conn.privilege = Some(p);
             }
-            let mut d = EventDraft::new("auth.attempt")
-                .with("service", "s7comm password")
-                .with("password", tried.trim_end())
-                .with("success", ok);
+            let mut d = decision.event;
             d.body.raw = Some(cx.raw.to_vec());
             cx.log(d);
             Answer::silent(if ok { Ok(Vec::new()) } else { Err(UD_ERR_PASSWORD) })
         }
         CLEAR => {
-            cx.conn.authorized = false;
+            cx.conn.privilege = None;
             Answer::logged("s7.password_clear", Ok(Vec::new()))
         }
         _ => return Ok(None),

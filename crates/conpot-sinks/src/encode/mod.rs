@@ -1,12 +1,15 @@
-//! Encoders: one event to one line of JSON, in each supported schema.
+//! Encoders: one event to one line of JSON, in each supported schema, or to one line of
+//! text for the text log.
 
 mod legacy;
 mod native;
+mod text;
 
 use conpot_core::config::EventFormat;
 use conpot_core::event::Event;
 
 pub use legacy::legacy_event_type;
+pub use text::{MAX_LINE, text_line};
 
 /// Appends the JSON encoding of `event` in `format` to `out` (no newline).
 pub fn encode(format: EventFormat, event: &Event, out: &mut Vec<u8>) -> serde_json::Result<()> {
