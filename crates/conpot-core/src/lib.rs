@@ -24,6 +24,7 @@ pub mod template;
 pub mod time;
 pub mod udp;
 pub mod value;
+pub mod vfs;
 
 pub use device::Device;
 pub use value::Value;
