@@ -1,4 +1,4 @@
-//! The device: the state every protocol of one persona shares (identity, databus).
+//! The device: the state every protocol of one persona shares (identity, databus, files).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -26,6 +26,8 @@ pub struct Device {
     pub boot: SystemTime,
     /// Accounts every protocol shares, persona references resolved.
     pub credentials: Arc<crate::credentials::Credentials>,
+    /// The device's files, which FTP, TFTP and HTTP share (see [`crate::vfs`]).
+    pub vfs: Arc<crate::vfs::Vfs>,
 }
 
 impl Device {
@@ -38,7 +40,7 @@ impl Device {
         boot: SystemTime,
         rng: &mut Rng,
     ) -> Result<Device, Vec<TemplateError>> {
-        let databus = Databus::new();
+        let databus = Arc::new(Databus::new());
         let mut errs = Vec::new();
         let file = if template.conpot_xml {
             "template.xml"
@@ -67,6 +69,7 @@ impl Device {
         if !errs.is_empty() {
             return Err(errs);
         }
+        let vfs = crate::vfs::Vfs::build(&template.filesystem, &persona, Arc::clone(&databus), boot)?;
         let mut credentials = template.credentials.clone();
         for c in &mut credentials.accounts {
             let render = |s: &str| persona.render(s).unwrap_or_else(|_| s.to_owned());
@@ -79,9 +82,10 @@ impl Device {
         Ok(Device {
             template: template.name.clone(),
             persona: Arc::new(persona),
-            databus: Arc::new(databus),
+            databus,
             boot,
             credentials: Arc::new(credentials),
+            vfs: Arc::new(vfs),
         })
     }
 }

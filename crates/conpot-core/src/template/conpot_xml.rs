@@ -138,6 +138,7 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         ));
     }
 
+    let filesystem = super::filesystem::from_conpot(&protocols, &mut errs, &mut warnings);
     if !errs.is_empty() {
         return Err(errs.0);
     }
@@ -151,6 +152,7 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         conpot_xml: true,
         warnings,
         credentials: Default::default(),
+        filesystem,
     })
 }
 

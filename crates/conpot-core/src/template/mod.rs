@@ -3,6 +3,7 @@
 //! `<protocol>/<protocol>.xml`) are imported into the same model.
 
 mod conpot_xml;
+mod filesystem;
 mod native;
 pub mod nav;
 
@@ -171,6 +172,8 @@ pub struct Template {
     pub warnings: Vec<String>,
     /// Accounts of the device (texts may hold `{persona.NAME}` references).
     pub credentials: crate::credentials::Credentials,
+    /// The device's files and directories (`[filesystem]`, or Conpot's FTP/TFTP folders).
+    pub filesystem: crate::vfs::FilesystemSpec,
 }
 
 impl Template {

@@ -21,7 +21,14 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
     let mut errs = Errors::default();
     let top = Table::new(&file, "", &root);
     top.deny_unknown(
-        &["template", "persona", "databus", "protocols", "credentials"],
+        &[
+            "template",
+            "persona",
+            "databus",
+            "protocols",
+            "credentials",
+            "filesystem",
+        ],
         &mut errs,
     );
 
@@ -90,6 +97,8 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
     }
 
     let credentials = credentials(&file, &top, &known_fields, &mut errs);
+    let keys: Vec<&str> = databus.iter().map(|(k, _): &(String, _)| k.as_str()).collect();
+    let filesystem = super::filesystem::from_toml(&file, &top, &source, &known_fields, &keys, &mut errs);
 
     if !errs.is_empty() {
         return Err(errs.0);
@@ -104,6 +113,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
         conpot_xml: false,
         warnings: Vec::new(),
         credentials,
+        filesystem,
     })
 }
 
