@@ -339,6 +339,9 @@ fn a_write_yields_the_capture_of_the_whole_file() {
         conpot_core::capture::hex_digest(b"\x7fxyF\x01AB")
     );
     assert_eq!(e.body.data["vfs_path"], "/data/ftp/mal.bin");
+    assert_eq!(e.body.data["name"], "/mal.bin");
+    // The store's own `path` (where it keeps the file) is not overwritten by the capture's.
+    assert!(e.body.data["path"].as_str().unwrap().starts_with(dir.to_str().unwrap()));
     let _ = std::fs::remove_dir_all(dir);
     // The file belongs to its writer, with the filesystem's file mode, at the write's time.
     let s = ftp.stat(&who, &p("mal.bin"), at(13)).unwrap();

@@ -99,9 +99,10 @@ pub(super) fn charge(used: u64, old_overlay: u64, new_len: u64, quota: u64) -> R
 /// The capture of a completed write: the file as it now is (so a resumed or appended
 /// upload is captured whole), named by the path the protocol's user saw.
 ///
-/// `data` of the capture: `path` (as the protocol's user named it), `vfs_path` (in the
-/// device's tree), `write_mode`, `offset` (for [`WriteMode::At`]), `sent` (bytes of
-/// this write) and `owner`.
+/// The capture's `name` is the path as the protocol's user named it; its `data` holds
+/// `vfs_path` (in the device's tree), `write_mode`, `offset` (for [`WriteMode::At`]),
+/// `sent` (bytes of this write) and `owner`. (No `path`: the capture store's event uses
+/// that key for where it stored the file.)
 pub(super) fn capture(
     path: &VPath,
     full: &VPath,
@@ -111,7 +112,6 @@ pub(super) fn capture(
     content: &[u8],
 ) -> Capture {
     let mut data = serde_json::Map::new();
-    data.insert("path".into(), path.as_str().into());
     data.insert("vfs_path".into(), full.as_str().into());
     data.insert("write_mode".into(), mode.as_str().into());
     if let WriteMode::At(off) = mode {
