@@ -23,6 +23,7 @@ pub mod rng;
 pub mod template;
 pub mod time;
 pub mod value;
+pub mod vfs;
 
 pub use device::Device;
 pub use value::Value;
