@@ -1,5 +1,5 @@
 //! The device: the state every protocol of one persona shares (identity, databus,
-//! accounts).
+//! accounts, files).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -28,6 +28,8 @@ pub struct Device {
     /// Accounts every protocol shares (persona references resolved) and the login
     /// attempt counters: what FTP, Telnet, IPMI, SNMPv3 and S7 check logins against.
     pub auth: Arc<crate::auth::Auth>,
+    /// The device's files, which FTP, TFTP and HTTP share (see [`crate::vfs`]).
+    pub vfs: Arc<crate::vfs::Vfs>,
 }
 
 impl Device {
@@ -40,7 +42,7 @@ impl Device {
         boot: SystemTime,
         rng: &mut Rng,
     ) -> Result<Device, Vec<TemplateError>> {
-        let databus = Databus::new();
+        let databus = Arc::new(Databus::new());
         let mut errs = Vec::new();
         let file = if template.conpot_xml {
             "template.xml"
@@ -69,6 +71,7 @@ impl Device {
         if !errs.is_empty() {
             return Err(errs);
         }
+        let vfs = crate::vfs::Vfs::build(&template.filesystem, &persona, Arc::clone(&databus), boot)?;
         let users = template
             .auth
             .store
@@ -77,9 +80,10 @@ impl Device {
         Ok(Device {
             template: template.name.clone(),
             persona: Arc::new(persona),
-            databus: Arc::new(databus),
+            databus,
             boot,
             auth: Arc::new(auth),
+            vfs: Arc::new(vfs),
         })
     }
 }

@@ -24,6 +24,7 @@ pub mod rng;
 pub mod template;
 pub mod time;
 pub mod value;
+pub mod vfs;
 pub mod wire;
 
 pub use device::Device;

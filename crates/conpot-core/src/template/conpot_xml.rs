@@ -140,6 +140,7 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
 
     let auth = super::conpot_users::import(&protocols, &mut errs);
 
+    let filesystem = super::filesystem::from_conpot(&protocols, &mut errs, &mut warnings);
     if !errs.is_empty() {
         return Err(errs.0);
     }
@@ -153,6 +154,7 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         conpot_xml: true,
         warnings,
         auth,
+        filesystem,
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod conpot_users;
 mod conpot_xml;
+mod filesystem;
 mod native;
 pub mod nav;
 mod users;
@@ -174,6 +175,8 @@ pub struct Template {
     /// Accounts, groups and the attempt policy of the device (texts may hold
     /// `{persona.NAME}` references).
     pub auth: crate::auth::AuthSpec,
+    /// The device's files and directories (`[filesystem]`, or Conpot's FTP/TFTP folders).
+    pub filesystem: crate::vfs::FilesystemSpec,
 }
 
 impl Template {

@@ -30,6 +30,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
             "groups",
             "auth",
             "credentials",
+            "filesystem",
         ],
         &mut errs,
     );
@@ -99,6 +100,8 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
     }
 
     let auth = super::users::read(&file, &top, &known_fields, &mut errs);
+    let keys: Vec<&str> = databus.iter().map(|(k, _): &(String, _)| k.as_str()).collect();
+    let filesystem = super::filesystem::from_toml(&file, &top, &source, &known_fields, &keys, &mut errs);
 
     if !errs.is_empty() {
         return Err(errs.0);
@@ -113,6 +116,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
         conpot_xml: false,
         warnings: Vec::new(),
         auth,
+        filesystem,
     })
 }
 
