@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use crate::event::{EventDraft, Transport};
-use crate::protocol::{Capture, Deadline, IoEvent, IoRequest, Output, Service, Session, SessionCtx};
+use std::time::Duration;
+
+use crate::protocol::{Capture, Deadline, IoEvent, IoRequest, Output, Service, Session, SessionCtx, answer_delay};
 
 /// Hands stream `input` to the session until it consumes nothing more or asks to close;
 /// returns how many bytes it consumed. The TCP listener and [`Driver`] both use it.
@@ -39,6 +41,9 @@ pub struct Step {
     pub requests: Vec<IoRequest>,
     /// Whether the session asked to close.
     pub close: bool,
+    /// How long the listener would wait before sending (the session's delay, or the
+    /// service's response time for an answer).
+    pub delay: Duration,
 }
 
 impl Step {
@@ -59,6 +64,7 @@ impl Step {
 pub struct Driver {
     session: Box<dyn Session>,
     ctx: SessionCtx,
+    response_time: (u32, u32),
     buffered: Vec<u8>,
     out: Output,
     /// The deadline the session asked for, if any.
@@ -75,6 +81,7 @@ impl Driver {
         let mut d = Driver {
             session: service.new_session(&ctx),
             ctx,
+            response_time: service.response_time(),
             buffered: Vec::new(),
             out: Output::default(),
             deadline: None,
@@ -156,7 +163,9 @@ impl Driver {
             Vec::new()
         };
         self.closed |= self.out.close;
+        let delay = answer_delay(self.response_time, &self.out);
         let step = Step {
+            delay,
             bytes: std::mem::take(&mut self.out.bytes),
             datagrams,
             events: std::mem::take(&mut self.out.events),

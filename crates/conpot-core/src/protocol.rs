@@ -66,6 +66,13 @@ pub trait Service: Send + Sync + 'static {
     /// A new session for a connection or source.
     fn new_session(&self, ctx: &SessionCtx) -> Box<dyn Session>;
 
+    /// The device's response time, `[min, max]` milliseconds (the section's
+    /// `response_time_ms`): before sending an answer the listener waits a draw of it, so
+    /// every protocol gets the device's latency from one place ([`answer_delay`]).
+    fn response_time(&self) -> (u32, u32) {
+        (0, 0)
+    }
+
     /// Upstream targets the operator configured (proxy, serial bridge): the only
     /// addresses an [`IoRequest::Upstream`] may reach.
     fn upstream_targets(&self) -> &[SocketAddr] {
@@ -276,6 +283,16 @@ impl Output {
     /// Asks the listener for I/O on the session's behalf.
     pub fn request(&mut self, request: IoRequest) {
         self.requests.push(request);
+    }
+}
+
+/// How long to wait before sending what `out` holds: the session's own delay, or for an
+/// answer at least a draw of the device's response time `profile`.
+pub fn answer_delay(profile: (u32, u32), out: &Output) -> Duration {
+    if out.bytes.is_empty() {
+        out.delay
+    } else {
+        out.delay.max(response_delay(profile))
     }
 }
 

@@ -45,6 +45,10 @@ impl Service for ModbusService {
         "modbus"
     }
 
+    fn response_time(&self) -> (u32, u32) {
+        self.device.config.response_time_ms
+    }
+
     fn new_session(&self, _ctx: &SessionCtx) -> Box<dyn Session> {
         Box::new(session::ModbusSession::new(Arc::clone(&self.device)))
     }

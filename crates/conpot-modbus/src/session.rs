@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use conpot_core::event::EventDraft;
-use conpot_core::protocol::{Output, Session, response_delay};
+use conpot_core::protocol::{Output, Session};
 use serde_json::{Value as Json, json};
 
 use crate::device::{Handled, ModbusDevice};
@@ -59,7 +59,6 @@ impl Session for ModbusSession {
                 let start = out.bytes.len();
                 if let Some(resp) = handled.response.take() {
                     handled.response = Some(send(&mbap, handled.function, resp, &mut out.bytes));
-                    out.delay = out.delay.max(response_delay(self.device.config.response_time_ms));
                 }
                 out.events.push(request_event(
                     &mbap,

@@ -346,9 +346,12 @@ fn conpot_default_template_imports_and_serves() {
 fn response_time_profile_delays_answers() {
     let text = common::template("device").replace("mode = \"device\"", "mode = \"device\"\nresponse_time_ms = [3, 5]");
     let (_d, svc) = common::service_from(&text);
-    let mut s = session(&svc);
-    let (_, out, _) = feed(&mut *s, &adu(1, 255, &[0x03, 0x00, 0x00, 0x00, 0x01]));
-    assert!((3..=5).contains(&out.delay.as_millis()), "{:?}", out.delay);
+    let now = SystemTime::now();
+    let (mut d, greeting) = conpot_core::drive::Driver::tcp(&svc, 502, now);
+    assert!(greeting.delay.is_zero(), "nothing sent, nothing delayed");
+    let step = d.input(&adu(1, 255, &[0x03, 0x00, 0x00, 0x00, 0x01]), now);
+    assert!(!step.bytes.is_empty());
+    assert!((3..=5).contains(&step.delay.as_millis()), "{:?}", step.delay);
 }
 
 /// The decoded response of every kind of answer, as the event log carries it.

@@ -13,7 +13,7 @@ use conpot_core::drive::feed_stream;
 use conpot_core::event::{EventDraft, SessionInfo, Transport};
 use conpot_core::limits::Refusal;
 use conpot_core::metrics::Metrics;
-use conpot_core::protocol::{Deadline, Output, Service, Session, SessionCtx};
+use conpot_core::protocol::{Deadline, Output, Service, Session, SessionCtx, answer_delay};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -100,6 +100,7 @@ struct Connection {
     out: Output,
     buf: BytesMut,
     tally: Tally,
+    response_time: (u32, u32),
     timer: Timer,
     channels: Option<Channels>,
 }
@@ -114,7 +115,9 @@ impl Connection {
     ) -> Self {
         let info = SessionInfo::new(protocol, Transport::Tcp, Some(ctx.peer), Some(ctx.local));
         let session = service.new_session(&ctx);
+        let response_time = service.response_time();
         Connection {
+            response_time,
             sensor,
             stream,
             info,
@@ -278,8 +281,9 @@ impl Connection {
                 channels.handle(r, self.service.upstream_targets()).await;
             }
         }
-        if !self.out.delay.is_zero() {
-            tokio::time::sleep(self.out.delay).await;
+        let delay = answer_delay(self.response_time, &self.out);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         let mut reason = None;
         if !self.out.bytes.is_empty() {

@@ -14,7 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use conpot_core::event::{EventDraft, SessionInfo, Transport};
 use conpot_core::metrics::Metrics;
-use conpot_core::protocol::{ChannelId, Deadline, IoEvent, IoRequest, Output, Service, Session, SessionCtx};
+use conpot_core::protocol::{
+    ChannelId, Deadline, IoEvent, IoRequest, Output, Service, Session, SessionCtx, answer_delay,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -91,6 +93,7 @@ struct Udp {
     service: Arc<dyn Service>,
     protocol: Arc<str>,
     limits: UdpLimits,
+    response_time: (u32, u32),
     local: SocketAddr,
     sources: HashMap<SocketAddr, Source>,
     budgets: HashMap<IpAddr, Budget>,
@@ -112,6 +115,7 @@ impl Udp {
         let (port_tx, port_rx) = mpsc::channel(1024);
         let u = Udp {
             protocol: Arc::from(service.protocol()),
+            response_time: service.response_time(),
             sensor,
             socket: Arc::new(socket),
             service,
@@ -261,7 +265,7 @@ impl Udp {
         let mut limit = reply_limit;
         for _ in 0..MAX_IO_ROUNDS {
             let out = std::mem::take(&mut self.out);
-            let delay = out.delay;
+            let delay = answer_delay(self.response_time, &out);
             let close = out.close;
             let (sends, io) = self.account_with_io(peer, out, limit, now);
             limit = None;

@@ -432,3 +432,33 @@ async fn uploads_land_in_the_capture_store() {
     assert_eq!(std::fs::read(path).unwrap(), b"firmware-bytes");
     sensor.shutdown.cancel();
 }
+
+/// The line service with a device response time of 120 ms.
+struct SlowLines;
+
+impl Service for SlowLines {
+    fn protocol(&self) -> &'static str {
+        "lines"
+    }
+    fn response_time(&self) -> (u32, u32) {
+        (120, 120)
+    }
+    fn new_session(&self, _: &SessionCtx) -> Box<dyn Session> {
+        Box::new(LineSession::default())
+    }
+}
+
+#[tokio::test]
+async fn the_listener_applies_the_device_response_time() {
+    let (sensor, _rx) = Sensor::standalone(Limits::default(), Duration::from_secs(30), None, 1000);
+    let listener = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    serve_tcp(Arc::clone(&sensor), listener, Arc::new(SlowLines));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    let asked = std::time::Instant::now();
+    s.write_all(b"x\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "ok x");
+    assert!(asked.elapsed() >= Duration::from_millis(115), "{:?}", asked.elapsed());
+    sensor.shutdown.cancel();
+}

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use conpot_core::auth::Privilege;
 use conpot_core::event::EventDraft;
-use conpot_core::protocol::{Output, response_delay};
+use conpot_core::protocol::Output;
 use conpot_core::wire::{self as core_wire, WireError, WireResult, Writer};
 
 use crate::device::S7Device;
@@ -156,9 +156,9 @@ impl Ctx<'_> {
         self.transmit(&pdu);
     }
 
-    /// Frames `pdu` in DT TPDUs after the device's response time.
+    /// Frames `pdu` in DT TPDUs (sent after the device's response time, which the
+    /// listener applies to every answer).
     fn transmit(&mut self, pdu: &[u8]) {
-        self.out.delay = self.out.delay.max(response_delay(self.dev.config.response_time_ms));
         if let Err(e) = wire::emit_dt(pdu, self.tpdu_max, &mut self.out.bytes) {
             // Cannot happen for a PDU within the negotiated size; if it did, the stream
             // would be lost, so the connection closes.

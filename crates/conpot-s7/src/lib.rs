@@ -58,6 +58,10 @@ impl Service for S7Service {
         "s7comm"
     }
 
+    fn response_time(&self) -> (u32, u32) {
+        self.device.config.response_time_ms
+    }
+
     fn new_session(&self, ctx: &SessionCtx) -> Box<dyn Session> {
         let r = self.next_ref.fetch_add(1, Ordering::Relaxed);
         Box::new(session::S7Session::new(Arc::clone(&self.device), r).with_peer(ctx.peer.ip()))

@@ -578,19 +578,10 @@ fn response_time_profile_delays_answers() {
         ),
         12,
     );
-    let mut s = svc.new_session(&ctx());
-    let mut out = Output::default();
-    s.on_input(
-        &hex("0300001611e00000001400c1020100c2020102c0010a"),
-        SystemTime::now(),
-        &mut out,
-    );
-    let mut out = Output::default();
-    s.on_input(
-        &hex("0300001902f08032010000000000080000f0000001000101e0"),
-        SystemTime::now(),
-        &mut out,
-    );
-    assert!(!out.bytes.is_empty());
-    assert!((20..=30).contains(&out.delay.as_millis()), "{:?}", out.delay);
+    let now = SystemTime::now();
+    let (mut d, _) = conpot_core::drive::Driver::tcp(&svc, 102, now);
+    d.input(&hex("0300001611e00000001400c1020100c2020102c0010a"), now);
+    let step = d.input(&hex("0300001902f08032010000000000080000f0000001000101e0"), now);
+    assert!(!step.bytes.is_empty());
+    assert!((20..=30).contains(&step.delay.as_millis()), "{:?}", step.delay);
 }

@@ -59,6 +59,10 @@ impl Service for SnmpService {
         &[Transport::Udp]
     }
 
+    fn response_time(&self) -> (u32, u32) {
+        self.agent.config.response_time_ms
+    }
+
     fn new_session(&self, ctx: &SessionCtx) -> Box<dyn Session> {
         Box::new(SnmpSession {
             agent: Arc::clone(&self.agent),
@@ -115,7 +119,6 @@ impl Session for SnmpSession {
         }
         if let Some(reply) = reply {
             out.bytes.extend_from_slice(&reply);
-            out.delay = conpot_core::protocol::response_delay(self.agent.config.response_time_ms);
         }
         datagram.len()
     }

@@ -385,25 +385,15 @@ fn conpot_snmp_templates_import() {
 
 #[test]
 fn response_time_profile_delays_answers() {
-    use conpot_core::protocol::{Output, Service};
     let (_d, svc) = build(&DEFAULT.replace(
         "[protocols.snmp.system]",
         "response_time_ms = [7, 9]\n\n[protocols.snmp.system]",
     ));
     let bytes = message::encode_community(1, b"public", &req(pdu_tag::GET, 0, 0, &["1.3.6.1.2.1.1.1.0"]));
-    let ctx = conpot_core::protocol::SessionCtx {
-        transport: conpot_core::event::Transport::Udp,
-        peer: "127.0.0.1:1".parse().unwrap(),
-        local: "127.0.0.1:161".parse().unwrap(),
-    };
-    let mut session = svc.new_session(&ctx);
-    let mut out = Output {
-        reply_limit: Some(65_000),
-        ..Output::default()
-    };
-    session.on_input(&bytes, SystemTime::now(), &mut out);
-    assert!(!out.bytes.is_empty());
-    assert!((7..=9).contains(&out.delay.as_millis()), "{:?}", out.delay);
+    let (mut d, _) = conpot_core::drive::Driver::udp(&svc, 161, SystemTime::now());
+    let step = d.input(&bytes, SystemTime::now());
+    assert!(!step.bytes.is_empty());
+    assert!((7..=9).contains(&step.delay.as_millis()), "{:?}", step.delay);
 }
 
 /// The `auth.attempt` events of `events`.
