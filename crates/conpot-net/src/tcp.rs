@@ -102,7 +102,8 @@ struct Connection {
     tally: Tally,
     response_time: (u32, u32),
     timer: Timer,
-    channels: Option<Channels>,
+    /// The I/O channels, made on a session's first request (most sessions never ask).
+    channels: Option<Box<Channels>>,
 }
 
 impl Connection {
@@ -147,7 +148,7 @@ impl Connection {
         tokio::pin!(idle);
         let mut last_active = tokio::time::Instant::now();
         while reason.is_none() {
-            let channels_active = self.channels.as_ref().is_some_and(Channels::active);
+            let channels_active = self.channels.as_ref().is_some_and(|c| c.active());
             let woke = tokio::select! {
                 biased;
                 _ = &mut cancelled => { reason = Some(CloseReason::Shutdown); break; }
@@ -270,15 +271,17 @@ impl Connection {
             let channels = self.channels.get_or_insert_with(|| {
                 let (peer, local) = (self.info.src, self.info.dst);
                 let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-                Channels::new(
+                Box::new(Channels::new(
                     Arc::clone(&self.sensor),
                     self.info.clone(),
                     peer.unwrap_or(unspecified),
                     local.unwrap_or(unspecified),
-                )
+                ))
             });
             for r in requests {
-                channels.handle(r, self.service.upstream_targets()).await;
+                // Boxed: the request path is rare, and an idle connection's future should
+                // not carry its size.
+                Box::pin(channels.handle(r, self.service.upstream_targets())).await;
             }
         }
         let delay = answer_delay(self.response_time, &self.out);
@@ -319,7 +322,7 @@ enum Wake {
     Idle,
 }
 
-async fn next_io(channels: &mut Option<Channels>) -> Option<conpot_core::protocol::IoEvent> {
+async fn next_io(channels: &mut Option<Box<Channels>>) -> Option<conpot_core::protocol::IoEvent> {
     match channels {
         Some(c) => c.next().await,
         None => std::future::pending().await,
