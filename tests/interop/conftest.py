@@ -60,9 +60,12 @@ format = "conpot-legacy"
         )
         # The text log goes to a file: a pipe nobody reads would fill and stall the logger.
         self.stderr = self.workdir / "stderr.log"
+        # The embedded default also serves Telnet; Conpot's own templates (-t) do not.
+        telnet = [] if "-t" in args else ["--port", "telnet=0"]
+        expected = {"modbus", "s7comm", "snmp"} | ({"telnet"} if telnet else set())
         with open(self.stderr, "w") as err:
             self.proc = subprocess.Popen(
-                [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", "--port", "snmp=0", *args],
+                [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", "--port", "snmp=0", *telnet, *args],
                 cwd=self.workdir,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -78,7 +81,7 @@ format = "conpot-legacy"
             if len(parts) == 4 and parts[0] == "listening":
                 host, port = parts[3].rsplit(":", 1)
                 self.ports[parts[1]] = int(port)
-                if {"modbus", "s7comm", "snmp"} <= self.ports.keys():
+                if expected <= self.ports.keys():
                     break
         if "modbus" not in self.ports:
             self.proc.kill()

@@ -177,6 +177,12 @@ impl Running {
                 "--port",
                 "snmp=0",
             ])
+            // The embedded default also has a Telnet console; Conpot's templates do not.
+            .args(if args.contains(&"-t") {
+                &[][..]
+            } else {
+                &["--port", "telnet=0"][..]
+            })
             .current_dir(cwd)
             .stdout(Stdio::piped())
             .stderr(stderr)
