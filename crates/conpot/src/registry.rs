@@ -43,6 +43,11 @@ static ENTRIES: &[Entry] = &[
         build: |s, d| conpot_snmp::SnmpService::build(s, d).map(arc),
     },
     Entry {
+        name: "serial",
+        transports: TCP,
+        build: |s, d| conpot_serial::SerialService::build(s, d).map(arc),
+    },
+    Entry {
         name: "telnet",
         transports: TCP,
         build: |s, d| conpot_telnet::TelnetService::build(s, d).map(arc),

@@ -58,6 +58,7 @@ fn lists_embedded_templates() {
 fn template_check_accepts_good_templates() {
     for t in [
         "default",
+        "nport",
         conpot_testkit::conpot_templates().join("default").to_str().unwrap(),
     ] {
         let o = bin().args(["template", "check", t]).output().unwrap();
