@@ -1,5 +1,5 @@
 //! Arbitrary bytes through the Modbus RTU framer (both directions) and the emulated serial
-//! slave, exactly as the listener drives a session.
+//! slave, plain and behind RFC 2217, exactly as the listener drives a session.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -27,11 +27,14 @@ blocks = [
 ]
 "#;
 
-fn service() -> &'static SerialService {
-    static SVC: OnceLock<SerialService> = OnceLock::new();
+fn services() -> &'static [SerialService; 2] {
+    static SVC: OnceLock<[SerialService; 2]> = OnceLock::new();
     SVC.get_or_init(|| {
-        let (d, section) = conpot_core::drive::device_and_section(TEMPLATE, "serial").unwrap();
-        SerialService::build(&section, &d).unwrap()
+        let build = |t: &str| {
+            let (d, section) = conpot_core::drive::device_and_section(t, "serial").unwrap();
+            SerialService::build(&section, &d).unwrap()
+        };
+        [build(TEMPLATE), build(&TEMPLATE.replace("port = 0", "port = 0\nrfc2217 = true"))]
     })
 }
 
@@ -42,9 +45,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let now = SystemTime::UNIX_EPOCH;
-    let (mut d, _) = Driver::tcp(service(), 4001, now);
-    d.input(data, now);
-    assert!(d.buffered().is_empty());
-    d.advance(now + std::time::Duration::from_secs(1));
-    d.eof(now);
+    for svc in services() {
+        let (mut d, _) = Driver::tcp(svc, 4001, now);
+        d.input(data, now);
+        assert!(d.buffered().is_empty());
+        d.advance(now + std::time::Duration::from_secs(1));
+        d.eof(now);
+    }
 });

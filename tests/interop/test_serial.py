@@ -138,3 +138,52 @@ upstream = "127.0.0.1:{line_port}"
             if p:
                 p.kill()
                 p.wait()
+
+
+def crc16(data):
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc.to_bytes(2, "little")
+
+
+def test_pyserial_rfc2217_settings_are_applied_and_logged(tmp_path):
+    import serial
+
+    tdir = tmp_path / "rfc2217"
+    tdir.mkdir()
+    (tdir / "template.toml").write_text(
+        """
+[template]
+unit = "NPort 5150"
+vendor = "Moxa"
+[databus]
+holding = [7, 8, 9, 10]
+[protocols.serial]
+port = 0
+rfc2217 = true
+[[protocols.serial.modbus.slaves]]
+id = 1
+blocks = [{ table = "holding_registers", start = 0, size = 4, key = "holding" }]
+"""
+    )
+    conpot = Conpot(tmp_path / "run", args=["-t", str(tdir), "--port", "serial=0"], expect={"serial"}, mkdir=True)
+    try:
+        port = serial.serial_for_url(f"rfc2217://127.0.0.1:{conpot.ports['serial']}", baudrate=19200, parity="E", timeout=2)
+        req = bytes([1, 3, 0, 1, 0, 2])
+        port.write(req + crc16(req))
+        reply = port.read(9)
+        assert reply == bytes([1, 3, 4, 0, 8, 0, 9]) + crc16(bytes([1, 3, 4, 0, 8, 0, 9]))
+        port.baudrate = 38400
+        port.write(req + crc16(req))
+        assert port.read(9) == reply
+        port.close()
+        settings = wait_for(lambda: [e for e in conpot.events() if e["event_type"] == "serial.settings" and e["data"]["command"] == "set_baudrate"])
+        assert [s["data"]["value"] for s in settings][:2] == [19200, 38400]
+        parity = [e["data"]["value"] for e in conpot.events() if e["event_type"] == "serial.settings" and e["data"]["command"] == "set_parity"]
+        assert parity[0] == "even"
+        assert len(rtu_events(conpot)) == 2
+    finally:
+        conpot.stop()

@@ -54,6 +54,8 @@ pub struct SerialConfig {
     pub silence: Duration,
     /// Decode frames as Modbus RTU (`modbus-rtu`) or log raw chunks (`raw`).
     pub decode: bool,
+    /// The TCP stream is Telnet with RFC 2217 COM-PORT-OPTION (`rfc2217 = true`).
+    pub rfc2217: bool,
 }
 
 /// Builds the configuration of `section` for `device`.
@@ -90,7 +92,10 @@ fn from_toml(
     modbus_errors: &mut Vec<TemplateError>,
 ) -> Option<SerialConfig> {
     let root = Table::new(file, "protocols.serial", t);
-    root.deny_unknown(&["mode", "line", "upstream", "decoder", "silence_ms", "modbus"], errs);
+    root.deny_unknown(
+        &["mode", "line", "upstream", "decoder", "silence_ms", "modbus", "rfc2217"],
+        errs,
+    );
     let mut line = Line {
         baud: 9600,
         data_bits: 8,
@@ -195,5 +200,6 @@ fn from_toml(
         line,
         silence,
         decode,
+        rfc2217: root.bool("rfc2217", errs).unwrap_or(false),
     })
 }

@@ -8,6 +8,7 @@
 //! reads `[protocols.serial]`. Nothing here does I/O.
 
 pub mod config;
+pub mod rfc2217;
 pub mod rtu;
 pub mod session;
 
@@ -59,19 +60,27 @@ impl Service for SerialService {
     }
 
     fn new_session(&self, _ctx: &SessionCtx) -> Box<dyn Session> {
-        match (&self.device, self.upstream.first()) {
-            (Some(d), _) => Box::new(session::EmulatedSession::new(Arc::clone(d), self.config.silence)),
-            (None, Some(up)) => Box::new(session::BridgeSession::new(
-                *up,
-                self.config.silence,
-                self.config.decode,
-            )),
-            // Build gives one or the other.
-            (None, None) => Box::new(session::BridgeSession::new(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                self.config.silence,
-                self.config.decode,
-            )),
+        let c = &self.config;
+        match (&self.device, c.rfc2217) {
+            (Some(d), false) => Box::new(session::EmulatedSession::new(Arc::clone(d), c.silence)),
+            (Some(d), true) => Box::new(rfc2217::ComPort::new(session::EmulatedSession::new(
+                Arc::clone(d),
+                c.silence,
+            ))),
+            (None, rfc) => {
+                // Build gives a bridge its upstream.
+                let up = self
+                    .upstream
+                    .first()
+                    .copied()
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
+                let bridge = session::BridgeSession::new(up, c.silence, c.decode);
+                if rfc {
+                    Box::new(rfc2217::ComPort::new(bridge))
+                } else {
+                    Box::new(bridge)
+                }
+            }
         }
     }
 

@@ -210,3 +210,49 @@ fn template_errors_are_named() {
     assert!(format!("{:?}", SerialService::build(&s, &d).unwrap_err()).contains("upstream"));
     assert_eq!(rtu::silence(9600, 11), Duration::from_micros(4010));
 }
+
+#[test]
+fn rfc2217_settings_are_answered_and_data_escaped() {
+    let text = EMULATE.replace("mode = \"emulate\"", "mode = \"emulate\"\nrfc2217 = true");
+    let (dev, s) = device_and_section(&text, "serial").unwrap();
+    let svc = SerialService::build(&s, &dev).unwrap();
+    let (mut d, open) = Driver::tcp(&svc, 4001, t0());
+    assert_eq!(open.bytes, [255, 251, 0, 255, 253, 0, 255, 251, 3]);
+    // pyserial's opening: COM-PORT-OPTION both ways, then the line settings.
+    let mut neg = vec![255, 251, 44, 255, 253, 44];
+    neg.extend_from_slice(&[255, 250, 44, 1, 0, 0, 0x4B, 0x00, 255, 240]);
+    neg.extend_from_slice(&[255, 250, 44, 3, 3, 255, 240]);
+    let s = d.input(&neg, t0());
+    let mut want = vec![255, 253, 44, 255, 251, 44];
+    want.extend_from_slice(&[255, 250, 44, 101, 0, 0, 0x4B, 0x00, 255, 240]);
+    want.extend_from_slice(&[255, 250, 44, 103, 3, 255, 240]);
+    assert_eq!(s.bytes, want);
+    let set: Vec<_> = s.events.iter().filter(|e| e.event_type == "serial.settings").collect();
+    assert_eq!(set[0].body.data.get("command").unwrap(), "set_baudrate");
+    assert_eq!(set[0].body.data.get("value").unwrap(), 19200);
+    assert_eq!(set[1].body.data.get("value").unwrap(), "even");
+    // A register holding 0xFFFF: its bytes go out doubled as Telnet data, and a 255 in the
+    // request arrives doubled.
+    let s = d.input(
+        &rtu_frame(&[1, 6, 0, 0, 0xFF, 0xFF])
+            .iter()
+            .flat_map(|b| if *b == 255 { vec![255, 255] } else { vec![*b] })
+            .collect::<Vec<u8>>(),
+        t0(),
+    );
+    assert_eq!(
+        s.event("modbus.request")
+            .unwrap()
+            .body
+            .data
+            .get("function_code")
+            .unwrap(),
+        6
+    );
+    let plain = rtu_frame(&[1, 6, 0, 0, 0xFF, 0xFF]);
+    let escaped: Vec<u8> = plain
+        .iter()
+        .flat_map(|b| if *b == 255 { vec![255, 255] } else { vec![*b] })
+        .collect();
+    assert_eq!(s.bytes, escaped);
+}
