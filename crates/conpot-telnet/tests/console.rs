@@ -493,3 +493,49 @@ fn template_errors_are_named() {
     let (dev, s) = device_and_section(&bad, "telnet").unwrap();
     assert!(format!("{:?}", TelnetService::build(&s, &dev).unwrap_err()).contains("nport"));
 }
+
+#[test]
+fn a_kamstrup_style_console_fits_the_language() {
+    // Kamstrup's management console (port 50100): no login, no prompt, `!XX` commands in
+    // upper case only, `?`-style errors. Written out in full, without an embedded console.
+    let text = r#"
+[template]
+unit = "t"
+vendor = "v"
+[databus]
+ip = "192.168.1.2"
+[protocols.telnet]
+port = 50100
+login = "none"
+banner = "\nWelcome to Kamstrup OMNIA management console\n"
+unknown = "?\n"
+incomplete = "?\n"
+ignore_case = false
+abbreviate = false
+negotiate = []
+[[protocols.telnet.modes]]
+name = "main"
+prompt = ""
+[[protocols.telnet.commands]]
+command = "!GI"
+output = "IP: {databus.ip}\n"
+[[protocols.telnet.commands]]
+command = "!SI"
+args = 1
+privilege = "user"
+set = { key = "ip" }
+output = "OK\n"
+"#;
+    let (dev, s) = device_and_section(text, "telnet").unwrap();
+    let svc = TelnetService::build(&s, &dev).unwrap();
+    let (mut d, open) = Driver::tcp(&svc, 50100, t0());
+    assert_eq!(open.bytes, b"\r\nWelcome to Kamstrup OMNIA management console\r\n");
+    assert_eq!(
+        open.event("telnet.login").unwrap().body.data.get("via").unwrap(),
+        "no_login"
+    );
+    assert_eq!(text_of(&d.input(b"!GI\r\n", t0())), "IP: 192.168.1.2\r\n");
+    assert_eq!(text_of(&d.input(b"!gi\r\n", t0())), "?\r\n");
+    assert_eq!(text_of(&d.input(b"!SI 10.0.0.9\r\n", t0())), "OK\r\n");
+    assert_eq!(dev.databus.get("ip", t0()).unwrap(), Value::Str("10.0.0.9".into()));
+}
