@@ -32,6 +32,7 @@ const KEYS: &[&str] = &[
     "login_failed",
     "max_tries",
     "accept_after",
+    "failure_delay_ms",
     "locked",
     "welcome",
     "goodbye",
@@ -234,6 +235,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         login_failed: text(&root, "login_failed", "\nLogin incorrect\n", &scope, errs),
         max_tries: root.int("max_tries", 1, 100, false, errs).map_or(3, |n| n as u32),
         accept_after: root.int("accept_after", 0, 1000, false, errs).map_or(0, |n| n as u32),
+        failure_delay_ms: root.millis_range("failure_delay_ms", errs),
         locked: text(
             &root,
             "locked",

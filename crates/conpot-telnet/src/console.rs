@@ -82,6 +82,9 @@ pub struct Console {
     /// Let the session in after this many refused logins (0: never), as some devices do
     /// after a reset and as bait for a brute force.
     pub accept_after: u32,
+    /// Delay before answering a refused login, `[min, max]` milliseconds (a real login
+    /// waits a few seconds; `(0, 0)`: none).
+    pub failure_delay_ms: (u32, u32),
     /// Shown before closing a source the central authentication locked out.
     pub locked: Text,
     /// After a successful login, before the first prompt.
@@ -267,6 +270,7 @@ mod tests {
             login_failed: Text::default(),
             max_tries: 3,
             accept_after: 0,
+            failure_delay_ms: (0, 0),
             locked: Text::default(),
             welcome: Text::default(),
             goodbye: Text::default(),

@@ -9,7 +9,7 @@ use conpot_core::Value;
 use conpot_core::auth::attempt::escape;
 use conpot_core::auth::{Privilege, Reason, Secret, User};
 use conpot_core::event::EventDraft;
-use conpot_core::protocol::{Output, Session, SessionCtx};
+use conpot_core::protocol::{Output, Session, SessionCtx, response_delay};
 use serde_json::{Value as Json, json};
 
 use crate::codec::{self, AYT, BRK, EC, EL, IP, Item, Parser};
@@ -406,6 +406,7 @@ impl TelnetSession {
             }
             Err(_) => {
                 self.failures = self.failures.saturating_add(1);
+                out.delay = out.delay.max(response_delay(self.console().failure_delay_ms));
                 let c = self.console();
                 if c.accept_after > 0 && self.failures >= c.accept_after {
                     self.enter_shell(None, name, "accept_after", now, out);

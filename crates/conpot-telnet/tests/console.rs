@@ -167,6 +167,40 @@ fn wrong_password_then_close_after_three() {
 }
 
 #[test]
+fn refused_logins_wait_like_a_device() {
+    let (svc, _) = service("failure_delay_ms = [1500, 2500]");
+    let (mut d, _) = Driver::tcp(&svc, 23, t0());
+    // The driver does not report delays; the service's console carries the profile and a
+    // session applies it (checked through the Output directly).
+    assert_eq!(svc.console().failure_delay_ms, (1500, 2500));
+    let s = login(&mut d, "admin", "nope");
+    assert!(text(&s).contains("Login incorrect"));
+    let (dev, sec) = device_and_section(
+        &TEMPLATE.replace(
+            "console = \"scalance\"",
+            "console = \"scalance\"\nfailure_delay_ms = [1500, 2500]",
+        ),
+        "telnet",
+    )
+    .unwrap();
+    let svc = TelnetService::build(&sec, &dev).unwrap();
+    let ctx = conpot_core::protocol::SessionCtx {
+        transport: conpot_core::event::Transport::Tcp,
+        peer: "192.0.2.10:40000".parse().unwrap(),
+        local: "192.0.2.1:23".parse().unwrap(),
+    };
+    let mut session = conpot_core::protocol::Service::new_session(&svc, &ctx);
+    let mut out = conpot_core::protocol::Output::default();
+    session.on_open(t0(), &mut out);
+    out.clear();
+    session.on_input(b"admin\r\nbad\r\n", t0(), &mut out);
+    assert!((1500..=2500).contains(&out.delay.as_millis()), "{:?}", out.delay);
+    out.clear();
+    session.on_input(b"admin\r\nsecret\r\n", t0(), &mut out);
+    assert_eq!(out.delay, Duration::ZERO);
+}
+
+#[test]
 fn lockout_of_the_source() {
     let (svc, _) = service("");
     let mut closed_locked = false;
