@@ -2,7 +2,9 @@
 //! C connections), `connect` (new connection per request), `idle` (hold N idle
 //! connections and measure the server's memory), `bare` (the reference responder: a
 //! fixed Modbus reply without parsing or logging), `startup` (time to first accepted
-//! connection and idle memory), and `suite` (all of them, bare responder vs conpot).
+//! connection and idle memory), `telnet` (whole console sessions: login, three commands,
+//! logout), `rtu` (Modbus RTU over TCP to the serial device server), and `suite` (the
+//! Modbus, S7 and SNMP loads, bare responder vs conpot).
 //! Traffic goes to loopback only.
 
 mod load;
@@ -57,6 +59,36 @@ enum Mode {
         #[arg(long, default_value = "127.0.0.1:10201")]
         target: SocketAddr,
         /// Concurrent workers.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
+    /// C workers, each running whole Telnet sessions (login, 3 commands, logout) for D seconds.
+    Telnet {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:2323")]
+        target: SocketAddr,
+        /// Concurrent workers.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+        /// User to log in as.
+        #[arg(long, default_value = "admin")]
+        user: String,
+        /// Its password (the default template's is `Siemens-<hostname of the persona>`).
+        #[arg(long)]
+        password: String,
+    },
+    /// C connections, each sending Modbus RTU-over-TCP requests back to back for D seconds.
+    Rtu {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:4001")]
+        target: SocketAddr,
+        /// Concurrent connections.
         #[arg(short, long, default_value_t = 16)]
         connections: usize,
         /// Seconds to run.
@@ -144,6 +176,26 @@ fn main() {
                 duration,
             } => {
                 let r = load::s7(target, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
+                i32::from(r.errors > 0)
+            }
+            Mode::Telnet {
+                target,
+                connections,
+                duration,
+                user,
+                password,
+            } => {
+                let r = load::telnet(target, connections, Duration::from_secs(duration), user, password).await;
+                println!("{}", r.summary());
+                i32::from(r.errors > 0)
+            }
+            Mode::Rtu {
+                target,
+                connections,
+                duration,
+            } => {
+                let r = load::rtu(target, connections, Duration::from_secs(duration)).await;
                 println!("{}", r.summary());
                 i32::from(r.errors > 0)
             }

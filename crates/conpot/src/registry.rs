@@ -42,6 +42,16 @@ static ENTRIES: &[Entry] = &[
         transports: UDP,
         build: |s, d| conpot_snmp::SnmpService::build(s, d).map(arc),
     },
+    Entry {
+        name: "serial",
+        transports: TCP,
+        build: |s, d| conpot_serial::SerialService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "telnet",
+        transports: TCP,
+        build: |s, d| conpot_telnet::TelnetService::build(s, d).map(arc),
+    },
 ];
 
 /// The transports the service of `protocol` listens on, known before anything is built

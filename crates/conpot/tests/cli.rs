@@ -58,6 +58,7 @@ fn lists_embedded_templates() {
 fn template_check_accepts_good_templates() {
     for t in [
         "default",
+        "nport",
         conpot_testkit::conpot_templates().join("default").to_str().unwrap(),
     ] {
         let o = bin().args(["template", "check", t]).output().unwrap();
@@ -177,6 +178,12 @@ impl Running {
                 "--port",
                 "snmp=0",
             ])
+            // The embedded default also has a Telnet console; Conpot's templates do not.
+            .args(if args.contains(&"-t") {
+                &[][..]
+            } else {
+                &["--port", "telnet=0"][..]
+            })
             .current_dir(cwd)
             .stdout(Stdio::piped())
             .stderr(stderr)
