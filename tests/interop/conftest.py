@@ -62,7 +62,7 @@ format = "conpot-legacy"
         self.stderr = self.workdir / "stderr.log"
         with open(self.stderr, "w") as err:
             self.proc = subprocess.Popen(
-                [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", "--port", "snmp=0", *args],
+                [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", "--port", "snmp=0", "--port", "ftp=0", "--port", "tftp=0", *args],
                 cwd=self.workdir,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -78,7 +78,7 @@ format = "conpot-legacy"
             if len(parts) == 4 and parts[0] == "listening":
                 host, port = parts[3].rsplit(":", 1)
                 self.ports[parts[1]] = int(port)
-                if {"modbus", "s7comm", "snmp"} <= self.ports.keys():
+                if {"modbus", "s7comm", "snmp", "ftp", "tftp"} <= self.ports.keys():
                     break
         if "modbus" not in self.ports:
             self.proc.kill()

@@ -117,6 +117,10 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
         "s7comm=0",
         "--port",
         "snmp=0",
+        "--port",
+        "ftp=0",
+        "--port",
+        "tftp=0",
         "-q",
     ]);
     cmd.current_dir(&dir);
