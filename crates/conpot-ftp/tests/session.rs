@@ -531,3 +531,68 @@ fn stat_and_help() {
     let s = cmd(&mut d, "STAT /");
     assert!(text(&s).contains("readme.txt"), "{}", text(&s));
 }
+
+#[test]
+fn rest_then_stor_writes_at_the_offset_and_epsv_mlsd() {
+    let svc = service();
+    let mut d = login(&svc, "admin", "secret");
+    cmd(&mut d, "TYPE I");
+    assert_eq!(codes(&cmd(&mut d, "REST 8").bytes), vec![350]);
+    let ch = pasv(&mut d, 60001);
+    let s = upload(&mut d, ch, "STOR readme.txt", b"PLC");
+    assert_eq!(codes(&s.bytes), vec![226]);
+    assert_eq!(s.files[0].data["write_mode"], "offset");
+    assert_eq!(s.files[0].bytes, b"Station PLC-042\nline two\n");
+    let s = cmd(&mut d, "EPSV");
+    let ch = match &s.requests[0] {
+        IoRequest::OpenDataListener { channel, .. } => *channel,
+        r => panic!("{r:?}"),
+    };
+    let local = SocketAddr::from(([192, 0, 2, 1], 60002));
+    let s = d.io(IoEvent::Listening { channel: ch, local }, t0());
+    assert_eq!(text(&s), "229 Entering Extended Passive Mode (|||60002|).\r\n");
+    d.io(
+        IoEvent::Connected {
+            channel: ch,
+            peer: local,
+        },
+        t0(),
+    );
+    let s = cmd(&mut d, "MLSD");
+    let (data, _) = download(&mut d, ch, s);
+    let data = String::from_utf8(data).unwrap();
+    assert!(data.contains("type=file;size=25;modify=20231114221320;perm=rawf;unix.mode=0644;unix.owner=admin;unix.group=eng; readme.txt\r\n"), "{data}");
+    cmd(&mut d, "OPTS MLST type;size;");
+    let s = cmd(&mut d, "MLST readme.txt");
+    assert_eq!(
+        text(&s),
+        "250-Listing\r\n type=file;size=25; /readme.txt\r\n250 End\r\n"
+    );
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever arrives, every reply is a well-formed one and nothing is kept unbounded.
+        #[test]
+        fn arbitrary_lines_get_well_formed_replies(lines in proptest::collection::vec("[A-Za-z]{1,5}( [ -~]{0,40})?", 0..30)) {
+            let svc = service();
+            let mut d = login(&svc, "admin", "secret");
+            for l in &lines {
+                let s = cmd(&mut d, l);
+                let t = text(&s);
+                for line in t.split_terminator("\r\n") {
+                    prop_assert!(line.len() >= 3 && line.as_bytes()[..3].iter().all(u8::is_ascii_digit) || line.starts_with(' '), "{line:?}");
+                }
+                if d.closed {
+                    break;
+                }
+            }
+            prop_assert!(d.buffered().len() < conpot_ftp::command::MAX_LINE);
+        }
+    }
+}

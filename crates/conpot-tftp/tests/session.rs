@@ -490,3 +490,42 @@ fn several_transfers_at_once_and_duplicate_requests() {
     let (c, first_c) = open(&mut d2, &rrq("other.bin", "octet", &[]));
     assert_eq!(download(&mut d2, c, first_c).0, b"x");
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever a client sends, on the server's port or a transfer's, every answer is
+        /// a TFTP packet a server may send, and no more than four transfers run.
+        #[test]
+        fn arbitrary_datagrams_get_valid_answers(
+            datagrams in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..40)), 0..40)
+        ) {
+            let svc = service();
+            let (mut d, _) = Driver::udp(&svc, 6969, t0());
+            let (ch, _) = open(&mut d, &rrq("config.txt", "octet", &[("blksize", "8")]));
+            let mut open_ports = 1;
+            for (to_port, bytes) in datagrams {
+                let s = if to_port {
+                    d.io(IoEvent::Data { channel: ch, bytes }, t0())
+                } else {
+                    d.input(&bytes, t0())
+                };
+                let mut answers = s.datagrams.clone();
+                answers.extend(s.requests.iter().filter_map(|r| match r {
+                    IoRequest::Send { bytes, .. } => Some(bytes.clone()),
+                    _ => None,
+                }));
+                open_ports += s.requests.iter().filter(|r| matches!(r, IoRequest::NewUdpPort { .. })).count();
+                for a in answers {
+                    let op = u16::from_be_bytes([a[0], a[1]]);
+                    prop_assert!((3..=6).contains(&op), "{a:?}");
+                }
+            }
+            prop_assert!(open_ports <= 4);
+        }
+    }
+}
