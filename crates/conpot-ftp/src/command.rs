@@ -30,7 +30,9 @@ pub struct LineReader {
 }
 
 impl LineReader {
-    /// The next line of `input` (the bytes not consumed yet).
+    /// The next line of `input` (the bytes not consumed yet). Never looks at more than
+    /// [`MAX_LINE`] bytes: an overlong line is reported with its first [`MAX_LINE`] bytes,
+    /// and its rest is consumed (and dropped) up to its end by the following calls.
     pub fn next<'a>(&mut self, input: &'a [u8]) -> Line<'a> {
         let window = input.get(..input.len().min(MAX_LINE)).unwrap_or_default();
         match window.iter().position(|&b| b == b'\n') {
@@ -46,11 +48,10 @@ impl LineReader {
                 }
                 Line::Complete(line, used)
             }
+            None if self.discarding && !window.is_empty() => Line::TooLong(&[], window.len()),
             None if input.len() >= MAX_LINE => {
-                let first = !self.discarding;
                 self.discarding = true;
-                let head = if first { window } else { &[] };
-                Line::TooLong(head, input.len())
+                Line::TooLong(window, window.len())
             }
             None => Line::Incomplete,
         }
@@ -149,14 +150,27 @@ mod tests {
         match r.next(&long) {
             Line::TooLong(head, used) => {
                 assert_eq!(head.len(), MAX_LINE);
-                assert_eq!(used, long.len());
+                assert_eq!(used, MAX_LINE, "no more than the limit is looked at");
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(r.next(b"AAAA"), Line::Incomplete);
+        assert_eq!(r.next(&long[MAX_LINE..]), Line::TooLong(&[], 10));
+        assert_eq!(r.next(b""), Line::Incomplete);
         assert!(r.discarding());
         assert_eq!(r.next(b"AAA\r\nNOOP\r\n"), Line::TooLong(&[], 5));
         assert_eq!(r.next(b"NOOP\r\n"), Line::Complete(b"NOOP", 6));
+        // An overlong line followed by more in the same input: the rest is kept.
+        let mut r = LineReader::default();
+        let mut input = vec![b'B'; 3000];
+        input.extend_from_slice(b"\r\nPWD\r\n");
+        let Line::TooLong(_, used) = r.next(&input) else {
+            panic!()
+        };
+        let Line::TooLong(head, used2) = r.next(&input[used..]) else {
+            panic!()
+        };
+        assert!(head.is_empty());
+        assert_eq!(r.next(&input[used + used2..]), Line::Complete(b"PWD", 5));
     }
 
     proptest! {

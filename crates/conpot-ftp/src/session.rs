@@ -51,6 +51,15 @@ struct Account {
     who: Principal,
 }
 
+/// Input waiting while the session is busy, answered in order once it is not.
+#[derive(Debug, Clone)]
+enum Queued {
+    /// A command line.
+    Line(Vec<u8>),
+    /// The start of a line over the limit (answered with `500`).
+    TooLong(Vec<u8>),
+}
+
 /// A passive listener being opened: the command waits for its address.
 #[derive(Debug, Clone)]
 struct PendingListen {
@@ -64,7 +73,7 @@ pub struct FtpSession {
     shared: Arc<Shared>,
     ctx: SessionCtx,
     reader: LineReader,
-    queued: VecDeque<Vec<u8>>,
+    queued: VecDeque<Queued>,
     listen: Option<PendingListen>,
     user: Option<Vec<u8>>,
     account: Option<Account>,
@@ -131,24 +140,45 @@ impl FtpSession {
                 && self.listen.is_none()
                 && parse(&line).is_ok_and(|c| DURING_TRANSFER.contains(&c.verb.as_str()) && c.arg.is_none());
             if !immediate {
-                if self.queued.len() >= MAX_QUEUED {
-                    let mut d = EventDraft::new("ftp.malformed").with("reason", "queue_full");
-                    d.body.raw = Some(line);
-                    out.events.push(d);
-                } else {
-                    self.queued.push_back(line);
-                }
-                return;
+                return self.enqueue(Queued::Line(line), out);
             }
         }
         self.run(&line, now, out);
     }
 
+    fn enqueue(&mut self, q: Queued, out: &mut Output) {
+        if self.queued.len() >= MAX_QUEUED {
+            let mut d = EventDraft::new("ftp.malformed").with("reason", "queue_full");
+            d.body.raw = Some(match q {
+                Queued::Line(l) | Queued::TooLong(l) => l,
+            });
+            out.events.push(d);
+        } else {
+            self.queued.push_back(q);
+        }
+    }
+
+    /// Answers the start of an overlong line (queued behind what waits, to keep the order
+    /// of replies).
+    fn too_long(&mut self, head: Vec<u8>, now: SystemTime, out: &mut Output) {
+        if self.busy() {
+            return self.enqueue(Queued::TooLong(head), out);
+        }
+        self.last_active = now;
+        self.reply(out, 500, "Command line too long.");
+        let mut d = EventDraft::new("ftp.malformed").with("reason", "line_too_long");
+        d.body.raw = Some(head);
+        out.events.push(d);
+    }
+
     /// Runs queued lines until the session is busy again or asked to close.
     fn drain(&mut self, now: SystemTime, out: &mut Output) {
         while !self.busy() && !out.close {
-            let Some(line) = self.queued.pop_front() else { break };
-            self.run(&line, now, out);
+            match self.queued.pop_front() {
+                Some(Queued::Line(line)) => self.run(&line, now, out),
+                Some(Queued::TooLong(head)) => self.too_long(head, now, out),
+                None => break,
+            }
         }
     }
 
@@ -1197,11 +1227,7 @@ impl Session for FtpSession {
                 Line::TooLong(head, n) => {
                     used += n;
                     if !head.is_empty() {
-                        self.last_active = now;
-                        self.reply(out, 500, "Command line too long.");
-                        let mut d = EventDraft::new("ftp.malformed").with("reason", "line_too_long");
-                        d.body.raw = Some(head.to_vec());
-                        out.events.push(d);
+                        self.too_long(head.to_vec(), now, out);
                     }
                 }
                 Line::Incomplete => break,

@@ -450,6 +450,19 @@ fn commands_during_pasv_setup_are_queued_in_order() {
         t0(),
     );
     assert_eq!(codes(&s.bytes), vec![227, 200, 257]);
+    // An overlong line while waiting is answered in its place, not before the 227.
+    let mut input = b"PASV\r\n".to_vec();
+    input.extend(vec![b'A'; 3000]);
+    input.extend_from_slice(b"\r\nNOOP\r\n");
+    let s = d.input(&input, t0());
+    assert!(s.bytes.is_empty());
+    let ch = match &s.requests.last().unwrap() {
+        IoRequest::OpenDataListener { channel, .. } => *channel,
+        r => panic!("{r:?}"),
+    };
+    let local = SocketAddr::from(([192, 0, 2, 1], 60001));
+    let s = d.io(IoEvent::Listening { channel: ch, local }, t0());
+    assert_eq!(codes(&s.bytes), vec![227, 500, 200]);
 }
 
 #[test]
