@@ -25,18 +25,31 @@ const BLOCK: usize = 512;
 /// Longest retransmission back-off, as a multiple of the timeout.
 const MAX_BACKOFF: u32 = 8;
 
+/// Where a download's bytes come from.
+#[derive(Debug)]
+enum Source {
+    /// Read from the filesystem block by block (octet): a transfer holds no copy of the
+    /// file, so requests from spoofed addresses, which never get past the first block,
+    /// cost nothing but their state.
+    File,
+    /// Converted once (netascii moves every offset).
+    Buffer(Vec<u8>),
+}
+
 /// What a transfer does.
 #[derive(Debug)]
 enum Work {
-    /// A download of `data` (already in the transfer's mode).
+    /// A download.
     Read {
-        data: Vec<u8>,
+        src: Source,
+        /// The size at the request (what `tsize` announced), in the transfer's mode.
+        size: u64,
         /// Blocks acknowledged (0 before any).
         acked: u64,
         /// Highest block sent.
         sent: u64,
-        /// Number of blocks (the last one short, possibly empty).
-        total: u64,
+        /// The last (short, possibly empty) block, once it was read.
+        last: Option<u64>,
     },
     /// An upload.
     Write {
@@ -241,27 +254,35 @@ impl TftpSession {
                 done: false,
             }
         } else {
-            let bytes = match view.read(&who, &path, 0, usize::MAX, now) {
-                Ok(b) => b,
-                Err(VfsError::NotFound | VfsError::NotADirectory) => {
+            // Read permission is checked now; the bytes are read block by block later.
+            let first = if req.mode == Mode::Netascii {
+                view.read(&who, &path, 0, usize::MAX, now)
+            } else {
+                view.read(&who, &path, 0, 0, now)
+            };
+            let bytes = match (first, view.stat(&who, &path, now)) {
+                (Ok(b), Ok(st)) => (b, st.size),
+                (Err(VfsError::NotFound | VfsError::NotADirectory), _) => {
                     return refuse(self, out, code::NOT_FOUND, "File not found", "not_found");
                 }
-                Err(_) => return refuse(self, out, code::ACCESS, "Access violation", "refused"),
+                _ => return refuse(self, out, code::ACCESS, "Access violation", "refused"),
             };
-            let data = if req.mode == Mode::Netascii {
-                wire::to_netascii(&bytes)
+            let (src, size) = if req.mode == Mode::Netascii {
+                let data = wire::to_netascii(&bytes.0);
+                let size = data.len() as u64;
+                (Source::Buffer(data), size)
             } else {
-                bytes
+                (Source::File, bytes.1)
             };
             if tsize.is_some() {
-                oack.push(("tsize", data.len().to_string()));
+                oack.push(("tsize", size.to_string()));
             }
-            let total = data.len() as u64 / blksize as u64 + 1;
             Work::Read {
-                data,
+                src,
+                size,
                 acked: 0,
                 sent: 0,
-                total,
+                last: None,
             }
         };
         let channel = self.next_channel;
@@ -288,52 +309,77 @@ impl TftpSession {
         });
     }
 
-    /// Sends `packets` on the transfer's port and remembers them for retransmission.
+    /// Sends `packets` on the transfer's port and remembers them for retransmission (a
+    /// download's data is not kept: its window is read again).
     fn burst(t: &mut Transfer, packets: Vec<Vec<u8>>, now: SystemTime, out: &mut Output) {
-        for p in &packets {
+        let keep = !matches!(t.work, Work::Read { .. }) || t.oack_pending;
+        t.last.clear();
+        for p in packets {
+            if keep {
+                t.last.push(p.clone());
+            }
             out.request(IoRequest::Send {
                 channel: t.channel,
-                bytes: p.clone(),
+                bytes: p,
             });
         }
-        t.last = packets;
         t.retries = 0;
         t.deadline = now + t.timeout;
     }
 
-    /// The next window of DATA packets of a download, after block `acked`.
-    fn window(t: &mut Transfer) -> Vec<Vec<u8>> {
+    /// The window of DATA packets of a download after its acknowledged blocks (sent
+    /// again as it is on a retransmission), read from the file as it is now.
+    fn window(&self, t: &mut Transfer, now: SystemTime) -> Vec<Vec<u8>> {
+        let (blksize, window) = (t.blksize, u64::from(t.window));
+        let who = self.who();
         let Work::Read {
-            data,
-            acked,
-            sent,
-            total,
+            src, acked, sent, last, ..
         } = &mut t.work
         else {
             return Vec::new();
         };
         let mut packets = Vec::new();
-        let last = (*acked + u64::from(t.window)).min(*total);
-        for block in *acked + 1..=last {
-            let start = usize::try_from((block - 1) * t.blksize as u64).unwrap_or(usize::MAX);
-            let start = start.min(data.len());
-            let end = start.saturating_add(t.blksize).min(data.len());
-            let mut p = Vec::with_capacity(4 + end - start);
-            wire::data(&mut p, block as u16, data.get(start..end).unwrap_or_default());
+        for block in *acked + 1..=*acked + window {
+            if last.is_some_and(|l| block > l) {
+                break;
+            }
+            let offset = (block - 1).saturating_mul(blksize as u64);
+            let bytes = match src {
+                Source::File => self
+                    .shared
+                    .view
+                    .read(&who, &t.path, offset, blksize, now)
+                    .unwrap_or_default(),
+                Source::Buffer(b) => {
+                    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
+                    let end = start.saturating_add(blksize).min(b.len());
+                    b.get(start..end).unwrap_or_default().to_vec()
+                }
+            };
+            let mut p = Vec::with_capacity(4 + bytes.len());
+            wire::data(&mut p, block as u16, &bytes);
             packets.push(p);
+            *sent = (*sent).max(block);
+            if bytes.len() < blksize {
+                *last = Some(block);
+                break;
+            }
+            if *last == Some(block) {
+                // The file grew since this block was last read short.
+                *last = None;
+            }
         }
-        *sent = last;
         packets
     }
 
-    fn first_packets(t: &mut Transfer) -> Vec<Vec<u8>> {
+    fn first_packets(&self, t: &mut Transfer, now: SystemTime) -> Vec<Vec<u8>> {
         if !t.oack.is_empty() {
             let mut p = Vec::new();
             wire::oack(&mut p, &t.oack);
             return vec![p];
         }
         match t.work {
-            Work::Read { .. } => Self::window(t),
+            Work::Read { .. } => self.window(t, now),
             Work::Write { .. } => {
                 let mut p = Vec::new();
                 wire::ack(&mut p, 0);
@@ -354,7 +400,7 @@ impl TftpSession {
             }
         };
         match (packet, &mut t.work) {
-            (Packet::Ack { block }, Work::Read { acked, sent, total, .. }) => {
+            (Packet::Ack { block }, Work::Read { acked, sent, last, .. }) => {
                 if t.oack_pending {
                     if block != 0 {
                         return None;
@@ -367,11 +413,11 @@ impl TftpSession {
                         return None;
                     }
                     *acked += diff;
-                    if *acked >= *total {
+                    if last.is_some_and(|l| *acked >= l) {
                         return Some("complete");
                     }
                 }
-                let packets = Self::window(t);
+                let packets = self.window(t, now);
                 Self::burst(t, packets, now, out);
                 None
             }
@@ -443,8 +489,16 @@ impl TftpSession {
         let who = self.who();
         let view = &self.shared.view;
         match &t.work {
-            Work::Read { data, .. } => {
+            Work::Read { src, .. } => {
                 if result == "complete" {
+                    let whole;
+                    let data = match src {
+                        Source::Buffer(b) => b,
+                        Source::File => {
+                            whole = view.read(&who, &t.path, 0, usize::MAX, now).unwrap_or_default();
+                            &whole
+                        }
+                    };
                     let vfs_path = view.root().join(&t.path).map(|p| p.as_str().to_owned()).ok();
                     out.events.push(
                         EventDraft::new("file.download")
@@ -506,7 +560,7 @@ impl TftpSession {
             Self::burst(&mut t, vec![p], now, out);
         }
         let (direction, bytes) = match &t.work {
-            Work::Read { data, acked, .. } => ("download", (*acked * t.blksize as u64).min(data.len() as u64)),
+            Work::Read { size, acked, .. } => ("download", (*acked * t.blksize as u64).min(*size)),
             Work::Write { received, .. } => ("upload", *received),
         };
         out.events.push(
@@ -576,7 +630,7 @@ impl Session for TftpSession {
         let max = self.shared.config.max_retries;
         let mut i = 0;
         while i < self.transfers.len() {
-            let Some(t) = self.transfers.get_mut(i) else { break };
+            let Some(t) = self.transfers.get(i) else { break };
             if t.deadline > now {
                 i += 1;
                 continue;
@@ -596,15 +650,23 @@ impl Session for TftpSession {
                 }
                 continue;
             }
+            let mut t = self.transfers.remove(i);
             t.retries += 1;
             t.retransmits += 1;
-            for p in &t.last {
+            // A download's window is read again (it is not kept); anything else is resent.
+            let packets = if matches!(t.work, Work::Read { .. }) && !t.oack_pending {
+                self.window(&mut t, now)
+            } else {
+                t.last.clone()
+            };
+            for p in packets {
                 out.request(IoRequest::Send {
                     channel: t.channel,
-                    bytes: p.clone(),
+                    bytes: p,
                 });
             }
             t.deadline = now + t.timeout * (1u32 << t.retries.min(3)).min(MAX_BACKOFF);
+            self.transfers.insert(i, t);
             i += 1;
         }
         self.arm(out);
@@ -613,10 +675,12 @@ impl Session for TftpSession {
     fn on_io(&mut self, event: IoEvent, now: SystemTime, out: &mut Output) {
         match event {
             IoEvent::Listening { channel, .. } => {
-                if let Some(t) = self.transfers.iter_mut().find(|t| t.channel == channel && !t.open) {
+                if let Some(i) = self.transfers.iter().position(|t| t.channel == channel && !t.open) {
+                    let mut t = self.transfers.remove(i);
                     t.open = true;
-                    let packets = Self::first_packets(t);
-                    Self::burst(t, packets, now, out);
+                    let packets = self.first_packets(&mut t, now);
+                    Self::burst(&mut t, packets, now, out);
+                    self.transfers.insert(i, t);
                 }
             }
             IoEvent::Data { channel, bytes } => {

@@ -159,6 +159,51 @@ fn plain_rrq_from_a_fresh_port() {
 }
 
 #[test]
+fn downloads_read_the_file_block_by_block() {
+    // No copy of the file is held per transfer: a block is read when it is sent, so a
+    // request that never gets past its first block (a spoofed source) costs no memory.
+    let svc = service();
+    let (mut d, _) = Driver::udp(&svc, 6969, t0());
+    let (ch, first) = open(&mut d, &rrq("config.txt", "octet", &[]));
+    assert_eq!(first.len(), 1);
+    let root = svc.shared().device.vfs.view("/").unwrap();
+    let p = VPath::new("/data/tftp/config.txt").unwrap();
+    let new: Vec<u8> = vec![b'z'; 600];
+    root.write(
+        &Principal::root(),
+        &p,
+        conpot_core::vfs::WriteMode::Truncate,
+        &new,
+        t0(),
+    )
+    .unwrap();
+    // The timer's retransmission of block 1 reads it again, from the new file.
+    let s = d.advance(d.deadline.unwrap());
+    let again = sends(&s, ch);
+    assert_eq!(
+        wire::parse(&again[0]).unwrap(),
+        Packet::Data {
+            block: 1,
+            data: &new[..512]
+        }
+    );
+    let s = d.io(
+        IoEvent::Data {
+            channel: ch,
+            bytes: ack(1),
+        },
+        t0(),
+    );
+    assert_eq!(
+        wire::parse(&sends(&s, ch)[0]).unwrap(),
+        Packet::Data {
+            block: 2,
+            data: &new[512..]
+        }
+    );
+}
+
+#[test]
 fn netascii_download() {
     let svc = service();
     let (mut d, _) = Driver::udp(&svc, 6969, t0());
