@@ -124,14 +124,19 @@ fn perm(st: &Stat, who: &Principal) -> String {
 
 /// ASCII type on the way out: each bare LF becomes CRLF (RFC 959 section 3.1.1.1).
 pub fn to_network_ascii(data: &[u8]) -> Vec<u8> {
+    to_network_ascii_after(&mut 0, data)
+}
+
+/// [`to_network_ascii`] of a chunk that follows one ending in `*prev` (0 for none), so a
+/// file converted chunk by chunk gives the same bytes; `*prev` becomes the chunk's last.
+pub fn to_network_ascii_after(prev: &mut u8, data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 16);
-    let mut prev = 0u8;
     for &b in data {
-        if b == b'\n' && prev != b'\r' {
+        if b == b'\n' && *prev != b'\r' {
             out.push(b'\r');
         }
         out.push(b);
-        prev = b;
+        *prev = b;
     }
     out
 }
@@ -175,6 +180,16 @@ mod tests {
         fn ascii_round_trips_text_without_cr(s in "[a-z\n ]{0,200}") {
             let net = to_network_ascii(s.as_bytes());
             prop_assert_eq!(from_network_ascii(&net), s.as_bytes());
+        }
+
+        #[test]
+        fn ascii_by_chunks_is_ascii_whole(s in "[a\r\n]{0,200}", cut in 0usize..200) {
+            let b = s.as_bytes();
+            let cut = cut.min(b.len());
+            let mut prev = 0;
+            let mut net = to_network_ascii_after(&mut prev, &b[..cut]);
+            net.extend(to_network_ascii_after(&mut prev, &b[cut..]));
+            prop_assert_eq!(net, to_network_ascii(b));
         }
     }
 }

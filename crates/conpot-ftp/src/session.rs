@@ -864,27 +864,30 @@ impl FtpSession {
             return self.reply(out, 550, "Failed to open file.");
         };
         let who = self.who();
-        let bytes = match self.shared.view.read(&who, &p, offset, usize::MAX, now) {
-            Ok(b) => b,
+        // Opened (a file, readable) now; read a chunk at a time as it is sent.
+        let size = match self.shared.view.read(&who, &p, offset, 0, now) {
+            Ok(_) => self.shared.view.stat(&who, &p, now).map_or(0, |st| st.size),
             Err(VfsError::PermissionDenied) => return self.reply(out, 550, "Permission denied."),
             Err(_) => return self.reply(out, 550, "Failed to open file."),
-        };
-        let bytes = if self.ascii {
-            listing::to_network_ascii(&bytes)
-        } else {
-            bytes
         };
         let mode = if self.ascii { "ASCII" } else { "BINARY" };
         let name = p.file_name().unwrap_or_default().to_owned();
         let text = format!(
             "Opening {mode} mode data connection for {name} ({} bytes).",
-            bytes.len()
+            size.saturating_sub(offset)
         );
+        let source = crate::transfer::Outgoing::File {
+            start: offset,
+            offset,
+            prev: 0,
+            eof: false,
+            hash: sha2::Sha256::default(),
+        };
         self.start(
             "RETR",
             Some(p),
             Direction::Send {
-                bytes,
+                source,
                 sent: 0,
                 closing: false,
             },
@@ -907,7 +910,7 @@ impl FtpSession {
             _ => "LIST",
         };
         let dir = Direction::Send {
-            bytes,
+            source: crate::transfer::Outgoing::Bytes(bytes),
             sent: 0,
             closing: false,
         };
@@ -1028,19 +1031,66 @@ impl FtpSession {
     }
 
     /// The data connection is up: send the first chunk (uploads wait for data).
-    fn begin(&mut self, _now: SystemTime, out: &mut Output) {
+    fn begin(&mut self, now: SystemTime, out: &mut Output) {
         let Some(t) = self.transfer.as_mut() else { return };
         if !t.announced {
             t.announced = true;
             let text = std::mem::take(&mut self.pending_text);
             reply::single(&mut out.bytes, 150, &text);
         }
-        let Some(t) = self.transfer.as_mut() else { return };
-        Self::send_next(t, out);
+        self.send_next(now, out);
     }
 
-    fn send_next(t: &mut Transfer, out: &mut Output) {
-        match t.next_chunk() {
+    /// The next chunk of the running download, or `None` when everything was handed
+    /// over (a file that can no longer be read ends there).
+    fn next_chunk(&mut self, now: SystemTime) -> Option<Vec<u8>> {
+        use sha2::Digest;
+        let who = self.who();
+        let t = self.transfer.as_mut()?;
+        let ascii = t.ascii;
+        let Direction::Send { source, sent, .. } = &mut t.dir else {
+            return None;
+        };
+        let chunk = match source {
+            crate::transfer::Outgoing::Bytes(bytes) => {
+                let start = usize::try_from(*sent).unwrap_or(usize::MAX).min(bytes.len());
+                let end = start.saturating_add(crate::transfer::CHUNK).min(bytes.len());
+                bytes.get(start..end).unwrap_or_default().to_vec()
+            }
+            crate::transfer::Outgoing::File {
+                offset,
+                prev,
+                eof,
+                hash,
+                ..
+            } => {
+                if *eof {
+                    return None;
+                }
+                let path = t.path.as_ref()?;
+                let raw = self
+                    .shared
+                    .view
+                    .read(&who, path, *offset, crate::transfer::CHUNK, now)
+                    .unwrap_or_default();
+                *eof = raw.len() < crate::transfer::CHUNK;
+                *offset += raw.len() as u64;
+                hash.update(&raw);
+                if ascii {
+                    listing::to_network_ascii_after(prev, &raw)
+                } else {
+                    raw
+                }
+            }
+        };
+        *sent += chunk.len() as u64;
+        (!chunk.is_empty()).then_some(chunk)
+    }
+
+    fn send_next(&mut self, now: SystemTime, out: &mut Output) {
+        let chunk = self.next_chunk(now);
+        let Some(t) = self.transfer.as_mut() else { return };
+        match chunk {
             Some(chunk) => out.request(IoRequest::Send {
                 channel: t.channel.id,
                 bytes: chunk,
@@ -1061,10 +1111,18 @@ impl FtpSession {
     fn finish(&mut self, why: u16, now: SystemTime, out: &mut Output) {
         let Some(t) = self.transfer.take() else { return };
         match &t.dir {
-            Direction::Send { bytes, sent, closing } => {
-                if why == 150 && *closing && *sent >= bytes.len() {
+            Direction::Send { source, closing, .. } => {
+                if why == 150 && *closing {
                     self.transfer_event(&t, 226, "complete", now, out);
-                    if let Some(p) = &t.path {
+                    if let (
+                        Some(p),
+                        crate::transfer::Outgoing::File {
+                            start, offset, hash, ..
+                        },
+                    ) = (&t.path, source)
+                    {
+                        use sha2::Digest;
+                        let sha = conpot_core::hex::encode(&hash.clone().finalize());
                         out.events.push(
                             EventDraft::new("file.download")
                                 .with("protocol", "ftp")
@@ -1074,8 +1132,8 @@ impl FtpSession {
                                     "vfs_path",
                                     self.shared.view.root().join(p).map(|f| f.as_str().to_owned()).ok(),
                                 )
-                                .with("size", bytes.len() as u64)
-                                .with("sha256", conpot_core::capture::hex_digest(bytes)),
+                                .with("size", offset.saturating_sub(*start))
+                                .with("sha256", sha),
                         );
                     }
                     self.reply(out, 226, "Transfer complete.");
@@ -1331,7 +1389,7 @@ impl Session for FtpSession {
             IoEvent::Drained { channel } => {
                 if let Some(t) = self.transfer.as_mut().filter(|t| t.channel.id == channel) {
                     t.progress = now;
-                    Self::send_next(t, out);
+                    self.send_next(now, out);
                 }
             }
             IoEvent::Closed { channel } => {

@@ -69,15 +69,36 @@ impl DataChannel {
     }
 }
 
+/// What a download sends.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// Bytes made up front (a listing).
+    Bytes(Vec<u8>),
+    /// A file, read a chunk at a time as the listener asks for more: a transfer never
+    /// holds a copy of the file.
+    File {
+        /// Where the download started (REST).
+        start: u64,
+        /// Where the next chunk is read (in the file's own bytes).
+        offset: u64,
+        /// The last byte sent, for ASCII conversion across chunks.
+        prev: u8,
+        /// Whether the end of the file was read.
+        eof: bool,
+        /// SHA-256 of the file's bytes sent so far (the `file.download` event's).
+        hash: sha2::Sha256,
+    },
+}
+
 /// Which way the bytes go.
 #[derive(Debug, Clone)]
 pub enum Direction {
     /// To the client: a file or a listing.
     Send {
-        /// Everything to send (already converted for ASCII type).
-        bytes: Vec<u8>,
-        /// How much has been handed to the listener.
-        sent: usize,
+        /// What is sent.
+        source: Outgoing,
+        /// Bytes handed to the listener (after ASCII conversion).
+        sent: u64,
         /// Whether the listener was asked to close after the last chunk.
         closing: bool,
     },
@@ -116,19 +137,6 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    /// The next chunk to send, or `None` when everything was handed over.
-    pub fn next_chunk(&mut self) -> Option<Vec<u8>> {
-        match &mut self.dir {
-            Direction::Send { bytes, sent, .. } if *sent < bytes.len() => {
-                let end = sent.saturating_add(CHUNK).min(bytes.len());
-                let chunk = bytes.get(*sent..end).unwrap_or_default().to_vec();
-                *sent = end;
-                Some(chunk)
-            }
-            _ => None,
-        }
-    }
-
     /// Takes bytes of an upload (ignored for a download).
     pub fn receive(&mut self, data: &[u8]) {
         if let Direction::Receive { buf, received, cap, .. } = &mut self.dir {
@@ -141,7 +149,7 @@ impl Transfer {
     /// Bytes moved so far.
     pub fn bytes(&self) -> u64 {
         match &self.dir {
-            Direction::Send { sent, .. } => *sent as u64,
+            Direction::Send { sent, .. } => *sent,
             Direction::Receive { received, .. } => *received,
         }
     }

@@ -609,3 +609,56 @@ mod props {
         }
     }
 }
+
+#[test]
+fn big_downloads_go_chunk_by_chunk_with_ascii_across_chunks() {
+    let svc = service();
+    let mut d = login(&svc, "admin", "secret");
+    cmd(&mut d, "TYPE I");
+    // Lines that straddle the 64 KiB chunk boundaries, CR LF pairs cut in two included.
+    let file: Vec<u8> = (0..200_000u32)
+        .map(|i| match i % 7 {
+            5 => b'\r',
+            6 => b'\n',
+            _ if i % 13 == 0 => b'\n',
+            _ => b'a',
+        })
+        .collect();
+    let ch = pasv(&mut d, 60001);
+    upload(&mut d, ch, "STOR big.txt", &file);
+    cmd(&mut d, "TYPE A");
+    let ch = pasv(&mut d, 60002);
+    let s = cmd(&mut d, "RETR big.txt");
+    let sends = s
+        .requests
+        .iter()
+        .filter(|r| matches!(r, IoRequest::Send { .. }))
+        .count();
+    assert_eq!(sends, 1, "one chunk at a time");
+    let mut data = Vec::new();
+    let mut step = s;
+    let mut chunks = 0;
+    let last = loop {
+        let mut next = None;
+        for r in &step.requests {
+            match r {
+                IoRequest::Send { bytes, .. } => {
+                    chunks += 1;
+                    data.extend_from_slice(bytes);
+                    next = Some(IoEvent::Drained { channel: ch });
+                }
+                IoRequest::Close { .. } => next = Some(IoEvent::Closed { channel: ch }),
+                _ => {}
+            }
+        }
+        match next {
+            Some(ev) => step = d.io(ev, t0()),
+            None => break step,
+        }
+    };
+    assert!(chunks >= 4);
+    assert_eq!(data, conpot_ftp::listing::to_network_ascii(&file));
+    let ev = last.event("file.download").unwrap();
+    assert_eq!(ev.body.data["size"], 200_000);
+    assert_eq!(ev.body.data["sha256"], conpot_core::capture::hex_digest(&file));
+}
