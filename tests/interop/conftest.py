@@ -62,11 +62,12 @@ format = "conpot-legacy"
         )
         # The text log goes to a file: a pipe nobody reads would fill and stall the logger.
         self.stderr = self.workdir / "stderr.log"
-        # The embedded default also serves Telnet; Conpot's own templates (-t) do not.
-        # Another template (`expect`) names its protocols and passes its own --port flags.
-        telnet = [] if "-t" in args else ["--port", "telnet=0"]
-        expected = {"modbus", "s7comm", "snmp"} | ({"telnet"} if telnet else set())
-        default_ports = ["--port", "modbus=0", "--port", "s7comm=0", "--port", "snmp=0", *telnet]
+        # The embedded default serves FTP, TFTP and Telnet too; Conpot's own default template
+        # (-t) has FTP and TFTP but no Telnet. Another template (`expect`) names its
+        # protocols and passes its own --port flags.
+        served = ["modbus", "s7comm", "snmp", "ftp", "tftp"] + ([] if "-t" in args else ["telnet"])
+        expected = set(served)
+        default_ports = [flag for name in served for flag in ("--port", f"{name}=0")]
         if expect is not None:
             expected, default_ports = set(expect), []
         with open(self.stderr, "w") as err:

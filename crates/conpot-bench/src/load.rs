@@ -65,7 +65,7 @@ async fn exchange(s: &mut TcpStream, reply: &mut [u8; REPLY_LEN]) -> std::io::Re
     Ok(())
 }
 
-fn merge(label: &str, parts: Vec<(u64, u64, Vec<u32>)>, elapsed: Duration) -> Report {
+pub(crate) fn merge(label: &str, parts: Vec<(u64, u64, Vec<u32>)>, elapsed: Duration) -> Report {
     let mut r = Report {
         label: label.to_owned(),
         elapsed,
@@ -117,7 +117,7 @@ pub async fn modbus(target: SocketAddr, connections: usize, duration: Duration) 
 }
 
 /// A source address on the loopback network for worker `i` (spreads per-source limits).
-fn source(i: usize) -> SocketAddr {
+pub(crate) fn source(i: usize) -> SocketAddr {
     let n = (i % 250) as u8 + 1;
     SocketAddr::from(([127, 0, 1, n], 0))
 }
@@ -152,7 +152,7 @@ pub async fn connect(target: SocketAddr, workers: usize, duration: Duration) -> 
 
 /// Runs `workers` workers, each running `session(i)` back to back for `duration`, and
 /// reports how many succeeded and how long each took.
-async fn sessions<F, Fut>(label: &str, workers: usize, duration: Duration, session: F) -> Report
+pub(crate) async fn sessions<F, Fut>(label: &str, workers: usize, duration: Duration, session: F) -> Report
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = std::io::Result<()>> + Send,

@@ -38,6 +38,16 @@ static ENTRIES: &[Entry] = &[
         build: |s, d| conpot_s7::S7Service::build(s, d).map(arc),
     },
     Entry {
+        name: "ftp",
+        transports: TCP,
+        build: |s, d| conpot_ftp::FtpService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "tftp",
+        transports: UDP,
+        build: |s, d| conpot_tftp::TftpService::build(s, d).map(arc),
+    },
+    Entry {
         name: "snmp",
         transports: UDP,
         build: |s, d| conpot_snmp::SnmpService::build(s, d).map(arc),

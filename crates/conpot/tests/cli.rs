@@ -177,6 +177,10 @@ impl Running {
                 "s7comm=0",
                 "--port",
                 "snmp=0",
+                "--port",
+                "ftp=0",
+                "--port",
+                "tftp=0",
             ])
             // The embedded default also has a Telnet console; Conpot's templates do not.
             .args(if args.contains(&"-t") {
@@ -586,7 +590,7 @@ fn a_template_with_nothing_to_serve_is_an_error() {
     assert!(
         text(&o)
             .0
-            .contains("not served by this version, skipped: bacnet, enip, ftp, http, ipmi, tftp"),
+            .contains("not served by this version, skipped: bacnet, enip, http, ipmi"),
         "{:?}",
         text(&o)
     );
@@ -605,7 +609,9 @@ fn port_override_for_an_unknown_protocol_is_an_error() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(
-        err.contains("--port: template `default` has no protocol named `s7`; its protocols are: modbus, s7comm, snmp"),
+        err.contains(
+            "--port: template `default` has no protocol named `s7`; its protocols are: ftp, modbus, s7comm, snmp, tftp"
+        ),
         "{err}"
     );
     assert!(!out.contains("listening"), "{out}");
