@@ -610,7 +610,7 @@ fn port_override_for_an_unknown_protocol_is_an_error() {
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(
         err.contains(
-            "--port: template `default` has no protocol named `s7`; its protocols are: ftp, modbus, s7comm, snmp, tftp"
+            "--port: template `default` has no protocol named `s7`; its protocols are: ftp, modbus, s7comm, snmp, telnet, tftp"
         ),
         "{err}"
     );
