@@ -42,6 +42,11 @@ static ENTRIES: &[Entry] = &[
         transports: UDP,
         build: |s, d| conpot_snmp::SnmpService::build(s, d).map(arc),
     },
+    Entry {
+        name: "ipmi",
+        transports: UDP,
+        build: |s, d| conpot_ipmi::IpmiService::build(s, d).map(arc),
+    },
 ];
 
 /// The transports the service of `protocol` listens on, known before anything is built
