@@ -1007,9 +1007,11 @@ impl Session for IpmiSession {
     fn on_input(&mut self, datagram: &[u8], now: SystemTime, out: &mut Output) -> usize {
         self.expire(now);
         self.handle(datagram, now);
-        let limit = out.reply_limit.unwrap_or(usize::MAX);
+        // The answers to one datagram stay within the amplification cap together.
+        let mut room = out.reply_limit.unwrap_or(usize::MAX);
         for d in self.out.drain(..) {
-            if d.len() <= limit {
+            if d.len() <= room {
+                room -= d.len();
                 out.bytes.extend_from_slice(&d);
                 out.end_datagram();
             }
