@@ -47,6 +47,11 @@ static ENTRIES: &[Entry] = &[
         transports: UDP,
         build: |s, d| conpot_ipmi::IpmiService::build(s, d).map(arc),
     },
+    Entry {
+        name: "bacnet",
+        transports: UDP,
+        build: |s, d| conpot_bacnet::BacnetService::build(s, d).map(arc),
+    },
 ];
 
 /// The transports the service of `protocol` listens on, known before anything is built
