@@ -65,7 +65,7 @@ async fn exchange(s: &mut TcpStream, reply: &mut [u8; REPLY_LEN]) -> std::io::Re
     Ok(())
 }
 
-fn merge(label: &str, parts: Vec<(u64, u64, Vec<u32>)>, elapsed: Duration) -> Report {
+pub(crate) fn merge(label: &str, parts: Vec<(u64, u64, Vec<u32>)>, elapsed: Duration) -> Report {
     let mut r = Report {
         label: label.to_owned(),
         elapsed,

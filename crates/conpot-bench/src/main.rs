@@ -8,6 +8,7 @@
 mod load;
 mod proc_info;
 mod suite;
+mod udp;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -67,6 +68,48 @@ enum Mode {
     Snmp {
         /// Agent address (loopback).
         #[arg(long, default_value = "127.0.0.1:16100")]
+        target: SocketAddr,
+        /// Requests in flight.
+        #[arg(short, long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
+    /// IPMI Get Channel Authentication Capabilities with C requests outstanding.
+    IpmiCaps {
+        /// BMC address (loopback).
+        #[arg(long, default_value = "127.0.0.1:623")]
+        target: SocketAddr,
+        /// Requests in flight.
+        #[arg(short, long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
+    /// Whole RMCP+ logins (suite 17) by C workers, each from its own port.
+    Rmcpp {
+        /// BMC address (loopback).
+        #[arg(long, default_value = "127.0.0.1:623")]
+        target: SocketAddr,
+        /// Concurrent workers.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+        /// User name.
+        #[arg(long, default_value = "ADMIN")]
+        user: String,
+        /// Password.
+        #[arg(long, default_value = "ADMIN")]
+        password: String,
+    },
+    /// BACnet ReadProperty of the device's name with C requests outstanding.
+    Bacnet {
+        /// Device address (loopback).
+        #[arg(long, default_value = "127.0.0.1:47808")]
         target: SocketAddr,
         /// Requests in flight.
         #[arg(short, long, default_value_t = 32)]
@@ -153,6 +196,37 @@ fn main() {
                 duration,
             } => {
                 let r = load::snmp(target, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
+                i32::from(r.requests == 0)
+            }
+            Mode::IpmiCaps {
+                target,
+                connections,
+                duration,
+            } => {
+                let d = Duration::from_secs(duration);
+                let r = udp::fixed("ipmi auth caps", target, &udp::IPMI_CAPS, connections, d).await;
+                println!("{}", r.summary());
+                i32::from(r.requests == 0)
+            }
+            Mode::Rmcpp {
+                target,
+                connections,
+                duration,
+                user,
+                password,
+            } => {
+                let r = udp::rmcpp(target, connections, Duration::from_secs(duration), user, password).await;
+                println!("{}", r.summary());
+                i32::from(r.requests == 0)
+            }
+            Mode::Bacnet {
+                target,
+                connections,
+                duration,
+            } => {
+                let d = Duration::from_secs(duration);
+                let r = udp::fixed("bacnet read-property", target, &udp::BACNET_RP, connections, d).await;
                 println!("{}", r.summary());
                 i32::from(r.requests == 0)
             }
