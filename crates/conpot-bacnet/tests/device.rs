@@ -307,3 +307,34 @@ fn routed_requests_are_answered_through_the_router() {
         "{r}"
     );
 }
+
+#[test]
+fn who_has_time_sync_and_reinitialize() {
+    let (svc, _) = service();
+    let (mut d, _) = Driver::udp(&svc, 47808, t0());
+    // Who-Has by object identifier (AO 2) and by name.
+    let r = ask(&mut d, "10072c00400002");
+    assert_eq!(
+        r,
+        "810a001f010010 01c402008d11c400400002750b00 44616d70657220436d64".replace(' ', "")
+    );
+    let r = ask(&mut d, "10073d09004f63637570696564");
+    assert!(r.contains("c401400003"), "binary-value 3: {r}");
+    assert_eq!(
+        ask(&mut d, "10073d0500 6e6f7065".replace(' ', "").as_str()),
+        "",
+        "unknown name: silence"
+    );
+    // TimeSynchronization: logged, not answered.
+    let s = d.input(&unicast("1006a47c0b1e02b40c1e0000"), t0());
+    assert!(s.bytes.is_empty());
+    assert_eq!(s.event("bacnet.request").unwrap().body.data["date"], "2024-11-30");
+    // ReinitializeDevice (warmstart) needs the password.
+    assert!(ask(&mut d, "000501140901").ends_with("9104911a"));
+    assert_eq!(ask(&mut d, "0005021409011d0700733363726574"), "810a00090100200214");
+    // SubscribeCOV is not a service this device has.
+    assert_eq!(
+        ask(&mut d, "00050305090112 0c00000001".replace(' ', "").as_str()),
+        "810a00090100600309"
+    );
+}
