@@ -104,6 +104,8 @@ def test_lanplus_every_cipher_suite(bmc, suite):
     assert "Manufacturer ID           : 10876" in r.stdout
     assert "IPMI Version              : 2.0" in r.stdout
     assert f"Firmware Revision         : {bmc.persona()['firmware']}" in r.stdout
+    product = bmc.persona()["product"].replace("-NT", "-N(T)").replace("X10DRi-T", "X10DRI/T")
+    assert f"Product Name              : {product}" in r.stdout, "ipmitool names the persona's board"
     r = ipmi(bmc, "user", "list", extra=extra)
     rows = [l.split() for l in r.stdout.splitlines()[1:]]
     assert ["2", "ADMIN", "true", "true", "true", "ADMINISTRATOR"] in rows

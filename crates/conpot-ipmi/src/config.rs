@@ -25,7 +25,7 @@ pub fn build(section: &ProtocolSection, device: &Device) -> Result<BmcConfig, Ve
     )
 }
 
-/// The BMC a template gets without saying more: a Supermicro X11 board's BMC, its GUID
+/// The BMC a template gets without saying more: a Supermicro X11SPi-TF board's BMC, its GUID
 /// drawn from the persona so every deployment differs.
 pub fn defaults(device: &Device) -> BmcConfig {
     let mut rng = conpot_core::rng::Rng::from_seed(device.persona.seed ^ 0x1b31_a5e7);
@@ -47,7 +47,7 @@ pub fn defaults(device: &Device) -> BmcConfig {
         firmware: (1, 73),
         aux_firmware: [0; 4],
         manufacturer_id: SUPERMICRO,
-        product_id: 0x0993,
+        product_id: 0x0941,
         guid,
         power_on: true,
         auth_types: 0x04 | 0x10,
