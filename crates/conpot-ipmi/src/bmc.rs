@@ -35,7 +35,8 @@ pub struct BmcConfig {
     pub guid: [u8; 16],
     /// Power state at start.
     pub power_on: bool,
-    /// IPMI 1.5 authentication types offered (bit mask of MD5 0x04, password 0x10).
+    /// IPMI 1.5 authentication types offered (bit mask of none 0x01, MD2 0x02, MD5 0x04,
+    /// password 0x10).
     pub auth_types: u8,
     /// User slots (Get User Access "maximum user ids").
     pub max_users: u8,

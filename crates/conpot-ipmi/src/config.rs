@@ -50,7 +50,7 @@ pub fn defaults(device: &Device) -> BmcConfig {
         product_id: 0x0941,
         guid,
         power_on: true,
-        auth_types: 0x04 | 0x10,
+        auth_types: 0x02 | 0x04 | 0x10,
         max_users: 10,
         sessions_per_source: 4,
         max_sessions: 64,
@@ -194,9 +194,15 @@ fn from_toml(file: &str, table: &toml::Table, device: &Device, errs: &mut Errors
         c.auth_types = 0;
         for v in list {
             match v.as_str() {
+                Some("none") => c.auth_types |= 0x01,
+                Some("md2") => c.auth_types |= 0x02,
                 Some("md5") => c.auth_types |= 0x04,
                 Some("password") => c.auth_types |= 0x10,
-                _ => errs.push(file, &t.key("auth_types"), "a list of \"md5\", \"password\""),
+                _ => errs.push(
+                    file,
+                    &t.key("auth_types"),
+                    "a list of \"none\", \"md2\", \"md5\", \"password\"",
+                ),
             }
         }
     }

@@ -311,15 +311,26 @@ pub fn password_key(password: &str, len: usize) -> Vec<u8> {
 
 /// The IPMI 1.5 MD5 AuthCode: MD5(password, session id, message, sequence, password).
 pub fn md5_authcode(password: &str, session_id: u32, message: &[u8], seq: u32) -> [u8; 16] {
+    authcode::<md5::Md5>(password, session_id, message, seq)
+}
+
+/// The IPMI 1.5 MD2 AuthCode, built as the MD5 one.
+pub fn md2_authcode(password: &str, session_id: u32, message: &[u8], seq: u32) -> [u8; 16] {
+    authcode::<md2::Md2>(password, session_id, message, seq)
+}
+
+fn authcode<D: Digest>(password: &str, session_id: u32, message: &[u8], seq: u32) -> [u8; 16] {
     let pw = password_key(password, 16);
-    let mut d = md5::Md5::new();
+    let mut d = D::new();
     d.update(&pw);
     d.update(session_id.to_le_bytes());
     d.update(message);
     d.update(seq.to_le_bytes());
     d.update(&pw);
     let mut out = [0u8; 16];
-    out.copy_from_slice(d.finalize().as_slice());
+    for (o, b) in out.iter_mut().zip(d.finalize().iter()) {
+        *o = *b;
+    }
     out
 }
 
@@ -360,6 +371,16 @@ mod tests {
             assert_eq!(aes_decrypt(&key, &iv, &ct).unwrap(), data);
         }
         assert_eq!(aes_decrypt(&key, &iv, &[0; 15]), None);
+    }
+
+    #[test]
+    fn md2_matches_rfc1319() {
+        use md5::Digest;
+        assert_eq!(
+            conpot_core::hex::encode(&md2::Md2::digest(b"abc")),
+            "da853b0d3f88d99b30283a69e6ded6bb"
+        );
+        assert_ne!(md2_authcode("pw", 1, b"m", 2), md5_authcode("pw", 1, b"m", 2));
     }
 
     #[test]

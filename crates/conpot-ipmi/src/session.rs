@@ -13,7 +13,9 @@ use conpot_core::protocol::{Output, Session};
 
 use crate::bmc::{Bmc, Slot};
 use crate::commands::{self, CC_BAD_LENGTH, CC_INVALID_COMMAND, CC_INVALID_DATA, CC_PRIVILEGE, Extra, NETFN_APP};
-use crate::crypto::{AuthAlg, ConfAlg, IntegrityAlg, Keys, Suite, find_suite, md5_authcode, password_key};
+use crate::crypto::{
+    AuthAlg, ConfAlg, IntegrityAlg, Keys, Suite, find_suite, md2_authcode, md5_authcode, password_key,
+};
 use crate::rmcp::{self, Packet, Request, V15, V20};
 
 /// RMCP+ status: insufficient resources to create a session.
@@ -362,6 +364,8 @@ impl IpmiSession {
             return (CC_BAD_LENGTH, Vec::new());
         }
         let offered = match *auth_type {
+            rmcp::AUTH_NONE => self.bmc.config.auth_types & 0x01 != 0,
+            rmcp::AUTH_MD2 => self.bmc.config.auth_types & 0x02 != 0,
             rmcp::AUTH_MD5 => self.bmc.config.auth_types & 0x04 != 0,
             rmcp::AUTH_PASSWORD => self.bmc.config.auth_types & 0x10 != 0,
             _ => false,
@@ -415,6 +419,10 @@ impl IpmiSession {
         let sid_seq = [v.session_id.to_le_bytes(), v.seq.to_le_bytes()].concat();
         let (method, hash_alg) = match e.auth_type {
             rmcp::AUTH_MD5 => ("ipmi15-md5", "md5"),
+            rmcp::AUTH_MD2 => ("ipmi15-md2", "md2"),
+            // Authentication type none: any password opens the account (a BMC configured
+            // so is a known weakness; the template must offer it).
+            rmcp::AUTH_NONE => ("ipmi15-none", ""),
             _ => (conpot_core::auth::METHOD_PASSWORD, ""),
         };
         let v_copy = v.clone();
@@ -431,10 +439,11 @@ impl IpmiSession {
             let plain = code.get(..end).unwrap_or_default();
             self.bmc.login(&e.user, Secret::Plain(plain), &verify, self.source, now)
         } else {
+            let hash: &[u8] = if e.auth_type == rmcp::AUTH_NONE { &[] } else { &code };
             let proof = Proof {
                 method,
                 hash_alg,
-                hash: &code,
+                hash,
                 salt: &sid_seq,
                 challenge: &e.rm,
                 verify: &|_| Verdict::Mismatch,
@@ -926,6 +935,7 @@ impl IpmiSession {
 fn code_for(auth_type: u8, password: &str, id: u32, msg: &[u8], seq: u32) -> Option<[u8; 16]> {
     match auth_type {
         rmcp::AUTH_MD5 => Some(md5_authcode(password, id, msg, seq)),
+        rmcp::AUTH_MD2 => Some(md2_authcode(password, id, msg, seq)),
         rmcp::AUTH_PASSWORD => password_key(password, 16).try_into().ok(),
         _ => None,
     }

@@ -281,11 +281,11 @@ fn channel_auth_capabilities_as_nmap_and_ipmitool_ask() {
         &hex::decode("0600ff07000000000000000000092018c88100388e04b5").unwrap(),
         t0(),
     );
-    // Channel 1, IPMI v2.0 extended data, MD5 and straight password, non-null users,
+    // Channel 1, IPMI v2.0 extended data, MD2, MD5 and straight password, non-null users,
     // IPMI 1.5 and 2.0.
     assert_eq!(
         hex::encode(v15_message(&s.datagrams[0])),
-        "811c632000380001940403000000000c"
+        "811c632000380001960403000000000a"
     );
     assert_eq!(
         s.event("ipmi.command").unwrap().body.data["name"],
@@ -565,4 +565,57 @@ fn sdr_sel_and_sensor_readings() {
     let (cc, sel) = c.call(&mut d, 0x0A, 0x40, &[]);
     assert_eq!((cc, sel[1]), (0, 2), "log cleared, system boot");
     assert_eq!(c.call(&mut d, 0x04, 0x2D, &[0xEE]).0, 0xCB);
+}
+
+/// An IPMI 1.5 activation with `auth` (MD2, or none when the template offers it).
+fn activate15(svc: &IpmiService, auth: u8, password: &str) -> Step {
+    let (mut d, _) = Driver::udp(svc, 623, t0());
+    let mut data = vec![auth];
+    let mut name = b"ADMIN".to_vec();
+    name.resize(16, 0);
+    data.extend(&name);
+    let s = d.input(&v15(0, 0, 0, None, &encode_request(6, 0x39, 1, &data)), t0());
+    let m = v15_message(&s.datagrams[0]);
+    assert_eq!(m[6], 0, "challenge for type {auth}");
+    let temp = u32::from_le_bytes(m[7..11].try_into().unwrap());
+    let mut act = vec![auth, 4];
+    act.extend(&m[11..27]);
+    act.extend(1u32.to_le_bytes());
+    let msg = encode_request(6, 0x3A, 2, &act);
+    let code = conpot_ipmi::crypto::md2_authcode(password, temp, &msg, 0);
+    let code = (auth != rmcp::AUTH_NONE).then_some(code);
+    d.input(&v15(auth, 0, temp, code.as_ref(), &msg), t0())
+}
+
+#[test]
+fn ipmi15_md2_and_none() {
+    let svc = service();
+    let s = activate15(&svc, rmcp::AUTH_MD2, "ADMIN");
+    let e = s.event("auth.attempt").unwrap();
+    assert_eq!(
+        (e.body.data["method"].clone(), e.body.data["success"].clone()),
+        ("ipmi15-md2".into(), true.into())
+    );
+    let s = activate15(&svc, rmcp::AUTH_MD2, "wrong");
+    assert!(s.datagrams.is_empty(), "a wrong AuthCode is discarded");
+    assert_eq!(s.event("auth.attempt").unwrap().body.data["reason"], "bad_password");
+
+    // None is offered only when the template says so.
+    let (mut d, _) = Driver::udp(&svc, 623, t0());
+    let mut data = vec![rmcp::AUTH_NONE];
+    data.extend([0u8; 16]);
+    let s = d.input(&v15(0, 0, 0, None, &encode_request(6, 0x39, 1, &data)), t0());
+    assert_eq!(v15_message(&s.datagrams[0])[6], 0xCC);
+    let text = TEMPLATE.replace(
+        "firmware = \"1.73\"",
+        "firmware = \"1.73\"\nauth_types = [\"none\", \"md5\"]",
+    );
+    let (device, section) = device_and_section(&text, "ipmi").unwrap();
+    let open = IpmiService::build(&section, &device).unwrap();
+    let s = activate15(&open, rmcp::AUTH_NONE, "anything");
+    let e = s.event("auth.attempt").unwrap();
+    assert_eq!(
+        (e.body.data["method"].clone(), e.body.data["success"].clone()),
+        ("ipmi15-none".into(), true.into())
+    );
 }
