@@ -55,6 +55,8 @@ use Privilege::{Administrator as A, Callback as C, Operator as O, User as U};
 pub fn known(netfn: u8, cmd: u8) -> Option<Known> {
     Some(match (netfn, cmd) {
         (NETFN_APP, 0x01) => k("get_device_id", U),
+        (NETFN_APP, 0x02) => k("cold_reset", A),
+        (NETFN_APP, 0x03) => k("warm_reset", A),
         (NETFN_APP, 0x04) => k("get_self_test_results", U),
         (NETFN_APP, 0x07) => k("get_acpi_power_state", U),
         (NETFN_APP, 0x08) => k("get_device_guid", U),
@@ -119,6 +121,13 @@ pub struct Extra<'a> {
 pub fn handle(bmc: &Bmc, netfn: u8, cmd: u8, data: &[u8], now: SystemTime, extra: &mut Extra<'_>) -> Reply {
     match (netfn, cmd) {
         (NETFN_APP, 0x01) => device_id(bmc),
+        (NETFN_APP, 0x02 | 0x03) => {
+            // The BMC restarts; the host's power stays as it is.
+            extra
+                .events
+                .push(EventDraft::new("ipmi.bmc_reset").with("kind", if cmd == 0x02 { "cold" } else { "warm" }));
+            ok([])
+        }
         (NETFN_APP, 0x04) => ok([0x55, 0x00]),
         (NETFN_APP, 0x07) => ok([if bmc.state().power_on { 0x00 } else { 0x05 }, 0x00]),
         (NETFN_APP, 0x08 | 0x37) => ok(bmc.config.guid),

@@ -359,6 +359,11 @@ fn chassis_power_changes_are_visible_and_need_operator() {
     assert_eq!(u.call(&mut d2, 0, 0x02, &[0]).0, 0xD4);
     assert_eq!(u.call(&mut d2, 0, 0x01, &[]).1[0] & 1, 1);
     assert_eq!(u.call(&mut d2, 0x30, 0x01, &[]).0, 0xC1, "unknown command");
+    assert_eq!(u.call(&mut d2, 6, 0x02, &[]).0, 0xD4, "a USER may not reset the BMC");
+    let req = c.request(6, 0x02, &[]);
+    let s = d.input(&req, t0());
+    assert_eq!(c.answer(&s.datagrams[0]).0, 0);
+    assert_eq!(s.event("ipmi.bmc_reset").unwrap().body.data["kind"], "cold");
 }
 
 #[test]
