@@ -552,8 +552,8 @@ fn a_template_with_nothing_to_serve_is_an_error() {
     for (name, body, expected) in [
         (
             "unserved",
-            "[protocols.http]\nport = 8080\n[protocols.tftp]\nport = 6969\n",
-            "this version serves none of the template's protocols (http, tftp)",
+            "[protocols.guardian_ast]\nport = 10001\n[protocols.proxy]\nport = 5020\n",
+            "this version serves none of the template's protocols (guardian_ast, proxy)",
         ),
         ("none", "", "the template enables no protocol"),
         (
