@@ -84,8 +84,7 @@ async fn accept_loop(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dy
                 peer,
                 local,
             };
-            Connection::new(s, stream, ctx, svc, proto).run().await;
-            drop(permit);
+            Connection::new(s, stream, ctx, svc, proto).run(permit).await;
         });
     }
 }
@@ -128,7 +127,10 @@ impl Connection {
         }
     }
 
-    async fn run(mut self) {
+    /// Runs the connection to its end; `permit` (its place under the connection limits)
+    /// is released as soon as the session is over, before the socket's own shutdown, so a
+    /// client that opens a new connection right after closing one is never refused for it.
+    async fn run(mut self, permit: conpot_core::limits::Permit) {
         let opened = SystemTime::now();
         self.sensor.emit(&self.info, EventDraft::new("session.open"), opened);
         self.session.on_open(opened, &mut self.out);
@@ -175,6 +177,8 @@ impl Connection {
                 }
                 Wake::Io(None) => {}
                 Wake::Readable(Err(e)) => {
+                    self.session.on_eof(&self.buf, now, &mut self.out);
+                    self.emit_pending(now);
                     self.tally.error = Some(e.to_string());
                     reason = Some(CloseReason::Error);
                     break;
@@ -192,6 +196,10 @@ impl Connection {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => {
+                        // However the connection ends (FIN, RST, a socket error), a frame
+                        // left half-sent is the session's to report as truncated.
+                        self.session.on_eof(&self.buf, now, &mut self.out);
+                        self.emit_pending(now);
                         reason = Some(if e.kind() == io::ErrorKind::ConnectionReset {
                             CloseReason::Peer
                         } else {
@@ -217,9 +225,10 @@ impl Connection {
         let reason = reason.unwrap_or(CloseReason::Server);
         let closed = SystemTime::now();
         let tally = std::mem::take(&mut self.tally);
+        drop(permit);
         self.sensor
             .emit(&self.info, close_event(reason, opened, closed, tally), closed);
-        let _ = self.stream.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
     }
 
     /// Reads what the socket has into a stack buffer and feeds it to the session; returns
@@ -242,6 +251,18 @@ impl Connection {
             self.buf.advance(used);
         }
         Ok(n)
+    }
+
+    /// Publishes the events and files in `out` and forgets the rest: what a session says
+    /// about a connection that can no longer be written to.
+    fn emit_pending(&mut self, now: SystemTime) {
+        for ev in self.out.events.drain(..) {
+            self.sensor.emit(&self.info, ev, now);
+        }
+        for file in self.out.files.drain(..) {
+            self.sensor.capture(&self.info, file, now);
+        }
+        self.out.clear();
     }
 
     /// Carries out what `out` holds: events, files, timer, requests, then the bytes (after

@@ -10,9 +10,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use conpot_core::event::{EventDraft, SessionInfo, Transport};
+use conpot_core::limits::TokenBucket;
 use conpot_core::metrics::Metrics;
 use conpot_core::protocol::{ChannelId, Deadline, IoEvent, IoRequest, Output, Service, Session, SessionCtx};
 use tokio::net::UdpSocket;
@@ -63,11 +64,6 @@ struct Source {
     ports: HashMap<ChannelId, (Arc<UdpSocket>, AbortHandle)>,
 }
 
-struct Budget {
-    second: u64,
-    used: u32,
-}
-
 /// A datagram to send: from a transfer port, or (`None`) from the listening socket.
 type Send = (Option<Arc<UdpSocket>>, Vec<u8>);
 
@@ -93,7 +89,7 @@ struct Udp {
     limits: UdpLimits,
     local: SocketAddr,
     sources: HashMap<SocketAddr, Source>,
-    budgets: HashMap<IpAddr, Budget>,
+    budgets: HashMap<IpAddr, TokenBucket>,
     deadlines: BinaryHeap<Reverse<(SystemTime, SocketAddr)>>,
     port_tx: mpsc::Sender<PortDatagram>,
     out: Output,
@@ -380,23 +376,18 @@ impl Udp {
                 .limit_hit(&src.info, "amplification", self.limits.amplification, now);
             sends.clear();
         }
-        let second = secs(now);
-        let budget = self.budgets.entry(peer.ip()).or_insert(Budget { second, used: 0 });
-        if budget.second != second {
-            *budget = Budget { second, used: 0 };
-        }
-        let allowed = (self.limits.answers_per_source.saturating_sub(budget.used)) as usize;
+        let per_second = self.limits.answers_per_source;
+        let budget = self
+            .budgets
+            .entry(peer.ip())
+            .or_insert_with(|| TokenBucket::new(per_second, now));
+        let allowed = budget.take(per_second, sends.len() as u64, now) as usize;
         if sends.len() > allowed {
             sends.truncate(allowed);
             Metrics::inc(&self.sensor.metrics.limit_udp_budget);
-            self.sensor.limit_hit(
-                &src.info,
-                "answers_per_source",
-                self.limits.answers_per_source as usize,
-                now,
-            );
+            self.sensor
+                .limit_hit(&src.info, "answers_per_source", per_second as usize, now);
         }
-        budget.used = budget.used.saturating_add(sends.len() as u32);
         src.tally.bytes_out += sends.iter().map(|(_, d)| d.len() as u64).sum::<u64>();
         (sends, io)
     }
@@ -410,9 +401,11 @@ impl Udp {
             .map(|(a, _)| *a)
             .collect();
         for a in idle {
+            Metrics::inc(&self.sensor.metrics.idle_timeouts);
             self.close(a, now, CloseReason::Idle);
         }
-        self.budgets.retain(|_, b| b.second + 2 >= secs(now));
+        let per_second = self.limits.answers_per_source;
+        self.budgets.retain(|_, b| !b.full(per_second, now));
         if self.deadlines.len() > 4 * self.sources.len() + 64 {
             // Replaced deadlines are dropped lazily; rebuild when they pile up.
             self.deadlines = self
@@ -464,8 +457,4 @@ fn open_port(
         }
     });
     Ok((sock, announced, handle.abort_handle()))
-}
-
-fn secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

@@ -292,6 +292,50 @@ async fn truncated_input_at_eof_is_reported() {
 }
 
 #[tokio::test]
+async fn truncated_input_closed_by_reset_is_reported() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    for _ in 0..5 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(read_line(&mut s).await, "hello");
+        s.write_all(b"partial").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Linger zero: close() sends RST, not FIN.
+        s.set_zero_linger().unwrap();
+        drop(s);
+        next_event(&mut rx, "lines.malformed").await;
+        let close = next_event(&mut rx, "session.close").await;
+        assert_eq!(close.data["reason"], "peer");
+    }
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn churn_never_trips_the_per_source_limit() {
+    let limits = Limits {
+        max_connections_per_ip: 4,
+        ..Limits::default()
+    };
+    let (sensor, addr, _rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
+    // Never more than two open at once: the limit of four must never refuse one.
+    for _ in 0..100 {
+        let mut a = TcpStream::connect(addr).await.unwrap();
+        let mut b = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(read_line(&mut a).await, "hello");
+        assert_eq!(read_line(&mut b).await, "hello");
+        a.write_all(b"quit\n").await.unwrap();
+        b.write_all(b"quit\n").await.unwrap();
+        assert_eq!(read_line(&mut a).await, "ok quit");
+        assert_eq!(read_line(&mut b).await, "ok quit");
+        assert!(closed(&mut a).await && closed(&mut b).await);
+    }
+    assert_eq!(
+        sensor.metrics.limit_per_ip.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
 async fn shutdown_closes_sessions_and_ends_tasks() {
     let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
     let mut s = TcpStream::connect(addr).await.unwrap();

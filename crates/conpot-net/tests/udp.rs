@@ -150,6 +150,33 @@ async fn budget_and_amplification() {
 }
 
 #[tokio::test]
+async fn a_fresh_source_gets_at_most_the_budget_in_its_first_second() {
+    let limits = UdpLimits {
+        answers_per_source: 250,
+        ..UdpLimits::default()
+    };
+    let (sensor, addr, _rx) = start(limits, Duration::from_secs(30)).await;
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let first = tokio::time::Instant::now();
+    // 900 requests in nine bursts over 0.8 s: all inside the source's first second, and
+    // (with a calendar-second window) most runs would straddle a second boundary.
+    for burst in 0..9u64 {
+        tokio::time::sleep_until(first + Duration::from_millis(100 * burst)).await;
+        for _ in 0..100 {
+            c.send_to(&[1], addr).await.unwrap();
+        }
+    }
+    let mut got = 0;
+    let mut b = [0u8; 64];
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(300), c.recv(&mut b)).await {
+        got += 1;
+    }
+    assert!(got <= 250, "{got} answers in the first second, budget 250");
+    assert!(got >= 100, "the bucket refills within the second: {got}");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
 async fn idle_sessions_close_and_the_table_is_bounded() {
     let limits = UdpLimits {
         answers_per_source: 100,
@@ -169,6 +196,11 @@ async fn idle_sessions_close_and_the_table_is_bounded() {
     let limited: Vec<_> = ev.iter().filter(|e| e.event_type == "session.close").collect();
     assert_eq!(limited.len(), 1);
     assert_eq!(limited[0].data["reason"], "session_limit");
+    assert!(
+        ev.iter()
+            .any(|e| e.event_type == "limit.hit" && e.data["limit"] == "session_limit"),
+        "an eviction is a limit hit"
+    );
     // The other two expire after the idle timeout.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let ev = events(&mut rx).await;
@@ -177,6 +209,11 @@ async fn idle_sessions_close_and_the_table_is_bounded() {
         .filter(|e| e.event_type == "session.close" && e.data["reason"] == "idle_timeout")
         .count();
     assert_eq!(idle, 2);
+    assert_eq!(
+        sensor.metrics.idle_timeouts.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "UDP idle closes are counted"
+    );
     sensor.shutdown.cancel();
 }
 
