@@ -15,8 +15,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Limits whose hits are reported at most once per second each (the rest counted).
-const GATED: [&str; 6] = [
+const GATED: [&str; 10] = [
     "max_connections",
+    "frame_timeout",
+    "min_input_rate",
+    "output_timeout",
+    "event_source_share",
     "max_connections_per_ip",
     "answers_per_source",
     "amplification",
@@ -46,6 +50,7 @@ pub struct Sensor {
     /// Where files handed over by attackers are kept (none: only their events).
     pub captures: Option<FileStore>,
     gates: [ReportGate; GATED.len() + 1],
+    epoch: std::time::Instant,
 }
 
 impl Sensor {
@@ -69,6 +74,7 @@ impl Sensor {
             tracker: TaskTracker::new(),
             captures,
             gates: Default::default(),
+            epoch: std::time::Instant::now(),
         })
     }
 
@@ -92,6 +98,12 @@ impl Sensor {
             Sensor::new(origin, Arc::new(bus), limits, session_timeout, captures),
             rx,
         )
+    }
+
+    /// Milliseconds since the sensor started, on the monotonic clock: the time the
+    /// connection limiter is given.
+    pub fn clock_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Stamps and publishes `draft` for `session` at `now`.

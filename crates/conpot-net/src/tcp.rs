@@ -51,8 +51,17 @@ async fn accept_loop(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dy
         };
         let local = stream.local_addr().unwrap_or(peer);
         let now = SystemTime::now();
-        let permit = match sensor.limiter.admit(peer.ip()) {
-            Ok(p) => p,
+        let permit = match sensor.limiter.admit(peer.ip(), sensor.clock_ms()) {
+            Ok(admission) => {
+                if admission.evicted {
+                    // Full: another connection (the idlest of the biggest source) was asked
+                    // to make room; this one is served.
+                    Metrics::inc(&sensor.metrics.limit_evictions);
+                    let info = SessionInfo::new(Arc::clone(&protocol), Transport::Tcp, Some(peer), Some(local));
+                    sensor.limit_hit(&info, "max_connections", sensor.limits.max_connections, now);
+                }
+                admission.permit
+            }
             Err(refusal) => {
                 let info = SessionInfo::new(Arc::clone(&protocol), Transport::Tcp, Some(peer), Some(local));
                 let (name, value, counter) = match refusal {
@@ -145,14 +154,21 @@ impl Connection {
         let idle = tokio::time::sleep(timeout);
         tokio::pin!(idle);
         let mut last_active = tokio::time::Instant::now();
+        // The partial frame: since when input has waited unconsumed, checked by its own
+        // timer once a second (frame timeout, minimum input rate).
+        let mut frame_since: Option<tokio::time::Instant> = None;
+        let frame_timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(frame_timer);
         while reason.is_none() {
             let channels_active = self.channels.as_ref().is_some_and(Channels::active);
             let woke = tokio::select! {
                 biased;
                 _ = &mut cancelled => { reason = Some(CloseReason::Shutdown); break; }
+                _ = permit.evicted() => { reason = Some(CloseReason::Evicted); break; }
                 r = self.stream.readable() => Wake::Readable(r),
                 _ = self.timer.wait() => Wake::Timer,
                 ev = next_io(&mut self.channels), if channels_active => Wake::Io(ev),
+                _ = &mut frame_timer, if frame_since.is_some() => Wake::Frame,
                 _ = &mut idle => Wake::Idle,
             };
             let now = SystemTime::now();
@@ -167,6 +183,7 @@ impl Connection {
                     reason = Some(CloseReason::Idle);
                     break;
                 }
+                Wake::Frame => {}
                 Wake::Timer => {
                     self.timer.disarm();
                     self.session.on_timeout(now, &mut self.out);
@@ -184,15 +201,18 @@ impl Connection {
                     break;
                 }
                 Wake::Readable(Ok(())) => match self.read_and_feed(now) {
-                    Ok(0) => {
+                    Ok((0, _)) => {
                         self.session.on_eof(&self.buf, now, &mut self.out);
                         let _ = self.flush().await;
                         reason = Some(CloseReason::Peer);
                         break;
                     }
-                    Ok(n) => {
+                    Ok((n, progressed)) => {
                         self.tally.bytes_in += n as u64;
                         last_active = tokio::time::Instant::now();
+                        if progressed {
+                            permit.touch(self.sensor.clock_ms());
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => {
@@ -217,6 +237,9 @@ impl Connection {
                 self.sensor.limit_hit(&self.info, "max_buffer", max, now);
                 reason = Some(CloseReason::Buffer);
             }
+            if reason.is_none() {
+                reason = self.check_frame(&mut frame_since, frame_timer.as_mut(), now);
+            }
             if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
                 self.buf = BytesMut::new();
             }
@@ -231,26 +254,75 @@ impl Connection {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
     }
 
+    /// Tracks the partial frame (unconsumed input): starts its clock when input is left
+    /// over, stops it when all is consumed, and closes the connection when the frame is
+    /// older than the frame timeout or, after its first second, arrives slower than the
+    /// minimum input rate. Re-arms the once-a-second check.
+    fn check_frame(
+        &mut self,
+        since: &mut Option<tokio::time::Instant>,
+        timer: std::pin::Pin<&mut tokio::time::Sleep>,
+        now: SystemTime,
+    ) -> Option<CloseReason> {
+        let at = tokio::time::Instant::now();
+        if self.buf.is_empty() {
+            *since = None;
+            return None;
+        }
+        let start = *since.get_or_insert(at);
+        let age = at.saturating_duration_since(start);
+        let limits = &self.sensor.limits;
+        if age >= limits.frame_timeout {
+            Metrics::inc(&self.sensor.metrics.limit_frame_timeout);
+            let secs = limits.frame_timeout.as_secs() as usize;
+            self.sensor.limit_hit(&self.info, "frame_timeout", secs, now);
+            self.emit_truncated(now);
+            return Some(CloseReason::FrameTimeout);
+        }
+        let rate = u64::from(limits.min_input_rate);
+        if rate > 0 && age >= Duration::from_secs(1) {
+            let wanted = u128::from(rate) * age.as_millis() / 1000;
+            if (self.buf.len() as u128) < wanted {
+                Metrics::inc(&self.sensor.metrics.limit_min_input_rate);
+                self.sensor
+                    .limit_hit(&self.info, "min_input_rate", limits.min_input_rate as usize, now);
+                self.emit_truncated(now);
+                return Some(CloseReason::SlowInput);
+            }
+        }
+        let next = (start + limits.frame_timeout).min(at + Duration::from_secs(1));
+        timer.reset(next);
+        None
+    }
+
+    /// The partial frame is given up on: the session reports it as truncated, as at EOF.
+    fn emit_truncated(&mut self, now: SystemTime) {
+        self.session.on_eof(&self.buf, now, &mut self.out);
+        self.emit_pending(now);
+    }
+
     /// Reads what the socket has into a stack buffer and feeds it to the session; returns
-    /// the bytes read (0 at end of stream). An idle or spuriously woken connection
+    /// the bytes read (0 at end of stream) and whether the session consumed any input. An idle or spuriously woken connection
     /// allocates nothing, and input consumed at once (the common case) is never copied.
     /// Not async, so the stack buffer is never part of the connection's future.
-    fn read_and_feed(&mut self, now: SystemTime) -> io::Result<usize> {
+    fn read_and_feed(&mut self, now: SystemTime) -> io::Result<(usize, bool)> {
         let mut chunk = [0u8; READ_CHUNK];
         let n = self.stream.try_read(&mut chunk)?;
         let fresh = chunk.get(..n).unwrap_or_default();
         if n == 0 {
-            return Ok(0);
+            return Ok((0, false));
         }
-        if self.buf.is_empty() {
+        let used = if self.buf.is_empty() {
             let used = feed_stream(self.session.as_mut(), fresh, now, &mut self.out);
             self.buf.extend_from_slice(fresh.get(used..).unwrap_or_default());
+            used
         } else {
             self.buf.extend_from_slice(fresh);
             let used = feed_stream(self.session.as_mut(), &self.buf, now, &mut self.out);
             self.buf.advance(used);
-        }
-        Ok(n)
+            used
+        };
+        Ok((n, used > 0))
     }
 
     /// Publishes the events and files in `out` and forgets the rest: what a session says
@@ -304,8 +376,11 @@ impl Connection {
         }
         let mut reason = None;
         if !self.out.bytes.is_empty() {
-            let written =
-                tokio::time::timeout(self.sensor.session_timeout, self.stream.write_all(&self.out.bytes)).await;
+            // Nothing more is read while replies wait to be taken (backpressure): a client
+            // that never reads holds at most one read's worth of replies here, and is
+            // closed after the output timeout.
+            let limit = self.sensor.limits.output_timeout;
+            let written = tokio::time::timeout(limit, self.stream.write_all(&self.out.bytes)).await;
             match written {
                 Ok(Ok(())) => self.tally.bytes_out += self.out.bytes.len() as u64,
                 Ok(Err(e)) => {
@@ -313,8 +388,11 @@ impl Connection {
                     reason = Some(CloseReason::Error);
                 }
                 Err(_) => {
-                    self.tally.error = Some("write timed out".into());
-                    reason = Some(CloseReason::Error);
+                    Metrics::inc(&self.sensor.metrics.limit_output);
+                    let secs = limit.as_secs() as usize;
+                    self.sensor.limit_hit(&self.info, "output_timeout", secs, now);
+                    self.tally.error = Some("replies not taken".into());
+                    reason = Some(CloseReason::OutputStalled);
                 }
             }
         }
@@ -333,6 +411,7 @@ enum Wake {
     Readable(io::Result<()>),
     Timer,
     Io(Option<conpot_core::protocol::IoEvent>),
+    Frame,
     Idle,
 }
 

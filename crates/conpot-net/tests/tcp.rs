@@ -225,22 +225,46 @@ async fn per_source_and_global_limits() {
     sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
     let mut d = sock.connect(addr).await.unwrap();
     assert_eq!(read_line(&mut d).await, "hello");
+    // b is active (a request answered), a has been idle since it opened.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    b.write_all(b"ping\n").await.unwrap();
+    assert_eq!(read_line(&mut b).await, "ok ping");
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind("127.0.0.3:0".parse().unwrap()).unwrap();
     let mut e = sock.connect(addr).await.unwrap();
-    assert!(closed(&mut e).await, "fourth connection overall must be refused");
+    // The fourth overall is served: the idlest connection of the biggest source (a, the
+    // older of 127.0.0.1's two) makes room.
+    assert_eq!(read_line(&mut e).await, "hello");
+    assert!(
+        closed(&mut a).await,
+        "the idlest connection of the biggest source is evicted"
+    );
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "evicted");
+    assert_eq!(close.src, Some(a.local_addr().unwrap()));
     assert_eq!(
         sensor
             .metrics
-            .limit_max_connections
+            .limit_evictions
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
+    b.write_all(b"still here\n").await.unwrap();
+    assert_eq!(read_line(&mut b).await, "ok still here");
     // Closing one frees its place.
     drop(a);
+    drop(e);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut f = TcpStream::connect(addr).await.unwrap();
     assert_eq!(read_line(&mut f).await, "hello");
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_evictions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "a free place needs no eviction"
+    );
     sensor.shutdown.cancel();
 }
 
@@ -474,5 +498,162 @@ async fn uploads_land_in_the_capture_store() {
     let path = ev.data["path"].as_str().unwrap();
     assert!(path.starts_with(sensor.captures.as_ref().unwrap().dir().to_str().unwrap()));
     assert_eq!(std::fs::read(path).unwrap(), b"firmware-bytes");
+    sensor.shutdown.cancel();
+}
+
+/// A connection from `ip` (a loopback address other than 127.0.0.1).
+async fn connect_from(ip: &str, addr: SocketAddr) -> TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+    sock.connect(addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_half_sent_frame_is_dropped_after_the_frame_timeout() {
+    let limits = Limits {
+        frame_timeout: Duration::from_secs(1),
+        min_input_rate: 0,
+        ..Limits::default()
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // Complete lines are fine however far apart; a partial one must complete in time.
+    s.write_all(b"one\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "ok one");
+    s.write_all(b"par").await.unwrap();
+    // Keep the connection busy (not idle): the frame still never completes.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = s.write_all(b"t").await;
+    }
+    assert!(closed(&mut s).await);
+    let hit = next_event(&mut rx, "limit.hit").await;
+    assert_eq!(hit.data["limit"], "frame_timeout");
+    next_event(&mut rx, "lines.malformed").await;
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "frame_timeout");
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_frame_timeout
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_slow_drip_is_closed_by_the_minimum_input_rate() {
+    let limits = Limits {
+        frame_timeout: Duration::from_secs(60),
+        min_input_rate: 16,
+        ..Limits::default()
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(5), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // One byte every 200 ms: never idle, never a complete frame, 5 bytes/s.
+    let mut closed_early = false;
+    for _ in 0..20 {
+        if s.write_all(b"d").await.is_err() {
+            closed_early = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(closed_early || closed(&mut s).await);
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "slow_input");
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_min_input_rate
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn slow_drips_holding_every_slot_do_not_lock_out_a_newcomer() {
+    let limits = Limits {
+        max_connections: 300,
+        frame_timeout: Duration::from_secs(60),
+        min_input_rate: 0,
+        ..Limits::default()
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(60), "127.0.0.1:0");
+    // 300 slow-drip connections from two sources take every slot.
+    let mut drips = Vec::new();
+    for i in 0..300 {
+        let ip = if i % 2 == 0 { "127.0.0.2" } else { "127.0.0.3" };
+        let mut s = connect_from(ip, addr).await;
+        assert_eq!(read_line(&mut s).await, "hello");
+        s.write_all(b"d").await.unwrap();
+        drips.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sensor.limiter.open(), 300);
+    // A client from a third address is served within a second, twice over.
+    for _ in 0..2 {
+        let mut c = connect_from("127.0.0.4", addr).await;
+        let hello = tokio::time::timeout(Duration::from_secs(1), read_line(&mut c)).await;
+        assert_eq!(hello.expect("served within a second"), "hello");
+        c.write_all(b"x\n").await.unwrap();
+        assert_eq!(read_line(&mut c).await, "ok x");
+        drips.push(c);
+    }
+    let mut evicted = 0;
+    while evicted < 2 {
+        let close = next_event(&mut rx, "session.close").await;
+        assert_eq!(close.data["reason"], "evicted");
+        assert_ne!(close.src.unwrap().ip().to_string(), "127.0.0.4");
+        evicted += 1;
+    }
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_evictions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_max_connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_closed_after_the_output_timeout() {
+    let limits = Limits {
+        output_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (_read, mut write) = s.into_split();
+    // Pipelined requests, answers never read: at most 16 MB sent, the server stops reading.
+    let writer = tokio::spawn(async move {
+        let block = b"x\n".repeat(64 * 1024);
+        for _ in 0..128 {
+            if write.write_all(&block).await.is_err() {
+                return;
+            }
+        }
+    });
+    let hit = next_event(&mut rx, "limit.hit").await;
+    assert_eq!(hit.data["limit"], "output_timeout");
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "output_stalled");
+    assert_eq!(
+        sensor.metrics.limit_output.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    writer.abort();
     sensor.shutdown.cancel();
 }
