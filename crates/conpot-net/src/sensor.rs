@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use conpot_core::bus::EventBus;
 use conpot_core::capture::{FileStore, hex_digest};
 use conpot_core::config::Limits;
-use conpot_core::event::{Event, EventDraft, Origin, SessionInfo};
+use conpot_core::event::{Event, EventDraft, Origin, SessionInfo, bound_fields};
 use conpot_core::limits::{ConnLimiter, ReportGate};
 use conpot_core::metrics::Metrics;
 use conpot_core::protocol::Capture;
@@ -107,7 +107,12 @@ impl Sensor {
     }
 
     /// Stamps and publishes `draft` for `session` at `now`.
-    pub fn emit(&self, session: &SessionInfo, draft: EventDraft, now: SystemTime) {
+    /// Every decoded field is first bounded by the field limit (see
+    /// [`conpot_core::event::bound_fields`]).
+    pub fn emit(&self, session: &SessionInfo, mut draft: EventDraft, now: SystemTime) {
+        if bound_fields(&mut draft, self.limits.field_limit) > 0 {
+            Metrics::inc(&self.metrics.fields_truncated);
+        }
         if draft.event_type.ends_with(".malformed") {
             Metrics::inc(&self.metrics.malformed_frames);
         }

@@ -361,3 +361,57 @@ fn bind_all_names_every_conflict() {
         text[1]
     );
 }
+
+/// Logs what it was sent as a decoded field (as SNMP logs its community string).
+struct Decoder;
+struct DecoderSession;
+
+impl Service for Decoder {
+    fn protocol(&self) -> &'static str {
+        "decoder"
+    }
+    fn transports(&self) -> &'static [Transport] {
+        &[Transport::Udp]
+    }
+    fn new_session(&self, _: &SessionCtx) -> Box<dyn Session> {
+        Box::new(DecoderSession)
+    }
+}
+
+impl Session for DecoderSession {
+    fn on_input(&mut self, d: &[u8], _now: SystemTime, out: &mut Output) -> usize {
+        let mut ev = EventDraft::new("decoder.request").with("community", String::from_utf8_lossy(d).into_owned());
+        ev.body.raw = Some(d.to_vec());
+        out.events.push(ev);
+        d.len()
+    }
+}
+
+#[tokio::test]
+async fn a_60_kb_community_is_logged_truncated_and_flagged() {
+    let limits = Limits {
+        field_limit: 256,
+        ..Limits::default()
+    };
+    let (sensor, mut rx) = Sensor::standalone(limits, Duration::from_secs(30), None, 1000);
+    let sock = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = sock.local_addr().unwrap();
+    serve_udp(Arc::clone(&sensor), sock, Arc::new(Decoder), UdpLimits::default());
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    c.send_to(&vec![b'p'; 60_000], addr).await.unwrap();
+    let ev = events(&mut rx).await;
+    let req = ev.iter().find(|e| e.event_type == "decoder.request").unwrap();
+    assert_eq!(req.data["community"].as_str().unwrap().len(), 256);
+    assert_eq!(req.data["truncated_fields"], serde_json::json!(["community"]));
+    let raw = req.raw.as_ref().unwrap();
+    assert_eq!(raw.len, 60_000, "raw_len says what was received");
+    assert!(raw.truncated());
+    assert_eq!(
+        sensor
+            .metrics
+            .fields_truncated
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    sensor.shutdown.cancel();
+}
