@@ -134,7 +134,7 @@ fn start(limits: Limits, timeout: Duration, addr: &str) -> (Arc<Sensor>, SocketA
 async fn next_event(rx: &mut SinkReceiver, ty: &str) -> Arc<Event> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let ev = tokio::time::timeout_at(deadline, rx.rx.recv())
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
             .await
             .expect("event in time")
             .expect("bus open");

@@ -89,7 +89,7 @@ async fn recv(s: &UdpSocket) -> Option<Vec<u8>> {
 
 async fn events(rx: &mut SinkReceiver) -> Vec<Arc<Event>> {
     let mut v = Vec::new();
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), rx.rx.recv()).await {
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
         v.push(e);
     }
     v
