@@ -90,6 +90,7 @@ struct Udp {
     local: SocketAddr,
     sources: HashMap<SocketAddr, Source>,
     budgets: HashMap<IpAddr, TokenBucket>,
+    summaries: HashMap<IpAddr, Summary>,
     deadlines: BinaryHeap<Reverse<(SystemTime, SocketAddr)>>,
     port_tx: mpsc::Sender<PortDatagram>,
     out: Output,
@@ -115,6 +116,7 @@ impl Udp {
             local,
             sources: HashMap::new(),
             budgets: HashMap::new(),
+            summaries: HashMap::new(),
             deadlines: BinaryHeap::new(),
             port_tx,
             out: Output::default(),
@@ -148,6 +150,9 @@ impl Udp {
             }
         }
         let now = SystemTime::now();
+        for summary in self.summaries.values_mut() {
+            summary.flush_if_due(&self.sensor, now, true);
+        }
         let all: Vec<SocketAddr> = self.sources.keys().copied().collect();
         for a in all {
             self.close(a, now, CloseReason::Shutdown);
@@ -305,9 +310,7 @@ impl Udp {
         let Some(src) = self.sources.get_mut(&peer) else {
             return (sends, io);
         };
-        for ev in out.events.drain(..) {
-            self.sensor.emit(&src.info, ev, now);
-        }
+        let events = std::mem::take(&mut out.events);
         for file in out.files.drain(..) {
             self.sensor.capture(&src.info, file, now);
         }
@@ -368,6 +371,8 @@ impl Udp {
             sends.push((None, d.to_vec()));
         }
         let total: usize = sends.iter().map(|(_, d)| d.len()).sum();
+        let produced = sends.len();
+        let mut suppressed_by = None;
         if let Some(limit) = reply_limit
             && total > limit
         {
@@ -375,6 +380,7 @@ impl Udp {
             self.sensor
                 .limit_hit(&src.info, "amplification", self.limits.amplification, now);
             sends.clear();
+            suppressed_by = Some("amplification");
         }
         let per_second = self.limits.answers_per_source;
         let budget = self
@@ -387,8 +393,16 @@ impl Udp {
             Metrics::inc(&self.sensor.metrics.limit_udp_budget);
             self.sensor
                 .limit_hit(&src.info, "answers_per_source", per_second as usize, now);
+            suppressed_by = Some("budget");
         }
         src.tally.bytes_out += sends.iter().map(|(_, d)| d.len() as u64).sum::<u64>();
+        let answer = match (produced, suppressed_by) {
+            (0, _) => Answer::None,
+            (_, None) => Answer::Sent,
+            (_, Some(why)) => Answer::Suppressed(why),
+        };
+        let summary = self.summaries.entry(peer.ip()).or_default();
+        log_events(&self.sensor, &src.info, events, answer, summary, now);
         (sends, io)
     }
 
@@ -406,6 +420,11 @@ impl Udp {
         }
         let per_second = self.limits.answers_per_source;
         self.budgets.retain(|_, b| !b.full(per_second, now));
+        let sensor = &self.sensor;
+        self.summaries.retain(|_, summary| {
+            summary.flush_if_due(sensor, now, false);
+            !summary.is_idle(now)
+        });
         if self.deadlines.len() > 4 * self.sources.len() + 64 {
             // Replaced deadlines are dropped lazily; rebuild when they pile up.
             self.deadlines = self
@@ -457,4 +476,137 @@ fn open_port(
         }
     });
     Ok((sock, announced, handle.abort_handle()))
+}
+
+/// What became of the answer to one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// The session had nothing to send.
+    None,
+    /// Sent (at least in part).
+    Sent,
+    /// Not sent, and why (`budget`, `amplification`).
+    Suppressed(&'static str),
+}
+
+/// Over-budget (or over the amplification cap) traffic of one source, summarised: the
+/// first such request of a second is logged in full (the sample, without the response
+/// that never left), the rest are counted, and one `udp.suppressed`
+/// event per source per second says how many and of what type. So a flood can never make
+/// the log grow faster than the answer budget plus two events per source per second.
+#[derive(Debug, Default)]
+struct Summary {
+    /// Start of the current window (none: no over-budget traffic in it yet).
+    since: Option<SystemTime>,
+    /// Requests counted but not logged in this window, by event type.
+    counted: Vec<(String, u64)>,
+    /// When over-budget traffic was last seen.
+    last: Option<SystemTime>,
+    /// The session the summary is logged in (the source's latest).
+    info: Option<SessionInfo>,
+}
+
+/// Event types named in one summary, at most.
+const MAX_SUMMARY_TYPES: usize = 8;
+
+impl Summary {
+    /// Takes one over-budget request; true if it is to be logged (the window's sample).
+    fn take(&mut self, info: &SessionInfo, event_type: &str, now: SystemTime) -> bool {
+        self.last = Some(now);
+        if self.info.as_ref().is_none_or(|i| i.id != info.id) {
+            self.info = Some(info.clone());
+        }
+        match self.since {
+            None => {
+                self.since = Some(now);
+                true
+            }
+            Some(_) => {
+                let key = if self.counted.iter().any(|(t, _)| t == event_type) || self.counted.len() < MAX_SUMMARY_TYPES
+                {
+                    event_type
+                } else {
+                    "other"
+                };
+                match self.counted.iter_mut().find(|(t, _)| t == key) {
+                    Some((_, n)) => *n += 1,
+                    None => self.counted.push((key.to_owned(), 1)),
+                }
+                false
+            }
+        }
+    }
+
+    /// Writes the summary of a window a second old or more (any age if `force`), if it
+    /// counted anything, and starts a new one.
+    fn flush_if_due(&mut self, sensor: &Sensor, now: SystemTime, force: bool) {
+        let Some(since) = self.since else { return };
+        if !force && now.duration_since(since).unwrap_or_default() < Duration::from_secs(1) {
+            return;
+        }
+        let counted = std::mem::take(&mut self.counted);
+        self.since = None;
+        let total: u64 = counted.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return;
+        }
+        Metrics::add(&sensor.metrics.events_summarised, total);
+        let Some(info) = &self.info else { return };
+        let types: serde_json::Map<String, serde_json::Value> =
+            counted.into_iter().map(|(t, n)| (t, n.into())).collect();
+        let d = EventDraft::new("udp.suppressed")
+            .with("requests", total)
+            .with("event_types", serde_json::Value::Object(types))
+            .with(
+                "window_ms",
+                now.duration_since(since).unwrap_or_default().as_millis() as u64,
+            )
+            .with("answer", "suppressed");
+        sensor.emit(info, d, now);
+    }
+
+    /// Nothing over budget for a while: the entry can go.
+    fn is_idle(&self, now: SystemTime) -> bool {
+        self.since.is_none()
+            && self
+                .last
+                .is_none_or(|t| now.duration_since(t).unwrap_or_default() > Duration::from_secs(2))
+    }
+}
+
+/// Publishes the events of one input, saying what became of its answer: an event that
+/// describes an answer never sent loses its `response` and says `answer = "suppressed"`
+/// with `suppressed_by`; over the budget, all but the sample of each second are counted
+/// in the source's summary instead of logged. Essential events are always published.
+fn log_events(
+    sensor: &Sensor,
+    info: &SessionInfo,
+    events: Vec<EventDraft>,
+    answer: Answer,
+    summary: &mut Summary,
+    now: SystemTime,
+) {
+    if matches!(answer, Answer::Suppressed(_)) {
+        summary.flush_if_due(sensor, now, false);
+    }
+    for mut ev in events {
+        let describes_answer = ev.body.response.is_some() || ev.body.raw_response.is_some();
+        match answer {
+            Answer::Sent if describes_answer => ev = ev.with("answer", "sent"),
+            Answer::Suppressed(why) => {
+                if conpot_core::bus::is_essential(&ev.event_type) {
+                    sensor.emit(info, ev, now);
+                    continue;
+                }
+                if !summary.take(info, &ev.event_type, now) {
+                    continue;
+                }
+                ev.body.response = None;
+                ev.body.raw_response = None;
+                ev = ev.with("answer", "suppressed").with("suppressed_by", why);
+            }
+            _ => {}
+        }
+        sensor.emit(info, ev, now);
+    }
 }

@@ -47,6 +47,11 @@ impl Session for EchoSession {
             _ => {
                 let times = usize::from(d.first().copied().unwrap_or(1)).max(1);
                 out.bytes.extend_from_slice(&d.repeat(times));
+                // The event describes the answer, as SNMP's do.
+                if let Some(ev) = out.events.last_mut() {
+                    ev.body.response = Some(serde_json::json!({"times": times}));
+                    ev.body.raw_response = Some(d.repeat(times));
+                }
             }
         }
         d.len()
@@ -131,17 +136,24 @@ async fn budget_and_amplification() {
             .load(std::sync::atomic::Ordering::Relaxed)
             >= 10
     );
+    // Over-budget requests are summarised once a second: wait for the summary.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.send_to(&[2, 7], addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let ev = events(&mut rx).await;
     assert_eq!(
         ev.iter().filter(|e| e.event_type == "session.open").count(),
         1,
         "one session per source"
     );
-    assert_eq!(
-        ev.iter().filter(|e| e.event_type == "echo.request").count(),
-        21,
-        "every datagram logged"
-    );
+    let logged = ev.iter().filter(|e| e.event_type == "echo.request").count() as u64;
+    let summarised: u64 = ev
+        .iter()
+        .filter(|e| e.event_type == "udp.suppressed")
+        .map(|e| e.data["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(logged + summarised, 22, "every datagram logged or summarised");
+    assert!(summarised > 0);
     assert!(
         ev.iter()
             .any(|e| e.event_type == "limit.hit" && e.data["limit"] == "answers_per_source")
@@ -414,4 +426,88 @@ async fn a_60_kb_community_is_logged_truncated_and_flagged() {
         1
     );
     sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn an_over_budget_flood_is_marked_and_summarised() {
+    let limits = UdpLimits {
+        answers_per_source: 50,
+        amplification: 8,
+        max_sessions: 100,
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30)).await;
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // 2,000 requests of 20 bytes, each asking for a 40-byte answer, in bursts.
+    let mut request = vec![2u8];
+    request.extend_from_slice(&[b'q'; 19]);
+    let reader = {
+        let c = Arc::new(c);
+        let r = Arc::clone(&c);
+        let handle = tokio::spawn(async move {
+            let mut got = 0u64;
+            let mut b = [0u8; 128];
+            while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(800), r.recv(&mut b)).await {
+                got += 1;
+            }
+            got
+        });
+        for _ in 0..20 {
+            for _ in 0..100 {
+                c.send_to(&request, addr).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        handle
+    };
+    let answered = reader.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    sensor.shutdown.cancel();
+    let ev = events(&mut rx).await;
+    let requests: Vec<_> = ev.iter().filter(|e| e.event_type == "echo.request").collect();
+    let sent: Vec<_> = requests.iter().filter(|e| e.data["answer"] == "sent").collect();
+    let suppressed: Vec<_> = requests.iter().filter(|e| e.data["answer"] == "suppressed").collect();
+    assert_eq!(
+        sent.len() as u64,
+        answered,
+        "an answer is logged as sent only if it left"
+    );
+    assert!(sent.iter().all(|e| e.response.is_some()));
+    assert!(!suppressed.is_empty());
+    for e in &suppressed {
+        assert_eq!(e.data["suppressed_by"], "budget");
+        assert!(
+            e.response.is_none() && e.raw_response.is_none(),
+            "no response that never left"
+        );
+    }
+    assert!(
+        suppressed.len() <= 4,
+        "one sample per source per second: {}",
+        suppressed.len()
+    );
+    let summarised: u64 = ev
+        .iter()
+        .filter(|e| e.event_type == "udp.suppressed")
+        .map(|e| e.data["requests"].as_u64().unwrap())
+        .sum();
+    let close = ev.iter().find(|e| e.event_type == "session.close").unwrap();
+    let received = close.data["datagrams"].as_u64().unwrap();
+    assert_eq!(
+        requests.len() as u64 + summarised,
+        received,
+        "every request logged or counted"
+    );
+    // The log stays small: at most the answers plus two events per second of flood.
+    assert!(
+        ev.len() as u64 <= answered + 12,
+        "{} events for {received} requests",
+        ev.len()
+    );
+    assert_eq!(
+        sensor
+            .metrics
+            .events_summarised
+            .load(std::sync::atomic::Ordering::Relaxed),
+        summarised
+    );
 }
