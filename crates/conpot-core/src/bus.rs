@@ -46,7 +46,7 @@ impl Default for QueueLimits {
     fn default() -> Self {
         QueueLimits {
             events: 65_536,
-            bytes: 64 << 20,
+            bytes: 32 << 20,
             source_share: 25,
         }
     }

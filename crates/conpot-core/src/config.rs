@@ -66,7 +66,7 @@ impl Default for Limits {
             min_input_rate: 16,
             output_timeout: Duration::from_secs(10),
             field_limit: 1024,
-            event_queue_bytes: 64 << 20,
+            event_queue_bytes: 32 << 20,
             event_source_share: 25,
         }
     }

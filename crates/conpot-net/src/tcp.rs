@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, BytesMut};
-use conpot_core::drive::feed_stream;
+use conpot_core::drive::{OutputBound, feed_stream_bounded};
 use conpot_core::event::{EventDraft, SessionInfo, Transport};
 use conpot_core::limits::Refusal;
 use conpot_core::metrics::Metrics;
@@ -24,6 +24,13 @@ use crate::timer::Timer;
 
 /// Read granularity: a buffer grows by this much when data arrives.
 const READ_CHUNK: usize = 4096;
+/// Output one round of input may produce before the rest of the input waits for it to be
+/// sent: with the socket read only between rounds, this bounds what a client that never
+/// reads its answers can make a connection hold.
+const ROUND: OutputBound = OutputBound {
+    bytes: 64 * 1024,
+    events: 256,
+};
 /// Buffers larger than this are released when they empty.
 const KEEP_CAPACITY: usize = 16 * 1024;
 
@@ -110,6 +117,10 @@ struct Connection {
     tally: Tally,
     timer: Timer,
     channels: Option<Channels>,
+    /// Complete input is buffered but was held back by the output bound of a round.
+    held: bool,
+    /// The session consumed input since the partial frame was last checked.
+    progressed: bool,
 }
 
 impl Connection {
@@ -133,6 +144,8 @@ impl Connection {
             tally: Tally::default(),
             timer: Timer::default(),
             channels: None,
+            held: false,
+            progressed: false,
         }
     }
 
@@ -165,7 +178,8 @@ impl Connection {
                 biased;
                 _ = &mut cancelled => { reason = Some(CloseReason::Shutdown); break; }
                 _ = permit.evicted() => { reason = Some(CloseReason::Evicted); break; }
-                r = self.stream.readable() => Wake::Readable(r),
+                _ = std::future::ready(()), if self.held => Wake::Held,
+                r = self.stream.readable(), if !self.held => Wake::Readable(r),
                 _ = self.timer.wait() => Wake::Timer,
                 ev = next_io(&mut self.channels), if channels_active => Wake::Io(ev),
                 _ = &mut frame_timer, if frame_since.is_some() => Wake::Frame,
@@ -184,6 +198,12 @@ impl Connection {
                     break;
                 }
                 Wake::Frame => {}
+                Wake::Held => {
+                    let used = self.feed_buffered(now);
+                    if used > 0 {
+                        permit.touch(self.sensor.clock_ms());
+                    }
+                }
                 Wake::Timer => {
                     self.timer.disarm();
                     self.session.on_timeout(now, &mut self.out);
@@ -265,9 +285,14 @@ impl Connection {
         now: SystemTime,
     ) -> Option<CloseReason> {
         let at = tokio::time::Instant::now();
-        if self.buf.is_empty() {
+        let progressed = std::mem::take(&mut self.progressed);
+        if self.buf.is_empty() || self.held {
             *since = None;
             return None;
+        }
+        if progressed {
+            // Frames were consumed: what is left is a new partial frame, timed from now.
+            *since = Some(at);
         }
         let start = *since.get_or_insert(at);
         let age = at.saturating_duration_since(start);
@@ -313,16 +338,26 @@ impl Connection {
             return Ok((0, false));
         }
         let used = if self.buf.is_empty() {
-            let used = feed_stream(self.session.as_mut(), fresh, now, &mut self.out);
+            let used = feed_stream_bounded(self.session.as_mut(), fresh, now, &mut self.out, ROUND);
             self.buf.extend_from_slice(fresh.get(used..).unwrap_or_default());
+            self.held = used < n && ROUND.reached(&self.out) && !self.out.close;
             used
         } else {
             self.buf.extend_from_slice(fresh);
-            let used = feed_stream(self.session.as_mut(), &self.buf, now, &mut self.out);
-            self.buf.advance(used);
-            used
+            self.feed_buffered(now)
         };
+        self.progressed |= used > 0;
         Ok((n, used > 0))
+    }
+
+    /// Hands the buffered input to the session (one bounded round); returns what it
+    /// consumed and notes whether input is left that the bound held back.
+    fn feed_buffered(&mut self, now: SystemTime) -> usize {
+        let used = feed_stream_bounded(self.session.as_mut(), &self.buf, now, &mut self.out, ROUND);
+        self.buf.advance(used);
+        self.held = !self.buf.is_empty() && used > 0 && ROUND.reached(&self.out) && !self.out.close;
+        self.progressed |= used > 0;
+        used
     }
 
     /// Publishes the events and files in `out` and forgets the rest: what a session says
@@ -412,6 +447,7 @@ enum Wake {
     Timer,
     Io(Option<conpot_core::protocol::IoEvent>),
     Frame,
+    Held,
     Idle,
 }
 

@@ -657,3 +657,51 @@ async fn a_client_that_never_reads_is_closed_after_the_output_timeout() {
     writer.abort();
     sensor.shutdown.cancel();
 }
+
+#[tokio::test]
+async fn one_source_flood_leaves_another_sources_session_in_the_log() {
+    let dir = std::env::temp_dir().join(format!("conpot-net-flood-{}", std::process::id()));
+    let store = conpot_core::capture::FileStore::new(dir, 1 << 20, 1 << 16);
+    // A queue of 1,000 events that nobody drains during the flood.
+    let (sensor, mut rx) = Sensor::standalone(Limits::default(), Duration::from_secs(30), Some(store), 1000);
+    let listener = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    serve_tcp(Arc::clone(&sensor), listener, Arc::new(Lines));
+    // 127.0.0.2 floods: 5,000 requests, answers read.
+    let flooder = connect_from("127.0.0.2", addr).await;
+    let (mut fr, mut fw) = flooder.into_split();
+    let drain = tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), fr.read_to_end(&mut sink)).await;
+    });
+    fw.write_all(&b"flood\n".repeat(5000)).await.unwrap();
+    fw.write_all(b"quit\n").await.unwrap();
+    drain.await.unwrap();
+    // 127.0.0.3 then has a short session.
+    let mut other = connect_from("127.0.0.3", addr).await;
+    assert_eq!(read_line(&mut other).await, "hello");
+    for line in ["a", "b", "quit"] {
+        other.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        assert_eq!(read_line(&mut other).await, format!("ok {line}"));
+    }
+    assert!(closed(&mut other).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut got = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        got.push(e);
+    }
+    let of = |ip: &str, ty: &str| {
+        got.iter()
+            .filter(|e| e.event_type == ty && e.src.is_some_and(|a| a.ip().to_string() == ip))
+            .count()
+    };
+    assert_eq!(of("127.0.0.3", "session.open"), 1);
+    assert_eq!(of("127.0.0.3", "lines.request"), 3);
+    assert_eq!(of("127.0.0.3", "session.close"), 1);
+    assert_eq!(of("127.0.0.2", "session.open"), 1);
+    assert_eq!(of("127.0.0.2", "session.close"), 1);
+    let flood = of("127.0.0.2", "lines.request");
+    assert!(flood <= 250, "the flooding source kept to its share: {flood}");
+    assert!(rx.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 4750);
+    sensor.shutdown.cancel();
+}
