@@ -243,15 +243,21 @@ const MAX_TRUNCATED_NAMES: usize = 16;
 /// Returns how many values were cut.
 pub fn bound_fields(draft: &mut EventDraft, limit: usize) -> usize {
     let mut cut: Vec<String> = Vec::new();
+    let mut path = String::new();
     let body = &mut draft.body;
+    let mut walk = |v: &mut Json, name: &str, cut: &mut Vec<String>| {
+        path.clear();
+        path.push_str(name);
+        bound_value(v, limit, &mut path, 0, cut);
+    };
     if let Some(v) = &mut body.request {
-        bound_value(v, limit, "request", 0, &mut cut);
+        walk(v, "request", &mut cut);
     }
     if let Some(v) = &mut body.response {
-        bound_value(v, limit, "response", 0, &mut cut);
+        walk(v, "response", &mut cut);
     }
     for (k, v) in body.data.iter_mut() {
-        bound_value(v, limit, k, 0, &mut cut);
+        walk(v, k, &mut cut);
     }
     if let Some(e) = &mut body.error
         && cut_string(e, limit)
@@ -282,23 +288,33 @@ fn cut_string(s: &mut String, limit: usize) -> bool {
     true
 }
 
-fn bound_value(v: &mut Json, limit: usize, path: &str, depth: usize, cut: &mut Vec<String>) {
+/// Bounds `v`, whose name is `path` (extended in place for members, restored after, so
+/// walking allocates nothing unless something is cut).
+fn bound_value(v: &mut Json, limit: usize, path: &mut String, depth: usize, cut: &mut Vec<String>) {
     const MAX_DEPTH: usize = 32;
+    let note = |path: &String, cut: &mut Vec<String>| {
+        if cut.len() < MAX_TRUNCATED_NAMES && !cut.contains(path) {
+            cut.push(path.clone());
+        } else if cut.len() >= MAX_TRUNCATED_NAMES {
+            // Counted, not named.
+            cut.push(String::new());
+        }
+    };
     match v {
         Json::String(s) => {
             if cut_string(s, limit) {
-                cut.push(path.to_owned());
+                note(path, cut);
             }
         }
         Json::Array(a) => {
             if depth >= MAX_DEPTH {
                 a.clear();
-                cut.push(path.to_owned());
+                note(path, cut);
                 return;
             }
             if a.len() > limit {
                 a.truncate(limit);
-                cut.push(path.to_owned());
+                note(path, cut);
             }
             for x in a.iter_mut() {
                 bound_value(x, limit, path, depth + 1, cut);
@@ -307,21 +323,20 @@ fn bound_value(v: &mut Json, limit: usize, path: &str, depth: usize, cut: &mut V
         Json::Object(m) => {
             if depth >= MAX_DEPTH {
                 m.clear();
-                cut.push(path.to_owned());
+                note(path, cut);
                 return;
             }
             if m.len() > limit {
                 let keep: Vec<String> = m.keys().take(limit).cloned().collect();
                 m.retain(|k, _| keep.contains(k));
-                cut.push(path.to_owned());
+                note(path, cut);
             }
             for (k, x) in m.iter_mut() {
-                let sub = if cut.len() < MAX_TRUNCATED_NAMES {
-                    format!("{path}.{k}")
-                } else {
-                    String::new()
-                };
-                bound_value(x, limit, &sub, depth + 1, cut);
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                bound_value(x, limit, path, depth + 1, cut);
+                path.truncate(len);
             }
         }
         Json::Null | Json::Bool(_) | Json::Number(_) => {}

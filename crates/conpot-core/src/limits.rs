@@ -160,9 +160,12 @@ impl Permit {
         self.slot.last_active.store(now_ms, Ordering::Relaxed);
     }
 
-    /// Completes when the limiter asks this connection to close to make room.
-    pub async fn evicted(&self) {
-        self.slot.evict.notified().await;
+    /// Completes when the limiter asks this connection to close to make room. The future
+    /// holds its own reference to the connection's place, so a listener can keep it
+    /// pinned for the connection's life (registered once, not per request).
+    pub fn evicted(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let slot = Arc::clone(&self.slot);
+        async move { slot.evict.notified().await }
     }
 
     /// Whether this connection was asked to close.

@@ -172,12 +172,15 @@ impl Connection {
         let mut frame_since: Option<tokio::time::Instant> = None;
         let frame_timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(frame_timer);
+        // Registered once, like the shutdown future: nothing per request.
+        let evicted = permit.evicted();
+        tokio::pin!(evicted);
         while reason.is_none() {
             let channels_active = self.channels.as_ref().is_some_and(Channels::active);
             let woke = tokio::select! {
                 biased;
                 _ = &mut cancelled => { reason = Some(CloseReason::Shutdown); break; }
-                _ = permit.evicted() => { reason = Some(CloseReason::Evicted); break; }
+                _ = &mut evicted => { reason = Some(CloseReason::Evicted); break; }
                 _ = std::future::ready(()), if self.held => Wake::Held,
                 r = self.stream.readable(), if !self.held => Wake::Readable(r),
                 _ = self.timer.wait() => Wake::Timer,
