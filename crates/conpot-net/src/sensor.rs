@@ -15,12 +15,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Limits whose hits are reported at most once per second each (the rest counted).
-const GATED: [&str; 10] = [
+const GATED: [&str; 9] = [
     "max_connections",
     "frame_timeout",
     "min_input_rate",
     "output_timeout",
-    "event_source_share",
     "max_connections_per_ip",
     "answers_per_source",
     "amplification",
