@@ -83,7 +83,6 @@ struct Queued {
 #[derive(Debug)]
 struct Usage {
     limits: QueueLimits,
-    events: AtomicUsize,
     bytes: AtomicUsize,
     share_events: [AtomicUsize; SHARES],
     share_bytes: [AtomicUsize; SHARES],
@@ -96,7 +95,6 @@ impl Usage {
     fn new(limits: QueueLimits, dropped: Arc<AtomicU64>) -> Self {
         Usage {
             limits,
-            events: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             share_events: std::array::from_fn(|_| AtomicUsize::new(0)),
             share_bytes: std::array::from_fn(|_| AtomicUsize::new(0)),
@@ -106,20 +104,20 @@ impl Usage {
         }
     }
 
-    /// Reserves room for an event of `size` bytes; `share` is its source's bucket (none
-    /// for essential events and sensor events).
-    fn reserve(&self, size: usize, essential: bool, share: Option<usize>) -> bool {
+    /// Reserves room for an event of `size` bytes when the channel has `available` free
+    /// places; `share` is its source's bucket (none for essential events and sensor
+    /// events). The event count itself is the channel's.
+    fn reserve(&self, size: usize, essential: bool, share: Option<usize>, available: usize) -> bool {
         let l = &self.limits;
-        let (max_events, max_bytes) = if essential {
-            (l.events, l.bytes)
+        let max_bytes = if essential {
+            l.bytes
         } else {
-            (l.events - l.events / 8, l.bytes - l.bytes / 8)
+            if available <= l.events / 8 {
+                return false;
+            }
+            l.bytes - l.bytes / 8
         };
-        if !take(&self.events, 1, max_events) {
-            return false;
-        }
         if !take(&self.bytes, size, max_bytes) {
-            self.events.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
         if let Some(i) = share {
@@ -129,26 +127,44 @@ impl Usage {
                 return true;
             };
             if !take(ev, 1, se) {
-                self.release(size, None);
+                self.bytes.fetch_sub(size, Ordering::AcqRel);
                 return false;
             }
             if !take(by, size, sb) {
                 ev.fetch_sub(1, Ordering::AcqRel);
-                self.release(size, None);
+                self.bytes.fetch_sub(size, Ordering::AcqRel);
                 return false;
             }
         }
         true
     }
 
-    fn release(&self, size: usize, share: Option<usize>) {
-        self.events.fetch_sub(1, Ordering::AcqRel);
+    /// Gives back the room reserved for one event that was not queued after all.
+    fn unreserve(&self, size: usize, share: Option<usize>) {
         self.bytes.fetch_sub(size, Ordering::AcqRel);
         if let Some(i) = share
             && let (Some(ev), Some(by)) = (self.share_events.get(i), self.share_bytes.get(i))
         {
             ev.fetch_sub(1, Ordering::AcqRel);
             by.fetch_sub(size, Ordering::AcqRel);
+        }
+    }
+
+    /// Gives back the room of events taken.
+    fn release(&self, r: &Released) {
+        if r.bytes > 0 {
+            self.bytes.fetch_sub(r.bytes, Ordering::AcqRel);
+        }
+        for &i in &r.touched {
+            if let (Some(ev), Some(by), Some(n), Some(b)) = (
+                self.share_events.get(i),
+                self.share_bytes.get(i),
+                r.share_events.get(i),
+                r.share_bytes.get(i),
+            ) {
+                ev.fetch_sub(*n, Ordering::AcqRel);
+                by.fetch_sub(*b, Ordering::AcqRel);
+            }
         }
     }
 
@@ -166,6 +182,59 @@ impl Usage {
             };
             *m.entry(key).or_insert(0) += 1;
         }
+    }
+}
+
+/// Room of taken events not yet given back: the sink gives it back in batches (every
+/// [`RELEASE_BATCH`] events, and whenever its queue is empty), so taking an event costs no
+/// shared atomic operation.
+#[derive(Debug)]
+struct Released {
+    events: usize,
+    bytes: usize,
+    share_events: Vec<usize>,
+    share_bytes: Vec<usize>,
+    touched: Vec<usize>,
+}
+
+/// Events taken before their room is given back.
+const RELEASE_BATCH: usize = 64;
+
+impl Released {
+    fn new() -> Self {
+        Released {
+            events: 0,
+            bytes: 0,
+            share_events: vec![0; SHARES],
+            share_bytes: vec![0; SHARES],
+            touched: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, size: usize, share: Option<usize>) {
+        self.events += 1;
+        self.bytes += size;
+        if let Some(i) = share
+            && let (Some(n), Some(b)) = (self.share_events.get_mut(i), self.share_bytes.get_mut(i))
+        {
+            if *n == 0 {
+                self.touched.push(i);
+            }
+            *n += 1;
+            *b += size;
+        }
+    }
+
+    fn clear(&mut self) {
+        for &i in &self.touched {
+            if let (Some(n), Some(b)) = (self.share_events.get_mut(i), self.share_bytes.get_mut(i)) {
+                *n = 0;
+                *b = 0;
+            }
+        }
+        self.touched.clear();
+        self.events = 0;
+        self.bytes = 0;
     }
 }
 
@@ -218,32 +287,60 @@ pub struct SinkReceiver {
     pub name: String,
     rx: mpsc::Receiver<Queued>,
     usage: Arc<Usage>,
+    released: Released,
     /// Events dropped because this queue was full (or a source past its share).
     pub dropped: Arc<AtomicU64>,
 }
 
 impl SinkReceiver {
-    fn taken(&self, q: Queued) -> Arc<Event> {
-        self.usage.release(q.size, q.share);
+    fn taken(&mut self, q: Queued) -> Arc<Event> {
+        self.released.add(q.size, q.share);
+        if self.released.events >= RELEASE_BATCH {
+            self.give_back();
+        }
         q.event
+    }
+
+    fn give_back(&mut self) {
+        if self.released.events > 0 {
+            self.usage.release(&self.released);
+            self.released.clear();
+        }
     }
 
     /// The next event, waiting for one; `None` once the bus is gone and the queue empty.
     pub async fn recv(&mut self) -> Option<Arc<Event>> {
-        let q = self.rx.recv().await?;
+        let q = match self.rx.try_recv() {
+            Ok(q) => q,
+            Err(_) => {
+                self.give_back();
+                self.rx.recv().await?
+            }
+        };
         Some(self.taken(q))
     }
 
     /// The next event, blocking this thread (sinks run on their own threads).
     pub fn blocking_recv(&mut self) -> Option<Arc<Event>> {
-        let q = self.rx.blocking_recv()?;
+        let q = match self.rx.try_recv() {
+            Ok(q) => q,
+            Err(_) => {
+                self.give_back();
+                self.rx.blocking_recv()?
+            }
+        };
         Some(self.taken(q))
     }
 
     /// The next event if one is queued.
     pub fn try_recv(&mut self) -> Result<Arc<Event>, mpsc::error::TryRecvError> {
-        let q = self.rx.try_recv()?;
-        Ok(self.taken(q))
+        match self.rx.try_recv() {
+            Ok(q) => Ok(self.taken(q)),
+            Err(e) => {
+                self.give_back();
+                Err(e)
+            }
+        }
     }
 
     /// What was dropped since the last call, by class and by source.
@@ -264,10 +361,8 @@ impl SinkReceiver {
 
     /// Events and bytes queued now.
     pub fn queued(&self) -> (usize, usize) {
-        (
-            self.usage.events.load(Ordering::Acquire),
-            self.usage.bytes.load(Ordering::Acquire),
-        )
+        let bytes = self.usage.bytes.load(Ordering::Acquire);
+        (self.rx.len(), bytes.saturating_sub(self.released.bytes))
     }
 }
 
@@ -317,6 +412,7 @@ impl EventBus {
             name: name.into(),
             rx,
             usage,
+            released: Released::new(),
             dropped,
         }
     }
@@ -339,16 +435,15 @@ impl EventBus {
         let size = event.approx_size();
         let event = Arc::new(event);
         for q in &self.queues {
-            let queued = q.usage.reserve(size, essential, share)
+            let queued = q.usage.reserve(size, essential, share, q.tx.capacity())
                 && match q.tx.try_send(Queued {
                     event: Arc::clone(&event),
                     size,
                     share,
                 }) {
                     Ok(()) => true,
-                    Err(e) => {
-                        let q2 = e.into_inner();
-                        q.usage.release(q2.size, q2.share);
+                    Err(_) => {
+                        q.usage.unreserve(size, share);
                         false
                     }
                 };
