@@ -258,6 +258,7 @@ impl Connection {
                 Metrics::inc(&self.sensor.metrics.limit_buffer);
                 let max = self.sensor.limits.max_buffer;
                 self.sensor.limit_hit(&self.info, "max_buffer", max, now);
+                self.emit_truncated(now);
                 reason = Some(CloseReason::Buffer);
             }
             if reason.is_none() {

@@ -116,7 +116,9 @@ impl Session for LineSession {
     }
     fn on_eof(&mut self, rest: &[u8], _now: SystemTime, out: &mut Output) {
         if !rest.is_empty() {
-            out.events.push(EventDraft::new("lines.malformed"));
+            let mut ev = EventDraft::new("lines.malformed");
+            ev.body.raw = Some(rest.to_vec());
+            out.events.push(ev);
         }
     }
 }
@@ -703,5 +705,27 @@ async fn one_source_flood_leaves_another_sources_session_in_the_log() {
     let flood = of("127.0.0.2", "lines.request");
     assert!(flood <= 250, "the flooding source kept to its share: {flood}");
     assert!(rx.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 4750);
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_1_mb_payload_is_logged_with_its_size_and_flagged_truncated() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // No newline: one frame that never ends, far past the buffer limit.
+    let _ = s.write_all(&vec![b'a'; 1 << 20]).await;
+    let bad = next_event(&mut rx, "lines.malformed").await;
+    let raw = bad.raw.as_ref().unwrap();
+    assert!(
+        raw.len > Limits::default().max_buffer,
+        "raw_len {} is what was buffered",
+        raw.len
+    );
+    assert!(raw.truncated(), "raw kept to raw_limit and flagged");
+    assert_eq!(raw.bytes.len(), 4096);
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "buffer_limit");
+    assert!(close.data["bytes_in"].as_u64().unwrap() >= raw.len as u64);
     sensor.shutdown.cancel();
 }
