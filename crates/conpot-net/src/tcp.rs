@@ -275,7 +275,7 @@ impl Connection {
         drop(permit);
         self.sensor
             .emit(&self.info, close_event(reason, opened, closed, tally), closed);
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
+        let _ = self.stream.shutdown().await;
     }
 
     /// Tracks the partial frame (unconsumed input): starts its clock when input is left
