@@ -183,6 +183,21 @@ def test_quota_exhaustion_is_disk_full_and_the_file_is_captured(conpot):
     assert up[0]["data"]["status"] == "stored"
 
 
+def test_the_configured_filesystem_quota_is_disk_full(tmp_path):
+    from conftest import Conpot
+
+    c = Conpot(tmp_path, config_extra="[limits]\nfs_quota = 3000\n")
+    f, _ = ftp(c, "admin", admin_password(c))
+    f.storbinary("STOR a.bin", io.BytesIO(b"a" * 2000))
+    with pytest.raises(ftplib.error_perm, match="^552"):
+        f.storbinary("STOR b.bin", io.BytesIO(b"b" * 2000))
+    assert "a.bin" in f.nlst() and "b.bin" not in f.nlst()
+    f.quit()
+    up = [e["data"] for e in stopped_events(c) if e["event_type"] == "file.upload"]
+    assert [u.get("refused") for u in up] == [None, "quota_exceeded"], up
+    assert all(u["status"] == "stored" for u in up), "the refused upload is still captured"
+
+
 @pytest.mark.skipif(shutil.which("lftp") is None, reason="lftp is installed by tests/setup-deps")
 def test_lftp_mirrors_a_folder(conpot, tmp_path):
     out = tmp_path / "mirror"

@@ -25,6 +25,13 @@ pub struct Limits {
     pub max_capture: usize,
     /// Bytes of captured files kept in all.
     pub capture_quota: u64,
+    /// Bytes protocols may write into the device's filesystem in all (FTP, TFTP uploads);
+    /// past it a write is refused as "disk full" (and still captured).
+    pub fs_quota: u64,
+    /// Largest file a write may leave in the device's filesystem.
+    pub fs_max_file: u64,
+    /// Most files and directories the device's filesystem holds, the template's included.
+    pub fs_max_entries: usize,
     /// UDP answers per second to one source address.
     pub udp_answers_per_source: u32,
     /// A UDP reply may be at most this many times its request's size.
@@ -60,6 +67,9 @@ impl Default for Limits {
             raw_limit: 4096,
             max_capture: 1 << 20,
             capture_quota: 256 << 20,
+            fs_quota: 32 << 20,
+            fs_max_file: 8 << 20,
+            fs_max_entries: 4096,
             udp_answers_per_source: 250,
             udp_amplification: 8,
             frame_timeout: Duration::from_secs(10),
@@ -253,6 +263,9 @@ impl Config {
                     "raw_limit",
                     "max_capture",
                     "capture_quota",
+                    "fs_quota",
+                    "fs_max_file",
+                    "fs_max_entries",
                     "udp_answers_per_source",
                     "udp_amplification",
                     "frame_timeout",
@@ -286,6 +299,15 @@ impl Config {
             }
             if let Some(v) = t.int("capture_quota", 0, i64::MAX, false, &mut errs) {
                 l.capture_quota = v as u64;
+            }
+            if let Some(v) = t.int("fs_quota", 0, i64::MAX, false, &mut errs) {
+                l.fs_quota = v as u64;
+            }
+            if let Some(v) = t.int("fs_max_file", 0, i64::MAX, false, &mut errs) {
+                l.fs_max_file = v as u64;
+            }
+            if let Some(v) = get("fs_max_entries", 1 << 24, &mut errs) {
+                l.fs_max_entries = v;
             }
             if let Some(v) = t.int("udp_answers_per_source", 1, 10_000_000, false, &mut errs) {
                 l.udp_answers_per_source = v as u32;

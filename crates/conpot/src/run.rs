@@ -101,6 +101,10 @@ pub async fn run(config: Config, template: Template) -> i32 {
             return 1;
         }
     };
+    built
+        .device
+        .vfs
+        .set_limits(conpot_core::vfs::VfsLimits::from(&config.limits));
 
     let origin = Origin {
         sensor_id: Arc::from(config.sensor_id.as_str()),

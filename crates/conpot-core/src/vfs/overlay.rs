@@ -32,6 +32,17 @@ impl Default for VfsLimits {
     }
 }
 
+impl From<&crate::config::Limits> for VfsLimits {
+    /// The sensor configuration's `fs_quota`, `fs_max_file` and `fs_max_entries`.
+    fn from(l: &crate::config::Limits) -> Self {
+        VfsLimits {
+            quota_bytes: l.fs_quota,
+            max_file: l.fs_max_file,
+            max_entries: l.fs_max_entries,
+        }
+    }
+}
+
 /// How a write treats the file's current bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
