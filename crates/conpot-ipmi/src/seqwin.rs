@@ -1,8 +1,9 @@
 //! The inbound session sequence number window of one session (IPMI v2.0, the session
-//! sequence number rules for IPMI 1.5 and for RMCP+): a BMC accepts a number a little ahead of the highest it has taken, or one a
-//! little behind that it has not seen yet (datagrams may arrive out of order), and
-//! silently discards a duplicate (a replay) or anything outside the window. Zero is
-//! reserved for messages outside an activated session.
+//! sequence number rules for IPMI 1.5 and for RMCP+): a BMC accepts a number a little
+//! ahead of the highest it has taken, or one a little behind that it has not seen yet
+//! (datagrams may arrive out of order), and silently discards a duplicate (a replay) or
+//! anything outside the window. Zero is reserved for messages outside an activated
+//! session.
 //!
 //! The window is a highest-accepted number and a bitmap of the numbers just below it;
 //! arithmetic wraps, so a console crossing `u32::MAX` stays inside (the reserved zero is
@@ -144,6 +145,35 @@ mod tests {
             "still counted as before the start"
         );
         assert_eq!(w.accept(98), Err(SeqReject::OutsideWindow));
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives, a number is taken at most once, never 0, and never more
+        /// than the window ahead of the highest taken before it.
+        #[test]
+        fn each_number_is_taken_once_and_within_reach(
+            start in proptest::prelude::any::<u32>(),
+            steps in proptest::collection::vec(-40i64..40, 0..200),
+        ) {
+            let mut w = SeqWindow::v20();
+            let mut w15 = SeqWindow::v15(start);
+            let mut taken = std::collections::HashSet::new();
+            let mut taken15 = std::collections::HashSet::new();
+            for step in steps {
+                let seq = (i64::from(w.highest()) + step) as u32;
+                let high = w.highest();
+                if w.accept(seq).is_ok() {
+                    proptest::prop_assert!(seq != 0 && taken.insert(seq));
+                    proptest::prop_assert!(seq.wrapping_sub(high) <= V20_WINDOW || high.wrapping_sub(seq) <= V20_WINDOW);
+                }
+                let seq = w15.highest().wrapping_add(step as u32);
+                let high = w15.highest();
+                if w15.accept(seq).is_ok() {
+                    proptest::prop_assert!(seq != 0 && taken15.insert(seq));
+                    proptest::prop_assert!(seq.wrapping_sub(high) <= V15_WINDOW || high.wrapping_sub(seq) <= V15_WINDOW);
+                }
+            }
+        }
     }
 
     #[test]
