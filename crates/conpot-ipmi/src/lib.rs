@@ -5,7 +5,8 @@
 //! one source (IPMI 1.5 activation, Open Session and RAKP 1-4, integrity and AES);
 //! `commands` the commands a BMC answers; `bmc` the state all sources share (power, boot
 //! device, user slots, SEL, the session bound); `sensors` sensor records and readings;
-//! `config` builds the BMC from a native or Conpot template.
+//! `seqwin` the inbound session sequence number window (replays and far numbers are
+//! discarded); `config` builds the BMC from a native or Conpot template.
 
 pub mod bmc;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod crypto;
 pub mod rmcp;
 pub mod sensors;
+pub mod seqwin;
 pub mod session;
 
 use std::sync::Arc;

@@ -17,6 +17,7 @@ use crate::crypto::{
     AuthAlg, ConfAlg, IntegrityAlg, Keys, Suite, find_suite, md2_authcode, md5_authcode, password_key,
 };
 use crate::rmcp::{self, Packet, Request, V15, V20};
+use crate::seqwin::SeqWindow;
 
 /// RMCP+ status: insufficient resources to create a session.
 const ST_NO_RESOURCES: u8 = 0x01;
@@ -81,6 +82,11 @@ struct Entry {
     privilege: Privilege,
     /// Next outbound sequence number.
     out_seq: u32,
+    /// Inbound session sequence numbers: IPMI 1.5, or RMCP+ authenticated packets.
+    in_seq: SeqWindow,
+    /// RMCP+: inbound numbers of unauthenticated packets, counted apart as the
+    /// specification asks (a suite without integrity sends only these).
+    in_seq_plain: SeqWindow,
     last: SystemTime,
     /// RMCP+: the RAKP2 code sent and what it covers (a hash-dumping tool's catch).
     rakp2: Option<(Vec<u8>, Vec<u8>)>,
@@ -103,6 +109,8 @@ impl Entry {
             max_privilege: Privilege::User,
             privilege: Privilege::User,
             out_seq: 1,
+            in_seq: SeqWindow::v20(),
+            in_seq_plain: SeqWindow::v20(),
             last: now,
             rakp2: None,
         }
@@ -322,6 +330,9 @@ impl IpmiSession {
                 .push(EventDraft::new("ipmi.bad_authcode").with("session_id", e.id));
             return;
         }
+        if !self.sequence_ok(i, v.seq, true) {
+            return;
+        }
         if let Some(e) = self.sessions.get_mut(i) {
             e.last = now;
         }
@@ -478,6 +489,7 @@ impl IpmiSession {
             s.max_privilege = requested;
             s.privilege = requested.min(Privilege::User);
             s.out_seq = outbound.max(1);
+            s.in_seq = SeqWindow::v15(inbound);
             s.last = now;
         }
         self.opened(i);
@@ -818,6 +830,9 @@ impl IpmiSession {
                 .push(EventDraft::new("ipmi.bad_authcode").with("session_id", e.id));
             return;
         }
+        if !self.sequence_ok(i, v.seq, v.authenticated) {
+            return;
+        }
         let clear = match suite.conf {
             ConfAlg::AesCbc128 if v.encrypted => {
                 let (Some(iv), Some(ct)) = (v.payload.get(..16), v.payload.get(16..)) else {
@@ -850,6 +865,35 @@ impl IpmiSession {
         if closing && cc == 0 {
             self.remove(i, "closed", now);
         }
+    }
+
+    /// Checks the session sequence number of a message that passed its AuthCode or
+    /// integrity check against session `i`'s window (the `authenticated` one, or RMCP+'s unauthenticated one) and takes it; a
+    /// replay or a number outside the window is logged and the message discarded
+    /// unanswered, as the specification asks of a BMC.
+    fn sequence_ok(&mut self, i: usize, seq: u32, authenticated: bool) -> bool {
+        let Some(e) = self.sessions.get_mut(i) else {
+            return false;
+        };
+        let window = if authenticated || e.suite.is_none() {
+            &mut e.in_seq
+        } else {
+            &mut e.in_seq_plain
+        };
+        let before = *window;
+        let Err(why) = window.accept(seq) else { return true };
+        let (low, high) = before.bounds();
+        self.events.push(
+            EventDraft::new("ipmi.sequence")
+                .with("session_id", e.id)
+                .with("seq", seq)
+                .with("reason", why.as_str())
+                .with("highest", before.highest())
+                .with("window_low", low)
+                .with("window_high", high)
+                .with("authenticated", authenticated),
+        );
+        false
     }
 
     // ---- dispatch -------------------------------------------------------------------

@@ -624,3 +624,110 @@ fn ipmi15_md2_and_none() {
         ("ipmi15-none".into(), true.into())
     );
 }
+
+/// Sends `packet` and says whether it was answered; a discarded one must log
+/// `ipmi.sequence` with the reason and the number received.
+fn answered_or_sequence_event(d: &mut Driver, packet: &[u8], seq: u32, reason: &str) -> bool {
+    let s = d.input(packet, t0());
+    if s.datagrams.is_empty() {
+        let e = s.event("ipmi.sequence").unwrap_or_else(|| panic!("{:?}", s.types()));
+        assert_eq!(e.body.data["seq"], seq);
+        assert_eq!(e.body.data["reason"], reason);
+        assert!(e.body.data["window_low"].is_u64() && e.body.data["window_high"].is_u64());
+        assert!(s.event("ipmi.command").is_none(), "a discarded message runs nothing");
+        false
+    } else {
+        true
+    }
+}
+
+#[test]
+fn rmcp_plus_replays_and_numbers_outside_the_window_are_discarded() {
+    let svc = service();
+    // Suite 3 signs every packet; suite 1 sends unauthenticated ones, counted apart.
+    for suite in [(1, 1, 1), (1, 0, 0)] {
+        let (mut d, _) = Driver::udp(&svc, 623, t0());
+        let mut c = Console::new(suite);
+        c.login(&mut d, "ADMIN", "ADMIN", 0x14).unwrap();
+        let first = c.request(6, 0x01, &[]);
+        assert!(answered_or_sequence_event(&mut d, &first, 1, ""), "{suite:?}");
+        // The same packet again (a replay, or a datagram duplicated on the way).
+        assert!(!answered_or_sequence_event(&mut d, &first, 1, "duplicate"), "{suite:?}");
+        // 1 is the highest so far: 18 is 17 ahead, beyond the 16 a BMC takes.
+        c.seq = 18;
+        let far = c.request(6, 0x01, &[]);
+        assert!(
+            !answered_or_sequence_event(&mut d, &far, 18, "outside_window"),
+            "{suite:?}"
+        );
+        // 17 is at the edge of the window: answered, and it becomes the highest.
+        c.seq = 17;
+        let edge = c.request(6, 0x01, &[]);
+        assert!(answered_or_sequence_event(&mut d, &edge, 17, ""), "{suite:?}");
+        // 5 was skipped: late but inside the window, answered once.
+        c.seq = 5;
+        let late = c.request(6, 0x01, &[]);
+        assert!(answered_or_sequence_event(&mut d, &late, 5, ""), "{suite:?}");
+        assert!(!answered_or_sequence_event(&mut d, &late, 5, "duplicate"), "{suite:?}");
+        // Zero is reserved for messages outside a session.
+        c.seq = 0;
+        let zero = c.request(6, 0x01, &[]);
+        assert!(!answered_or_sequence_event(&mut d, &zero, 0, "zero"), "{suite:?}");
+        // The session goes on where it was.
+        c.seq = 18;
+        assert_eq!(c.call(&mut d, 6, 0x3B, &[4]), (0, vec![4]), "{suite:?}");
+    }
+}
+
+#[test]
+fn ipmi15_replays_and_numbers_outside_the_window_are_discarded() {
+    let svc = service();
+    let (mut d, _) = Driver::udp(&svc, 623, t0());
+    let mut name = b"ADMIN".to_vec();
+    name.resize(16, 0);
+    let mut data = vec![rmcp::AUTH_MD5];
+    data.extend(&name);
+    let s = d.input(&v15(0, 0, 0, None, &encode_request(6, 0x39, 1, &data)), t0());
+    let m = v15_message(&s.datagrams[0]);
+    let temp = u32::from_le_bytes(m[7..11].try_into().unwrap());
+    let mut act = vec![rmcp::AUTH_MD5, 4];
+    act.extend(&m[11..27]);
+    act.extend(1u32.to_le_bytes());
+    let msg = encode_request(6, 0x3A, 2, &act);
+    let code = md5_authcode("ADMIN", temp, &msg, 0);
+    let s = d.input(&v15(rmcp::AUTH_MD5, 0, temp, Some(&code), &msg), t0());
+    let d0 = &s.datagrams[0];
+    let m = &d0[30..30 + usize::from(d0[29])];
+    let sid = u32::from_le_bytes(m[8..12].try_into().unwrap());
+    let inbound = u32::from_le_bytes(m[12..16].try_into().unwrap());
+    let packet = |seq: u32| {
+        let msg = encode_request(0, 0x01, 3, &[]);
+        v15(
+            rmcp::AUTH_MD5,
+            seq,
+            sid,
+            Some(&md5_authcode("ADMIN", sid, &msg, seq)),
+            &msg,
+        )
+    };
+    let n = |k: u32| inbound.wrapping_add(k);
+    assert!(answered_or_sequence_event(&mut d, &packet(n(0)), n(0), ""));
+    assert!(!answered_or_sequence_event(&mut d, &packet(n(0)), n(0), "duplicate"));
+    // IPMI 1.5 takes at most 8 ahead of the highest.
+    assert!(!answered_or_sequence_event(
+        &mut d,
+        &packet(n(9)),
+        n(9),
+        "outside_window"
+    ));
+    assert!(answered_or_sequence_event(&mut d, &packet(n(8)), n(8), ""));
+    assert!(answered_or_sequence_event(&mut d, &packet(n(3)), n(3), ""));
+    assert!(!answered_or_sequence_event(&mut d, &packet(n(3)), n(3), "duplicate"));
+    // Before the first number the BMC gave: never taken.
+    let before = n(0).wrapping_sub(1);
+    let why = if before == 0 { "zero" } else { "outside_window" };
+    assert!(!answered_or_sequence_event(&mut d, &packet(before), before, why));
+    // Zero is reserved for messages outside a session.
+    assert!(!answered_or_sequence_event(&mut d, &packet(0), 0, "zero"));
+    assert!(answered_or_sequence_event(&mut d, &packet(n(9)), n(9), ""));
+}
