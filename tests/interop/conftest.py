@@ -62,7 +62,7 @@ format = "conpot-legacy"
         self.stderr = self.workdir / "stderr.log"
         with open(self.stderr, "w") as err:
             self.proc = subprocess.Popen(
-                [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", "--port", "snmp=0", *args],
+                [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", "--port", "snmp=0", "--port", "http=0", *args],
                 cwd=self.workdir,
                 stdout=subprocess.PIPE,
                 stderr=err,

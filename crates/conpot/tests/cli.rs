@@ -176,6 +176,8 @@ impl Running {
                 "s7comm=0",
                 "--port",
                 "snmp=0",
+                "--port",
+                "http=0",
             ])
             .current_dir(cwd)
             .stdout(Stdio::piped())
@@ -541,8 +543,8 @@ fn a_template_with_nothing_to_serve_is_an_error() {
     for (name, body, expected) in [
         (
             "unserved",
-            "[protocols.http]\nport = 8080\n[protocols.bacnet]\nport = 47808\n",
-            "this version serves none of the template's protocols (bacnet, http)",
+            "[protocols.enip]\nport = 44818\n[protocols.bacnet]\nport = 47808\n",
+            "this version serves none of the template's protocols (bacnet, enip)",
         ),
         ("none", "", "the template enables no protocol"),
         (
@@ -579,7 +581,7 @@ fn a_template_with_nothing_to_serve_is_an_error() {
     assert!(
         text(&o)
             .0
-            .contains("not served by this version, skipped: bacnet, enip, ftp, http, ipmi, tftp"),
+            .contains("not served by this version, skipped: bacnet, enip, ftp, ipmi, tftp"),
         "{:?}",
         text(&o)
     );
@@ -598,7 +600,9 @@ fn port_override_for_an_unknown_protocol_is_an_error() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(
-        err.contains("--port: template `default` has no protocol named `s7`; its protocols are: modbus, s7comm, snmp"),
+        err.contains(
+            "--port: template `default` has no protocol named `s7`; its protocols are: http, modbus, s7comm, snmp"
+        ),
         "{err}"
     );
     assert!(!out.contains("listening"), "{out}");
