@@ -67,6 +67,22 @@ def test_methods_options_post_and_errors(conpot):
     assert any(e["request"]["version"] == "HTTP/1.0" for e in reqs)
 
 
+def test_basic_auth_with_the_device_account(conpot):
+    port = conpot.ports["http"]
+    p = conpot.persona()
+    head, _ = curl(port, "-i", path="/Admin.htm")
+    assert status_of(head) == 401
+    assert f'WWW-Authenticate: Basic realm="SIMATIC {p["module_type"]}"' in head
+    head, _ = curl(port, "-i", "-u", "admin:guess", path="/Admin.htm")
+    assert status_of(head) == 401
+    body, _ = curl(port, "-u", f"admin:Siemens-{p['hostname']}", path="/Admin.htm")
+    assert p["ip_address"] in body
+    conpot.stop()
+    tries = [e for e in conpot.events() if e["event_type"] == "auth.attempt"]
+    assert [(t["data"]["protocol"], t["data"]["password"]) for t in tries] == [
+        ("http", "guess"), ("http", f"Siemens-{p['hostname']}")]
+
+
 def test_keep_alive_reuses_one_connection(conpot):
     port = conpot.ports["http"]
     url = f"http://127.0.0.1:{port}/Portal0000.htm"

@@ -178,11 +178,24 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
                 "render",
                 "headers",
                 "delay_ms",
+                "auth",
+                "realm",
             ],
             errs,
         );
         let Some(name) = p.str("path", true, errs) else {
             continue;
+        };
+        let realm = match p.str("auth", false, errs) {
+            None | Some("none") => None,
+            Some("basic") => {
+                let realm = p.str("realm", false, errs).unwrap_or("Login");
+                Some(render(file, &p.key("realm"), realm, device, errs))
+            }
+            Some(o) => {
+                errs.push(file, &p.key("auth"), format!("\"basic\" or \"none\", found \"{o}\""));
+                None
+            }
         };
         let (normal, _, _) = crate::target::normalise(name);
         if !name.starts_with('/') || normal != name {
@@ -218,6 +231,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
             alias: p.str("alias", false, errs).map(str::to_owned),
             delay_ms: delay(&p, errs),
             triggers: Vec::new(),
+            realm,
         };
         if site.pages.len() >= MAX_PAGES {
             errs.push(file, &path, format!("at most {MAX_PAGES} pages"));
@@ -395,6 +409,7 @@ fn from_xml(file: &str, xml: &str, source: &FileSource, errs: &mut Errors) -> Op
             alias: text(node, "alias").map(str::to_owned),
             delay_ms: text(node, "tarpit").and_then(tarpit).or(global_delay),
             triggers,
+            realm: None,
         };
         if site.pages.len() < MAX_PAGES {
             site.pages.insert(crate::target::normalise(name).0, page);

@@ -7,6 +7,7 @@
 //! ties them to a connection with one event per request, and `config` builds a site from
 //! a native or Conpot template. Nothing here does I/O.
 
+pub mod basic;
 pub mod config;
 pub mod page;
 pub mod request;
@@ -56,10 +57,11 @@ impl Service for HttpService {
         self.site.response_time_ms
     }
 
-    fn new_session(&self, _ctx: &SessionCtx) -> Box<dyn Session> {
+    fn new_session(&self, ctx: &SessionCtx) -> Box<dyn Session> {
         Box::new(session::HttpSession::new(
             Arc::clone(&self.site),
             Arc::clone(&self.device),
+            ctx.peer.ip(),
         ))
     }
 }

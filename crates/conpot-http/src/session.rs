@@ -1,10 +1,12 @@
 //! One HTTP connection as a sans-IO session: requests in (pipelined ones one after the
 //! other), responses and one `http.request` event per request out.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use conpot_core::Device;
+use conpot_core::auth::Secret;
 use conpot_core::event::EventDraft;
 use conpot_core::protocol::{Output, Session, response_delay};
 use serde_json::{Value as Json, json};
@@ -27,16 +29,47 @@ pub struct HttpSession {
     continued: bool,
     /// When the request being received started arriving, and how much of it is here.
     pending: Option<(SystemTime, usize)>,
+    /// The client's address (login attempts are counted per source).
+    peer: IpAddr,
 }
 
 impl HttpSession {
-    /// A session serving `site` of `device`.
-    pub fn new(site: Arc<Site>, device: Arc<Device>) -> Self {
+    /// A session serving `site` of `device` to a client at `peer`.
+    pub fn new(site: Arc<Site>, device: Arc<Device>, peer: IpAddr) -> Self {
         HttpSession {
             site,
             device,
             continued: false,
             pending: None,
+            peer,
+        }
+    }
+
+    /// The answer to a request for a page: asks for or checks Basic credentials if the
+    /// page is protected (every attempt an `auth.attempt` event), else the site's answer.
+    fn answer(&self, req: &Request, target: &Target, now: SystemTime, out: &mut Output) -> Answer {
+        let page_method = matches!(req.method.as_str(), "GET" | "HEAD" | "POST");
+        let Some(realm) = self.site.realm_of(&target.path).filter(|_| page_method) else {
+            return self.site.answer(req, target, &self.device, now);
+        };
+        let mut denied = self.site.unauthorized(realm, &self.device, now);
+        denied.head = req.method == "HEAD";
+        let Some(value) = req.header("authorization") else {
+            return denied;
+        };
+        let Some((user, pass)) = crate::basic::credentials(value) else {
+            return denied;
+        };
+        let decision = self
+            .device
+            .auth
+            .check("http", &user, Secret::Plain(&pass), self.peer, now);
+        let ok = decision.success();
+        out.events.push(decision.event);
+        if ok {
+            self.site.answer(req, target, &self.device, now)
+        } else {
+            denied
         }
     }
 
@@ -141,7 +174,7 @@ impl Session for HttpSession {
                 out.clear_deadline();
                 let raw = input.get(..used).unwrap_or_default();
                 let (answer, target) = match target::parse(&request.target) {
-                    Ok(t) => (self.site.answer(&request, &t, &self.device, now), Some(t)),
+                    Ok(t) => (self.answer(&request, &t, now, out), Some(t)),
                     Err(e) => {
                         let mut a = self.site.error(400, &self.device, now);
                         if request.version == Version::Http11 {

@@ -54,6 +54,9 @@ pub struct Page {
     pub delay_ms: Option<(u32, u32)>,
     /// Query-selected variants.
     pub triggers: Vec<Trigger>,
+    /// Served only after HTTP Basic authentication against the device's accounts, with
+    /// this realm.
+    pub realm: Option<String>,
 }
 
 /// An error page of the device.
@@ -245,6 +248,23 @@ impl Site {
                 a
             }
         }
+    }
+
+    /// The Basic realm protecting the page at `path` (its own, or its alias's).
+    pub fn realm_of(&self, path: &str) -> Option<&str> {
+        let page = self.pages.get(path)?;
+        let target = page.alias.as_ref().and_then(|a| self.pages.get(a));
+        page.realm.as_deref().or(target.and_then(|t| t.realm.as_deref()))
+    }
+
+    /// The 401 answer asking for credentials of `realm`.
+    pub fn unauthorized(&self, realm: &str, device: &Device, now: SystemTime) -> Answer {
+        let mut a = self.error(401, device, now);
+        let realm = realm.replace(['"', '\\'], "");
+        a.response
+            .headers
+            .push(("WWW-Authenticate".into(), format!("Basic realm=\"{realm}\"")));
+        a
     }
 
     /// The page at `target`, or the 404 page.

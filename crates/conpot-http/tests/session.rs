@@ -36,9 +36,20 @@ content = "<title>{persona.system_name}</title><p id=v><condata source=\"databus
 path = "/index.htm"
 alias = "/start.htm"
 
+[[protocols.http.pages]]
+path = "/admin.htm"
+content = "settings"
+auth = "basic"
+realm = "S7 Web"
+
 [[protocols.http.errors]]
 status = 404
 content = "<h2>Not here: {persona.system_name}</h2>"
+
+[[users]]
+name = "admin"
+password = "pw-{persona.system_name}"
+scope = ["http"]
 "#;
 
 fn t0() -> SystemTime {
@@ -275,4 +286,31 @@ fn conpot_default_template_serves_its_site_without_test_pages() {
     let out = text(&d.input(b"TRACE / HTTP/1.1\r\nX-Probe: 1\r\n\r\n", t0()).bytes);
     assert!(out.starts_with("HTTP/1.1 200 OK\r\n") && out.contains("Content-Type: message/http\r\n"));
     assert!(out.ends_with("TRACE / HTTP/1.1\r\nX-Probe: 1\r\n"));
+}
+
+#[test]
+fn basic_auth_checks_the_device_accounts() {
+    let (svc, _) = service();
+    let (mut d, _) = Driver::tcp(&svc, 8800, t0());
+    let step = d.input(b"GET /admin.htm HTTP/1.1\r\n\r\n", t0());
+    let out = text(&step.bytes);
+    assert!(out.starts_with("HTTP/1.1 401 Unauthorized\r\n"));
+    assert!(out.contains("WWW-Authenticate: Basic realm=\"S7 Web\"\r\n"));
+    assert!(step.event("auth.attempt").is_none());
+    // admin:wrong
+    let step = d.input(
+        b"GET /admin.htm HTTP/1.1\r\nAuthorization: Basic YWRtaW46d3Jvbmc=\r\n\r\n",
+        t0(),
+    );
+    assert!(text(&step.bytes).starts_with("HTTP/1.1 401 "));
+    assert_eq!(step.types(), ["auth.attempt", "http.request"]);
+    let ev = step.event("auth.attempt").unwrap();
+    assert_eq!(ev.body.data.get("password").and_then(|v| v.as_str()), Some("wrong"));
+    // admin:pw-PLC_7
+    let step = d.input(
+        b"GET /admin.htm HTTP/1.1\r\nAuthorization: Basic YWRtaW46cHctUExDXzc=\r\n\r\n",
+        t0(),
+    );
+    assert!(text(&step.bytes).ends_with("\r\n\r\nsettings"), "{}", text(&step.bytes));
+    assert_eq!(step.types(), ["auth.attempt", "http.request"]);
 }
