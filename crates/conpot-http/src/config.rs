@@ -40,6 +40,7 @@ fn base_site() -> Site {
         limits: Limits::default(),
         request_timeout_s: 30,
         response_time_ms: (0, 0),
+        docroot: None,
     }
 }
 
@@ -118,6 +119,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
             "max_body",
             "pages",
             "errors",
+            "docroot",
         ],
         errs,
     );
@@ -163,6 +165,16 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
     }
     if let Some(n) = root.int("max_body", 0, 48 * 1024, false, errs) {
         site.limits.max_body = n as usize;
+    }
+    if let Some(d) = root.str("docroot", false, errs) {
+        match device.vfs.view(d) {
+            Ok(v) => site.docroot = Some(v),
+            Err(e) => errs.push(
+                file,
+                &root.key("docroot"),
+                format!("a folder of the device's filesystem ({d}: {e:?})"),
+            ),
+        }
     }
     for (path, p) in root.tables("pages", false, errs) {
         let p = TomlTable::new(file, &path, p);

@@ -9,6 +9,7 @@
 
 pub mod basic;
 pub mod config;
+pub mod files;
 pub mod page;
 pub mod request;
 pub mod response;

@@ -105,6 +105,8 @@ pub struct Site {
     pub request_timeout_s: u64,
     /// Delay of every response, `[min, max]` ms (the section's `response_time_ms`).
     pub response_time_ms: (u32, u32),
+    /// A folder of the device's filesystem served for paths without a page.
+    pub docroot: Option<conpot_core::vfs::View>,
 }
 
 /// Methods the device knows but may refuse (others are 501).
@@ -267,10 +269,36 @@ impl Site {
         a
     }
 
+    /// The file at `target` under the docroot, or the 404 page.
+    fn file(&self, target: &Target, device: &Device, now: SystemTime) -> Answer {
+        let Some(found) = self
+            .docroot
+            .as_ref()
+            .and_then(|v| crate::files::lookup(v, &target.path, now))
+        else {
+            return self.error(404, device, now);
+        };
+        let mut headers = self.global(now);
+        headers.push(("Content-Type".into(), found.content_type.into()));
+        headers.push(("Last-Modified".into(), found.last_modified));
+        Answer {
+            response: Response {
+                status: 200,
+                headers,
+                body: found.bytes,
+                no_length: false,
+            },
+            head: false,
+            delay_ms: None,
+            close: false,
+            page: Some(format!("docroot:{}", target.path)),
+        }
+    }
+
     /// The page at `target`, or the 404 page.
     fn page(&self, target: &Target, device: &Device, now: SystemTime) -> Answer {
         let Some(found) = self.pages.get(&target.path) else {
-            return self.error(404, device, now);
+            return self.file(target, device, now);
         };
         // One level of alias, as Conpot: the alias's page gives status, fields and body.
         let (name, page) = match &found.alias {

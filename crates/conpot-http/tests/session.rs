@@ -314,3 +314,47 @@ fn basic_auth_checks_the_device_accounts() {
     assert!(text(&step.bytes).ends_with("\r\n\r\nsettings"), "{}", text(&step.bytes));
     assert_eq!(step.types(), ["auth.attempt", "http.request"]);
 }
+
+#[test]
+fn the_docroot_serves_the_device_files_with_their_modes() {
+    let template = r#"
+[template]
+unit = "U"
+vendor = "V"
+[persona]
+vendor = "V"
+hostname = "plc-9"
+[protocols.http]
+port = 0
+docroot = "/www"
+[[filesystem.entries]]
+path = "/www/index.html"
+content = "<h1>{persona.hostname}</h1>"
+mtime = "2021-06-03T08:14:00Z"
+[[filesystem.entries]]
+path = "/www/css/site.css"
+content = "body {}"
+[[filesystem.entries]]
+path = "/www/secret.txt"
+content = "no"
+mode = 0o600
+[[filesystem.entries]]
+path = "/etc/passwd"
+content = "root:x:0:0"
+"#;
+    let (device, section) = device_and_section(template, "http").unwrap();
+    let svc = HttpService::build(&section, &device, &FileSource::Embedded(&[])).unwrap();
+    let (mut d, _) = Driver::tcp(&svc, 80, t0());
+    let out = text(&d.input(b"GET / HTTP/1.1\r\n\r\n", t0()).bytes);
+    assert!(
+        out.contains("Content-Type: text/html\r\nLast-Modified: Thu, 03 Jun 2021 08:14:00 GMT\r\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("<h1>plc-9</h1>"));
+    let out = text(&d.input(b"GET /css/site.css HTTP/1.1\r\n\r\n", t0()).bytes);
+    assert!(out.contains("Content-Type: text/css\r\n") && out.ends_with("body {}"));
+    for path in ["/secret.txt", "/../etc/passwd", "/css"] {
+        let out = text(&d.input(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes(), t0()).bytes);
+        assert!(out.starts_with("HTTP/1.1 404 "), "{path}: {out}");
+    }
+}
