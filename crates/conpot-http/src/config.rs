@@ -41,6 +41,8 @@ fn base_site() -> Site {
         request_timeout_s: 30,
         response_time_ms: (0, 0),
         docroot: None,
+        login: None,
+        sessions: Default::default(),
     }
 }
 
@@ -120,6 +122,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
             "pages",
             "errors",
             "docroot",
+            "login",
         ],
         errs,
     );
@@ -198,14 +201,19 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
         let Some(name) = p.str("path", true, errs) else {
             continue;
         };
+        let form_login = p.str("auth", false, errs) == Some("form");
         let realm = match p.str("auth", false, errs) {
-            None | Some("none") => None,
+            None | Some("none") | Some("form") => None,
             Some("basic") => {
                 let realm = p.str("realm", false, errs).unwrap_or("Login");
                 Some(render(file, &p.key("realm"), realm, device, errs))
             }
             Some(o) => {
-                errs.push(file, &p.key("auth"), format!("\"basic\" or \"none\", found \"{o}\""));
+                errs.push(
+                    file,
+                    &p.key("auth"),
+                    format!("\"basic\", \"form\" or \"none\", found \"{o}\""),
+                );
                 None
             }
         };
@@ -244,6 +252,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
             delay_ms: delay(&p, errs),
             triggers: Vec::new(),
             realm,
+            form_login,
         };
         if site.pages.len() >= MAX_PAGES {
             errs.push(file, &path, format!("at most {MAX_PAGES} pages"));
@@ -254,6 +263,33 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
         }
     }
     check_aliases(file, &site, errs);
+    if let Some(l) = root.table("login", false, errs) {
+        let l = TomlTable::new(file, "protocols.http.login", l);
+        l.deny_unknown(&["path", "user_field", "password_field", "success", "cookie"], errs);
+        let text = |k: &str, default: &str, errs: &mut Errors| l.str(k, false, errs).unwrap_or(default).to_owned();
+        let form = crate::login::LoginForm {
+            path: text("path", "/login.htm", errs),
+            user_field: text("user_field", "username", errs),
+            password_field: text("password_field", "password", errs),
+            success: text("success", "/", errs),
+            cookie: text("cookie", "session", errs),
+        };
+        if form.cookie.is_empty()
+            || !form
+                .cookie
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            errs.push(file, &l.key("cookie"), "a cookie name of letters, digits, _ and -");
+        }
+        site.login = Some(form);
+    } else if site.pages.values().any(|p| p.form_login) {
+        errs.push(
+            file,
+            "protocols.http.login",
+            "a login form for the pages with auth = \"form\"",
+        );
+    }
     for (path, e) in root.tables("errors", false, errs) {
         let e = TomlTable::new(file, &path, e);
         e.deny_unknown(
@@ -422,6 +458,7 @@ fn from_xml(file: &str, xml: &str, source: &FileSource, errs: &mut Errors) -> Op
             delay_ms: text(node, "tarpit").and_then(tarpit).or(global_delay),
             triggers,
             realm: None,
+            form_login: false,
         };
         if site.pages.len() < MAX_PAGES {
             site.pages.insert(crate::target::normalise(name).0, page);

@@ -10,6 +10,7 @@
 pub mod basic;
 pub mod config;
 pub mod files;
+pub mod login;
 pub mod page;
 pub mod request;
 pub mod response;

@@ -49,6 +49,19 @@ impl HttpSession {
     /// page is protected (every attempt an `auth.attempt` event), else the site's answer.
     fn answer(&self, req: &Request, target: &Target, now: SystemTime, out: &mut Output) -> Answer {
         let page_method = matches!(req.method.as_str(), "GET" | "HEAD" | "POST");
+        if let Some(login) = &self.site.login {
+            if req.method == "POST" && target.path == login.path {
+                return self.form_login(login, req, now, out);
+            }
+            if page_method && self.site.needs_form_login(&target.path) {
+                let token = req
+                    .header("cookie")
+                    .and_then(|c| crate::login::cookie(c, &login.cookie));
+                if token.and_then(|t| self.site.sessions.user(t)).is_none() {
+                    return self.site.redirect(&login.path, Vec::new(), now);
+                }
+            }
+        }
         let Some(realm) = self.site.realm_of(&target.path).filter(|_| page_method) else {
             return self.site.answer(req, target, &self.device, now);
         };
@@ -151,6 +164,33 @@ fn request_event(req: &Request, target: Option<&Target>, raw: &[u8], status: u16
     d.body.response = Some(json!({ "status": status, "size": size }));
     d.body.raw = Some(raw.to_vec());
     d
+}
+
+impl HttpSession {
+    /// A POST of the login form: the fields checked against the device's accounts; a
+    /// success opens a web session (its cookie set) and goes on to the start page, a
+    /// failure back to the form.
+    fn form_login(&self, login: &crate::login::LoginForm, req: &Request, now: SystemTime, out: &mut Output) -> Answer {
+        let body = String::from_utf8_lossy(req.body.get(..req.body.len().min(EVENT_BODY)).unwrap_or_default());
+        let fields = target::form_pairs(&body, EVENT_FORM);
+        let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let (Some(user), Some(pass)) = (field(&login.user_field), field(&login.password_field)) else {
+            return self.site.redirect(&login.path, Vec::new(), now);
+        };
+        let decision = self
+            .device
+            .auth
+            .check("http", user.as_bytes(), Secret::Plain(pass.as_bytes()), self.peer, now);
+        let ok = decision.success();
+        out.events.push(decision.event);
+        if !ok {
+            return self.site.redirect(&login.path, Vec::new(), now);
+        }
+        let token = self.site.sessions.open(user);
+        let cookie = format!("{}={token}; path=/; HttpOnly", login.cookie);
+        self.site
+            .redirect(&login.success, vec![("Set-Cookie".into(), cookie)], now)
+    }
 }
 
 impl Session for HttpSession {

@@ -57,6 +57,8 @@ pub struct Page {
     /// Served only after HTTP Basic authentication against the device's accounts, with
     /// this realm.
     pub realm: Option<String>,
+    /// Served only within a web session opened by the login form.
+    pub form_login: bool,
 }
 
 /// An error page of the device.
@@ -107,6 +109,10 @@ pub struct Site {
     pub response_time_ms: (u32, u32),
     /// A folder of the device's filesystem served for paths without a page.
     pub docroot: Option<conpot_core::vfs::View>,
+    /// The login form, if the device has one.
+    pub login: Option<crate::login::LoginForm>,
+    /// Web sessions opened by the login form, shared by every connection.
+    pub sessions: std::sync::Arc<crate::login::Sessions>,
 }
 
 /// Methods the device knows but may refuse (others are 501).
@@ -257,6 +263,34 @@ impl Site {
         let page = self.pages.get(path)?;
         let target = page.alias.as_ref().and_then(|a| self.pages.get(a));
         page.realm.as_deref().or(target.and_then(|t| t.realm.as_deref()))
+    }
+
+    /// Whether the page at `path` (or its alias's) needs a login by form.
+    pub fn needs_form_login(&self, path: &str) -> bool {
+        let Some(page) = self.pages.get(path) else {
+            return false;
+        };
+        let target = page.alias.as_ref().and_then(|a| self.pages.get(a));
+        page.form_login || target.is_some_and(|t| t.form_login)
+    }
+
+    /// A `302` to `location`, with extra header fields.
+    pub fn redirect(&self, location: &str, extra: Vec<(String, String)>, now: SystemTime) -> Answer {
+        let mut headers = self.global(now);
+        headers.push(("Location".into(), location.to_owned()));
+        headers.extend(extra);
+        Answer {
+            response: Response {
+                status: 302,
+                headers,
+                body: Vec::new(),
+                no_length: false,
+            },
+            head: false,
+            delay_ms: None,
+            close: false,
+            page: None,
+        }
     }
 
     /// The 401 answer asking for credentials of `realm`.

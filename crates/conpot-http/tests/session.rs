@@ -358,3 +358,82 @@ content = "root:x:0:0"
         assert!(out.starts_with("HTTP/1.1 404 "), "{path}: {out}");
     }
 }
+
+#[test]
+fn form_login_opens_a_web_session_for_every_connection() {
+    let template = r#"
+[template]
+unit = "U"
+vendor = "V"
+[persona]
+vendor = "V"
+[protocols.http]
+port = 0
+[protocols.http.login]
+path = "/login.htm"
+user_field = "Login"
+password_field = "Password"
+success = "/plant.htm"
+cookie = "siemens_ad_session"
+[[protocols.http.pages]]
+path = "/login.htm"
+content = "<form method=post><input name=Login><input name=Password type=password></form>"
+[[protocols.http.pages]]
+path = "/plant.htm"
+auth = "form"
+content = "pump states"
+[[users]]
+name = "operator"
+password = "op1"
+"#;
+    let (device, section) = device_and_section(template, "http").unwrap();
+    let svc = HttpService::build(&section, &device, &FileSource::Embedded(&[])).unwrap();
+    let (mut d, _) = Driver::tcp(&svc, 80, t0());
+    let out = text(&d.input(b"GET /plant.htm HTTP/1.1\r\n\r\n", t0()).bytes);
+    assert!(
+        out.starts_with("HTTP/1.1 302 Found\r\n") && out.contains("Location: /login.htm\r\n"),
+        "{out}"
+    );
+    let post = |body: &str| {
+        format!(
+            "POST /login.htm HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let step = d.input(post("Login=operator&Password=guess").as_bytes(), t0());
+    assert!(text(&step.bytes).contains("Location: /login.htm\r\n"));
+    assert!(!text(&step.bytes).contains("Set-Cookie"));
+    assert_eq!(step.types(), ["auth.attempt", "http.request"]);
+    let step = d.input(post("Login=operator&Password=op1").as_bytes(), t0());
+    let out = text(&step.bytes);
+    assert!(out.contains("Location: /plant.htm\r\n"), "{out}");
+    let cookie = out
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("Set-Cookie: "))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("siemens_ad_session="));
+    // Another connection with the cookie sees the page.
+    let (mut other, _) = Driver::tcp(&svc, 80, t0());
+    let out = text(
+        &other
+            .input(
+                format!("GET /plant.htm HTTP/1.1\r\nCookie: x=1; {cookie}\r\n\r\n").as_bytes(),
+                t0(),
+            )
+            .bytes,
+    );
+    assert!(out.ends_with("pump states"), "{out}");
+    let out = text(
+        &other
+            .input(
+                b"GET /plant.htm HTTP/1.1\r\nCookie: siemens_ad_session=forged\r\n\r\n",
+                t0(),
+            )
+            .bytes,
+    );
+    assert!(out.starts_with("HTTP/1.1 302 "));
+}
