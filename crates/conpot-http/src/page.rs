@@ -41,8 +41,8 @@ fn find_marker(s: &str) -> Option<usize> {
     let mut from = 0;
     while let Some(p) = s.get(from..).and_then(|r| r.find('<')) {
         let at = from + p;
-        let name = s.get(at + 1..at + 8)?;
-        if name.eq_ignore_ascii_case("condata") {
+        // Bytes, not text: a multi-byte character after a `<` must not end the search.
+        if s.as_bytes().get(at + 1..at + 8)?.eq_ignore_ascii_case(b"condata") {
             return Some(at);
         }
         from = at + 1;
@@ -158,6 +158,10 @@ mod tests {
         assert_eq!(
             render("<condata source=\"databus\"", &device, now),
             "<condata source=\"databus\""
+        );
+        assert_eq!(
+            render("<üh> <condata source=\"persona\" key=\"vendor\" />", &device, now),
+            "<üh> Acme"
         );
     }
 }
