@@ -209,7 +209,11 @@ impl Session for HttpSession {
                 0
             }
             Parsed::Complete { request, used } => {
-                self.pending = None;
+                // How long the request took to arrive (0 when it came in one read).
+                let receive_ms = self
+                    .pending
+                    .take()
+                    .map_or(0, |(t, _)| now.duration_since(t).unwrap_or_default().as_millis() as u64);
                 self.continued = false;
                 out.clear_deadline();
                 let raw = input.get(..used).unwrap_or_default();
@@ -240,6 +244,7 @@ impl Session for HttpSession {
                 if let Some(p) = &answer.page {
                     ev = ev.with("page", p.clone());
                 }
+                ev = ev.with("receive_ms", receive_ms);
                 out.events.push(ev);
                 if close {
                     out.close = true;

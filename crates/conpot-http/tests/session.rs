@@ -169,8 +169,10 @@ fn expect_100_continue_then_the_body() {
     assert_eq!(text(&step.bytes), "HTTP/1.1 100 Continue\r\n\r\n");
     let step = d.input(b"ab", t0());
     assert!(step.bytes.is_empty());
-    let step = d.input(b"cd", t0());
+    let step = d.input(b"cd", t0() + Duration::from_millis(1500));
     assert!(text(&step.bytes).starts_with("HTTP/1.1 404 Not Found\r\n"));
+    let ev = step.event("http.request").unwrap();
+    assert_eq!(ev.body.data.get("receive_ms").and_then(|v| v.as_u64()), Some(1500));
     assert_eq!(
         step.event("http.request").unwrap().body.request.as_ref().unwrap()["body"],
         "abcd"
