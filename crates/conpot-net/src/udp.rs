@@ -2,9 +2,10 @@
 //! its state across datagrams (IPMI RMCP+ sessions, TFTP transfers, BACnet segmentation),
 //! with idle expiry, its own timer, and fresh transfer ports on request. Whatever a
 //! session sends, in answer to a datagram, on a timer or from a transfer port, passes the
-//! per-source answer budget, and answers to a datagram pass the amplification cap, so the
-//! service can never be used to flood a spoofed victim. Every refusal is counted and
-//! logged.
+//! per-source answer budget, and answers to a datagram on the listening socket pass the
+//! amplification cap, so the service can never be used to flood a spoofed victim (a
+//! transfer port's answers are paced by the peer's acknowledgments instead). Every
+//! refusal is counted and logged.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -231,13 +232,16 @@ impl Udp {
         if let Some(n) = &mut src.tally.datagrams {
             *n += 1;
         }
-        let limit = d.bytes.len().saturating_mul(self.limits.amplification).max(MIN_REPLY);
         let event = IoEvent::Data {
             channel: d.channel,
             bytes: d.bytes,
         };
         src.session.on_io(event, now, &mut self.out);
-        self.act(d.peer, Some(limit), now).await;
+        // No amplification cap here: a transfer port is known only to the peer that got
+        // our datagram from it (a spoofed source never learns it), and a transfer's
+        // answers are paced by the peer's acknowledgments (a TFTP ACK of 4 bytes asks for
+        // a block of up to 64 KiB). The per-source answer budget still applies.
+        self.act(d.peer, None, now).await;
     }
 
     async fn fire_deadlines(&mut self) {

@@ -77,6 +77,9 @@ impl Session for LineSession {
                 self.back = Some(addr);
                 out.request(IoRequest::ConnectBack { channel: 2, addr });
             }
+            "close" => out.request(IoRequest::Close {
+                channel: arg.parse().unwrap(),
+            }),
             "upstream" => out.request(IoRequest::Upstream {
                 channel: 3,
                 addr: arg.parse().unwrap(),
@@ -373,6 +376,25 @@ async fn data_listener_is_served_to_the_peer() {
     sensor.shutdown.cancel();
     let open = next_event(&mut rx, "session.open").await;
     assert_eq!(open.src, Some(s.local_addr().unwrap()));
+}
+
+#[tokio::test]
+async fn a_data_listener_closed_before_any_connection_frees_its_port() {
+    let (sensor, addr, _rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    s.write_all(format!("pasv {port}-{port}\n").as_bytes()).await.unwrap();
+    assert_eq!(read_line(&mut s).await, format!("listening {port}"));
+    s.write_all(b"close 1\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "transfer complete");
+    // The port is free at once (not at the session timeout), and the channel too.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+    s.write_all(format!("pasv {port}-{port}\n").as_bytes()).await.unwrap();
+    assert_eq!(read_line(&mut s).await, format!("listening {port}"));
+    sensor.shutdown.cancel();
 }
 
 #[tokio::test]

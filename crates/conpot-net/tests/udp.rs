@@ -60,6 +60,10 @@ impl Session for EchoSession {
             IoEvent::Data { channel, bytes } => {
                 let mut r = b"T".to_vec();
                 r.extend_from_slice(&bytes);
+                if bytes == b"big" {
+                    // A TFTP block asked for by a 4-byte ACK.
+                    r = vec![b'B'; 2000];
+                }
                 out.request(IoRequest::Send { channel, bytes: r });
             }
             _ => {}
@@ -222,6 +226,14 @@ async fn transfer_ports_carry_a_session() {
         .unwrap();
     assert_eq!(&buf[..n], b"Tblock");
     assert_eq!(from.port(), port, "answered from the transfer port");
+    // Answers on a transfer port are paced by the peer, not cut by the amplification cap.
+    a.send_to(b"big", ("127.0.0.1", port)).await.unwrap();
+    let mut big = [0u8; 4096];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), a.recv_from(&mut big))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 2000);
     // Someone else writing to the transfer port is ignored.
     let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     b.send_to(b"intruder", ("127.0.0.1", port)).await.unwrap();

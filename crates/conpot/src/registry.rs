@@ -40,6 +40,16 @@ static ENTRIES: &[Entry] = &[
         build: |s, d, _| conpot_s7::S7Service::build(s, d).map(arc),
     },
     Entry {
+        name: "ftp",
+        transports: TCP,
+        build: |s, d, _| conpot_ftp::FtpService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "tftp",
+        transports: UDP,
+        build: |s, d, _| conpot_tftp::TftpService::build(s, d).map(arc),
+    },
+    Entry {
         name: "snmp",
         transports: UDP,
         build: |s, d, _| conpot_snmp::SnmpService::build(s, d).map(arc),
@@ -48,6 +58,16 @@ static ENTRIES: &[Entry] = &[
         name: "http",
         transports: TCP,
         build: |s, d, f| conpot_http::HttpService::build(s, d, f).map(arc),
+    },
+    Entry {
+        name: "serial",
+        transports: TCP,
+        build: |s, d, _| conpot_serial::SerialService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "telnet",
+        transports: TCP,
+        build: |s, d, _| conpot_telnet::TelnetService::build(s, d).map(arc),
     },
 ];
 

@@ -58,6 +58,7 @@ fn lists_embedded_templates() {
 fn template_check_accepts_good_templates() {
     for t in [
         "default",
+        "nport",
         conpot_testkit::conpot_templates().join("default").to_str().unwrap(),
     ] {
         let o = bin().args(["template", "check", t]).output().unwrap();
@@ -177,8 +178,18 @@ impl Running {
                 "--port",
                 "snmp=0",
                 "--port",
+                "ftp=0",
+                "--port",
+                "tftp=0",
+                "--port",
                 "http=0",
             ])
+            // The embedded default also has a Telnet console; Conpot's templates do not.
+            .args(if args.contains(&"-t") {
+                &[][..]
+            } else {
+                &["--port", "telnet=0"][..]
+            })
             .current_dir(cwd)
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -581,7 +592,7 @@ fn a_template_with_nothing_to_serve_is_an_error() {
     assert!(
         text(&o)
             .0
-            .contains("not served by this version, skipped: bacnet, enip, ftp, ipmi, tftp"),
+            .contains("not served by this version, skipped: bacnet, enip, ipmi"),
         "{:?}",
         text(&o)
     );
@@ -601,7 +612,7 @@ fn port_override_for_an_unknown_protocol_is_an_error() {
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(
         err.contains(
-            "--port: template `default` has no protocol named `s7`; its protocols are: http, modbus, s7comm, snmp"
+            "--port: template `default` has no protocol named `s7`; its protocols are: ftp, http, modbus, s7comm, snmp, telnet, tftp"
         ),
         "{err}"
     );
