@@ -12,6 +12,7 @@ mod load;
 mod proc_info;
 mod suite;
 mod transfer;
+mod udp;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -161,6 +162,48 @@ enum Mode {
         #[arg(long, default_value_t = 8)]
         windowsize: u16,
     },
+    /// IPMI Get Channel Authentication Capabilities with C requests outstanding.
+    IpmiCaps {
+        /// BMC address (loopback).
+        #[arg(long, default_value = "127.0.0.1:623")]
+        target: SocketAddr,
+        /// Requests in flight.
+        #[arg(short, long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
+    /// Whole RMCP+ logins (suite 17) by C workers, each from its own port.
+    Rmcpp {
+        /// BMC address (loopback).
+        #[arg(long, default_value = "127.0.0.1:623")]
+        target: SocketAddr,
+        /// Concurrent workers.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+        /// User name.
+        #[arg(long, default_value = "ADMIN")]
+        user: String,
+        /// Password.
+        #[arg(long, default_value = "ADMIN")]
+        password: String,
+    },
+    /// BACnet ReadProperty of the device's name with C requests outstanding.
+    Bacnet {
+        /// Device address (loopback).
+        #[arg(long, default_value = "127.0.0.1:47808")]
+        target: SocketAddr,
+        /// Requests in flight.
+        #[arg(short, long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
     /// Hold N idle connections and report the server's added memory.
     Idle {
         /// Server address (loopback).
@@ -304,6 +347,37 @@ fn main() {
                     "{:.1} MiB/s",
                     bytes as f64 / r.elapsed.as_secs_f64().max(1e-9) / 1_048_576.0
                 );
+                i32::from(r.requests == 0)
+            }
+            Mode::IpmiCaps {
+                target,
+                connections,
+                duration,
+            } => {
+                let d = Duration::from_secs(duration);
+                let r = udp::fixed("ipmi auth caps", target, &udp::IPMI_CAPS, connections, d).await;
+                println!("{}", r.summary());
+                i32::from(r.requests == 0)
+            }
+            Mode::Rmcpp {
+                target,
+                connections,
+                duration,
+                user,
+                password,
+            } => {
+                let r = udp::rmcpp(target, connections, Duration::from_secs(duration), user, password).await;
+                println!("{}", r.summary());
+                i32::from(r.requests == 0)
+            }
+            Mode::Bacnet {
+                target,
+                connections,
+                duration,
+            } => {
+                let d = Duration::from_secs(duration);
+                let r = udp::fixed("bacnet read-property", target, &udp::BACNET_RP, connections, d).await;
+                println!("{}", r.summary());
                 i32::from(r.requests == 0)
             }
             Mode::Idle { target, count, pid } => match load::idle(target, count, pid).await {

@@ -83,7 +83,7 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
     let config = dir.join("bench.toml");
     let events = dir.join("events.jsonl");
     let cfg = format!(
-        "[sensor]\nid = \"bench\"\nstate_dir = \"{}\"\n[limits]\nmax_connections = 100000\nmax_connections_per_ip = 100000\nudp_answers_per_source = 10000000\n[[sinks]]\ntype = \"jsonl\"\npath = \"{}\"\nformat = \"native\"\n",
+        "[sensor]\nid = \"bench\"\nstate_dir = \"{}\"\n[limits]\nmax_connections = 100000\nmax_connections_per_ip = 100000\nudp_answers_per_source = 10000000\nevent_source_share = 100\n[[sinks]]\ntype = \"jsonl\"\npath = \"{}\"\nformat = \"native\"\n",
         dir.join("state").display(),
         events.display()
     );

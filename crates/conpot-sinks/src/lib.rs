@@ -29,6 +29,11 @@ pub trait Writer: Send {
     fn reopen(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+    /// Events lost (not written) since the last call. A writer counts them itself, since
+    /// one failed call may lose many buffered events, or none.
+    fn take_lost(&mut self) -> u64 {
+        0
+    }
 }
 
 impl Writer for jsonl::JsonLines {
@@ -42,6 +47,10 @@ impl Writer for jsonl::JsonLines {
 
     fn reopen(&mut self) -> std::io::Result<()> {
         jsonl::JsonLines::reopen(self)
+    }
+
+    fn take_lost(&mut self) -> u64 {
+        jsonl::JsonLines::take_lost(self)
     }
 }
 
@@ -85,7 +94,7 @@ pub fn attach_text_log(
 }
 
 /// The loop every sink runs: write events as they come, flush when the queue is empty,
-/// report drops as `events.dropped` events, count failures.
+/// report drops and write failures as `events.dropped` events, count lost events exactly.
 fn run(
     mut rx: SinkReceiver,
     origin: &Origin,
@@ -94,60 +103,109 @@ fn run(
     writer: &mut impl Writer,
 ) {
     let mut generation = reopen.load(Ordering::Relaxed);
-    let sensor = SessionInfo::new("sensor".into(), Transport::None, None, None);
-    let mut reported = 0u64;
-    let mut failing = false;
+    let mut state = LossState::default();
     let name = rx.name.clone();
-    let outcome = |r: std::io::Result<()>, failing: &mut bool| match r {
-        Ok(()) => *failing = false,
-        Err(e) => {
-            Metrics::inc(&metrics.events_failed);
-            if !*failing {
-                tracing::error!(sink = %name, error = %e, "event sink write failed");
-            }
-            *failing = true;
-        }
-    };
     // Block while the queue is empty; once events flow, drain in batches with a short
     // pause between them, so a busy sensor wakes this thread a few hundred times a second
     // rather than once per event.
-    let mut next = rx.rx.blocking_recv();
+    let mut next = rx.blocking_recv();
     while let Some(first) = next.take() {
         let wanted = reopen.load(Ordering::Relaxed);
         if wanted != generation {
             generation = wanted;
-            outcome(writer.flush().and_then(|()| writer.reopen()), &mut failing);
+            let r = writer.flush().and_then(|()| writer.reopen());
+            state.outcome(r, writer, metrics, &name);
         }
         let mut ev = Some(first);
         let mut n = 0;
         while let Some(e) = ev {
-            let dropped = rx.dropped.load(Ordering::Relaxed);
-            if dropped > reported {
-                let draft = EventDraft::new("events.dropped")
-                    .with("sink", rx.name.as_str())
-                    .with("dropped", dropped - reported)
-                    .with("dropped_total", dropped);
-                reported = dropped;
-                outcome(
-                    writer.write(&Event::stamp(origin, &sensor, draft, SystemTime::now())),
-                    &mut failing,
-                );
-            }
-            outcome(writer.write(&e), &mut failing);
+            state.report(&rx, origin, metrics, writer, &name);
+            let r = writer.write(&e);
+            state.outcome(r, writer, metrics, &name);
             n += 1;
-            ev = rx.rx.try_recv().ok();
+            ev = rx.try_recv().ok();
         }
-        outcome(writer.flush(), &mut failing);
+        let r = writer.flush();
+        state.outcome(r, writer, metrics, &name);
+        if state.failed_unreported > 0 && !state.failing {
+            // Writing works again: say at once what was lost.
+            state.report(&rx, origin, metrics, writer, &name);
+            let r = writer.flush();
+            state.outcome(r, writer, metrics, &name);
+        }
         if n > 1 {
             std::thread::sleep(PAUSE);
-            next = match rx.rx.try_recv() {
+            next = match rx.try_recv() {
                 Ok(e) => Some(e),
-                Err(mpsc::error::TryRecvError::Empty) => rx.rx.blocking_recv(),
+                Err(mpsc::error::TryRecvError::Empty) => rx.blocking_recv(),
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
             };
         } else {
-            next = rx.rx.blocking_recv();
+            next = rx.blocking_recv();
         }
     }
-    outcome(writer.flush(), &mut failing);
+    state.report(&rx, origin, metrics, writer, &name);
+    let r = writer.flush();
+    state.outcome(r, writer, metrics, &name);
+}
+
+/// What one sink has lost and not yet reported.
+#[derive(Debug, Default)]
+struct LossState {
+    reported_drops: u64,
+    failed_total: u64,
+    failed_unreported: u64,
+    failing: bool,
+}
+
+impl LossState {
+    /// Counts what the writer lost in the call that returned `r`; logs the first failure
+    /// of a run of them.
+    fn outcome(&mut self, r: std::io::Result<()>, writer: &mut impl Writer, metrics: &Metrics, name: &str) {
+        let lost = writer.take_lost();
+        if lost > 0 {
+            metrics.events_failed.fetch_add(lost, Ordering::Relaxed);
+            self.failed_total += lost;
+            self.failed_unreported += lost;
+        }
+        match r {
+            Ok(()) => self.failing = false,
+            Err(e) => {
+                if !self.failing {
+                    tracing::error!(sink = %name, error = %e, "event sink write failed");
+                }
+                self.failing = true;
+            }
+        }
+    }
+
+    /// Writes an `events.dropped` event if events were dropped from the queue or lost in
+    /// writing since the last one.
+    fn report(&mut self, rx: &SinkReceiver, origin: &Origin, metrics: &Metrics, writer: &mut impl Writer, name: &str) {
+        let dropped = rx.dropped.load(Ordering::Relaxed);
+        if dropped <= self.reported_drops && (self.failed_unreported == 0 || self.failing) {
+            return;
+        }
+        let report = rx.take_drop_report(dropped - self.reported_drops);
+        let sources: serde_json::Map<String, serde_json::Value> = report
+            .by_source
+            .iter()
+            .map(|(ip, n)| (ip.map_or_else(|| "other".to_owned(), |a| a.to_string()), (*n).into()))
+            .collect();
+        let mut draft = EventDraft::new("events.dropped")
+            .with("sink", rx.name.as_str())
+            .with("dropped", report.dropped)
+            .with("dropped_total", dropped)
+            .with("essential", report.essential)
+            .with("failed", self.failed_unreported)
+            .with("failed_total", self.failed_total);
+        if !sources.is_empty() {
+            draft = draft.with("sources", serde_json::Value::Object(sources));
+        }
+        self.reported_drops = dropped;
+        self.failed_unreported = 0;
+        let sensor = SessionInfo::new("sensor".into(), Transport::None, None, None);
+        let r = writer.write(&Event::stamp(origin, &sensor, draft, SystemTime::now()));
+        self.outcome(r, writer, metrics, name);
+    }
 }

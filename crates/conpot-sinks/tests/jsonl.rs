@@ -161,6 +161,11 @@ async fn drops_are_counted_and_reported() {
     let path = tmp("drops");
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(Arc::clone(&metrics));
+    // One source may fill the whole queue here (its share is tested in the bus).
+    bus.set_queue_limits(conpot_core::bus::QueueLimits {
+        source_share: 100,
+        ..Default::default()
+    });
     let cfg = SinkConfig {
         kind: SinkKind::JsonLines { path: path.clone() },
         format: EventFormat::Native,
@@ -209,4 +214,101 @@ async fn reopens_after_rotation() {
         1,
         "the next event goes to a new file at the old path"
     );
+}
+
+#[tokio::test]
+async fn a_deleted_log_is_reopened_and_losses_are_counted_exactly() {
+    let path = tmp("deleted");
+    let metrics = Arc::new(Metrics::default());
+    let mut bus = EventBus::new(Arc::clone(&metrics));
+    let cfg = SinkConfig {
+        kind: SinkKind::JsonLines { path: path.clone() },
+        format: EventFormat::Native,
+    };
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default()).unwrap();
+    let h = tokio::task::spawn_blocking(task);
+    let s = session();
+    for _ in 0..5 {
+        bus.publish(request_event(&s));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(lines(&path).len(), 5);
+    // Deleted under the sensor, no reopen signal: the next events must not go to the
+    // deleted inode.
+    std::fs::remove_file(&path).unwrap();
+    for _ in 0..13 {
+        bus.publish(request_event(&s));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(lines(&path).len(), 13, "a new file at the path has every later event");
+    assert_eq!(metrics.events_failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    drop(bus);
+    h.await.unwrap();
+}
+
+#[test]
+fn a_failed_write_counts_every_event_it_loses() {
+    use conpot_sinks::jsonl::JsonLines;
+    // /dev/full accepts the open and fails every write.
+    let Ok(mut j) = JsonLines::open(std::path::Path::new("/dev/full"), EventFormat::Native) else {
+        eprintln!("no /dev/full here");
+        return;
+    };
+    let s = session();
+    for _ in 0..13 {
+        j.write(&request_event(&s)).unwrap();
+    }
+    assert!(j.flush().is_err());
+    assert_eq!(j.take_lost(), 13, "13 events in the failed write, 13 counted");
+    assert_eq!(j.take_lost(), 0);
+    // Many more than one buffer's worth: each failed write counts the events it held.
+    let mut failed_calls = 0;
+    for _ in 0..20_003 {
+        if j.write(&request_event(&s)).is_err() {
+            failed_calls += 1;
+        }
+    }
+    let _ = j.flush();
+    assert!(failed_calls > 0);
+    assert_eq!(j.take_lost(), 20_003);
+}
+
+#[tokio::test]
+async fn lost_events_are_reported_once_writing_works_again() {
+    let path = tmp("lost");
+    let dir = path.parent().unwrap().to_owned();
+    let metrics = Arc::new(Metrics::default());
+    let mut bus = EventBus::new(Arc::clone(&metrics));
+    let cfg = SinkConfig {
+        kind: SinkKind::JsonLines { path: path.clone() },
+        format: EventFormat::Native,
+    };
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default()).unwrap();
+    let h = tokio::task::spawn_blocking(task);
+    let s = session();
+    bus.publish(request_event(&s));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The log's folder is replaced by a plain file: the log cannot be opened again.
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(&dir, b"in the way").unwrap();
+    for _ in 0..7 {
+        bus.publish(request_event(&s));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(metrics.events_failed.load(std::sync::atomic::Ordering::Relaxed), 7);
+    // Fixed: the next write that succeeds is followed at once by a report of the seven.
+    std::fs::remove_file(&dir).unwrap();
+    bus.publish(request_event(&s));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = lines(&path);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0]["event_type"], "modbus.request");
+    assert_eq!(out[1]["event_type"], "events.dropped");
+    assert_eq!(out[1]["data"]["failed"], 7);
+    assert_eq!(out[1]["data"]["failed_total"], 7);
+    assert_eq!(out[1]["data"]["dropped"], 0);
+    drop(bus);
+    h.await.unwrap();
+    assert_eq!(lines(&path).len(), 2, "reported once");
 }

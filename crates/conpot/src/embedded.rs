@@ -23,6 +23,10 @@ pub const TEMPLATES: &[(&str, Files)] = &[
             include_bytes!("../../../templates/nport/template.toml"),
         )],
     ),
+    (
+        "ipmi",
+        &[("template.toml", include_bytes!("../../../templates/ipmi/template.toml"))],
+    ),
 ];
 
 /// The embedded template called `name`.

@@ -69,6 +69,16 @@ static ENTRIES: &[Entry] = &[
         transports: TCP,
         build: |s, d, _| conpot_telnet::TelnetService::build(s, d).map(arc),
     },
+    Entry {
+        name: "ipmi",
+        transports: UDP,
+        build: |s, d, _| conpot_ipmi::IpmiService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "bacnet",
+        transports: UDP,
+        build: |s, d, _| conpot_bacnet::BacnetService::build(s, d).map(arc),
+    },
 ];
 
 /// The transports the service of `protocol` listens on, known before anything is built

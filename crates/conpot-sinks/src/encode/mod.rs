@@ -3,6 +3,7 @@
 
 mod legacy;
 mod native;
+pub mod safe;
 mod text;
 
 use conpot_core::config::EventFormat;
@@ -11,11 +12,12 @@ use conpot_core::event::Event;
 pub use legacy::legacy_event_type;
 pub use text::{MAX_LINE, text_line};
 
-/// Appends the JSON encoding of `event` in `format` to `out` (no newline).
+/// Appends the JSON encoding of `event` in `format` to `out` (no newline), with the
+/// escapes of [`safe`] so no string from the wire can disguise the line.
 pub fn encode(format: EventFormat, event: &Event, out: &mut Vec<u8>) -> serde_json::Result<()> {
     match format {
-        EventFormat::Native => serde_json::to_writer(out, &native::Native(event)),
-        EventFormat::ConpotLegacy => serde_json::to_writer(out, &legacy::Legacy(event)),
+        EventFormat::Native => safe::to_writer(out, &native::Native(event)),
+        EventFormat::ConpotLegacy => safe::to_writer(out, &legacy::Legacy(event)),
     }
 }
 
