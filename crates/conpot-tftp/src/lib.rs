@@ -44,25 +44,24 @@ impl TftpService {
     /// be a directory of the device's filesystem.
     pub fn build(section: &ProtocolSection, device: &Device) -> Result<Self, Vec<TemplateError>> {
         let config = config::build(section, device)?;
-        Self::with_config(config, device).map_err(|e| {
-            vec![TemplateError {
-                file: section.file.clone(),
-                key: "protocols.tftp.root".into(),
-                expected: format!("a directory of the device's filesystem ({e})"),
-            }]
-        })
+        let view = device.vfs.section_view(section, &config.root)?;
+        Ok(Self::with_view(config, device, view))
     }
 
     /// The service with `config` for `device`.
     pub fn with_config(config: TftpConfig, device: &Device) -> Result<Self, conpot_core::vfs::VfsError> {
         let view = device.vfs.view(&config.root)?;
-        Ok(TftpService {
+        Ok(Self::with_view(config, device, view))
+    }
+
+    fn with_view(config: TftpConfig, device: &Device, view: View) -> Self {
+        TftpService {
             shared: Arc::new(Shared {
                 config,
                 device: device.clone(),
                 view,
             }),
-        })
+        }
     }
 
     /// The shared state.

@@ -211,6 +211,22 @@ impl Vfs {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The jail of the protocol of `section` at its configured `root`, or the template
+    /// error naming `protocols.<name>.root`: how FTP, TFTP and HTTP find their files.
+    pub fn section_view(
+        self: &Arc<Self>,
+        section: &crate::template::ProtocolSection,
+        root: &str,
+    ) -> Result<View, Vec<TemplateError>> {
+        self.view(root).map_err(|e| {
+            vec![TemplateError {
+                file: section.file.clone(),
+                key: format!("protocols.{}.root", section.name),
+                expected: format!("a directory of the device's filesystem ({e})"),
+            }]
+        })
+    }
+
     /// The tree seen from `root` (which must be a directory): a protocol's jail. `"/"`
     /// gives the whole tree.
     pub fn view(self: &Arc<Self>, root: &str) -> Result<View, VfsError> {
