@@ -65,7 +65,7 @@ format = "conpot-legacy"
         # The embedded default serves FTP, TFTP and Telnet too; Conpot's own default template
         # (-t) has FTP and TFTP but no Telnet. Another template (`expect`) names its
         # protocols and passes its own --port flags.
-        served = ["modbus", "s7comm", "snmp", "ftp", "tftp"] + ([] if "-t" in args else ["telnet"])
+        served = ["modbus", "s7comm", "snmp", "ftp", "tftp", "http"] + ([] if "-t" in args else ["telnet"])
         expected = set(served)
         default_ports = [flag for name in served for flag in ("--port", f"{name}=0")]
         if expect is not None:

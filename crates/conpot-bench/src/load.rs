@@ -116,6 +116,80 @@ pub async fn modbus(target: SocketAddr, connections: usize, duration: Duration) 
     merge(&format!("modbus {connections} conns"), parts, start.elapsed())
 }
 
+/// Reads one HTTP response with a `Content-Length` from `s` (`buf` keeps what follows it);
+/// returns its status.
+async fn http_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(buf.get(..end).unwrap_or_default()).into_owned();
+            let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let total = end + 4 + len;
+            while buf.len() < total {
+                let n = s.read(&mut chunk).await?;
+                if n == 0 {
+                    return Err(std::io::Error::other("closed"));
+                }
+                buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            }
+            buf.drain(..total);
+            return Ok(status);
+        }
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("closed"));
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    }
+}
+
+/// `connections` keep-alive connections each sending `GET path` back to back for `duration`.
+pub async fn http(target: SocketAddr, path: &str, connections: usize, duration: Duration) -> Report {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: conpot-bench\r\n\r\n").into_bytes();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::with_capacity(1 << 16));
+            let Ok(mut s) = TcpStream::connect(target).await else {
+                return (0, 1, lat);
+            };
+            let _ = s.set_nodelay(true);
+            let mut buf = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let done = match s.write_all(&request).await {
+                    Ok(()) => http_response(&mut s, &mut buf).await,
+                    Err(e) => Err(e),
+                };
+                match done {
+                    Ok(200) => {
+                        ok += 1;
+                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    }
+                    _ => {
+                        err += 1;
+                        break;
+                    }
+                }
+            }
+            (ok, err, lat)
+        }));
+    }
+    let mut parts = Vec::new();
+    for t in tasks {
+        parts.push(t.await.unwrap_or((0, 1, Vec::new())));
+    }
+    merge(&format!("http {connections} conns"), parts, start.elapsed())
+}
+
 /// A source address on the loopback network for worker `i` (spreads per-source limits).
 pub(crate) fn source(i: usize) -> SocketAddr {
     let n = (i % 250) as u8 + 1;

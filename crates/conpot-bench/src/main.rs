@@ -44,6 +44,21 @@ enum Mode {
         #[arg(long)]
         pid: Option<u32>,
     },
+    /// C keep-alive connections, each sending `GET PATH` back to back for D seconds.
+    Http {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:8800")]
+        target: SocketAddr,
+        /// The page requested.
+        #[arg(long, default_value = "/Portal0000.htm")]
+        path: String,
+        /// Concurrent connections.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
     /// C workers, each opening a new connection per request for D seconds.
     Connect {
         /// Server address (loopback).
@@ -241,6 +256,16 @@ fn main() {
                 if let Some(pid) = pid {
                     println!("server RSS: {:.1} MB", proc_info::rss_mb(pid).unwrap_or(f64::NAN));
                 }
+                i32::from(r.errors > 0)
+            }
+            Mode::Http {
+                target,
+                path,
+                connections,
+                duration,
+            } => {
+                let r = load::http(target, &path, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
                 i32::from(r.errors > 0)
             }
             Mode::Connect {

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use conpot_core::Device;
 use conpot_core::event::Transport;
-use conpot_core::template::{ProtocolSection, TemplateError};
+use conpot_core::template::{FileSource, ProtocolSection, TemplateError};
 
 /// A built protocol service, shared by all its listeners.
 pub type Service = Arc<dyn conpot_core::protocol::Service>;
 
-type Builder = fn(&ProtocolSection, &Device) -> Result<Service, Vec<TemplateError>>;
+/// Builds a service from its section, for the device, with the template's files (page
+/// files of HTTP live in the template folder).
+type Builder = fn(&ProtocolSection, &Device, &FileSource) -> Result<Service, Vec<TemplateError>>;
 
 /// One protocol this binary serves.
 struct Entry {
@@ -30,47 +32,52 @@ static ENTRIES: &[Entry] = &[
     Entry {
         name: "modbus",
         transports: TCP,
-        build: |s, d| conpot_modbus::ModbusService::build(s, d).map(arc),
+        build: |s, d, _| conpot_modbus::ModbusService::build(s, d).map(arc),
     },
     Entry {
         name: "s7comm",
         transports: TCP,
-        build: |s, d| conpot_s7::S7Service::build(s, d).map(arc),
+        build: |s, d, _| conpot_s7::S7Service::build(s, d).map(arc),
     },
     Entry {
         name: "ftp",
         transports: TCP,
-        build: |s, d| conpot_ftp::FtpService::build(s, d).map(arc),
+        build: |s, d, _| conpot_ftp::FtpService::build(s, d).map(arc),
     },
     Entry {
         name: "tftp",
         transports: UDP,
-        build: |s, d| conpot_tftp::TftpService::build(s, d).map(arc),
+        build: |s, d, _| conpot_tftp::TftpService::build(s, d).map(arc),
     },
     Entry {
         name: "snmp",
         transports: UDP,
-        build: |s, d| conpot_snmp::SnmpService::build(s, d).map(arc),
+        build: |s, d, _| conpot_snmp::SnmpService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "http",
+        transports: TCP,
+        build: |s, d, f| conpot_http::HttpService::build(s, d, f).map(arc),
     },
     Entry {
         name: "serial",
         transports: TCP,
-        build: |s, d| conpot_serial::SerialService::build(s, d).map(arc),
+        build: |s, d, _| conpot_serial::SerialService::build(s, d).map(arc),
     },
     Entry {
         name: "telnet",
         transports: TCP,
-        build: |s, d| conpot_telnet::TelnetService::build(s, d).map(arc),
+        build: |s, d, _| conpot_telnet::TelnetService::build(s, d).map(arc),
     },
     Entry {
         name: "ipmi",
         transports: UDP,
-        build: |s, d| conpot_ipmi::IpmiService::build(s, d).map(arc),
+        build: |s, d, _| conpot_ipmi::IpmiService::build(s, d).map(arc),
     },
     Entry {
         name: "bacnet",
         transports: UDP,
-        build: |s, d| conpot_bacnet::BacnetService::build(s, d).map(arc),
+        build: |s, d, _| conpot_bacnet::BacnetService::build(s, d).map(arc),
     },
 ];
 
@@ -80,10 +87,15 @@ pub fn transports(protocol: &str) -> Option<&'static [Transport]> {
     ENTRIES.iter().find(|e| e.name == protocol).map(|e| e.transports)
 }
 
-/// Builds the service of `section`; `None` if the protocol is not implemented.
-pub fn build(section: &ProtocolSection, device: &Device) -> Option<Result<Service, Vec<TemplateError>>> {
+/// Builds the service of `section` (its files read from `source`); `None` if the protocol
+/// is not implemented.
+pub fn build(
+    section: &ProtocolSection,
+    device: &Device,
+    source: &FileSource,
+) -> Option<Result<Service, Vec<TemplateError>>> {
     let entry = ENTRIES.iter().find(|e| e.name == section.name)?;
-    let built = (entry.build)(section, device);
+    let built = (entry.build)(section, device, source);
     if let Ok(service) = &built {
         debug_assert_eq!(service.transports(), entry.transports, "{}", entry.name);
     }

@@ -124,7 +124,7 @@ pub fn build(template: &Template, persona: Persona, boots: u32) -> Result<Built,
     let mut errs = Vec::new();
     let mut services = Vec::new();
     for section in template.protocols.values() {
-        match registry::build(section, &device) {
+        match registry::build(section, &device, &template.source) {
             Some(Err(e)) => errs.extend(e),
             Some(Ok(svc)) if section.enabled => services.push((section.clone(), svc)),
             // Disabled, or not served by this version (named by `coverage`).

@@ -181,6 +181,8 @@ impl Running {
                 "ftp=0",
                 "--port",
                 "tftp=0",
+                "--port",
+                "http=0",
             ])
             // The embedded default also has a Telnet console; Conpot's templates do not.
             .args(if args.contains(&"-t") {
@@ -588,7 +590,7 @@ fn a_template_with_nothing_to_serve_is_an_error() {
         .unwrap();
     assert!(o.status.success());
     assert!(
-        text(&o).0.contains("not served by this version, skipped: enip, http"),
+        text(&o).0.contains("not served by this version, skipped: enip"),
         "{:?}",
         text(&o)
     );
@@ -608,7 +610,7 @@ fn port_override_for_an_unknown_protocol_is_an_error() {
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(
         err.contains(
-            "--port: template `default` has no protocol named `s7`; its protocols are: ftp, modbus, s7comm, snmp, telnet, tftp"
+            "--port: template `default` has no protocol named `s7`; its protocols are: ftp, http, modbus, s7comm, snmp, telnet, tftp"
         ),
         "{err}"
     );
