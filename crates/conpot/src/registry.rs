@@ -25,6 +25,7 @@ fn arc<S: conpot_core::protocol::Service>(s: S) -> Service {
 
 const TCP: &[Transport] = &[Transport::Tcp];
 const UDP: &[Transport] = &[Transport::Udp];
+const TCP_UDP: &[Transport] = &[Transport::Tcp, Transport::Udp];
 
 static ENTRIES: &[Entry] = &[
     Entry {
@@ -41,6 +42,11 @@ static ENTRIES: &[Entry] = &[
         name: "snmp",
         transports: UDP,
         build: |s, d| conpot_snmp::SnmpService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "enip",
+        transports: TCP_UDP,
+        build: |s, d| conpot_enip::EnipService::build(s, d).map(arc),
     },
 ];
 
