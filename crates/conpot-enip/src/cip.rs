@@ -64,6 +64,8 @@ pub mod service {
     pub const WRITE_TAG_FRAGMENTED: u8 = 0x53;
     /// Connection Manager Forward Open.
     pub const FORWARD_OPEN: u8 = 0x54;
+    /// Logix Get Instance Attribute List (the tag listing).
+    pub const GET_INSTANCE_ATTRIBUTE_LIST: u8 = 0x55;
     /// Connection Manager Large Forward Open.
     pub const LARGE_FORWARD_OPEN: u8 = 0x5B;
 }
@@ -80,6 +82,10 @@ pub mod class {
     pub const TCP_IP: u16 = 0xF5;
     /// Ethernet Link.
     pub const ETHERNET_LINK: u16 = 0xF6;
+    /// Logix program name (the controller's project name).
+    pub const PROGRAM_NAME: u16 = 0x64;
+    /// Logix symbol object: one instance per tag.
+    pub const SYMBOL: u16 = 0x6B;
 }
 
 /// Largest number of path segments accepted (real paths have two to six).
@@ -353,6 +359,7 @@ pub fn service_name(service: u8, class: Option<u32>) -> &'static str {
         (service::WRITE_TAG_FRAGMENTED, _) => "write_tag_fragmented",
         (service::FORWARD_OPEN, _) => "forward_open",
         (service::LARGE_FORWARD_OPEN, _) => "large_forward_open",
+        (service::GET_INSTANCE_ATTRIBUTE_LIST, _) => "get_instance_attribute_list",
         _ => "unknown",
     }
 }

@@ -106,7 +106,18 @@ fn default_network(device: &Device) -> Network {
 
 fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) -> Option<EnipConfig> {
     let root = TomlTable::new(file, "protocols.enip", t);
-    root.deny_unknown(&["identity", "network", "tags", "slot", "response_time_ms"], errs);
+    root.deny_unknown(
+        &[
+            "identity",
+            "network",
+            "tags",
+            "slot",
+            "response_time_ms",
+            "controller_name",
+        ],
+        errs,
+    );
+    let controller_name = text(&root, "controller_name", device, errs).unwrap_or_else(|| "PLC".to_owned());
     let slot = root.int("slot", 0, 16, false, errs).unwrap_or(0) as u8;
     let response_time_ms = root.millis_range("response_time_ms", errs);
     let id = root.table("identity", true, errs)?;
@@ -235,6 +246,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         identity,
         network,
         tags,
+        controller_name,
         slot,
         response_time_ms,
     })
@@ -386,6 +398,7 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
         identity,
         network: default_network(device),
         tags,
+        controller_name: "PLC".to_owned(),
         slot: 0,
         response_time_ms: (0, 0),
     })

@@ -69,6 +69,8 @@ pub struct EnipConfig {
     pub network: Network,
     /// Tags.
     pub tags: Vec<Tag>,
+    /// Name of the controller project (Logix program name object, class 0x64).
+    pub controller_name: String,
     /// Backplane slot of the CPU (what route paths of Unconnected Send must name).
     pub slot: u8,
     /// The device's response time, milliseconds.
@@ -105,7 +107,15 @@ fn put_ip(w: &mut Writer<'_>, ip: Ipv4Addr) -> WireResult<()> {
     w.put_u32_le(u32::from(ip))
 }
 
-fn put_cip_string(w: &mut Writer<'_>, s: &str) -> WireResult<()> {
+/// A CIP STRING without the pad byte (as Logix lists symbol names).
+pub(crate) fn put_cip_string_unpadded(w: &mut Writer<'_>, s: &str) -> WireResult<()> {
+    let b = s.as_bytes();
+    let b = b.get(..b.len().min(64)).unwrap_or_default();
+    w.put_u16_le(b.len() as u16)?;
+    w.put_bytes(b)
+}
+
+pub(crate) fn put_cip_string(w: &mut Writer<'_>, s: &str) -> WireResult<()> {
     let b = s.as_bytes();
     let b = b.get(..b.len().min(64)).unwrap_or_default();
     w.put_u16_le(b.len() as u16)?;
@@ -218,6 +228,8 @@ impl EnipDevice {
                     | class::CONNECTION_MANAGER
                     | class::TCP_IP
                     | class::ETHERNET_LINK
+                    | class::PROGRAM_NAME
+                    | class::SYMBOL
             )
         ) || self
             .config
@@ -300,6 +312,21 @@ impl EnipDevice {
                 self.multiple(req, conns, depth, now, trace)
             } else {
                 Reply::error(svc, general::SERVICE_NOT_SUPPORTED)
+            };
+        }
+        if c == u32::from(class::SYMBOL) {
+            return match svc {
+                service::GET_INSTANCE_ATTRIBUTE_LIST => crate::logix::symbol_list(self, i.unwrap_or(0), req.data),
+                _ => Reply::error(svc, general::SERVICE_NOT_SUPPORTED),
+            };
+        }
+        if c == u32::from(class::PROGRAM_NAME) {
+            return match (svc, i) {
+                (service::GET_ATTRIBUTES_ALL, Some(1)) => {
+                    Reply::ok(svc, bytes_of(|w| put_cip_string(w, &self.config.controller_name)))
+                }
+                (_, Some(1)) => Reply::error(svc, general::SERVICE_NOT_SUPPORTED),
+                _ => Reply::error(svc, general::OBJECT_DOES_NOT_EXIST),
             };
         }
         if c == u32::from(class::IDENTITY) && i == Some(1) && svc == service::RESET {
@@ -422,6 +449,8 @@ impl EnipDevice {
             data: vec![0],
         };
         match route.as_slice() {
+            // No route: the message is for this module.
+            [] => self.execute(msg, conns, depth + 1, now, trace),
             [Segment::Port { port: 1, link }] if link.as_slice() == [self.config.slot] => {
                 self.execute(msg, conns, depth + 1, now, trace)
             }

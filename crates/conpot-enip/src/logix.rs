@@ -146,3 +146,74 @@ pub fn attribute(dev: &EnipDevice, tag: &Tag, req: &Request<'_>, now: SystemTime
         _ => Reply::error(svc, general::SERVICE_NOT_SUPPORTED),
     }
 }
+
+/// Largest tag listing in one reply; the rest follows with "partial transfer".
+const LIST_BUDGET: usize = 3600;
+
+/// Get Instance Attribute List on the symbol class: the tags from instance `start` on
+/// (instance ids count from 1 in template order), each with the attributes asked for, in
+/// the order asked (name, type, address, object address, software control, dimensions,
+/// external access).
+pub fn symbol_list(dev: &EnipDevice, start: u32, data: &[u8]) -> Reply {
+    let svc = service::GET_INSTANCE_ATTRIBUTE_LIST;
+    let mut r = Reader::new(data);
+    let Ok(count) = r.u16_le() else {
+        return Reply::error(svc, general::NOT_ENOUGH_DATA);
+    };
+    let mut attrs = Vec::new();
+    for _ in 0..count.min(16) {
+        match r.u16_le() {
+            Ok(a) => attrs.push(a),
+            Err(_) => return Reply::error(svc, general::NOT_ENOUGH_DATA),
+        }
+    }
+    let mut out = Vec::new();
+    let mut more = false;
+    for (i, tag) in dev.config.tags.iter().enumerate() {
+        let id = i as u32 + 1;
+        if id < start {
+            continue;
+        }
+        let mut entry = Vec::new();
+        let ok = conpot_core::wire::append(&mut entry, 512, |w| {
+            w.put_u32_le(id)?;
+            for a in &attrs {
+                match a {
+                    1 => crate::device::put_cip_string_unpadded(w, &tag.name)?,
+                    2 => {
+                        let dims = if tag.elements > 1 { 0x2000 } else { 0 };
+                        w.put_u16_le(tag.ty.code() | dims)?;
+                    }
+                    3 | 5 => w.put_u32_le(0x0010_0000 + id * 0x40)?,
+                    6 => w.put_u32_le(0)?,
+                    8 => {
+                        w.put_u32_le(if tag.elements > 1 { u32::from(tag.elements) } else { 0 })?;
+                        w.put_u32_le(0)?;
+                        w.put_u32_le(0)?;
+                    }
+                    10 => w.put_u8(0)?,
+                    _ => {}
+                }
+            }
+            Ok(())
+        });
+        if ok.is_err() {
+            continue;
+        }
+        if out.len() + entry.len() > LIST_BUDGET {
+            more = true;
+            break;
+        }
+        out.extend_from_slice(&entry);
+    }
+    Reply {
+        service: svc,
+        status: if more {
+            general::PARTIAL_TRANSFER
+        } else {
+            general::SUCCESS
+        },
+        extended: Vec::new(),
+        data: out,
+    }
+}

@@ -498,3 +498,54 @@ fn events_describe_cip_requests() {
     assert_eq!(req["cip"][0]["attribute"], 7);
     assert!(ev.body.raw_response.is_some());
 }
+
+#[test]
+fn the_symbol_listing_and_program_name_serve_logix_drivers() {
+    let (svc, device) = logix();
+    let (mut d, handle) = registered(&svc);
+    let mut ask = |req: Vec<u8>| cip(&d.input(&rr(handle, &req), now()).bytes);
+    let name = ask(request(0x01, &[0x20, 0x64, 0x24, 0x01], &[])).3;
+    let want = format!("{}_PLC", device.persona.get("line").unwrap());
+    assert_eq!(usize::from(u16::from_le_bytes([name[0], name[1]])), want.len());
+    assert_eq!(&name[2..2 + want.len()], want.as_bytes());
+    // Attributes 1 (name), 2 (type), 8 (dimensions) from instance 0, as pycomm3 asks.
+    let (s, status, _, list) = ask(request(
+        0x55,
+        &[0x20, 0x6b, 0x25, 0x00, 0x00, 0x00],
+        &[3, 0, 1, 0, 2, 0, 8, 0],
+    ));
+    assert_eq!((s, status), (0xd5, 0));
+    let mut at = 0;
+    let mut names = Vec::new();
+    while at < list.len() {
+        let id = u32::from_le_bytes(list[at..at + 4].try_into().unwrap());
+        let n = usize::from(u16::from_le_bytes([list[at + 4], list[at + 5]]));
+        let name = String::from_utf8(list[at + 6..at + 6 + n].to_vec()).unwrap();
+        let ty = u16::from_le_bytes([list[at + 6 + n], list[at + 7 + n]]);
+        let dim = u32::from_le_bytes(list[at + 8 + n..at + 12 + n].try_into().unwrap());
+        names.push((id, name, ty, dim));
+        at += 8 + n + 12;
+    }
+    assert_eq!(names.len(), 6);
+    assert_eq!(names[0].0, 1);
+    assert_eq!(names[5], (6, "Setpoints".to_owned(), 0x20c3, 8));
+    assert_eq!(names[3], (4, "Tank_Level".to_owned(), 0xca, 0));
+    // From instance 5 on.
+    let (_, _, _, rest) = ask(request(0x55, &[0x20, 0x6b, 0x24, 0x05], &[1, 0, 1, 0]));
+    assert_eq!(u32::from_le_bytes(rest[0..4].try_into().unwrap()), 5);
+}
+
+#[test]
+fn unconnected_send_without_a_route_is_for_this_module() {
+    let (svc, _) = logix();
+    let (mut d, handle) = registered(&svc);
+    let inner = request(0x01, IDENTITY, &[]);
+    let mut data = vec![0x0a, 0x05];
+    data.extend_from_slice(&(inner.len() as u16).to_le_bytes());
+    data.extend_from_slice(&inner);
+    data.extend_from_slice(&[0, 0]);
+    let (s, status, _, _) = cip(&d
+        .input(&rr(handle, &request(0x52, &[0x20, 0x06, 0x24, 0x01], &data)), now())
+        .bytes);
+    assert_eq!((s, status), (0x81, 0));
+}
