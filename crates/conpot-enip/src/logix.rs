@@ -36,7 +36,12 @@ pub fn handle(dev: &EnipDevice, req: &Request<'_>, now: SystemTime) -> Reply {
     else {
         return Reply::error(svc, general::PATH_SEGMENT_ERROR);
     };
-    let start = element as usize;
+    tag_service(dev, tag, element as usize, req, now)
+}
+
+/// Read/Write Tag (and the fragmented forms) on `tag` from element `start`.
+fn tag_service(dev: &EnipDevice, tag: &Tag, start: usize, req: &Request<'_>, now: SystemTime) -> Reply {
+    let svc = req.service;
     let bus = &dev.databus;
     let mut r = Reader::new(req.data);
     let code = tag.ty.code();
@@ -142,6 +147,14 @@ pub fn attribute(dev: &EnipDevice, tag: &Tag, req: &Request<'_>, now: SystemTime
                 Some(_) => Reply::ok(svc, Vec::new()),
                 None => Reply::error(svc, general::NOT_ENOUGH_DATA),
             }
+        }
+        // cpppo's client reads and writes `@class/instance/attribute` with the tag services.
+        service::READ_TAG | service::WRITE_TAG | service::UNCONNECTED_SEND | service::WRITE_TAG_FRAGMENTED => {
+            let element = req.path.iter().find_map(|s| match s {
+                Segment::Member(m) => Some(*m as usize),
+                _ => None,
+            });
+            tag_service(dev, tag, element.unwrap_or(0), req, now)
         }
         _ => Reply::error(svc, general::SERVICE_NOT_SUPPORTED),
     }

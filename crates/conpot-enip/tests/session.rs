@@ -476,7 +476,10 @@ fn conpot_default_template_serves_enip() {
     assert_eq!(ask(request(0x10, &scada, &[50])).1, 0);
     assert_eq!(ask(request(0x0e, &scada, &[])).3, vec![50]);
     assert_eq!(ask(request(0x4c, &symbol("SCADA"), &[1, 0])).3, vec![0xc2, 0, 50]);
-    assert_eq!(device.databus.get("SCADA", now()), Some(Value::Int(50)));
+    // cpppo's client reads and writes the address with the tag services.
+    assert_eq!(ask(request(0x4d, &scada, &[0xc2, 0, 1, 0, 60])).1, 0);
+    assert_eq!(ask(request(0x4c, &scada, &[1, 0])).3, vec![0xc2, 0, 60]);
+    assert_eq!(device.databus.get("SCADA", now()), Some(Value::Int(60)));
     let float = ask(request(0x0e, &[0x20, 0x16, 0x24, 0x01, 0x30, 0x03], &[])).3;
     assert_eq!(float.len(), 16);
     assert_eq!(f32::from_le_bytes(float[..4].try_into().unwrap()), 0.1);
