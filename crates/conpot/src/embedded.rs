@@ -17,6 +17,13 @@ pub const TEMPLATES: &[(&str, Files)] = &[
         )],
     ),
     (
+        "IEC104",
+        &[(
+            "template.toml",
+            include_bytes!("../../../templates/IEC104/template.toml"),
+        )],
+    ),
+    (
         "logix",
         &[(
             "template.toml",

@@ -48,6 +48,11 @@ static ENTRIES: &[Entry] = &[
         transports: TCP_UDP,
         build: |s, d| conpot_enip::EnipService::build(s, d).map(arc),
     },
+    Entry {
+        name: "IEC104",
+        transports: TCP,
+        build: |s, d| conpot_iec104::Iec104Service::build(s, d).map(arc),
+    },
 ];
 
 /// The transports the service of `protocol` listens on, known before anything is built
