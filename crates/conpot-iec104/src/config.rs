@@ -34,6 +34,7 @@ fn defaults(common_address: u16) -> StationConfig {
         t2: Duration::from_secs(10),
         t3: Duration::from_secs(20),
         scan: Duration::from_secs(1),
+        response_time_ms: (0, 0),
     }
 }
 
@@ -52,7 +53,17 @@ fn command_type(name: &str) -> Option<u8> {
 fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) -> Option<StationConfig> {
     let root = TomlTable::new(file, "protocols.IEC104", t);
     root.deny_unknown(
-        &["common_address", "k", "w", "t1", "t2", "t3", "points", "commands"],
+        &[
+            "common_address",
+            "k",
+            "w",
+            "t1",
+            "t2",
+            "t3",
+            "points",
+            "commands",
+            "response_time_ms",
+        ],
         errs,
     );
     let ca = match root.get("common_address") {
@@ -74,6 +85,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         _ => root.int("common_address", 1, 65534, true, errs).map(|v| v as u16),
     };
     let mut c = defaults(ca.unwrap_or(1));
+    c.response_time_ms = root.millis_range("response_time_ms", errs);
     c.k = root.int("k", 1, 32767, false, errs).unwrap_or(12) as u16;
     c.w = root.int("w", 1, 32767, false, errs).unwrap_or(8) as u16;
     if c.w > c.k {

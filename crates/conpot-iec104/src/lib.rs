@@ -48,6 +48,10 @@ impl Service for Iec104Service {
         "IEC104"
     }
 
+    fn response_time(&self) -> (u32, u32) {
+        self.station.config.response_time_ms
+    }
+
     fn new_session(&self, _ctx: &SessionCtx) -> Box<dyn Session> {
         Box::new(session::Iec104Session::new(Arc::clone(&self.station)))
     }

@@ -139,6 +139,8 @@ pub struct StationConfig {
     pub t3: Duration,
     /// How often the databus is scanned for spontaneous transmission.
     pub scan: Duration,
+    /// The device's response time, milliseconds.
+    pub response_time_ms: (u32, u32),
 }
 
 /// The station: configuration and databus.
