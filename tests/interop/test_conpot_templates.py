@@ -11,7 +11,7 @@ from test_s7_nmap import field, nmap_s7_info
 
 @pytest.fixture
 def conpot_default(tmp_path):
-    c = Conpot(tmp_path, args=["-t", str(conpot_templates() / "default")])
+    c = Conpot(tmp_path, args=["-t", str(conpot_templates() / "default"), "--port", "enip=0"])
     yield c
     c.stop()
 

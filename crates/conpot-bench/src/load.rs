@@ -539,3 +539,51 @@ pub async fn bare(listen: SocketAddr) -> std::io::Result<()> {
         });
     }
 }
+
+/// EtherNet/IP RegisterSession (protocol version 1).
+const ENIP_REGISTER: [u8; 28] = [
+    0x65, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+];
+
+/// SendRRData with Get_Attributes_All of the Identity object (session handle patched).
+const ENIP_GAA: [u8; 46] = [
+    0x6f, 0, 22, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0a, 0, 2, 0, 0, 0, 0, 0,
+    0xb2, 0, 6, 0, 0x01, 0x02, 0x20, 0x01, 0x24, 0x01,
+];
+
+async fn read_encap(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut head = [0u8; 24];
+    s.read_exact(&mut head).await?;
+    let len = usize::from(u16::from_le_bytes([head[2], head[3]]));
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await?;
+    let mut msg = head.to_vec();
+    msg.extend_from_slice(&body);
+    Ok(msg)
+}
+
+/// C workers, each running whole EtherNet/IP sessions (RegisterSession, then
+/// Get_Attributes_All of the Identity object) for `duration`.
+pub async fn enip(target: SocketAddr, workers: usize, duration: Duration) -> Report {
+    sessions(
+        &format!("enip sessions, {workers} workers"),
+        workers,
+        duration,
+        move |i| async move {
+            let mut s = connect_from(target, i).await?;
+            let _ = s.set_nodelay(true);
+            s.write_all(&ENIP_REGISTER).await?;
+            let reg = read_encap(&mut s).await?;
+            let mut gaa = ENIP_GAA;
+            gaa[4..8].copy_from_slice(reg.get(4..8).unwrap_or(&[0; 4]));
+            s.write_all(&gaa).await?;
+            let reply = read_encap(&mut s).await?;
+            // The CIP reply (0x81, status 0) after the CPF items.
+            if reg.get(8..12) != Some(&[0; 4]) || reply.get(40..43) != Some(&[0x81, 0, 0]) {
+                return Err(std::io::Error::other("not an EtherNet/IP answer"));
+            }
+            Ok(())
+        },
+    )
+    .await
+}

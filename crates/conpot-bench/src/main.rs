@@ -71,6 +71,19 @@ enum Mode {
         #[arg(short, long, default_value_t = 10)]
         duration: u64,
     },
+    /// C workers, each running whole EtherNet/IP sessions (RegisterSession, then
+    /// Get_Attributes_All of the Identity object) for D seconds.
+    Enip {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:44818")]
+        target: SocketAddr,
+        /// Concurrent workers.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
     /// C workers, each running whole S7 sessions (COTP, setup, one SZL read) for D seconds.
     S7 {
         /// Server address (loopback).
@@ -274,6 +287,15 @@ fn main() {
                 duration,
             } => {
                 let r = load::connect(target, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
+                i32::from(r.errors > 0)
+            }
+            Mode::Enip {
+                target,
+                connections,
+                duration,
+            } => {
+                let r = load::enip(target, connections, Duration::from_secs(duration)).await;
                 println!("{}", r.summary());
                 i32::from(r.errors > 0)
             }

@@ -27,6 +27,20 @@ pub const TEMPLATES: &[(&str, Files)] = &[
         "ipmi",
         &[("template.toml", include_bytes!("../../../templates/ipmi/template.toml"))],
     ),
+    (
+        "IEC104",
+        &[(
+            "template.toml",
+            include_bytes!("../../../templates/IEC104/template.toml"),
+        )],
+    ),
+    (
+        "logix",
+        &[(
+            "template.toml",
+            include_bytes!("../../../templates/logix/template.toml"),
+        )],
+    ),
 ];
 
 /// The embedded template called `name`.

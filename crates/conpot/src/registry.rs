@@ -27,6 +27,7 @@ fn arc<S: conpot_core::protocol::Service>(s: S) -> Service {
 
 const TCP: &[Transport] = &[Transport::Tcp];
 const UDP: &[Transport] = &[Transport::Udp];
+const TCP_UDP: &[Transport] = &[Transport::Tcp, Transport::Udp];
 
 static ENTRIES: &[Entry] = &[
     Entry {
@@ -78,6 +79,16 @@ static ENTRIES: &[Entry] = &[
         name: "bacnet",
         transports: UDP,
         build: |s, d, _| conpot_bacnet::BacnetService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "enip",
+        transports: TCP_UDP,
+        build: |s, d, _| conpot_enip::EnipService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "IEC104",
+        transports: TCP,
+        build: |s, d, _| conpot_iec104::Iec104Service::build(s, d).map(arc),
     },
 ];
 

@@ -1,0 +1,222 @@
+"""c104, nmap iec-identify and raw APCI against the embedded IEC104 station."""
+
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import conpot_bin
+
+c104 = pytest.importorskip("c104")
+
+
+class Station:
+    """The binary serving the embedded `IEC104` template on free ports."""
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        cfg = self.workdir / "config.toml"
+        cfg.write_text(f'[sensor]\nid = "interop"\nstate_dir = "{self.workdir / "state"}"\n')
+        self.stderr = open(self.workdir / "stderr.log", "w")
+        self.proc = subprocess.Popen(
+            [conpot_bin(), "-c", str(cfg), "-t", "IEC104", "--listen-host", "127.0.0.1",
+             "--port", "IEC104=0", "--port", "snmp=0"],
+            cwd=self.workdir, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+        )
+        self.ports = {}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(self.ports) < 2:
+            parts = self.proc.stdout.readline().split()
+            if len(parts) == 4 and parts[0] == "listening":
+                self.ports[parts[1]] = int(parts[3].rsplit(":", 1)[1])
+        assert {"IEC104", "snmp"} <= self.ports.keys(), (self.workdir / "stderr.log").read_text()
+        text = next((self.workdir / "state").glob("persona-*.toml")).read_text()
+        self.ca = int(re.search(r'^common_address = "(\d+)"', text, re.M).group(1))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        self.stderr.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def station(tmp_path):
+    s = Station(tmp_path)
+    yield s
+    assert s.stop() == 0
+
+
+def recv_apdu(s):
+    head = b""
+    while len(head) < 2:
+        chunk = s.recv(2 - len(head))
+        assert chunk, "closed"
+        head += chunk
+    assert head[0] == 0x68
+    body = b""
+    while len(body) < head[1]:
+        chunk = s.recv(head[1] - len(body))
+        assert chunk, "closed"
+        body += chunk
+    return body
+
+
+def i_frame(ns, nr, asdu):
+    return bytes([0x68, 4 + len(asdu)]) + struct.pack("<HH", ns << 1, nr << 1) + asdu
+
+
+def test_c104_interrogation_commands_clock_and_counters(station):
+    # A debug build under a running capture answers slower than c104's 100 ms default.
+    client = c104.Client(command_timeout_ms=3000)
+    conn = client.add_connection(ip="127.0.0.1", port=station.ports["IEC104"], init=c104.Init.NONE)
+    st = conn.add_station(common_address=station.ca)
+    breaker = st.add_point(io_address=1001, type=c104.Type.M_DP_NA_1)
+    earth = st.add_point(io_address=1003, type=c104.Type.M_SP_NA_1)
+    volt = st.add_point(io_address=2001, type=c104.Type.M_ME_NC_1)
+    counter = st.add_point(io_address=3001, type=c104.Type.M_IT_NA_1)
+    cmd = st.add_point(io_address=5003, type=c104.Type.C_SC_NA_1)
+    client.start()
+    try:
+        # Init.NONE: the test sends STARTDT itself (c104's own start-up interrogation
+        # would race with the one below).
+        deadline = time.monotonic() + 5
+        while not conn.is_connected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert conn.is_connected
+        assert conn.unmute(), "STARTDT confirmed"
+        assert conn.interrogation(common_address=station.ca, cause=c104.Cot.ACTIVATION, qualifier=c104.Qoi.STATION)
+        time.sleep(0.5)
+        assert breaker.value == c104.Double.ON
+        assert earth.value is False
+        assert 109 <= volt.value <= 112
+        assert conn.counter_interrogation(common_address=station.ca, cause=c104.Cot.ACTIVATION,
+                                          qualifier=c104.Rqt.GENERAL)
+        assert conn.clock_sync(common_address=station.ca)
+        # Eleven I frames are out by now; let c104 acknowledge them (its w or tick) so the
+        # command's confirmation and termination are not held by the k window.
+        time.sleep(0.5)
+        cmd.value = True
+        assert cmd.transmit(cause=c104.Cot.ACTIVATION)
+        # The earthing switch closes and is reported spontaneously.
+        deadline = time.monotonic() + 5
+        while earth.value is not True and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert earth.value is True
+        assert volt.read()
+    finally:
+        client.stop()
+
+
+@pytest.mark.skipif(shutil.which("nmap") is None, reason="nmap is installed by tests/setup-deps")
+def test_nmap_iec_identify(station):
+    out = subprocess.run(["nmap", "-Pn", "-n", "-p", str(station.ports["IEC104"]), "--script", "+iec-identify",
+                          "127.0.0.1"], capture_output=True, text=True, timeout=120).stdout
+    assert f"ASDU address: {station.ca}" in out, out
+    assert "Information objects: 7" in out, out
+    assert "7720" not in out
+
+
+def test_testfr_and_1000_i_frames_keep_sequence_and_window(station):
+    s = socket.create_connection(("127.0.0.1", station.ports["IEC104"]), timeout=5)
+    s.sendall(bytes([0x68, 4, 0x43, 0, 0, 0]))
+    assert recv_apdu(s) == bytes([0x83, 0, 0, 0]), "TESTFR con"
+    s.sendall(bytes([0x68, 4, 0x07, 0, 0, 0]))
+    assert recv_apdu(s) == bytes([0x0B, 0, 0, 0])
+    ei = recv_apdu(s)
+    assert ei[4] == 70
+    ours = 1
+    for n in range(1000):
+        read = bytes([102, 1, 5, 0]) + struct.pack("<H", station.ca) + (2001).to_bytes(3, "little")
+        s.sendall(i_frame(n, ours, read))
+        # Spontaneous reports of the drifting measurements may come first.
+        while True:
+            reply = recv_apdu(s)
+            ns, nr = struct.unpack("<HH", reply[:4])
+            assert ns >> 1 == ours, "our N(S) counts without gaps"
+            ours += 1
+            if reply[6] == 5:
+                break
+            assert reply[6] == 3
+        assert nr >> 1 == n + 1, "the answer acknowledges the request"
+        assert reply[4] == 13
+    s.close()
+
+
+def test_a_one_byte_frame_then_close_leaves_everything_answering(station):
+    s = socket.create_connection(("127.0.0.1", station.ports["IEC104"]), timeout=5)
+    s.sendall(b"\x68")
+    s.close()
+    time.sleep(0.3)
+    s = socket.create_connection(("127.0.0.1", station.ports["IEC104"]), timeout=5)
+    s.sendall(bytes([0x68, 4, 0x43, 0, 0, 0]))
+    assert recv_apdu(s) == bytes([0x83, 0, 0, 0])
+    s.close()
+    if shutil.which("snmpget"):
+        r = subprocess.run(["snmpget", "-v2c", "-c", "public", "-t", "1", "-r", "2",
+                            f"127.0.0.1:{station.ports['snmp']}", "1.3.6.1.2.1.1.1.0"],
+                           capture_output=True, text=True, timeout=30)
+        assert "Siemens" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is installed by tests/setup-deps")
+def test_tshark_decodes_every_frame_without_malformed(station, tmp_path):
+    port = station.ports["IEC104"]
+    pcap = tmp_path / "iec104.pcapng"
+    cap = subprocess.Popen(["tshark", "-q", "-i", "lo", "-f", f"tcp port {port}", "-w", str(pcap)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not pcap.exists():
+        time.sleep(0.1)
+    time.sleep(1)
+    try:
+        # A scripted exchange of every request type (deterministic under capture load).
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(bytes([0x68, 4, 0x07, 0, 0, 0]))
+        ca = struct.pack("<H", station.ca)
+        requests = [
+            bytes([100, 1, 6, 0]) + ca + bytes([0, 0, 0, 20]),
+            bytes([101, 1, 6, 0]) + ca + bytes([0, 0, 0, 5]),
+            bytes([103, 1, 6, 0]) + ca + bytes([0, 0, 0, 0x10, 0x27, 30, 8, 1, 12, 26]),
+            bytes([45, 1, 6, 0]) + ca + (5003).to_bytes(3, "little") + bytes([1]),
+            bytes([46, 1, 6, 0]) + ca + (5001).to_bytes(3, "little") + bytes([0x81]),
+            bytes([102, 1, 5, 0]) + ca + (2001).to_bytes(3, "little"),
+            bytes([100, 1, 6, 0]) + struct.pack("<H", station.ca + 1) + bytes([0, 0, 0, 20]),
+        ]
+        s.settimeout(0.3)
+        got = 0
+        buf = b""
+        for n, a in enumerate(requests):
+            s.sendall(i_frame(n, got, a))
+            time.sleep(0.2)
+            try:
+                buf += s.recv(65536)
+            except socket.timeout:
+                pass
+            while len(buf) >= 2 and len(buf) >= 2 + buf[1]:
+                if buf[2] & 1 == 0:
+                    got += 1
+                buf = buf[2 + buf[1]:]
+            s.sendall(bytes([0x68, 4, 0x01, 0]) + struct.pack("<H", got << 1))
+        time.sleep(0.5)
+        s.sendall(bytes([0x68, 4, 0x43, 0, 0, 0]))
+        time.sleep(0.5)
+        s.close()
+        time.sleep(1)
+    finally:
+        cap.terminate()
+        cap.wait(timeout=20)
+    decode = ["tshark", "-r", str(pcap), "-d", f"tcp.port=={port},iec60870_104"]
+    frames = subprocess.run(decode + ["-Y", f"104apci && tcp.srcport=={port}"], capture_output=True, text=True,
+                            timeout=60).stdout
+    assert len(frames.splitlines()) >= 8, frames
+    bad = subprocess.run(decode + ["-Y", f"tcp.srcport=={port} && (_ws.malformed || _ws.expert.severity >= warning)"],
+                         capture_output=True, text=True, timeout=60).stdout
+    assert bad.strip() == "", bad
