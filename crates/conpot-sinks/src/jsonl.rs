@@ -1,35 +1,33 @@
-//! The JSON-lines file sink: one encoded event per line, appended.
+//! The JSON-lines file transport: one encoded record per line, appended; reopened on
+//! SIGHUP for log rotation.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use conpot_core::config::EventFormat;
-use conpot_core::event::Event;
-
-use crate::encode::encode;
+use crate::record::Record;
 
 /// An open JSON-lines file.
 #[derive(Debug)]
 pub struct JsonLines {
     path: PathBuf,
-    format: EventFormat,
     out: BufWriter<File>,
-    line: Vec<u8>,
+}
+
+fn open_append(path: &Path) -> io::Result<BufWriter<File>> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    Ok(BufWriter::with_capacity(256 * 1024, file))
 }
 
 impl JsonLines {
     /// Opens (creating folders and the file as needed) `path` for appending.
-    pub fn open(path: &Path, format: EventFormat) -> io::Result<Self> {
+    pub fn open(path: &Path) -> io::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(JsonLines {
             path: path.to_owned(),
-            format,
-            out: BufWriter::with_capacity(256 * 1024, file),
-            line: Vec::with_capacity(1024),
+            out: open_append(path)?,
         })
     }
 
@@ -37,25 +35,20 @@ impl JsonLines {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    /// Appends one event (buffered).
-    pub fn write(&mut self, event: &Event) -> io::Result<()> {
-        self.line.clear();
-        encode(self.format, event, &mut self.line).map_err(io::Error::other)?;
-        self.line.push(b'\n');
-        self.out.write_all(&self.line)
-    }
-
-    /// Closes the file and opens `path` again (a new file after log rotation).
-    pub fn reopen(&mut self) -> io::Result<()> {
-        self.out.flush()?;
-        let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
-        self.out = BufWriter::with_capacity(256 * 1024, file);
-        Ok(())
-    }
-
-    /// Writes buffered lines to the file.
-    pub fn flush(&mut self) -> io::Result<()> {
+impl crate::Deliver for JsonLines {
+    fn deliver(&mut self, batch: &[Record]) -> io::Result<()> {
+        for r in batch {
+            self.out.write_all(r.body.as_bytes())?;
+            self.out.write_all(b"\n")?;
+        }
         self.out.flush()
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out = open_append(&self.path)?;
+        Ok(())
     }
 }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use conpot_core::bus::EventBus;
-use conpot_core::config::{EventFormat, SinkConfig, SinkKind};
+use conpot_core::config::SinkTable;
 use conpot_core::event::{EventDraft, Origin, SessionInfo, Transport};
 use conpot_core::metrics::Metrics;
+use conpot_sinks::{Encoder as EventFormat, SinkSpec};
 use serde_json::Value;
 
 fn origin() -> Origin {
@@ -24,6 +25,19 @@ fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("conpot-sinks-{}-{}", std::process::id(), name));
     let _ = std::fs::remove_dir_all(&d);
     d.join("sub/events.jsonl")
+}
+
+fn spec(path: &std::path::Path, format: EventFormat) -> SinkSpec {
+    let t = SinkTable::from_pairs(
+        "t.toml",
+        "sinks[0]",
+        &[
+            ("type", "jsonl".into()),
+            ("path", path.display().to_string().into()),
+            ("format", format.name().into()),
+        ],
+    );
+    SinkSpec::parse(&t).unwrap()
 }
 
 fn lines(path: &std::path::Path) -> Vec<Value> {
@@ -59,11 +73,8 @@ fn request_event(s: &SessionInfo) -> conpot_core::event::Event {
 async fn write_all(format: EventFormat, name: &str, events: Vec<conpot_core::event::Event>) -> Vec<Value> {
     let path = tmp(name);
     let mut bus = EventBus::new(Arc::new(Metrics::default()));
-    let cfg = SinkConfig {
-        kind: SinkKind::JsonLines { path: path.clone() },
-        format,
-    };
-    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin(), Default::default()).unwrap();
+    let cfg = spec(&path, format);
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin(), Default::default(), &path).unwrap();
     let h = tokio::task::spawn_blocking(task);
     for e in events {
         bus.publish(e);
@@ -161,11 +172,8 @@ async fn drops_are_counted_and_reported() {
     let path = tmp("drops");
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(Arc::clone(&metrics));
-    let cfg = SinkConfig {
-        kind: SinkKind::JsonLines { path: path.clone() },
-        format: EventFormat::Native,
-    };
-    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 4, origin(), Default::default()).unwrap();
+    let cfg = spec(&path, EventFormat::Native);
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 4, origin(), Default::default(), &path).unwrap();
     let s = session();
     // The sink task is not running yet: the queue holds 4, the other 6 are dropped.
     for _ in 0..10 {
@@ -186,12 +194,9 @@ async fn drops_are_counted_and_reported() {
 async fn reopens_after_rotation() {
     let path = tmp("rotate");
     let mut bus = EventBus::new(Arc::new(Metrics::default()));
-    let cfg = SinkConfig {
-        kind: SinkKind::JsonLines { path: path.clone() },
-        format: EventFormat::Native,
-    };
+    let cfg = spec(&path, EventFormat::Native);
     let reopen = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin(), Arc::clone(&reopen)).unwrap();
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin(), Arc::clone(&reopen), &path).unwrap();
     let h = tokio::task::spawn_blocking(task);
     let s = session();
     bus.publish(request_event(&s));

@@ -112,13 +112,21 @@ pub async fn run(config: Config, template: Template) -> i32 {
     let mut bus = EventBus::new(Arc::clone(&metrics));
     let mut sink_tasks = Vec::new();
     let reopen = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    for sink in &config.sinks {
+    let sinks = match conpot_sinks::parse_all(&config.sinks) {
+        Ok(s) => s,
+        Err(errs) => {
+            tracing::error!("configuration errors:\n{}", setup::format_errors(&errs));
+            return 1;
+        }
+    };
+    for sink in &sinks {
         match conpot_sinks::attach(
             sink,
             &mut bus,
             config.limits.event_queue,
             origin.clone(),
             Arc::clone(&reopen),
+            &config.state_dir,
         ) {
             Ok((name, task)) => match spawn_sink(name, task) {
                 Ok(t) => sink_tasks.push(t),
@@ -128,7 +136,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
                 }
             },
             Err(e) => {
-                tracing::error!("cannot open event log {}: {e}", sink.kind);
+                tracing::error!("cannot open event sink {}: {e}", sink.destination());
                 return 1;
             }
         }
@@ -194,8 +202,8 @@ pub async fn run(config: Config, template: Template) -> i32 {
         }
         let _ = out.flush();
     }
-    for s in &config.sinks {
-        tracing::info!("events ({}) -> {}", s.format, s.kind);
+    for s in &sinks {
+        tracing::info!("events ({}) -> {}", s.encoder, s.destination());
     }
     if text_log {
         tracing::info!("events (text) -> this log");

@@ -1,0 +1,153 @@
+//! The syslog sink against rsyslog on loopback (tests/servers/start): RFC 5424 over UDP
+//! and over TCP with octet counting, and the RFC 3164 form; the lines rsyslog wrote are
+//! read back field by field as rsyslog parsed them (PRI, version, time, host, app, procid,
+//! msgid, structured data, message).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use common::*;
+
+/// rsyslog's lines for `host`, split on the tabs of the test template, once `n` are there.
+fn lines(file: &str, host: &str, n: usize) -> Vec<Vec<String>> {
+    let dir = std::env::var("CONPOT_TEST_SYSLOG_DIR").expect("CONPOT_TEST_SYSLOG_DIR");
+    let path = std::path::Path::new(&dir).join(file);
+    let got = wait_for(10, || {
+        let text = std::fs::read_to_string(&path).ok()?;
+        let mine: Vec<Vec<String>> = text
+            .lines()
+            .map(|l| l.split('\t').map(str::to_owned).collect::<Vec<_>>())
+            .filter(|f| f.get(3).is_some_and(|h| h == host))
+            .collect();
+        (mine.len() >= n).then_some(mine)
+    });
+    got.unwrap_or_else(|| panic!("rsyslog did not write {n} lines for {host} to {}", path.display()))
+}
+
+fn send(
+    protocol: &str,
+    addr: &str,
+    framing: &str,
+    format: &str,
+    sensor: &str,
+    n: u64,
+) -> Vec<conpot_core::event::Event> {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let spec = spec(&[
+        ("type", "syslog".into()),
+        ("protocol", protocol.into()),
+        ("host", host.into()),
+        ("port", port.parse::<i64>().unwrap().into()),
+        ("framing", framing.into()),
+        ("format", format.into()),
+        ("facility", "local3".into()),
+    ]);
+    let d = tmp(&format!("syslog-{protocol}-{framing}"));
+    let o = origin(sensor);
+    let run = Running::start(&spec, o.clone(), &d, 10_000);
+    let s = session(43000);
+    let events: Vec<_> = (0..n).map(|i| request(&o, &s, i)).collect();
+    for e in &events {
+        run.publish(e.clone());
+    }
+    let m = run.finish();
+    assert_eq!(m.events_failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    events
+}
+
+fn check_5424(fields: &[String], e: &conpot_core::event::Event, sensor: &str) {
+    assert_eq!(fields[0], "158", "local3.info");
+    assert_eq!(fields[1], "1");
+    assert!(
+        fields[2].starts_with(&e.timestamp_rfc3339_prefix()),
+        "{} vs {:?}",
+        fields[2],
+        e.timestamp
+    );
+    assert_eq!(fields[3], sensor);
+    assert_eq!(fields[4], "conpot");
+    assert_eq!(fields[5], std::process::id().to_string());
+    assert_eq!(fields[6], "modbus.request");
+    let sd = &fields[7];
+    assert!(sd.starts_with("[conpot@32473 "), "{sd}");
+    assert!(
+        sd.contains(&format!("event_id=\"{}\"", e.event_id.hyphenated())),
+        "{sd}"
+    );
+    assert!(
+        sd.contains(&format!("session_id=\"{}\"", e.session_id.hyphenated())),
+        "{sd}"
+    );
+    assert!(sd.contains("src_ip=\"198.51.100.4\" src_port=\"43000\""), "{sd}");
+    assert!(sd.contains("dst_ip=\"10.0.0.5\" dst_port=\"502\""), "{sd}");
+    let body: serde_json::Value = serde_json::from_str(fields[8].trim()).unwrap();
+    assert_eq!(body["event_id"], e.event_id.hyphenated().to_string());
+}
+
+trait Prefix {
+    fn timestamp_rfc3339_prefix(&self) -> String;
+}
+
+impl Prefix for conpot_core::event::Event {
+    /// `YYYY-MM-DDTHH:MM:SS` of the event (rsyslog prints the time it parsed with its zone).
+    fn timestamp_rfc3339_prefix(&self) -> String {
+        conpot_core::time::Iso8601 {
+            time: self.timestamp,
+            zone: false,
+        }
+        .to_string()
+        .chars()
+        .take(19)
+        .collect()
+    }
+}
+
+#[test]
+fn syslog_rfc5424_over_udp() {
+    let Some(addr) = server("CONPOT_TEST_SYSLOG_UDP") else {
+        return;
+    };
+    let sensor = unique("udp");
+    let events = send("udp", &addr, "rfc5424", "native", &sensor, 20);
+    let got = lines("udp.log", &sensor, 20);
+    assert_eq!(got.len(), 20);
+    for (f, e) in got.iter().zip(&events) {
+        check_5424(f, e, &sensor);
+    }
+}
+
+#[test]
+fn syslog_rfc5424_over_tcp_with_octet_counting() {
+    let Some(addr) = server("CONPOT_TEST_SYSLOG_TCP") else {
+        return;
+    };
+    let sensor = unique("tcp");
+    let events = send("tcp", &addr, "rfc5424", "native", &sensor, 300);
+    let got = lines("tcp.log", &sensor, 300);
+    assert_eq!(got.len(), 300, "every message once, framed apart");
+    for (f, e) in got.iter().zip(&events) {
+        check_5424(f, e, &sensor);
+    }
+}
+
+#[test]
+fn syslog_rfc3164_as_conpot_sends_it() {
+    let Some(addr) = server("CONPOT_TEST_SYSLOG_UDP") else {
+        return;
+    };
+    let sensor = unique("bsd");
+    let events = send("udp", &addr, "rfc3164", "text", &sensor, 3);
+    let got = lines("udp.log", &sensor, 3);
+    for (f, e) in got.iter().zip(&events) {
+        assert_eq!(f[0], "158");
+        assert_eq!(f[1], "0", "rsyslog saw the legacy form");
+        assert_eq!(f[4], "conpot", "TAG");
+        assert_eq!(f[5], std::process::id().to_string());
+        let msg = f[8].trim();
+        assert!(
+            msg.starts_with("modbus.request from 198.51.100.4:43000: request="),
+            "{msg}"
+        );
+        assert!(msg.contains(&e.session_id.hyphenated().to_string()), "{msg}");
+    }
+}
