@@ -151,3 +151,67 @@ fn syslog_rfc3164_as_conpot_sends_it() {
         assert!(msg.contains(&e.session_id.hyphenated().to_string()), "{msg}");
     }
 }
+
+/// The outage rsyslog is stopped while events flow over TCP; they wait in the spool and
+/// arrive once each after it is started again. (Seconds, not the 60 s.)
+#[test]
+fn syslog_tcp_outage_spools_and_delivers_every_event_once() {
+    let Some(addr) = server("CONPOT_TEST_SYSLOG_OUTAGE") else {
+        return;
+    };
+    let ctl = |action: &str| {
+        let ctl = std::env::var("CONPOT_TEST_SERVERS_CTL").expect("CONPOT_TEST_SERVERS_CTL");
+        let st = std::process::Command::new(ctl)
+            .args([action, "rsyslog-outage"])
+            .status()
+            .unwrap();
+        assert!(st.success(), "ctl {action} rsyslog-outage");
+    };
+    ctl("start");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let spec = spec(&[
+        ("type", "syslog".into()),
+        ("protocol", "tcp".into()),
+        ("host", host.into()),
+        ("port", port.parse::<i64>().unwrap().into()),
+        ("retry_min_ms", 50.into()),
+        ("retry_max_ms", 300.into()),
+    ]);
+    let sensor = unique("outage");
+    let d = tmp("syslog-outage");
+    let o = origin(&sensor);
+    let run = Running::start(&spec, o.clone(), &d, 100_000);
+    let s = session(44000);
+    let mut ids = Vec::new();
+    let mut publish = |n: u64| {
+        let e = request(&o, &s, n);
+        ids.push(e.event_id.hyphenated().to_string());
+        run.publish(e);
+    };
+    for n in 0..300 {
+        publish(n);
+    }
+    lines("outage.log", &sensor, 300);
+    ctl("stop");
+    for n in 300..1300 {
+        publish(n);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    ctl("start");
+    for n in 1300..1500 {
+        publish(n);
+    }
+    let got = lines("outage.log", &sensor, 1500);
+    let m = run.finish();
+    let mut seen: Vec<String> = got
+        .iter()
+        .map(|f| {
+            let body: serde_json::Value = serde_json::from_str(f[8].trim()).unwrap();
+            body["event_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(m.events_dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids, "every event once, none lost");
+}
