@@ -44,7 +44,7 @@ pub fn attach(
     state_dir: &Path,
 ) -> std::io::Result<(String, impl FnOnce() + Send + 'static)> {
     let mut deliver: Box<dyn Deliver> = match &spec.transport {
-        TransportSpec::JsonLines { path } => Box::new(jsonl::JsonLines::open(path)?),
+        TransportSpec::JsonLines { path, rotate } => Box::new(jsonl::JsonLines::open(path)?.rotating(*rotate)),
         TransportSpec::Sqlite { path } => Box::new(sqlite::Sqlite::open(path)?),
         TransportSpec::Postgres { url } => Box::new(postgres::Postgres::new(url, &spec.name)?),
         TransportSpec::Syslog(s) => Box::new(syslog::Syslog::new(s.clone())?),

@@ -69,6 +69,18 @@ pub struct SyslogSpec {
     pub max_message: usize,
 }
 
+/// When a JSON-lines file is rotated: renamed to `<path>.1` (older ones shifted to `.2`,
+/// ...) and a new file started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rotation {
+    /// Rotate once the file holds this many bytes (0: never for size).
+    pub bytes: u64,
+    /// Rotate once the file is this old (`None`: never for age).
+    pub every: Option<Duration>,
+    /// Rotated files kept (older ones are deleted).
+    pub keep: u32,
+}
+
 /// Where a sink sends its records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportSpec {
@@ -76,6 +88,8 @@ pub enum TransportSpec {
     JsonLines {
         /// File path.
         path: PathBuf,
+        /// Size and age rotation.
+        rotate: Rotation,
     },
     /// A SQLite database file.
     Sqlite {
@@ -155,7 +169,7 @@ impl SinkSpec {
     /// Where the events go, in words for the operator (a file's path, a server's address).
     pub fn destination(&self) -> String {
         match &self.transport {
-            TransportSpec::JsonLines { path } => path.display().to_string(),
+            TransportSpec::JsonLines { path, .. } => path.display().to_string(),
             TransportSpec::Sqlite { path } => format!("sqlite {}", path.display()),
             TransportSpec::Postgres { url } => format!("postgresql {}", redact_url(url)),
             TransportSpec::Syslog(s) => match s.protocol {
@@ -203,8 +217,15 @@ impl SinkSpec {
             "jsonl" => (
                 TransportSpec::JsonLines {
                     path: t.str("path", true, errs)?.into(),
+                    rotate: Rotation {
+                        bytes: t.int("rotate_bytes", 0, i64::MAX, false, errs).unwrap_or(0) as u64,
+                        every: t
+                            .int("rotate_secs", 1, 366 * 86_400, false, errs)
+                            .map(|v| Duration::from_secs(v as u64)),
+                        keep: t.int("keep", 1, 10_000, false, errs).unwrap_or(5) as u32,
+                    },
                 },
-                &["path"],
+                &["path", "rotate_bytes", "rotate_secs", "keep"],
                 false,
             ),
             "sqlite" => (

@@ -215,3 +215,68 @@ async fn reopens_after_rotation() {
         "the next event goes to a new file at the old path"
     );
 }
+
+#[tokio::test]
+async fn rotates_by_size_keeping_the_newest_files() {
+    let path = tmp("size-rotate");
+    let t = SinkTable::from_pairs(
+        "t.toml",
+        "sinks[0]",
+        &[
+            ("type", "jsonl".into()),
+            ("path", path.display().to_string().into()),
+            ("rotate_bytes", 2000.into()),
+            ("keep", 2.into()),
+        ],
+    );
+    let cfg = SinkSpec::parse(&t).unwrap();
+    let mut bus = EventBus::new(Arc::new(Metrics::default()));
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default(), &path).unwrap();
+    let h = tokio::task::spawn_blocking(task);
+    let s = session();
+    for _ in 0..40 {
+        bus.publish(request_event(&s));
+    }
+    drop(bus);
+    h.await.unwrap();
+    let one = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let rotated = |n: u32| std::path::PathBuf::from(format!("{}.{n}", path.display()));
+    assert!(one(&path) > 0);
+    for n in [1, 2] {
+        let len = one(&rotated(n));
+        assert!((2000..3000).contains(&len), ".{n} holds {len} bytes");
+    }
+    assert!(!rotated(3).exists(), "only `keep` rotated files are kept");
+    let total = lines(&path).len() + lines(&rotated(1)).len() + lines(&rotated(2)).len();
+    assert!(total < 40, "the oldest lines went with the dropped file ({total})");
+    assert_eq!(lines(&rotated(1))[0]["event_type"], "modbus.request");
+}
+
+#[tokio::test]
+async fn rotates_by_age() {
+    let path = tmp("age-rotate");
+    let t = SinkTable::from_pairs(
+        "t.toml",
+        "sinks[0]",
+        &[
+            ("type", "jsonl".into()),
+            ("path", path.display().to_string().into()),
+            ("rotate_secs", 1.into()),
+        ],
+    );
+    let cfg = SinkSpec::parse(&t).unwrap();
+    let mut bus = EventBus::new(Arc::new(Metrics::default()));
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default(), &path).unwrap();
+    let h = tokio::task::spawn_blocking(task);
+    let s = session();
+    bus.publish(request_event(&s));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    bus.publish(request_event(&s));
+    drop(bus);
+    h.await.unwrap();
+    assert_eq!(
+        lines(&std::path::PathBuf::from(format!("{}.1", path.display()))).len(),
+        1
+    );
+    assert_eq!(lines(&path).len(), 1, "the file older than rotate_secs was rotated");
+}

@@ -215,3 +215,55 @@ fn syslog_tcp_outage_spools_and_delivers_every_event_once() {
     ids.sort();
     assert_eq!(seen, ids, "every event once, none lost");
 }
+
+/// Events spooled when the sensor stops during an outage are delivered, first and in
+/// order, by the next start of the same sink.
+#[test]
+fn a_spool_left_at_stop_is_delivered_after_the_next_start() {
+    let Some(addr) = server("CONPOT_TEST_SYSLOG_TCP") else {
+        return;
+    };
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let d = tmp("syslog-restart");
+    let sensor = unique("restart");
+    let name = format!("restart-{sensor}");
+    let sink = |host: &str, port: i64| {
+        spec(&[
+            ("type", "syslog".into()),
+            ("protocol", "tcp".into()),
+            ("host", host.into()),
+            ("port", port.into()),
+            ("name", name.clone().into()),
+            ("retry_min_ms", 50.into()),
+        ])
+    };
+    let o = origin(&sensor);
+    let s = session(45000);
+    let events: Vec<_> = (0..51).map(|n| request(&o, &s, n)).collect();
+    // Nothing listens on port 9 of loopback: every attempt is refused.
+    let run = Running::start(&sink("127.0.0.1", 9), o.clone(), &d, 1000);
+    for e in &events[..50] {
+        run.publish(e.clone());
+    }
+    run.finish();
+    let spool = d
+        .join("spool")
+        .join(format!("{}.spool", conpot_sinks::spool::file_stem(&name)));
+    assert!(
+        std::fs::metadata(&spool).unwrap().len() > 0,
+        "the events stay in the spool"
+    );
+    let run = Running::start(&sink(host, port.parse().unwrap()), o.clone(), &d, 1000);
+    run.publish(events[50].clone());
+    run.finish();
+    let got = lines("tcp.log", &sensor, 51);
+    let order: Vec<u64> = got
+        .iter()
+        .map(|f| {
+            let body: serde_json::Value = serde_json::from_str(f[8].trim()).unwrap();
+            body["data"]["n"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(order, (0..51).collect::<Vec<_>>(), "spooled first, in order, once");
+    assert_eq!(std::fs::metadata(&spool).unwrap().len(), 0, "the spool is emptied");
+}
