@@ -67,6 +67,16 @@ impl EventBus {
         &self.metrics
     }
 
+    /// Events waiting in the fullest sink queue: how far the slowest sink lags (for
+    /// metrics, and for load generators that must not outrun a sink).
+    pub fn backlog(&self) -> usize {
+        self.queues
+            .iter()
+            .map(|q| q.tx.max_capacity() - q.tx.capacity())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Hands `event` to every sink without waiting; full queues drop it and count.
     pub fn publish(&self, event: Event) {
         Metrics::inc(&self.metrics.events_published);
@@ -109,6 +119,7 @@ mod tests {
         assert_eq!(big.dropped.load(Ordering::Relaxed), 0);
         assert_eq!(metrics.events_dropped.load(Ordering::Relaxed), 8);
         assert_eq!(metrics.events_published.load(Ordering::Relaxed), 10);
+        assert_eq!(bus.backlog(), 10, "the fullest queue");
         let mut n = 0;
         while small.rx.try_recv().is_ok() {
             n += 1;

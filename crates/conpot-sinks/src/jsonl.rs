@@ -88,6 +88,10 @@ impl JsonLines {
 }
 
 impl crate::Deliver for JsonLines {
+    fn needs_envelope(&self) -> bool {
+        false
+    }
+
     fn deliver(&mut self, batch: &[Record]) -> io::Result<()> {
         for r in batch {
             if self.due() {

@@ -67,6 +67,7 @@ pub fn attach(
         encoder: spec.encoder,
         delivery: spec.delivery.clone(),
         spool,
+        envelope: true,
     };
     Ok((spec.name.clone(), move || runner.run(&mut *deliver)))
 }
@@ -95,6 +96,7 @@ pub fn attach_text_log(
             spool_bytes: 0,
         },
         spool: None,
+        envelope: false,
     };
     (name, move || runner.run(&mut textlog::TextLog))
 }

@@ -1,13 +1,12 @@
 //! The PostgreSQL transport: the schema of the SQLite sink with `jsonb` bodies, `uuid`,
 //! `inet` and `timestamptz` columns, created on start (under an advisory lock, so sensors
-//! starting together do not race); each batch is one transaction of multi-row inserts that
-//! ignore event ids already stored. A failed connection is dropped and made again on the
+//! starting together do not race); each batch is one transaction of inserts from
+//! column arrays that ignore event ids already stored. A failed connection is dropped and made again on the
 //! next attempt; the runner spools meanwhile.
 
 use std::io;
 use std::time::Duration;
 
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
 
 use crate::record::Record;
@@ -56,9 +55,6 @@ CREATE TABLE IF NOT EXISTS files (
 );
 ";
 
-/// Rows per statement: PostgreSQL takes at most 65,535 parameters in one.
-const MAX_ROWS: usize = 2000;
-
 /// Longest wait for the server on one step (connect, a batch).
 const STEP: Duration = Duration::from_secs(10);
 
@@ -83,56 +79,6 @@ fn err(e: tokio_postgres::Error) -> io::Error {
 
 fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "the PostgreSQL server did not answer in time")
-}
-
-/// Owned parameters of one statement.
-type Params = Vec<Box<dyn ToSql + Sync + Send>>;
-
-fn values(rows: usize, casts: &[&str]) -> String {
-    let mut s = String::with_capacity(rows * casts.len() * 12);
-    for row in 0..rows {
-        s.push_str(if row == 0 { "(" } else { ",(" });
-        for (i, cast) in casts.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            s.push_str(&format!("${}{cast}", row * casts.len() + i + 1));
-        }
-        s.push(')');
-    }
-    s
-}
-
-fn port(p: Option<u16>) -> Option<i32> {
-    p.map(i32::from)
-}
-
-const EVENT_CASTS: [&str; 11] = [
-    "::text::uuid",
-    "::text::timestamptz",
-    "::text",
-    "::text::uuid",
-    "::text",
-    "::text",
-    "::text::inet",
-    "::int4",
-    "::text::inet",
-    "::int4",
-    "::text::jsonb",
-];
-
-fn event_params(r: &Record, p: &mut Params) {
-    p.push(Box::new(r.id.clone()));
-    p.push(Box::new(r.time.clone()));
-    p.push(Box::new(r.sensor.clone()));
-    p.push(Box::new(r.session.clone()));
-    p.push(Box::new(r.protocol.clone()));
-    p.push(Box::new(r.event_type.clone()));
-    p.push(Box::new(r.src_ip.clone()));
-    p.push(Box::new(port(r.src_port)));
-    p.push(Box::new(r.dst_ip.clone()));
-    p.push(Box::new(port(r.dst_port)));
-    p.push(Box::new(sql::without_nul_escapes(&r.body).into_owned()));
 }
 
 impl Postgres {
@@ -166,56 +112,82 @@ impl Postgres {
 
     async fn insert(client: &mut Client, batch: &[Record]) -> Result<(), tokio_postgres::Error> {
         let tx = client.transaction().await?;
-        for chunk in batch.chunks(MAX_ROWS) {
-            let mut p: Params = Vec::with_capacity(chunk.len() * EVENT_CASTS.len());
-            for r in chunk {
-                event_params(r, &mut p);
-            }
-            let q = format!(
-                "INSERT INTO events (event_id, time, sensor_id, session_id, protocol, event_type, src_ip, src_port, \
-                 dst_ip, dst_port, body) VALUES {} ON CONFLICT (event_id) DO NOTHING",
-                values(chunk.len(), &EVENT_CASTS)
-            );
-            let refs: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
-            tx.execute(q.as_str(), &refs).await?;
-        }
-        let all_sessions = sql::sessions(batch);
-        for sessions in all_sessions.chunks(MAX_ROWS) {
-            let casts = [
-                "::text::uuid",
-                "::text",
-                "::text",
-                "::text",
-                "::text::inet",
-                "::int4",
-                "::text::inet",
-                "::int4",
-                "::text::timestamptz",
-                "::text::timestamptz",
-            ];
-            let mut p: Params = Vec::with_capacity(sessions.len() * casts.len());
-            for s in sessions {
-                let r = s.record;
-                p.push(Box::new(r.session.clone()));
-                p.push(Box::new(r.sensor.clone()));
-                p.push(Box::new(r.protocol.clone()));
-                p.push(Box::new(r.transport.clone()));
-                p.push(Box::new(r.src_ip.clone()));
-                p.push(Box::new(port(r.src_port)));
-                p.push(Box::new(r.dst_ip.clone()));
-                p.push(Box::new(port(r.dst_port)));
-                p.push(Box::new(s.first.to_owned()));
-                p.push(Box::new(s.last.to_owned()));
-            }
-            let q = format!(
+        // One array per column, unnested on the server: one small statement per batch
+        // however large, where a multi-row VALUES list costs the server a plan of tens of
+        // thousands of parameters.
+        let col = |f: &dyn Fn(&Record) -> String| batch.iter().map(f).collect::<Vec<String>>();
+        let opt = |f: &dyn Fn(&Record) -> Option<String>| batch.iter().map(f).collect::<Vec<Option<String>>>();
+        let port = |f: &dyn Fn(&Record) -> Option<u16>| {
+            batch.iter().map(|r| f(r).map(i32::from)).collect::<Vec<Option<i32>>>()
+        };
+        let ids = col(&|r| r.id.clone());
+        let times = col(&|r| r.time.clone());
+        let sensors = col(&|r| r.sensor.clone());
+        let sessions_col = col(&|r| r.session.clone());
+        let protocols = col(&|r| r.protocol.clone());
+        let types = col(&|r| r.event_type.clone());
+        let src_ip = opt(&|r| r.src_ip.clone());
+        let src_port = port(&|r| r.src_port);
+        let dst_ip = opt(&|r| r.dst_ip.clone());
+        let dst_port = port(&|r| r.dst_port);
+        let bodies = col(&|r| sql::without_nul_escapes(&r.body).into_owned());
+        tx.execute(
+            "INSERT INTO events (event_id, time, sensor_id, session_id, protocol, event_type, src_ip, src_port, \
+             dst_ip, dst_port, body) \
+             SELECT a::uuid, b::timestamptz, c, d::uuid, e, f, g::inet, h, i::inet, j, k::jsonb \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+             $8::int4[], $9::text[], $10::int4[], $11::text[]) AS t(a, b, c, d, e, f, g, h, i, j, k) \
+             ON CONFLICT (event_id) DO NOTHING",
+            &[
+                &ids,
+                &times,
+                &sensors,
+                &sessions_col,
+                &protocols,
+                &types,
+                &src_ip,
+                &src_port,
+                &dst_ip,
+                &dst_port,
+                &bodies,
+            ],
+        )
+        .await?;
+        let sessions = sql::sessions(batch);
+        if !sessions.is_empty() {
+            let scol = |f: &dyn Fn(&sql::SessionRow<'_>) -> String| sessions.iter().map(f).collect::<Vec<String>>();
+            let sopt = |f: &dyn Fn(&sql::SessionRow<'_>) -> Option<String>| {
+                sessions.iter().map(f).collect::<Vec<Option<String>>>()
+            };
+            let sport = |f: &dyn Fn(&sql::SessionRow<'_>) -> Option<u16>| {
+                sessions
+                    .iter()
+                    .map(|s| f(s).map(i32::from))
+                    .collect::<Vec<Option<i32>>>()
+            };
+            tx.execute(
                 "INSERT INTO sessions AS s (session_id, sensor_id, protocol, transport, src_ip, src_port, dst_ip, \
-                 dst_port, first_seen, last_seen) VALUES {} ON CONFLICT (session_id) DO UPDATE SET \
+                 dst_port, first_seen, last_seen) \
+                 SELECT a::uuid, b, c, d, e::inet, f, g::inet, h, i::timestamptz, j::timestamptz \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::text[], \
+                 $8::int4[], $9::text[], $10::text[]) AS t(a, b, c, d, e, f, g, h, i, j) \
+                 ON CONFLICT (session_id) DO UPDATE SET \
                  first_seen = LEAST(s.first_seen, excluded.first_seen), \
                  last_seen = GREATEST(s.last_seen, excluded.last_seen)",
-                values(sessions.len(), &casts)
-            );
-            let refs: Vec<&(dyn ToSql + Sync)> = p.iter().map(|b| &**b as &(dyn ToSql + Sync)).collect();
-            tx.execute(q.as_str(), &refs).await?;
+                &[
+                    &scol(&|s| s.record.session.clone()),
+                    &scol(&|s| s.record.sensor.clone()),
+                    &scol(&|s| s.record.protocol.clone()),
+                    &scol(&|s| s.record.transport.clone()),
+                    &sopt(&|s| s.record.src_ip.clone()),
+                    &sport(&|s| s.record.src_port),
+                    &sopt(&|s| s.record.dst_ip.clone()),
+                    &sport(&|s| s.record.dst_port),
+                    &scol(&|s| s.first.to_owned()),
+                    &scol(&|s| s.last.to_owned()),
+                ],
+            )
+            .await?;
         }
         for r in batch {
             if let Some(f) = &r.file {

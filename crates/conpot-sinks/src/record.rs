@@ -57,6 +57,30 @@ pub struct Record {
 }
 
 impl Record {
+    /// Encodes `event` with `encoder`, without the envelope fields: for the transports
+    /// that write only the body (a file, the text log), which saves a dozen small
+    /// allocations per event.
+    pub fn body_only(encoder: Encoder, event: &Event) -> serde_json::Result<Record> {
+        let mut body = Vec::with_capacity(512);
+        encoder.encode(event, &mut body)?;
+        Ok(Record {
+            id: String::new(),
+            time: String::new(),
+            time_us: 0,
+            sensor: String::new(),
+            session: String::new(),
+            protocol: String::new(),
+            transport: String::new(),
+            event_type: String::new(),
+            src_ip: None,
+            src_port: None,
+            dst_ip: None,
+            dst_port: None,
+            file: None,
+            body: String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        })
+    }
+
     /// Encodes `event` with `encoder`.
     pub fn new(encoder: Encoder, event: &Event) -> serde_json::Result<Record> {
         let mut body = Vec::with_capacity(512);

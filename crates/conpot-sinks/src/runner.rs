@@ -32,6 +32,12 @@ pub trait Deliver: Send {
     /// again later (records already taken are ignored by their event id).
     fn deliver(&mut self, batch: &[Record]) -> io::Result<()>;
 
+    /// Whether the transport reads the records' envelope fields (database columns, the
+    /// syslog header), or only their bodies.
+    fn needs_envelope(&self) -> bool {
+        true
+    }
+
     /// Lets go of the destination and opens it anew (after log rotation, on SIGHUP).
     fn reopen(&mut self) -> io::Result<()> {
         Ok(())
@@ -54,6 +60,8 @@ pub struct Runner {
     pub delivery: Delivery,
     /// The disk spool, when the sink has one.
     pub spool: Option<Spool>,
+    /// Whether records carry the envelope (set from the transport when the runner starts).
+    pub envelope: bool,
 }
 
 struct State {
@@ -70,6 +78,7 @@ impl Runner {
     /// Runs until every sender of the bus is gone and the queue is empty; spooled records
     /// the destination did not take by then stay on disk for the next start.
     pub fn run(mut self, deliver: &mut dyn Deliver) {
+        self.envelope = deliver.needs_envelope();
         let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
             Ok(rt) => rt,
             Err(e) => {
@@ -164,7 +173,12 @@ impl Runner {
     }
 
     fn push(&self, e: &Event, batch: &mut Vec<Record>) {
-        match Record::new(self.encoder, e) {
+        let record = if self.envelope {
+            Record::new(self.encoder, e)
+        } else {
+            Record::body_only(self.encoder, e)
+        };
+        match record {
             Ok(r) => batch.push(r),
             Err(err) => {
                 Metrics::inc(&self.metrics.events_failed);

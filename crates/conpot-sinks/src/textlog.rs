@@ -14,6 +14,10 @@ pub const NAME: &str = "text-log";
 pub struct TextLog;
 
 impl crate::Deliver for TextLog {
+    fn needs_envelope(&self) -> bool {
+        false
+    }
+
     fn deliver(&mut self, batch: &[Record]) -> io::Result<()> {
         for r in batch {
             tracing::info!("{}", r.body);
