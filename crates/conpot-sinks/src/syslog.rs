@@ -87,13 +87,19 @@ pub fn message(spec: &SyslogSpec, r: &Record) -> String {
         }
         SyslogFormat::Rfc3164 => {
             let month = MONTHS.get(t.month.saturating_sub(1) as usize).copied().unwrap_or("Jan");
+            // A local socket's messages carry no HOSTNAME (syslog(3) sends none; the
+            // daemon adds its own).
+            let host = if spec.protocol == SyslogProtocol::Unix {
+                String::new()
+            } else {
+                format!("{} ", header_word(&r.sensor, 255))
+            };
             m.push_str(&format!(
-                "<{pri}>{month} {:>2} {:02}:{:02}:{:02} {} {}[{pid}]: ",
+                "<{pri}>{month} {:>2} {:02}:{:02}:{:02} {host}{}[{pid}]: ",
                 t.day,
                 t.hour,
                 t.minute,
                 t.second,
-                header_word(&r.sensor, 255),
                 header_word(&spec.app_name, 32),
             ));
         }
@@ -285,6 +291,12 @@ mod tests {
                 std::process::id()
             )),
             "{m}"
+        );
+        s.protocol = SyslogProtocol::Unix;
+        let local = message(&s, &record());
+        assert!(
+            local.starts_with(&format!("<134>Nov 25 13:01:42 conpot[{}]: {{", std::process::id())),
+            "{local}"
         );
         s.max_message = 480;
         let mut r = record();

@@ -267,3 +267,44 @@ fn a_spool_left_at_stop_is_delivered_after_the_next_start() {
     assert_eq!(order, (0..51).collect::<Vec<_>>(), "spooled first, in order, once");
     assert_eq!(std::fs::metadata(&spool).unwrap().len(), 0, "the spool is emptied");
 }
+
+/// Conpot's `[syslog]` with `socket = dev`: the text lines go to the local socket (here
+/// rsyslog's, standing in for /dev/log) in the RFC 3164 form, facility from the section.
+#[test]
+fn conpot_syslog_section_sends_text_lines_to_the_local_socket() {
+    let Some(sock) = server("CONPOT_TEST_SYSLOG_UNIX") else {
+        return;
+    };
+    let ini = format!(
+        "[syslog]\nenabled = True\ndevice = {sock}\nfacility = local5\nsocket = dev        ; udp (sends to host:port), dev (sends to device)\n"
+    );
+    let config = conpot_core::config::Config::from_conpot_ini("testing.cfg", &ini).unwrap();
+    let specs = conpot_sinks::parse_all(&config.sinks).unwrap();
+    let sensor = unique("dev");
+    let o = origin(&sensor);
+    let d = tmp("syslog-dev");
+    let run = Running::start(&specs[0], o.clone(), &d, 100);
+    let s = session(46000);
+    let e = request(&o, &s, 1);
+    run.publish(e.clone());
+    let m = run.finish();
+    assert_eq!(m.events_failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // The daemon names the host itself for local messages: find the line by session.
+    let dir = std::env::var("CONPOT_TEST_SYSLOG_DIR").expect("CONPOT_TEST_SYSLOG_DIR");
+    let sid = e.session_id.hyphenated().to_string();
+    let f: Vec<String> = wait_for(10, || {
+        let text = std::fs::read_to_string(std::path::Path::new(&dir).join("unix.log")).ok()?;
+        text.lines()
+            .find(|l| l.contains(&sid))
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+    })
+    .expect("rsyslog wrote the line");
+    assert_eq!(f[0], "174", "local5.info");
+    assert_eq!(f[4], "conpot");
+    let msg = f[8].trim();
+    assert!(
+        msg.starts_with("modbus.request from 198.51.100.4:46000: request="),
+        "{msg}"
+    );
+    assert!(msg.contains(&e.session_id.hyphenated().to_string()), "{msg}");
+}
