@@ -37,8 +37,10 @@ def conpot_templates():
 class Conpot:
     """A running honeypot with both event encodings written to files."""
 
-    def __init__(self, workdir, args=(), config_extra=""):
+    def __init__(self, workdir, args=(), config_extra="", expect=None, mkdir=False):
         self.workdir = Path(workdir)
+        if mkdir:
+            self.workdir.mkdir(parents=True, exist_ok=True)
         self.native = self.workdir / "events.jsonl"
         self.legacy = self.workdir / "conpot.json"
         cfg = self.workdir / "config.toml"
@@ -60,9 +62,17 @@ format = "conpot-legacy"
         )
         # The text log goes to a file: a pipe nobody reads would fill and stall the logger.
         self.stderr = self.workdir / "stderr.log"
+        # The embedded default serves FTP, TFTP and Telnet too; Conpot's own default template
+        # (-t) has FTP and TFTP but no Telnet. Another template (`expect`) names its
+        # protocols and passes its own --port flags.
+        served = ["modbus", "s7comm", "snmp", "ftp", "tftp"] + ([] if "-t" in args else ["telnet"])
+        expected = set(served)
+        default_ports = [flag for name in served for flag in ("--port", f"{name}=0")]
+        if expect is not None:
+            expected, default_ports = set(expect), []
         with open(self.stderr, "w") as err:
             self.proc = subprocess.Popen(
-                [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", "--port", "modbus=0", "--port", "s7comm=0", "--port", "snmp=0", *args],
+                [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", *default_ports, *args],
                 cwd=self.workdir,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -78,9 +88,9 @@ format = "conpot-legacy"
             if len(parts) == 4 and parts[0] == "listening":
                 host, port = parts[3].rsplit(":", 1)
                 self.ports[parts[1]] = int(port)
-                if {"modbus", "s7comm", "snmp"} <= self.ports.keys():
+                if expected <= self.ports.keys():
                     break
-        if "modbus" not in self.ports:
+        if not expected <= self.ports.keys():
             self.proc.kill()
             self.proc.wait(timeout=5)
             raise RuntimeError("conpot did not start: " + self.stderr.read_text())

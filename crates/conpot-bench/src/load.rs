@@ -65,7 +65,7 @@ async fn exchange(s: &mut TcpStream, reply: &mut [u8; REPLY_LEN]) -> std::io::Re
     Ok(())
 }
 
-fn merge(label: &str, parts: Vec<(u64, u64, Vec<u32>)>, elapsed: Duration) -> Report {
+pub(crate) fn merge(label: &str, parts: Vec<(u64, u64, Vec<u32>)>, elapsed: Duration) -> Report {
     let mut r = Report {
         label: label.to_owned(),
         elapsed,
@@ -117,7 +117,7 @@ pub async fn modbus(target: SocketAddr, connections: usize, duration: Duration) 
 }
 
 /// A source address on the loopback network for worker `i` (spreads per-source limits).
-fn source(i: usize) -> SocketAddr {
+pub(crate) fn source(i: usize) -> SocketAddr {
     let n = (i % 250) as u8 + 1;
     SocketAddr::from(([127, 0, 1, n], 0))
 }
@@ -152,7 +152,7 @@ pub async fn connect(target: SocketAddr, workers: usize, duration: Duration) -> 
 
 /// Runs `workers` workers, each running `session(i)` back to back for `duration`, and
 /// reports how many succeeded and how long each took.
-async fn sessions<F, Fut>(label: &str, workers: usize, duration: Duration, session: F) -> Report
+pub(crate) async fn sessions<F, Fut>(label: &str, workers: usize, duration: Duration, session: F) -> Report
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = std::io::Result<()>> + Send,
@@ -230,6 +230,124 @@ pub async fn s7(target: SocketAddr, workers: usize, duration: Duration) -> Repor
         },
     )
     .await
+}
+
+/// Reads until what was read ends with `end`; at most 64 KiB.
+async fn read_until(s: &mut TcpStream, end: &[u8], buf: &mut Vec<u8>) -> std::io::Result<()> {
+    buf.clear();
+    let mut chunk = [0u8; 4096];
+    while !buf.ends_with(end) {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 || buf.len() > 65_536 {
+            return Err(std::io::Error::other("telnet session ended early"));
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// `workers` workers each running whole Telnet console sessions back to back for
+/// `duration`: connect, log in as `user` with `password`, three `show` commands, logout.
+pub async fn telnet(target: SocketAddr, workers: usize, duration: Duration, user: String, password: String) -> Report {
+    let login = std::sync::Arc::new(format!("{user}\r\n{password}\r\n").into_bytes());
+    sessions(
+        &format!("telnet sessions, {workers} workers"),
+        workers,
+        duration,
+        move |i| {
+            let login = std::sync::Arc::clone(&login);
+            async move {
+                let mut s = connect_from(target, i).await?;
+                let _ = s.set_nodelay(true);
+                let mut buf = Vec::with_capacity(4096);
+                read_until(&mut s, b"login: ", &mut buf).await?;
+                s.write_all(&login).await?;
+                read_until(&mut s, b">", &mut buf).await?;
+                for cmd in [
+                    &b"show version\r\n"[..],
+                    b"show ip interface\r\n",
+                    b"show interfaces status\r\n",
+                ] {
+                    s.write_all(cmd).await?;
+                    read_until(&mut s, b">", &mut buf).await?;
+                }
+                s.write_all(b"logout\r\n").await?;
+                let mut rest = Vec::new();
+                s.read_to_end(&mut rest).await?;
+                Ok(())
+            }
+        },
+    )
+    .await
+}
+
+/// C connections each sending Modbus RTU-over-TCP Read Holding Registers (slave 1,
+/// address 0, 2 registers) back to back for `duration`.
+pub async fn rtu(target: SocketAddr, connections: usize, duration: Duration) -> Report {
+    const REQ: [u8; 8] = [1, 3, 0, 0, 0, 2, 0xC4, 0x0B];
+    sessions_persistent(
+        &format!("rtu over tcp, {connections} connections"),
+        target,
+        connections,
+        duration,
+        |s| {
+            Box::pin(async move {
+                s.write_all(&REQ).await?;
+                let mut reply = [0u8; 9];
+                s.read_exact(&mut reply).await?;
+                if reply.get(..3) != Some(&[1, 3, 4][..]) {
+                    return Err(std::io::Error::other("not an RTU answer"));
+                }
+                Ok(())
+            })
+        },
+    )
+    .await
+}
+
+type Exchange = for<'a> fn(
+    &'a mut TcpStream,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send + 'a>>;
+
+/// `connections` connections, each running `exchange` back to back for `duration`.
+async fn sessions_persistent(
+    label: &str,
+    target: SocketAddr,
+    connections: usize,
+    duration: Duration,
+    exchange: Exchange,
+) -> Report {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::new());
+            let Ok(mut s) = connect_from(target, c).await else {
+                return (0, 1, lat);
+            };
+            let _ = s.set_nodelay(true);
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match exchange(&mut s).await {
+                    Ok(()) => {
+                        ok += 1;
+                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    }
+                    Err(_) => {
+                        err += 1;
+                        break;
+                    }
+                }
+            }
+            (ok, err, lat)
+        }));
+    }
+    let mut parts = Vec::new();
+    for t in tasks {
+        parts.push(t.await.unwrap_or((0, 1, Vec::new())));
+    }
+    merge(label, parts, start.elapsed())
 }
 
 /// An SNMPv2c GET of sysDescr.0 with community `public` (request id patched per send).

@@ -2,12 +2,17 @@
 //! C connections), `connect` (new connection per request), `idle` (hold N idle
 //! connections and measure the server's memory), `bare` (the reference responder: a
 //! fixed Modbus reply without parsing or logging), `startup` (time to first accepted
-//! connection and idle memory), and `suite` (all of them, bare responder vs conpot).
+//! connection and idle memory), `telnet` (whole console sessions: login, three commands,
+//! logout), `rtu` (Modbus RTU over TCP to the serial device server), `ftp` (whole anonymous
+//! FTP sessions with a listing and a download), `tftp` (parallel TFTP downloads with
+//! options), and `suite` (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
 //! Traffic goes to loopback only.
 
 mod load;
 mod proc_info;
 mod suite;
+mod transfer;
+mod udp;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -63,10 +68,119 @@ enum Mode {
         #[arg(short, long, default_value_t = 10)]
         duration: u64,
     },
+    /// C workers, each running whole Telnet sessions (login, 3 commands, logout) for D seconds.
+    Telnet {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:2323")]
+        target: SocketAddr,
+        /// Concurrent workers.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+        /// User to log in as.
+        #[arg(long, default_value = "admin")]
+        user: String,
+        /// Its password (the default template's is `Siemens-<hostname of the persona>`).
+        #[arg(long)]
+        password: String,
+    },
+    /// C connections, each sending Modbus RTU-over-TCP requests back to back for D seconds.
+    Rtu {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:4001")]
+        target: SocketAddr,
+        /// Concurrent connections.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
     /// SNMPv2c GET sysDescr.0 with C requests outstanding, for D seconds.
     Snmp {
         /// Agent address (loopback).
         #[arg(long, default_value = "127.0.0.1:16100")]
+        target: SocketAddr,
+        /// Requests in flight.
+        #[arg(short, long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
+    /// C workers, each running whole FTP sessions (anonymous login, LIST, RETR, QUIT, each
+    /// transfer over its own passive data connection) for D seconds.
+    Ftp {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:2121")]
+        target: SocketAddr,
+        /// Concurrent workers.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+        /// The file to download.
+        #[arg(long, default_value = "config/station.cfg")]
+        file: String,
+    },
+    /// P parallel TFTP downloads of a file, back to back for D seconds.
+    Tftp {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:6969")]
+        target: SocketAddr,
+        /// Transfers at once.
+        #[arg(short, long, default_value_t = 4)]
+        parallel: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+        /// The file to download.
+        #[arg(long, default_value = "config/station.cfg")]
+        file: String,
+        /// Block size asked for.
+        #[arg(long, default_value_t = 1428)]
+        blksize: usize,
+        /// Window size asked for (RFC 7440).
+        #[arg(long, default_value_t = 8)]
+        windowsize: u16,
+    },
+    /// IPMI Get Channel Authentication Capabilities with C requests outstanding.
+    IpmiCaps {
+        /// BMC address (loopback).
+        #[arg(long, default_value = "127.0.0.1:623")]
+        target: SocketAddr,
+        /// Requests in flight.
+        #[arg(short, long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
+    /// Whole RMCP+ logins (suite 17) by C workers, each from its own port.
+    Rmcpp {
+        /// BMC address (loopback).
+        #[arg(long, default_value = "127.0.0.1:623")]
+        target: SocketAddr,
+        /// Concurrent workers.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+        /// User name.
+        #[arg(long, default_value = "ADMIN")]
+        user: String,
+        /// Password.
+        #[arg(long, default_value = "ADMIN")]
+        password: String,
+    },
+    /// BACnet ReadProperty of the device's name with C requests outstanding.
+    Bacnet {
+        /// Device address (loopback).
+        #[arg(long, default_value = "127.0.0.1:47808")]
         target: SocketAddr,
         /// Requests in flight.
         #[arg(short, long, default_value_t = 32)]
@@ -147,12 +261,97 @@ fn main() {
                 println!("{}", r.summary());
                 i32::from(r.errors > 0)
             }
+            Mode::Telnet {
+                target,
+                connections,
+                duration,
+                user,
+                password,
+            } => {
+                let r = load::telnet(target, connections, Duration::from_secs(duration), user, password).await;
+                println!("{}", r.summary());
+                i32::from(r.errors > 0)
+            }
+            Mode::Rtu {
+                target,
+                connections,
+                duration,
+            } => {
+                let r = load::rtu(target, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
+                i32::from(r.errors > 0)
+            }
             Mode::Snmp {
                 target,
                 connections,
                 duration,
             } => {
                 let r = load::snmp(target, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
+                i32::from(r.requests == 0)
+            }
+            Mode::Ftp {
+                target,
+                connections,
+                duration,
+                file,
+            } => {
+                let r = transfer::ftp(target, connections, Duration::from_secs(duration), file).await;
+                println!("{}", r.summary());
+                i32::from(r.errors > 0 || r.requests == 0)
+            }
+            Mode::Tftp {
+                target,
+                parallel,
+                duration,
+                file,
+                blksize,
+                windowsize,
+            } => {
+                let (r, bytes) = transfer::tftp(
+                    target,
+                    parallel,
+                    Duration::from_secs(duration),
+                    file,
+                    blksize,
+                    windowsize,
+                )
+                .await;
+                println!("{}", r.summary());
+                println!(
+                    "{:.1} MiB/s",
+                    bytes as f64 / r.elapsed.as_secs_f64().max(1e-9) / 1_048_576.0
+                );
+                i32::from(r.requests == 0)
+            }
+            Mode::IpmiCaps {
+                target,
+                connections,
+                duration,
+            } => {
+                let d = Duration::from_secs(duration);
+                let r = udp::fixed("ipmi auth caps", target, &udp::IPMI_CAPS, connections, d).await;
+                println!("{}", r.summary());
+                i32::from(r.requests == 0)
+            }
+            Mode::Rmcpp {
+                target,
+                connections,
+                duration,
+                user,
+                password,
+            } => {
+                let r = udp::rmcpp(target, connections, Duration::from_secs(duration), user, password).await;
+                println!("{}", r.summary());
+                i32::from(r.requests == 0)
+            }
+            Mode::Bacnet {
+                target,
+                connections,
+                duration,
+            } => {
+                let d = Duration::from_secs(duration);
+                let r = udp::fixed("bacnet read-property", target, &udp::BACNET_RP, connections, d).await;
                 println!("{}", r.summary());
                 i32::from(r.requests == 0)
             }

@@ -13,6 +13,8 @@ struct Server {
     addr: SocketAddr,
     s7: Option<SocketAddr>,
     snmp: Option<SocketAddr>,
+    ftp: Option<SocketAddr>,
+    tftp: Option<SocketAddr>,
     ready: Duration,
 }
 
@@ -35,7 +37,7 @@ fn spawn(mut cmd: Command, marker: &str, with_s7: bool) -> Result<Server, String
         .spawn()
         .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (mut addr, mut s7, mut snmp) = (None, None, None);
+    let (mut addr, mut s7, mut snmp, mut ftp, mut tftp) = (None, None, None, None, None);
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| e.to_string())?;
         if let Some(rest) = line.strip_prefix("listening s7comm tcp ") {
@@ -44,11 +46,17 @@ fn spawn(mut cmd: Command, marker: &str, with_s7: bool) -> Result<Server, String
         if let Some(rest) = line.strip_prefix("listening snmp udp ") {
             snmp = rest.trim().parse::<SocketAddr>().ok();
         }
+        if let Some(rest) = line.strip_prefix("listening ftp tcp ") {
+            ftp = rest.trim().parse::<SocketAddr>().ok();
+        }
+        if let Some(rest) = line.strip_prefix("listening tftp udp ") {
+            tftp = rest.trim().parse::<SocketAddr>().ok();
+        }
         if let Some(rest) = line.strip_prefix(marker) {
             addr = Some(rest.trim().parse::<SocketAddr>().map_err(|e| format!("{rest}: {e}"))?);
         }
         if let Some(a) = addr
-            && (!with_s7 || (s7.is_some() && snmp.is_some()))
+            && (!with_s7 || (s7.is_some() && snmp.is_some() && ftp.is_some() && tftp.is_some()))
         {
             // Ready means accepting connections.
             while std::net::TcpStream::connect(a).is_err() {
@@ -59,6 +67,8 @@ fn spawn(mut cmd: Command, marker: &str, with_s7: bool) -> Result<Server, String
                 addr: a,
                 s7,
                 snmp,
+                ftp,
+                tftp,
                 ready: t.elapsed(),
             });
         }
@@ -73,11 +83,25 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
     let config = dir.join("bench.toml");
     let events = dir.join("events.jsonl");
     let cfg = format!(
-        "[sensor]\nid = \"bench\"\nstate_dir = \"{}\"\n[limits]\nmax_connections = 100000\nmax_connections_per_ip = 100000\nudp_answers_per_source = 10000000\n[[sinks]]\ntype = \"jsonl\"\npath = \"{}\"\nformat = \"native\"\n",
+        "[sensor]\nid = \"bench\"\nstate_dir = \"{}\"\n[limits]\nmax_connections = 100000\nmax_connections_per_ip = 100000\nudp_answers_per_source = 10000000\nevent_source_share = 100\n[[sinks]]\ntype = \"jsonl\"\npath = \"{}\"\nformat = \"native\"\n",
         dir.join("state").display(),
         events.display()
     );
     if let Err(e) = std::fs::write(&config, cfg) {
+        eprintln!("{e}");
+        return 1;
+    }
+    // The embedded default persona with the files the transfer loads fetch.
+    let template = dir.join("template");
+    let text = format!(
+        "{}\n[[filesystem.entries]]\npath = \"/flash/log/bench_4k.bin\"\ncontent = \"{}\"\n\n[[filesystem.entries]]\npath = \"/flash/log/bench_1m.bin\"\ncontent = \"{}\"\n",
+        include_str!("../../../templates/default/template.toml"),
+        "x".repeat(4096),
+        "y".repeat(1 << 20)
+    );
+    if let Err(e) =
+        std::fs::create_dir_all(&template).and_then(|()| std::fs::write(template.join("template.toml"), text))
+    {
         eprintln!("{e}");
         return 1;
     }
@@ -109,6 +133,8 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
     cmd.args([
         "-c",
         &config.to_string_lossy(),
+        "-t",
+        &template.to_string_lossy(),
         "--listen-host",
         "127.0.0.1",
         "--port",
@@ -117,6 +143,10 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
         "s7comm=0",
         "--port",
         "snmp=0",
+        "--port",
+        "ftp=0",
+        "--port",
+        "tftp=0",
         "-q",
     ]);
     cmd.current_dir(&dir);
@@ -150,6 +180,22 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
             let r = load::snmp(addr, 32, duration).await;
             println!("{}", r.summary());
             Some(r)
+        }
+        None => None,
+    };
+    let ftp = match server.ftp {
+        Some(addr) => {
+            let r = crate::transfer::ftp(addr, 16, duration, "log/bench_4k.bin".into()).await;
+            println!("{}", r.summary());
+            Some(r)
+        }
+        None => None,
+    };
+    let tftp = match server.tftp {
+        Some(addr) => {
+            let (r, bytes) = crate::transfer::tftp(addr, 4, duration, "log/bench_1m.bin".into(), 1428, 8).await;
+            println!("{}", r.summary());
+            Some((r, bytes))
         }
         None => None,
     };
@@ -204,10 +250,25 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
             r.percentile_ms(0.99)
         );
     }
+    if let Some(r) = &ftp {
+        println!(
+            "| FTP sessions/s (login, LIST, RETR 4 KiB, QUIT), 16 workers | - | {:.0} (p99 {:.2} ms) | >= 2,000 |",
+            r.rate(),
+            r.percentile_ms(0.99)
+        );
+    }
+    if let Some((r, bytes)) = &tftp {
+        println!(
+            "| TFTP 1 MiB RRQ, 4 parallel (blksize 1428, windowsize 8) | - | {:.1} MiB/s, {:.1} transfers/s | - |",
+            *bytes as f64 / r.elapsed.as_secs_f64().max(1e-9) / 1_048_576.0,
+            r.rate()
+        );
+    }
+    let ftp_errors = ftp.as_ref().map_or(0, |r| r.errors);
     println!(
         "| errors | {} | {} | 0 |",
         bare_modbus.errors + bare_connect.errors,
-        modbus.errors + connect.errors + s7_errors
+        modbus.errors + connect.errors + s7_errors + ftp_errors
     );
     println!("| events written | - | {events_written} | every request |");
     let _ = std::fs::remove_dir_all(&dir);

@@ -29,6 +29,25 @@ pub struct Limits {
     pub udp_answers_per_source: u32,
     /// A UDP reply may be at most this many times its request's size.
     pub udp_amplification: usize,
+    /// A partial frame (input the protocol has not consumed yet) must be completed within
+    /// this time, as a real device drops a half-sent request; else the connection closes.
+    pub frame_timeout: Duration,
+    /// While a frame is partial, input must arrive at least this fast (bytes per second,
+    /// after the first second; 0: no minimum), so a slow drip cannot hold a connection.
+    pub min_input_rate: u32,
+    /// How long replies may wait unsent for a client that does not read them before the
+    /// connection is closed (while they wait, nothing more is read from it).
+    pub output_timeout: Duration,
+    /// Bytes kept of one decoded text field of an event (the rest is cut, and the event
+    /// names the field in `truncated_fields`); arrays keep at most this many elements.
+    pub field_limit: usize,
+    /// Bytes of events (as estimated when queued) one sink queue holds before new ones
+    /// are dropped and counted.
+    pub event_queue_bytes: usize,
+    /// Percent of a sink queue (events and bytes) the protocol detail of one source
+    /// address may fill; past it that source's detail is dropped and counted, never the
+    /// events of others.
+    pub event_source_share: u8,
 }
 
 impl Default for Limits {
@@ -43,6 +62,12 @@ impl Default for Limits {
             capture_quota: 256 << 20,
             udp_answers_per_source: 250,
             udp_amplification: 8,
+            frame_timeout: Duration::from_secs(10),
+            min_input_rate: 16,
+            output_timeout: Duration::from_secs(10),
+            field_limit: 1024,
+            event_queue_bytes: 32 << 20,
+            event_source_share: 25,
         }
     }
 }
@@ -197,6 +222,12 @@ impl Config {
                     "capture_quota",
                     "udp_answers_per_source",
                     "udp_amplification",
+                    "frame_timeout",
+                    "min_input_rate",
+                    "output_timeout",
+                    "field_limit",
+                    "event_queue_bytes",
+                    "event_source_share",
                 ],
                 &mut errs,
             );
@@ -228,6 +259,24 @@ impl Config {
             }
             if let Some(v) = t.int("udp_amplification", 1, 1000, false, &mut errs) {
                 l.udp_amplification = v as usize;
+            }
+            if let Some(v) = t.int("frame_timeout", 1, 3600, false, &mut errs) {
+                l.frame_timeout = Duration::from_secs(v as u64);
+            }
+            if let Some(v) = t.int("min_input_rate", 0, 1 << 30, false, &mut errs) {
+                l.min_input_rate = v as u32;
+            }
+            if let Some(v) = t.int("output_timeout", 1, 3600, false, &mut errs) {
+                l.output_timeout = Duration::from_secs(v as u64);
+            }
+            if let Some(v) = get("field_limit", 1 << 24, &mut errs) {
+                l.field_limit = v;
+            }
+            if let Some(v) = t.int("event_queue_bytes", 4096, 1 << 40, false, &mut errs) {
+                l.event_queue_bytes = v as usize;
+            }
+            if let Some(v) = t.int("event_source_share", 1, 100, false, &mut errs) {
+                l.event_source_share = v as u8;
             }
         }
         if let Some(t) = top.table("listen", false, &mut errs) {
@@ -458,6 +507,25 @@ mod tests {
         assert_eq!(dev.sinks[0].str("path"), Some("/dev/log"));
         let bad = Config::from_conpot_ini("t.cfg", "[syslog]\nenabled = True\nsocket = udp\nport = x\n").unwrap_err();
         assert_eq!(bad[0].key, "syslog.port");
+    }
+
+    #[test]
+    fn hardening_limits_from_toml() {
+        let c = Config::from_toml(
+            "c.toml",
+            "[limits]\nframe_timeout = 3\nmin_input_rate = 0\noutput_timeout = 4\nfield_limit = 100\nevent_queue_bytes = 1048576\nevent_source_share = 10\n",
+        )
+        .unwrap();
+        assert_eq!(c.limits.frame_timeout, Duration::from_secs(3));
+        assert_eq!(c.limits.min_input_rate, 0);
+        assert_eq!(c.limits.output_timeout, Duration::from_secs(4));
+        assert_eq!(c.limits.field_limit, 100);
+        assert_eq!(c.limits.event_queue_bytes, 1 << 20);
+        assert_eq!(c.limits.event_source_share, 10);
+        let errs = Config::from_toml("c.toml", "[limits]\nevent_source_share = 0\nframe_timeout = 0\n").unwrap_err();
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert!(keys.contains(&"limits.event_source_share"), "{keys:?}");
+        assert!(keys.contains(&"limits.frame_timeout"), "{keys:?}");
     }
 
     #[test]

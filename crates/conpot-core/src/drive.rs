@@ -13,8 +13,43 @@ use crate::protocol::{Capture, Deadline, IoEvent, IoRequest, Output, Service, Se
 /// Hands stream `input` to the session until it consumes nothing more or asks to close;
 /// returns how many bytes it consumed. The TCP listener and [`Driver`] both use it.
 pub fn feed_stream(session: &mut dyn Session, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
+    feed_stream_bounded(session, input, now, out, OutputBound::UNBOUNDED)
+}
+
+/// How much output one round of input may produce before the rest of the input waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputBound {
+    /// Bytes to send.
+    pub bytes: usize,
+    /// Events.
+    pub events: usize,
+}
+
+impl OutputBound {
+    /// No bound.
+    pub const UNBOUNDED: OutputBound = OutputBound {
+        bytes: usize::MAX,
+        events: usize::MAX,
+    };
+
+    /// Whether `out` holds as much as the bound allows.
+    pub fn reached(&self, out: &Output) -> bool {
+        out.bytes.len() >= self.bytes || out.events.len() >= self.events
+    }
+}
+
+/// As [`feed_stream`], but stops once `out` reaches `bound`: the listener sends what was
+/// produced before it hands the session more of a pipelined burst, so a client that sends
+/// many requests and reads no answers holds at most one round of output.
+pub fn feed_stream_bounded(
+    session: &mut dyn Session,
+    input: &[u8],
+    now: SystemTime,
+    out: &mut Output,
+    bound: OutputBound,
+) -> usize {
     let mut used = 0;
-    while used < input.len() {
+    while used < input.len() && !bound.reached(out) {
         let n = session
             .on_input(input.get(used..).unwrap_or_default(), now, out)
             .min(input.len() - used);

@@ -232,9 +232,178 @@ impl Event {
     }
 }
 
+/// Names of cut fields listed in `truncated_fields`, at most.
+const MAX_TRUNCATED_NAMES: usize = 16;
+
+/// Bounds every decoded value of `draft` (request, response, data fields): a string keeps
+/// at most `limit` bytes (cut on a character boundary), an array at most `limit` elements,
+/// nesting at most 32 levels. A protocol decodes what the attacker sent, so without this a
+/// 60 kB community string or a 1,000-entry varbind list would be logged whole. The names of
+/// what was cut go in the data field `truncated_fields` (as `raw` carries its own flag).
+/// Returns how many values were cut.
+pub fn bound_fields(draft: &mut EventDraft, limit: usize) -> usize {
+    let mut cut: Vec<String> = Vec::new();
+    let mut path = String::new();
+    let body = &mut draft.body;
+    let mut walk = |v: &mut Json, name: &str, cut: &mut Vec<String>| {
+        path.clear();
+        path.push_str(name);
+        bound_value(v, limit, &mut path, 0, cut);
+    };
+    if let Some(v) = &mut body.request {
+        walk(v, "request", &mut cut);
+    }
+    if let Some(v) = &mut body.response {
+        walk(v, "response", &mut cut);
+    }
+    for (k, v) in body.data.iter_mut() {
+        walk(v, k, &mut cut);
+    }
+    if let Some(e) = &mut body.error
+        && cut_string(e, limit)
+    {
+        cut.push("error".into());
+    }
+    let n = cut.len();
+    if n > 0 {
+        cut.truncate(MAX_TRUNCATED_NAMES);
+        body.data.insert(
+            "truncated_fields",
+            Json::Array(cut.into_iter().map(Json::String).collect()),
+        );
+    }
+    n
+}
+
+/// Cuts `s` to at most `limit` bytes on a character boundary; true if it was cut.
+fn cut_string(s: &mut String, limit: usize) -> bool {
+    if s.len() <= limit {
+        return false;
+    }
+    let mut end = limit;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    true
+}
+
+/// Bounds `v`, whose name is `path` (extended in place for members, restored after, so
+/// walking allocates nothing unless something is cut).
+fn bound_value(v: &mut Json, limit: usize, path: &mut String, depth: usize, cut: &mut Vec<String>) {
+    const MAX_DEPTH: usize = 32;
+    let note = |path: &String, cut: &mut Vec<String>| {
+        if cut.len() < MAX_TRUNCATED_NAMES && !cut.contains(path) {
+            cut.push(path.clone());
+        } else if cut.len() >= MAX_TRUNCATED_NAMES {
+            // Counted, not named.
+            cut.push(String::new());
+        }
+    };
+    match v {
+        Json::String(s) => {
+            if cut_string(s, limit) {
+                note(path, cut);
+            }
+        }
+        Json::Array(a) => {
+            if depth >= MAX_DEPTH {
+                a.clear();
+                note(path, cut);
+                return;
+            }
+            if a.len() > limit {
+                a.truncate(limit);
+                note(path, cut);
+            }
+            for x in a.iter_mut() {
+                bound_value(x, limit, path, depth + 1, cut);
+            }
+        }
+        Json::Object(m) => {
+            if depth >= MAX_DEPTH {
+                m.clear();
+                note(path, cut);
+                return;
+            }
+            if m.len() > limit {
+                let keep: Vec<String> = m.keys().take(limit).cloned().collect();
+                m.retain(|k, _| keep.contains(k));
+                note(path, cut);
+            }
+            for (k, x) in m.iter_mut() {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                bound_value(x, limit, path, depth + 1, cut);
+                path.truncate(len);
+            }
+        }
+        Json::Null | Json::Bool(_) | Json::Number(_) => {}
+    }
+}
+
+/// A rough size in bytes of a JSON value in memory (what a queued event costs).
+fn json_size(v: &Json) -> usize {
+    match v {
+        Json::String(s) => 32 + s.len(),
+        Json::Array(a) => 32 + a.iter().map(json_size).sum::<usize>(),
+        Json::Object(m) => 32 + m.iter().map(|(k, x)| 48 + k.len() + json_size(x)).sum::<usize>(),
+        Json::Null | Json::Bool(_) | Json::Number(_) => 32,
+    }
+}
+
+impl Event {
+    /// A rough size in bytes of this event in memory: what the bus counts against a sink
+    /// queue's byte bound.
+    pub fn approx_size(&self) -> usize {
+        let raw = |r: &Option<Raw>| r.as_ref().map_or(0, |r| r.bytes.capacity());
+        std::mem::size_of::<Event>()
+            + raw(&self.raw)
+            + raw(&self.raw_response)
+            + self.request.as_ref().map_or(0, json_size)
+            + self.response.as_ref().map_or(0, json_size)
+            + self
+                .data
+                .iter()
+                .map(|(k, v)| 24 + k.len() + json_size(v))
+                .sum::<usize>()
+            + self.error.as_ref().map_or(0, String::len)
+            + self
+                .conpot
+                .as_ref()
+                .map_or(0, |c| json_size(&c.request) + json_size(&c.response) + 64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoded_fields_are_bounded_and_flagged() {
+        let mut d = EventDraft::new("snmp.request")
+            .with("community", "c".repeat(60_000))
+            .with("version", 2);
+        d.body.request = Some(serde_json::json!({
+            "varbinds": (0..1000).map(|i| format!("1.3.6.1.{i}")).collect::<Vec<_>>(),
+            "name": "é".repeat(10),
+        }));
+        let n = bound_fields(&mut d, 9);
+        assert_eq!(d.body.data["community"].as_str().unwrap().len(), 9);
+        assert_eq!(d.body.data["version"], 2);
+        let req = d.body.request.as_ref().unwrap();
+        assert_eq!(req["varbinds"].as_array().unwrap().len(), 9);
+        assert_eq!(req["name"].as_str().unwrap(), "éééé", "cut on a character boundary");
+        let flagged = d.body.data["truncated_fields"].as_array().unwrap();
+        assert!(flagged.contains(&Json::from("community")), "{flagged:?}");
+        assert!(flagged.contains(&Json::from("request.varbinds")), "{flagged:?}");
+        assert!(n >= 3);
+        // Nothing to cut: nothing flagged.
+        let mut small = EventDraft::new("x").with("a", "short");
+        assert_eq!(bound_fields(&mut small, 9), 0);
+        assert!(small.body.data.get("truncated_fields").is_none());
+    }
 
     #[test]
     fn ids_are_v7_and_ordered() {

@@ -37,6 +37,11 @@ impl Fields {
         self.0.is_empty()
     }
 
+    /// The fields in order, values mutable (to bound them before an event is stamped).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Json)> {
+        self.0.iter_mut().map(|(k, v)| (&**k, v))
+    }
+
     /// The fields in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Json)> {
         self.0.iter().map(|(k, v)| (k.as_ref(), v))

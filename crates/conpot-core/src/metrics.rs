@@ -34,6 +34,18 @@ counters! {
     limit_amplification,
     /// UDP sessions closed early because too many sources were tracked.
     limit_udp_sessions,
+    /// Connections closed to make room for a newcomer at the global limit.
+    limit_evictions,
+    /// Connections closed because a partial frame was not completed in time.
+    limit_frame_timeout,
+    /// Connections closed because a partial frame arrived too slowly.
+    limit_min_input_rate,
+    /// Connections closed because the client did not take its replies.
+    limit_output,
+    /// Decoded event fields cut to the field limit.
+    fields_truncated,
+    /// UDP requests over budget logged only in a per-source summary.
+    events_summarised,
     /// Sessions closed for being idle.
     idle_timeouts,
     /// Events handed to the bus.
@@ -50,5 +62,10 @@ impl Metrics {
     /// Adds one to `counter`.
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `n` to `counter`.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 }

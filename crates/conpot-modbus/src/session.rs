@@ -82,7 +82,19 @@ impl Session for ModbusSession {
 /// Sends `resp`; returns what was sent. A response that does not fit a PDU (the device
 /// builds none) would be replaced by SERVER DEVICE FAILURE.
 fn send(mbap: &Mbap, function: u8, resp: Response, out: &mut Vec<u8>) -> Response {
-    if wire::emit(mbap, out, |w| resp.encode(w)).is_ok() {
+    answer(function, resp, out, |r, out| wire::emit(mbap, out, |w| r.encode(w)))
+}
+
+/// Frames `resp` into `out` with `frame` (MBAP for Modbus/TCP, address and CRC for RTU)
+/// and returns what was sent: a response that does not fit the frame is replaced by
+/// SERVER DEVICE FAILURE, which always fits. Every Modbus framing answers through it.
+pub fn answer(
+    function: u8,
+    resp: Response,
+    out: &mut Vec<u8>,
+    frame: impl Fn(&Response, &mut Vec<u8>) -> conpot_core::wire::WireResult<()>,
+) -> Response {
+    if frame(&resp, out).is_ok() {
         return resp;
     }
     let failure = Response::Exception {
@@ -90,15 +102,25 @@ fn send(mbap: &Mbap, function: u8, resp: Response, out: &mut Vec<u8>) -> Respons
         exception: Exception::ServerDeviceFailure,
     };
     // Two bytes always fit.
-    let _ = wire::emit(mbap, out, |w| failure.encode(w));
+    let _ = frame(&failure, out);
     failure
 }
 
 /// The event of one request: decoded request and response, the bytes of both.
 fn request_event(mbap: &Mbap, raw: &[u8], h: &Handled, reply: &[u8]) -> EventDraft {
-    let mut d = EventDraft::new("modbus.request")
-        .with("transaction_id", mbap.transaction)
-        .with("unit_id", mbap.unit)
+    event(Some(mbap.transaction), mbap.unit, raw, h, reply)
+}
+
+/// The `modbus.request` event of one handled request, whatever framed it: `transaction`
+/// is the MBAP transaction id (`None` for RTU, which has none), `unit` the unit or slave
+/// address, `raw` and `reply` the frames as they were on the wire.
+pub fn event(transaction: Option<u16>, unit: u8, raw: &[u8], h: &Handled, reply: &[u8]) -> EventDraft {
+    let mut d = EventDraft::new("modbus.request");
+    if let Some(t) = transaction {
+        d = d.with("transaction_id", t);
+    }
+    let mut d = d
+        .with("unit_id", unit)
         .with("slave_id", h.slave.map_or(Json::Null, Json::from))
         .with("function_code", h.function);
     d.body.request = Some(match &h.request {

@@ -25,7 +25,7 @@ async fn start(mode: &str) -> (Arc<Sensor>, std::net::SocketAddr, SinkReceiver) 
 async fn events(rx: &mut SinkReceiver, n: usize) -> Vec<Arc<Event>> {
     let mut v = Vec::new();
     while v.len() < n {
-        let e = tokio::time::timeout(Duration::from_secs(5), rx.rx.recv())
+        let e = tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
             .expect("event")
             .expect("open");

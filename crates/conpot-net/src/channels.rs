@@ -286,7 +286,7 @@ impl DataListener {
         sensor: Arc<Sensor>,
         info: SessionInfo,
         tx: mpsc::Sender<IoEvent>,
-        cmd_rx: mpsc::Receiver<Command>,
+        mut cmd_rx: mpsc::Receiver<Command>,
     ) {
         let channel = self.channel;
         let Some(listener) = self.bind().await else {
@@ -310,6 +310,16 @@ impl DataListener {
                     let _ = tx.send(IoEvent::Failed { channel, reason: "timeout" }).await;
                     return;
                 }
+                cmd = cmd_rx.recv() => match cmd {
+                    // Closed before anyone connected (FTP: a new PASV, ABOR, QUIT): free
+                    // the port now rather than at the timeout.
+                    Some(Command::Close) | None => {
+                        let _ = tx.send(IoEvent::Closed { channel }).await;
+                        return;
+                    }
+                    // Nothing is connected to send to.
+                    Some(Command::Send(_)) => continue,
+                },
                 r = listener.accept() => r,
             };
             let Ok((stream, from)) = accepted else { continue };

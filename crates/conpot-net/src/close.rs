@@ -19,6 +19,14 @@ pub enum CloseReason {
     Shutdown,
     /// A UDP session was closed to make room in a full session table.
     SessionLimit,
+    /// A partial frame was not completed within the frame timeout.
+    FrameTimeout,
+    /// A partial frame arrived slower than the minimum input rate.
+    SlowInput,
+    /// The client did not take its replies within the output timeout.
+    OutputStalled,
+    /// Closed to make room for a newcomer at the global connection limit.
+    Evicted,
     /// A socket error.
     Error,
 }
@@ -33,6 +41,10 @@ impl CloseReason {
             CloseReason::Buffer => "buffer_limit",
             CloseReason::Shutdown => "shutdown",
             CloseReason::SessionLimit => "session_limit",
+            CloseReason::FrameTimeout => "frame_timeout",
+            CloseReason::SlowInput => "slow_input",
+            CloseReason::OutputStalled => "output_stalled",
+            CloseReason::Evicted => "evicted",
             CloseReason::Error => "error",
         }
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use conpot_core::bus::EventBus;
 use conpot_core::capture::{FileStore, hex_digest};
 use conpot_core::config::Limits;
-use conpot_core::event::{Event, EventDraft, Origin, SessionInfo};
+use conpot_core::event::{Event, EventDraft, Origin, SessionInfo, bound_fields};
 use conpot_core::limits::{ConnLimiter, ReportGate};
 use conpot_core::metrics::Metrics;
 use conpot_core::protocol::Capture;
@@ -15,8 +15,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Limits whose hits are reported at most once per second each (the rest counted).
-const GATED: [&str; 6] = [
+const GATED: [&str; 9] = [
     "max_connections",
+    "frame_timeout",
+    "min_input_rate",
+    "output_timeout",
     "max_connections_per_ip",
     "answers_per_source",
     "amplification",
@@ -46,6 +49,7 @@ pub struct Sensor {
     /// Where files handed over by attackers are kept (none: only their events).
     pub captures: Option<FileStore>,
     gates: [ReportGate; GATED.len() + 1],
+    epoch: std::time::Instant,
 }
 
 impl Sensor {
@@ -69,6 +73,7 @@ impl Sensor {
             tracker: TaskTracker::new(),
             captures,
             gates: Default::default(),
+            epoch: std::time::Instant::now(),
         })
     }
 
@@ -94,8 +99,19 @@ impl Sensor {
         )
     }
 
+    /// Milliseconds since the sensor started, on the monotonic clock: the time the
+    /// connection limiter is given.
+    pub fn clock_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Stamps and publishes `draft` for `session` at `now`.
-    pub fn emit(&self, session: &SessionInfo, draft: EventDraft, now: SystemTime) {
+    /// Every decoded field is first bounded by the field limit (see
+    /// [`conpot_core::event::bound_fields`]).
+    pub fn emit(&self, session: &SessionInfo, mut draft: EventDraft, now: SystemTime) {
+        if bound_fields(&mut draft, self.limits.field_limit) > 0 {
+            Metrics::inc(&self.metrics.fields_truncated);
+        }
         if draft.event_type.ends_with(".malformed") {
             Metrics::inc(&self.metrics.malformed_frames);
         }

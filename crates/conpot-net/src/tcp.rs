@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, BytesMut};
-use conpot_core::drive::feed_stream;
+use conpot_core::drive::{OutputBound, feed_stream_bounded};
 use conpot_core::event::{EventDraft, SessionInfo, Transport};
 use conpot_core::limits::Refusal;
 use conpot_core::metrics::Metrics;
@@ -24,6 +24,13 @@ use crate::timer::Timer;
 
 /// Read granularity: a buffer grows by this much when data arrives.
 const READ_CHUNK: usize = 4096;
+/// Output one round of input may produce before the rest of the input waits for it to be
+/// sent: with the socket read only between rounds, this bounds what a client that never
+/// reads its answers can make a connection hold.
+const ROUND: OutputBound = OutputBound {
+    bytes: 64 * 1024,
+    events: 256,
+};
 /// Buffers larger than this are released when they empty.
 const KEEP_CAPACITY: usize = 16 * 1024;
 
@@ -51,8 +58,17 @@ async fn accept_loop(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dy
         };
         let local = stream.local_addr().unwrap_or(peer);
         let now = SystemTime::now();
-        let permit = match sensor.limiter.admit(peer.ip()) {
-            Ok(p) => p,
+        let permit = match sensor.limiter.admit(peer.ip(), sensor.clock_ms()) {
+            Ok(admission) => {
+                if admission.evicted {
+                    // Full: another connection (the idlest of the biggest source) was asked
+                    // to make room; this one is served.
+                    Metrics::inc(&sensor.metrics.limit_evictions);
+                    let info = SessionInfo::new(Arc::clone(&protocol), Transport::Tcp, Some(peer), Some(local));
+                    sensor.limit_hit(&info, "max_connections", sensor.limits.max_connections, now);
+                }
+                admission.permit
+            }
             Err(refusal) => {
                 let info = SessionInfo::new(Arc::clone(&protocol), Transport::Tcp, Some(peer), Some(local));
                 let (name, value, counter) = match refusal {
@@ -84,8 +100,7 @@ async fn accept_loop(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dy
                 peer,
                 local,
             };
-            Connection::new(s, stream, ctx, svc, proto).run().await;
-            drop(permit);
+            Connection::new(s, stream, ctx, svc, proto).run(permit).await;
         });
     }
 }
@@ -104,6 +119,10 @@ struct Connection {
     timer: Timer,
     /// The I/O channels, made on a session's first request (most sessions never ask).
     channels: Option<Box<Channels>>,
+    /// Complete input is buffered but was held back by the output bound of a round.
+    held: bool,
+    /// The session consumed input since the partial frame was last checked.
+    progressed: bool,
 }
 
 impl Connection {
@@ -129,10 +148,15 @@ impl Connection {
             tally: Tally::default(),
             timer: Timer::default(),
             channels: None,
+            held: false,
+            progressed: false,
         }
     }
 
-    async fn run(mut self) {
+    /// Runs the connection to its end; `permit` (its place under the connection limits)
+    /// is released as soon as the session is over, before the socket's own shutdown, so a
+    /// client that opens a new connection right after closing one is never refused for it.
+    async fn run(mut self, permit: conpot_core::limits::Permit) {
         let opened = SystemTime::now();
         self.sensor.emit(&self.info, EventDraft::new("session.open"), opened);
         self.session.on_open(opened, &mut self.out);
@@ -147,14 +171,25 @@ impl Connection {
         let idle = tokio::time::sleep(timeout);
         tokio::pin!(idle);
         let mut last_active = tokio::time::Instant::now();
+        // The partial frame: since when input has waited unconsumed, checked by its own
+        // timer once a second (frame timeout, minimum input rate).
+        let mut frame_since: Option<tokio::time::Instant> = None;
+        let frame_timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(frame_timer);
+        // Registered once, like the shutdown future: nothing per request.
+        let evicted = permit.evicted();
+        tokio::pin!(evicted);
         while reason.is_none() {
             let channels_active = self.channels.as_ref().is_some_and(|c| c.active());
             let woke = tokio::select! {
                 biased;
                 _ = &mut cancelled => { reason = Some(CloseReason::Shutdown); break; }
-                r = self.stream.readable() => Wake::Readable(r),
+                _ = &mut evicted => { reason = Some(CloseReason::Evicted); break; }
+                _ = std::future::ready(()), if self.held => Wake::Held,
+                r = self.stream.readable(), if !self.held => Wake::Readable(r),
                 _ = self.timer.wait() => Wake::Timer,
                 ev = next_io(&mut self.channels), if channels_active => Wake::Io(ev),
+                _ = &mut frame_timer, if frame_since.is_some() => Wake::Frame,
                 _ = &mut idle => Wake::Idle,
             };
             let now = SystemTime::now();
@@ -169,6 +204,13 @@ impl Connection {
                     reason = Some(CloseReason::Idle);
                     break;
                 }
+                Wake::Frame => {}
+                Wake::Held => {
+                    let used = self.feed_buffered(now);
+                    if used > 0 {
+                        permit.touch(self.sensor.clock_ms());
+                    }
+                }
                 Wake::Timer => {
                     self.timer.disarm();
                     self.session.on_timeout(now, &mut self.out);
@@ -179,23 +221,32 @@ impl Connection {
                 }
                 Wake::Io(None) => {}
                 Wake::Readable(Err(e)) => {
+                    self.session.on_eof(&self.buf, now, &mut self.out);
+                    self.emit_pending(now);
                     self.tally.error = Some(e.to_string());
                     reason = Some(CloseReason::Error);
                     break;
                 }
                 Wake::Readable(Ok(())) => match self.read_and_feed(now) {
-                    Ok(0) => {
+                    Ok((0, _)) => {
                         self.session.on_eof(&self.buf, now, &mut self.out);
                         let _ = self.flush().await;
                         reason = Some(CloseReason::Peer);
                         break;
                     }
-                    Ok(n) => {
+                    Ok((n, progressed)) => {
                         self.tally.bytes_in += n as u64;
                         last_active = tokio::time::Instant::now();
+                        if progressed {
+                            permit.touch(self.sensor.clock_ms());
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => {
+                        // However the connection ends (FIN, RST, a socket error), a frame
+                        // left half-sent is the session's to report as truncated.
+                        self.session.on_eof(&self.buf, now, &mut self.out);
+                        self.emit_pending(now);
                         reason = Some(if e.kind() == io::ErrorKind::ConnectionReset {
                             CloseReason::Peer
                         } else {
@@ -211,7 +262,11 @@ impl Connection {
                 Metrics::inc(&self.sensor.metrics.limit_buffer);
                 let max = self.sensor.limits.max_buffer;
                 self.sensor.limit_hit(&self.info, "max_buffer", max, now);
+                self.emit_truncated(now);
                 reason = Some(CloseReason::Buffer);
+            }
+            if reason.is_none() {
+                reason = self.check_frame(&mut frame_since, frame_timer.as_mut(), now);
             }
             if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
                 self.buf = BytesMut::new();
@@ -221,31 +276,108 @@ impl Connection {
         let reason = reason.unwrap_or(CloseReason::Server);
         let closed = SystemTime::now();
         let tally = std::mem::take(&mut self.tally);
+        drop(permit);
         self.sensor
             .emit(&self.info, close_event(reason, opened, closed, tally), closed);
         let _ = self.stream.shutdown().await;
     }
 
+    /// Tracks the partial frame (unconsumed input): starts its clock when input is left
+    /// over, stops it when all is consumed, and closes the connection when the frame is
+    /// older than the frame timeout or, after its first second, arrives slower than the
+    /// minimum input rate. Re-arms the once-a-second check.
+    fn check_frame(
+        &mut self,
+        since: &mut Option<tokio::time::Instant>,
+        timer: std::pin::Pin<&mut tokio::time::Sleep>,
+        now: SystemTime,
+    ) -> Option<CloseReason> {
+        let at = tokio::time::Instant::now();
+        let progressed = std::mem::take(&mut self.progressed);
+        if self.buf.is_empty() || self.held {
+            *since = None;
+            return None;
+        }
+        if progressed {
+            // Frames were consumed: what is left is a new partial frame, timed from now.
+            *since = Some(at);
+        }
+        let start = *since.get_or_insert(at);
+        let age = at.saturating_duration_since(start);
+        let limits = &self.sensor.limits;
+        if age >= limits.frame_timeout {
+            Metrics::inc(&self.sensor.metrics.limit_frame_timeout);
+            let secs = limits.frame_timeout.as_secs() as usize;
+            self.sensor.limit_hit(&self.info, "frame_timeout", secs, now);
+            self.emit_truncated(now);
+            return Some(CloseReason::FrameTimeout);
+        }
+        let rate = u64::from(limits.min_input_rate);
+        if rate > 0 && age >= Duration::from_secs(1) {
+            let wanted = u128::from(rate) * age.as_millis() / 1000;
+            if (self.buf.len() as u128) < wanted {
+                Metrics::inc(&self.sensor.metrics.limit_min_input_rate);
+                self.sensor
+                    .limit_hit(&self.info, "min_input_rate", limits.min_input_rate as usize, now);
+                self.emit_truncated(now);
+                return Some(CloseReason::SlowInput);
+            }
+        }
+        let next = (start + limits.frame_timeout).min(at + Duration::from_secs(1));
+        timer.reset(next);
+        None
+    }
+
+    /// The partial frame is given up on: the session reports it as truncated, as at EOF.
+    fn emit_truncated(&mut self, now: SystemTime) {
+        self.session.on_eof(&self.buf, now, &mut self.out);
+        self.emit_pending(now);
+    }
+
     /// Reads what the socket has into a stack buffer and feeds it to the session; returns
-    /// the bytes read (0 at end of stream). An idle or spuriously woken connection
+    /// the bytes read (0 at end of stream) and whether the session consumed any input. An idle or spuriously woken connection
     /// allocates nothing, and input consumed at once (the common case) is never copied.
     /// Not async, so the stack buffer is never part of the connection's future.
-    fn read_and_feed(&mut self, now: SystemTime) -> io::Result<usize> {
+    fn read_and_feed(&mut self, now: SystemTime) -> io::Result<(usize, bool)> {
         let mut chunk = [0u8; READ_CHUNK];
         let n = self.stream.try_read(&mut chunk)?;
         let fresh = chunk.get(..n).unwrap_or_default();
         if n == 0 {
-            return Ok(0);
+            return Ok((0, false));
         }
-        if self.buf.is_empty() {
-            let used = feed_stream(self.session.as_mut(), fresh, now, &mut self.out);
+        let used = if self.buf.is_empty() {
+            let used = feed_stream_bounded(self.session.as_mut(), fresh, now, &mut self.out, ROUND);
             self.buf.extend_from_slice(fresh.get(used..).unwrap_or_default());
+            self.held = used < n && ROUND.reached(&self.out) && !self.out.close;
+            used
         } else {
             self.buf.extend_from_slice(fresh);
-            let used = feed_stream(self.session.as_mut(), &self.buf, now, &mut self.out);
-            self.buf.advance(used);
+            self.feed_buffered(now)
+        };
+        self.progressed |= used > 0;
+        Ok((n, used > 0))
+    }
+
+    /// Hands the buffered input to the session (one bounded round); returns what it
+    /// consumed and notes whether input is left that the bound held back.
+    fn feed_buffered(&mut self, now: SystemTime) -> usize {
+        let used = feed_stream_bounded(self.session.as_mut(), &self.buf, now, &mut self.out, ROUND);
+        self.buf.advance(used);
+        self.held = !self.buf.is_empty() && used > 0 && ROUND.reached(&self.out) && !self.out.close;
+        self.progressed |= used > 0;
+        used
+    }
+
+    /// Publishes the events and files in `out` and forgets the rest: what a session says
+    /// about a connection that can no longer be written to.
+    fn emit_pending(&mut self, now: SystemTime) {
+        for ev in self.out.events.drain(..) {
+            self.sensor.emit(&self.info, ev, now);
         }
-        Ok(n)
+        for file in self.out.files.drain(..) {
+            self.sensor.capture(&self.info, file, now);
+        }
+        self.out.clear();
     }
 
     /// Carries out what `out` holds: events, files, timer, requests, then the bytes (after
@@ -290,8 +422,11 @@ impl Connection {
         }
         let mut reason = None;
         if !self.out.bytes.is_empty() {
-            let written =
-                tokio::time::timeout(self.sensor.session_timeout, self.stream.write_all(&self.out.bytes)).await;
+            // Nothing more is read while replies wait to be taken (backpressure): a client
+            // that never reads holds at most one read's worth of replies here, and is
+            // closed after the output timeout.
+            let limit = self.sensor.limits.output_timeout;
+            let written = tokio::time::timeout(limit, self.stream.write_all(&self.out.bytes)).await;
             match written {
                 Ok(Ok(())) => self.tally.bytes_out += self.out.bytes.len() as u64,
                 Ok(Err(e)) => {
@@ -299,8 +434,11 @@ impl Connection {
                     reason = Some(CloseReason::Error);
                 }
                 Err(_) => {
-                    self.tally.error = Some("write timed out".into());
-                    reason = Some(CloseReason::Error);
+                    Metrics::inc(&self.sensor.metrics.limit_output);
+                    let secs = limit.as_secs() as usize;
+                    self.sensor.limit_hit(&self.info, "output_timeout", secs, now);
+                    self.tally.error = Some("replies not taken".into());
+                    reason = Some(CloseReason::OutputStalled);
                 }
             }
         }
@@ -319,6 +457,8 @@ enum Wake {
     Readable(io::Result<()>),
     Timer,
     Io(Option<conpot_core::protocol::IoEvent>),
+    Frame,
+    Held,
     Idle,
 }
 

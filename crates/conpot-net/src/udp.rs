@@ -2,17 +2,19 @@
 //! its state across datagrams (IPMI RMCP+ sessions, TFTP transfers, BACnet segmentation),
 //! with idle expiry, its own timer, and fresh transfer ports on request. Whatever a
 //! session sends, in answer to a datagram, on a timer or from a transfer port, passes the
-//! per-source answer budget, and answers to a datagram pass the amplification cap, so the
-//! service can never be used to flood a spoofed victim. Every refusal is counted and
-//! logged.
+//! per-source answer budget, and answers to a datagram on the listening socket pass the
+//! amplification cap, so the service can never be used to flood a spoofed victim (a
+//! transfer port's answers are paced by the peer's acknowledgments instead). Every
+//! refusal is counted and logged.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use conpot_core::event::{EventDraft, SessionInfo, Transport};
+use conpot_core::limits::TokenBucket;
 use conpot_core::metrics::Metrics;
 use conpot_core::protocol::{
     ChannelId, Deadline, IoEvent, IoRequest, Output, Service, Session, SessionCtx, answer_delay,
@@ -65,11 +67,6 @@ struct Source {
     ports: HashMap<ChannelId, (Arc<UdpSocket>, AbortHandle)>,
 }
 
-struct Budget {
-    second: u64,
-    used: u32,
-}
-
 /// A datagram to send: from a transfer port, or (`None`) from the listening socket.
 type Send = (Option<Arc<UdpSocket>>, Vec<u8>);
 
@@ -96,7 +93,8 @@ struct Udp {
     response_time: (u32, u32),
     local: SocketAddr,
     sources: HashMap<SocketAddr, Source>,
-    budgets: HashMap<IpAddr, Budget>,
+    budgets: HashMap<IpAddr, TokenBucket>,
+    summaries: HashMap<IpAddr, Summary>,
     deadlines: BinaryHeap<Reverse<(SystemTime, SocketAddr)>>,
     port_tx: mpsc::Sender<PortDatagram>,
     out: Output,
@@ -123,6 +121,7 @@ impl Udp {
             local,
             sources: HashMap::new(),
             budgets: HashMap::new(),
+            summaries: HashMap::new(),
             deadlines: BinaryHeap::new(),
             port_tx,
             out: Output::default(),
@@ -156,6 +155,9 @@ impl Udp {
             }
         }
         let now = SystemTime::now();
+        for summary in self.summaries.values_mut() {
+            summary.flush_if_due(&self.sensor, now, true);
+        }
         let all: Vec<SocketAddr> = self.sources.keys().copied().collect();
         for a in all {
             self.close(a, now, CloseReason::Shutdown);
@@ -231,13 +233,16 @@ impl Udp {
         if let Some(n) = &mut src.tally.datagrams {
             *n += 1;
         }
-        let limit = d.bytes.len().saturating_mul(self.limits.amplification).max(MIN_REPLY);
         let event = IoEvent::Data {
             channel: d.channel,
             bytes: d.bytes,
         };
         src.session.on_io(event, now, &mut self.out);
-        self.act(d.peer, Some(limit), now).await;
+        // No amplification cap here: a transfer port is known only to the peer that got
+        // our datagram from it (a spoofed source never learns it), and a transfer's
+        // answers are paced by the peer's acknowledgments (a TFTP ACK of 4 bytes asks for
+        // a block of up to 64 KiB). The per-source answer budget still applies.
+        self.act(d.peer, None, now).await;
     }
 
     async fn fire_deadlines(&mut self) {
@@ -313,9 +318,7 @@ impl Udp {
         let Some(src) = self.sources.get_mut(&peer) else {
             return (sends, io);
         };
-        for ev in out.events.drain(..) {
-            self.sensor.emit(&src.info, ev, now);
-        }
+        let events = std::mem::take(&mut out.events);
         for file in out.files.drain(..) {
             self.sensor.capture(&src.info, file, now);
         }
@@ -376,6 +379,8 @@ impl Udp {
             sends.push((None, d.to_vec()));
         }
         let total: usize = sends.iter().map(|(_, d)| d.len()).sum();
+        let produced = sends.len();
+        let mut suppressed_by = None;
         if let Some(limit) = reply_limit
             && total > limit
         {
@@ -383,25 +388,29 @@ impl Udp {
             self.sensor
                 .limit_hit(&src.info, "amplification", self.limits.amplification, now);
             sends.clear();
+            suppressed_by = Some("amplification");
         }
-        let second = secs(now);
-        let budget = self.budgets.entry(peer.ip()).or_insert(Budget { second, used: 0 });
-        if budget.second != second {
-            *budget = Budget { second, used: 0 };
-        }
-        let allowed = (self.limits.answers_per_source.saturating_sub(budget.used)) as usize;
+        let per_second = self.limits.answers_per_source;
+        let budget = self
+            .budgets
+            .entry(peer.ip())
+            .or_insert_with(|| TokenBucket::new(per_second, now));
+        let allowed = budget.take(per_second, sends.len() as u64, now) as usize;
         if sends.len() > allowed {
             sends.truncate(allowed);
             Metrics::inc(&self.sensor.metrics.limit_udp_budget);
-            self.sensor.limit_hit(
-                &src.info,
-                "answers_per_source",
-                self.limits.answers_per_source as usize,
-                now,
-            );
+            self.sensor
+                .limit_hit(&src.info, "answers_per_source", per_second as usize, now);
+            suppressed_by = Some("budget");
         }
-        budget.used = budget.used.saturating_add(sends.len() as u32);
         src.tally.bytes_out += sends.iter().map(|(_, d)| d.len() as u64).sum::<u64>();
+        let answer = match (produced, suppressed_by) {
+            (0, _) => Answer::None,
+            (_, None) => Answer::Sent,
+            (_, Some(why)) => Answer::Suppressed(why),
+        };
+        let summary = self.summaries.entry(peer.ip()).or_default();
+        log_events(&self.sensor, &src.info, events, answer, summary, now);
         (sends, io)
     }
 
@@ -414,9 +423,16 @@ impl Udp {
             .map(|(a, _)| *a)
             .collect();
         for a in idle {
+            Metrics::inc(&self.sensor.metrics.idle_timeouts);
             self.close(a, now, CloseReason::Idle);
         }
-        self.budgets.retain(|_, b| b.second + 2 >= secs(now));
+        let per_second = self.limits.answers_per_source;
+        self.budgets.retain(|_, b| !b.full(per_second, now));
+        let sensor = &self.sensor;
+        self.summaries.retain(|_, summary| {
+            summary.flush_if_due(sensor, now, false);
+            !summary.is_idle(now)
+        });
         if self.deadlines.len() > 4 * self.sources.len() + 64 {
             // Replaced deadlines are dropped lazily; rebuild when they pile up.
             self.deadlines = self
@@ -470,6 +486,135 @@ fn open_port(
     Ok((sock, announced, handle.abort_handle()))
 }
 
-fn secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+/// What became of the answer to one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// The session had nothing to send.
+    None,
+    /// Sent (at least in part).
+    Sent,
+    /// Not sent, and why (`budget`, `amplification`).
+    Suppressed(&'static str),
+}
+
+/// Over-budget (or over the amplification cap) traffic of one source, summarised: the
+/// first such request of a second is logged in full (the sample, without the response
+/// that never left), the rest are counted, and one `udp.suppressed`
+/// event per source per second says how many and of what type. So a flood can never make
+/// the log grow faster than the answer budget plus two events per source per second.
+#[derive(Debug, Default)]
+struct Summary {
+    /// Start of the current window (none: no over-budget traffic in it yet).
+    since: Option<SystemTime>,
+    /// Requests counted but not logged in this window, by event type.
+    counted: Vec<(String, u64)>,
+    /// When over-budget traffic was last seen.
+    last: Option<SystemTime>,
+    /// The session the summary is logged in (the source's latest).
+    info: Option<SessionInfo>,
+}
+
+/// Event types named in one summary, at most.
+const MAX_SUMMARY_TYPES: usize = 8;
+
+impl Summary {
+    /// Takes one over-budget request; true if it is to be logged (the window's sample).
+    fn take(&mut self, info: &SessionInfo, event_type: &str, now: SystemTime) -> bool {
+        self.last = Some(now);
+        if self.info.as_ref().is_none_or(|i| i.id != info.id) {
+            self.info = Some(info.clone());
+        }
+        match self.since {
+            None => {
+                self.since = Some(now);
+                true
+            }
+            Some(_) => {
+                let key = if self.counted.iter().any(|(t, _)| t == event_type) || self.counted.len() < MAX_SUMMARY_TYPES
+                {
+                    event_type
+                } else {
+                    "other"
+                };
+                match self.counted.iter_mut().find(|(t, _)| t == key) {
+                    Some((_, n)) => *n += 1,
+                    None => self.counted.push((key.to_owned(), 1)),
+                }
+                false
+            }
+        }
+    }
+
+    /// Writes the summary of a window a second old or more (any age if `force`), if it
+    /// counted anything, and starts a new one.
+    fn flush_if_due(&mut self, sensor: &Sensor, now: SystemTime, force: bool) {
+        let Some(since) = self.since else { return };
+        if !force && now.duration_since(since).unwrap_or_default() < Duration::from_secs(1) {
+            return;
+        }
+        let counted = std::mem::take(&mut self.counted);
+        self.since = None;
+        let total: u64 = counted.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return;
+        }
+        Metrics::add(&sensor.metrics.events_summarised, total);
+        let Some(info) = &self.info else { return };
+        let types: serde_json::Map<String, serde_json::Value> =
+            counted.into_iter().map(|(t, n)| (t, n.into())).collect();
+        let d = EventDraft::new("udp.suppressed")
+            .with("requests", total)
+            .with("event_types", serde_json::Value::Object(types))
+            .with(
+                "window_ms",
+                now.duration_since(since).unwrap_or_default().as_millis() as u64,
+            )
+            .with("answer", "suppressed");
+        sensor.emit(info, d, now);
+    }
+
+    /// Nothing over budget for a while: the entry can go.
+    fn is_idle(&self, now: SystemTime) -> bool {
+        self.since.is_none()
+            && self
+                .last
+                .is_none_or(|t| now.duration_since(t).unwrap_or_default() > Duration::from_secs(2))
+    }
+}
+
+/// Publishes the events of one input, saying what became of its answer: an event that
+/// describes an answer never sent loses its `response` and says `answer = "suppressed"`
+/// with `suppressed_by`; over the budget, all but the sample of each second are counted
+/// in the source's summary instead of logged. Essential events are always published.
+fn log_events(
+    sensor: &Sensor,
+    info: &SessionInfo,
+    events: Vec<EventDraft>,
+    answer: Answer,
+    summary: &mut Summary,
+    now: SystemTime,
+) {
+    if matches!(answer, Answer::Suppressed(_)) {
+        summary.flush_if_due(sensor, now, false);
+    }
+    for mut ev in events {
+        let describes_answer = ev.body.response.is_some() || ev.body.raw_response.is_some();
+        match answer {
+            Answer::Sent if describes_answer => ev = ev.with("answer", "sent"),
+            Answer::Suppressed(why) => {
+                if conpot_core::bus::is_essential(&ev.event_type) {
+                    sensor.emit(info, ev, now);
+                    continue;
+                }
+                if !summary.take(info, &ev.event_type, now) {
+                    continue;
+                }
+                ev.body.response = None;
+                ev.body.raw_response = None;
+                ev = ev.with("answer", "suppressed").with("suppressed_by", why);
+            }
+            _ => {}
+        }
+        sensor.emit(info, ev, now);
+    }
 }

@@ -77,6 +77,9 @@ impl Session for LineSession {
                 self.back = Some(addr);
                 out.request(IoRequest::ConnectBack { channel: 2, addr });
             }
+            "close" => out.request(IoRequest::Close {
+                channel: arg.parse().unwrap(),
+            }),
             "upstream" => out.request(IoRequest::Upstream {
                 channel: 3,
                 addr: arg.parse().unwrap(),
@@ -116,7 +119,9 @@ impl Session for LineSession {
     }
     fn on_eof(&mut self, rest: &[u8], _now: SystemTime, out: &mut Output) {
         if !rest.is_empty() {
-            out.events.push(EventDraft::new("lines.malformed"));
+            let mut ev = EventDraft::new("lines.malformed");
+            ev.body.raw = Some(rest.to_vec());
+            out.events.push(ev);
         }
     }
 }
@@ -134,7 +139,7 @@ fn start(limits: Limits, timeout: Duration, addr: &str) -> (Arc<Sensor>, SocketA
 async fn next_event(rx: &mut SinkReceiver, ty: &str) -> Arc<Event> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let ev = tokio::time::timeout_at(deadline, rx.rx.recv())
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
             .await
             .expect("event in time")
             .expect("bus open");
@@ -225,22 +230,46 @@ async fn per_source_and_global_limits() {
     sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
     let mut d = sock.connect(addr).await.unwrap();
     assert_eq!(read_line(&mut d).await, "hello");
+    // b is active (a request answered), a has been idle since it opened.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    b.write_all(b"ping\n").await.unwrap();
+    assert_eq!(read_line(&mut b).await, "ok ping");
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind("127.0.0.3:0".parse().unwrap()).unwrap();
     let mut e = sock.connect(addr).await.unwrap();
-    assert!(closed(&mut e).await, "fourth connection overall must be refused");
+    // The fourth overall is served: the idlest connection of the biggest source (a, the
+    // older of 127.0.0.1's two) makes room.
+    assert_eq!(read_line(&mut e).await, "hello");
+    assert!(
+        closed(&mut a).await,
+        "the idlest connection of the biggest source is evicted"
+    );
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "evicted");
+    assert_eq!(close.src, Some(a.local_addr().unwrap()));
     assert_eq!(
         sensor
             .metrics
-            .limit_max_connections
+            .limit_evictions
             .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
+    b.write_all(b"still here\n").await.unwrap();
+    assert_eq!(read_line(&mut b).await, "ok still here");
     // Closing one frees its place.
     drop(a);
+    drop(e);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut f = TcpStream::connect(addr).await.unwrap();
     assert_eq!(read_line(&mut f).await, "hello");
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_evictions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "a free place needs no eviction"
+    );
     sensor.shutdown.cancel();
 }
 
@@ -288,6 +317,50 @@ async fn truncated_input_at_eof_is_reported() {
     next_event(&mut rx, "lines.malformed").await;
     let close = next_event(&mut rx, "session.close").await;
     assert_eq!(close.data["reason"], "peer");
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn truncated_input_closed_by_reset_is_reported() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    for _ in 0..5 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(read_line(&mut s).await, "hello");
+        s.write_all(b"partial").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Linger zero: close() sends RST, not FIN.
+        s.set_zero_linger().unwrap();
+        drop(s);
+        next_event(&mut rx, "lines.malformed").await;
+        let close = next_event(&mut rx, "session.close").await;
+        assert_eq!(close.data["reason"], "peer");
+    }
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn churn_never_trips_the_per_source_limit() {
+    let limits = Limits {
+        max_connections_per_ip: 4,
+        ..Limits::default()
+    };
+    let (sensor, addr, _rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
+    // Never more than two open at once: the limit of four must never refuse one.
+    for _ in 0..100 {
+        let mut a = TcpStream::connect(addr).await.unwrap();
+        let mut b = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(read_line(&mut a).await, "hello");
+        assert_eq!(read_line(&mut b).await, "hello");
+        a.write_all(b"quit\n").await.unwrap();
+        b.write_all(b"quit\n").await.unwrap();
+        assert_eq!(read_line(&mut a).await, "ok quit");
+        assert_eq!(read_line(&mut b).await, "ok quit");
+        assert!(closed(&mut a).await && closed(&mut b).await);
+    }
+    assert_eq!(
+        sensor.metrics.limit_per_ip.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     sensor.shutdown.cancel();
 }
 
@@ -376,6 +449,25 @@ async fn data_listener_is_served_to_the_peer() {
 }
 
 #[tokio::test]
+async fn a_data_listener_closed_before_any_connection_frees_its_port() {
+    let (sensor, addr, _rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    s.write_all(format!("pasv {port}-{port}\n").as_bytes()).await.unwrap();
+    assert_eq!(read_line(&mut s).await, format!("listening {port}"));
+    s.write_all(b"close 1\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "transfer complete");
+    // The port is free at once (not at the session timeout), and the channel too.
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+    s.write_all(format!("pasv {port}-{port}\n").as_bytes()).await.unwrap();
+    assert_eq!(read_line(&mut s).await, format!("listening {port}"));
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
 async fn connect_back_goes_to_the_peer_only() {
     let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -460,5 +552,232 @@ async fn the_listener_applies_the_device_response_time() {
     s.write_all(b"x\n").await.unwrap();
     assert_eq!(read_line(&mut s).await, "ok x");
     assert!(asked.elapsed() >= Duration::from_millis(115), "{:?}", asked.elapsed());
+    sensor.shutdown.cancel();
+}
+
+/// A connection from `ip` (a loopback address other than 127.0.0.1).
+async fn connect_from(ip: &str, addr: SocketAddr) -> TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+    sock.connect(addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_half_sent_frame_is_dropped_after_the_frame_timeout() {
+    let limits = Limits {
+        frame_timeout: Duration::from_secs(1),
+        min_input_rate: 0,
+        ..Limits::default()
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // Complete lines are fine however far apart; a partial one must complete in time.
+    s.write_all(b"one\n").await.unwrap();
+    assert_eq!(read_line(&mut s).await, "ok one");
+    s.write_all(b"par").await.unwrap();
+    // Keep the connection busy (not idle): the frame still never completes.
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = s.write_all(b"t").await;
+    }
+    assert!(closed(&mut s).await);
+    let hit = next_event(&mut rx, "limit.hit").await;
+    assert_eq!(hit.data["limit"], "frame_timeout");
+    next_event(&mut rx, "lines.malformed").await;
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "frame_timeout");
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_frame_timeout
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_slow_drip_is_closed_by_the_minimum_input_rate() {
+    let limits = Limits {
+        frame_timeout: Duration::from_secs(60),
+        min_input_rate: 16,
+        ..Limits::default()
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(5), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // One byte every 200 ms: never idle, never a complete frame, 5 bytes/s.
+    let mut closed_early = false;
+    for _ in 0..20 {
+        if s.write_all(b"d").await.is_err() {
+            closed_early = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(closed_early || closed(&mut s).await);
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "slow_input");
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_min_input_rate
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn slow_drips_holding_every_slot_do_not_lock_out_a_newcomer() {
+    let limits = Limits {
+        max_connections: 300,
+        frame_timeout: Duration::from_secs(60),
+        min_input_rate: 0,
+        ..Limits::default()
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(60), "127.0.0.1:0");
+    // 300 slow-drip connections from two sources take every slot.
+    let mut drips = Vec::new();
+    for i in 0..300 {
+        let ip = if i % 2 == 0 { "127.0.0.2" } else { "127.0.0.3" };
+        let mut s = connect_from(ip, addr).await;
+        assert_eq!(read_line(&mut s).await, "hello");
+        s.write_all(b"d").await.unwrap();
+        drips.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sensor.limiter.open(), 300);
+    // A client from a third address is served within a second, twice over.
+    for _ in 0..2 {
+        let mut c = connect_from("127.0.0.4", addr).await;
+        let hello = tokio::time::timeout(Duration::from_secs(1), read_line(&mut c)).await;
+        assert_eq!(hello.expect("served within a second"), "hello");
+        c.write_all(b"x\n").await.unwrap();
+        assert_eq!(read_line(&mut c).await, "ok x");
+        drips.push(c);
+    }
+    let mut evicted = 0;
+    while evicted < 2 {
+        let close = next_event(&mut rx, "session.close").await;
+        assert_eq!(close.data["reason"], "evicted");
+        assert_ne!(close.src.unwrap().ip().to_string(), "127.0.0.4");
+        evicted += 1;
+    }
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_evictions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert_eq!(
+        sensor
+            .metrics
+            .limit_max_connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_closed_after_the_output_timeout() {
+    let limits = Limits {
+        output_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30), "127.0.0.1:0");
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (_read, mut write) = s.into_split();
+    // Pipelined requests, answers never read: at most 16 MB sent, the server stops reading.
+    let writer = tokio::spawn(async move {
+        let block = b"x\n".repeat(64 * 1024);
+        for _ in 0..128 {
+            if write.write_all(&block).await.is_err() {
+                return;
+            }
+        }
+    });
+    let hit = next_event(&mut rx, "limit.hit").await;
+    assert_eq!(hit.data["limit"], "output_timeout");
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "output_stalled");
+    assert_eq!(
+        sensor.metrics.limit_output.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    writer.abort();
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn one_source_flood_leaves_another_sources_session_in_the_log() {
+    let dir = std::env::temp_dir().join(format!("conpot-net-flood-{}", std::process::id()));
+    let store = conpot_core::capture::FileStore::new(dir, 1 << 20, 1 << 16);
+    // A queue of 1,000 events that nobody drains during the flood.
+    let (sensor, mut rx) = Sensor::standalone(Limits::default(), Duration::from_secs(30), Some(store), 1000);
+    let listener = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    serve_tcp(Arc::clone(&sensor), listener, Arc::new(Lines));
+    // 127.0.0.2 floods: 5,000 requests, answers read.
+    let flooder = connect_from("127.0.0.2", addr).await;
+    let (mut fr, mut fw) = flooder.into_split();
+    let drain = tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), fr.read_to_end(&mut sink)).await;
+    });
+    fw.write_all(&b"flood\n".repeat(5000)).await.unwrap();
+    fw.write_all(b"quit\n").await.unwrap();
+    drain.await.unwrap();
+    // 127.0.0.3 then has a short session.
+    let mut other = connect_from("127.0.0.3", addr).await;
+    assert_eq!(read_line(&mut other).await, "hello");
+    for line in ["a", "b", "quit"] {
+        other.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        assert_eq!(read_line(&mut other).await, format!("ok {line}"));
+    }
+    assert!(closed(&mut other).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut got = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        got.push(e);
+    }
+    let of = |ip: &str, ty: &str| {
+        got.iter()
+            .filter(|e| e.event_type == ty && e.src.is_some_and(|a| a.ip().to_string() == ip))
+            .count()
+    };
+    assert_eq!(of("127.0.0.3", "session.open"), 1);
+    assert_eq!(of("127.0.0.3", "lines.request"), 3);
+    assert_eq!(of("127.0.0.3", "session.close"), 1);
+    assert_eq!(of("127.0.0.2", "session.open"), 1);
+    assert_eq!(of("127.0.0.2", "session.close"), 1);
+    let flood = of("127.0.0.2", "lines.request");
+    assert!(flood <= 250, "the flooding source kept to its share: {flood}");
+    assert!(rx.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 4750);
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_1_mb_payload_is_logged_with_its_size_and_flagged_truncated() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    // No newline: one frame that never ends, far past the buffer limit.
+    let _ = s.write_all(&vec![b'a'; 1 << 20]).await;
+    let bad = next_event(&mut rx, "lines.malformed").await;
+    let raw = bad.raw.as_ref().unwrap();
+    assert!(
+        raw.len > Limits::default().max_buffer,
+        "raw_len {} is what was buffered",
+        raw.len
+    );
+    assert!(raw.truncated(), "raw kept to raw_limit and flagged");
+    assert_eq!(raw.bytes.len(), 4096);
+    let close = next_event(&mut rx, "session.close").await;
+    assert_eq!(close.data["reason"], "buffer_limit");
+    assert!(close.data["bytes_in"].as_u64().unwrap() >= raw.len as u64);
     sensor.shutdown.cancel();
 }

@@ -47,6 +47,11 @@ impl Session for EchoSession {
             _ => {
                 let times = usize::from(d.first().copied().unwrap_or(1)).max(1);
                 out.bytes.extend_from_slice(&d.repeat(times));
+                // The event describes the answer, as SNMP's do.
+                if let Some(ev) = out.events.last_mut() {
+                    ev.body.response = Some(serde_json::json!({"times": times}));
+                    ev.body.raw_response = Some(d.repeat(times));
+                }
             }
         }
         d.len()
@@ -60,6 +65,10 @@ impl Session for EchoSession {
             IoEvent::Data { channel, bytes } => {
                 let mut r = b"T".to_vec();
                 r.extend_from_slice(&bytes);
+                if bytes == b"big" {
+                    // A TFTP block asked for by a 4-byte ACK.
+                    r = vec![b'B'; 2000];
+                }
                 out.request(IoRequest::Send { channel, bytes: r });
             }
             _ => {}
@@ -89,7 +98,7 @@ async fn recv(s: &UdpSocket) -> Option<Vec<u8>> {
 
 async fn events(rx: &mut SinkReceiver) -> Vec<Arc<Event>> {
     let mut v = Vec::new();
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), rx.rx.recv()).await {
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
         v.push(e);
     }
     v
@@ -131,21 +140,55 @@ async fn budget_and_amplification() {
             .load(std::sync::atomic::Ordering::Relaxed)
             >= 10
     );
+    // Over-budget requests are summarised once a second: wait for the summary.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.send_to(&[2, 7], addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let ev = events(&mut rx).await;
     assert_eq!(
         ev.iter().filter(|e| e.event_type == "session.open").count(),
         1,
         "one session per source"
     );
-    assert_eq!(
-        ev.iter().filter(|e| e.event_type == "echo.request").count(),
-        21,
-        "every datagram logged"
-    );
+    let logged = ev.iter().filter(|e| e.event_type == "echo.request").count() as u64;
+    let summarised: u64 = ev
+        .iter()
+        .filter(|e| e.event_type == "udp.suppressed")
+        .map(|e| e.data["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(logged + summarised, 22, "every datagram logged or summarised");
+    assert!(summarised > 0);
     assert!(
         ev.iter()
             .any(|e| e.event_type == "limit.hit" && e.data["limit"] == "answers_per_source")
     );
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_fresh_source_gets_at_most_the_budget_in_its_first_second() {
+    let limits = UdpLimits {
+        answers_per_source: 250,
+        ..UdpLimits::default()
+    };
+    let (sensor, addr, _rx) = start(limits, Duration::from_secs(30)).await;
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let first = tokio::time::Instant::now();
+    // 900 requests in nine bursts over 0.8 s: all inside the source's first second, and
+    // (with a calendar-second window) most runs would straddle a second boundary.
+    for burst in 0..9u64 {
+        tokio::time::sleep_until(first + Duration::from_millis(100 * burst)).await;
+        for _ in 0..100 {
+            c.send_to(&[1], addr).await.unwrap();
+        }
+    }
+    let mut got = 0;
+    let mut b = [0u8; 64];
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(300), c.recv(&mut b)).await {
+        got += 1;
+    }
+    assert!(got <= 250, "{got} answers in the first second, budget 250");
+    assert!(got >= 100, "the bucket refills within the second: {got}");
     sensor.shutdown.cancel();
 }
 
@@ -169,6 +212,11 @@ async fn idle_sessions_close_and_the_table_is_bounded() {
     let limited: Vec<_> = ev.iter().filter(|e| e.event_type == "session.close").collect();
     assert_eq!(limited.len(), 1);
     assert_eq!(limited[0].data["reason"], "session_limit");
+    assert!(
+        ev.iter()
+            .any(|e| e.event_type == "limit.hit" && e.data["limit"] == "session_limit"),
+        "an eviction is a limit hit"
+    );
     // The other two expire after the idle timeout.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let ev = events(&mut rx).await;
@@ -177,6 +225,11 @@ async fn idle_sessions_close_and_the_table_is_bounded() {
         .filter(|e| e.event_type == "session.close" && e.data["reason"] == "idle_timeout")
         .count();
     assert_eq!(idle, 2);
+    assert_eq!(
+        sensor.metrics.idle_timeouts.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "UDP idle closes are counted"
+    );
     sensor.shutdown.cancel();
 }
 
@@ -222,6 +275,14 @@ async fn transfer_ports_carry_a_session() {
         .unwrap();
     assert_eq!(&buf[..n], b"Tblock");
     assert_eq!(from.port(), port, "answered from the transfer port");
+    // Answers on a transfer port are paced by the peer, not cut by the amplification cap.
+    a.send_to(b"big", ("127.0.0.1", port)).await.unwrap();
+    let mut big = [0u8; 4096];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), a.recv_from(&mut big))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 2000);
     // Someone else writing to the transfer port is ignored.
     let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     b.send_to(b"intruder", ("127.0.0.1", port)).await.unwrap();
@@ -322,5 +383,143 @@ fn bind_all_names_every_conflict() {
         text[1].contains("modbus") && text[1].contains("--port modbus=PORT"),
         "{}",
         text[1]
+    );
+}
+
+/// Logs what it was sent as a decoded field (as SNMP logs its community string).
+struct Decoder;
+struct DecoderSession;
+
+impl Service for Decoder {
+    fn protocol(&self) -> &'static str {
+        "decoder"
+    }
+    fn transports(&self) -> &'static [Transport] {
+        &[Transport::Udp]
+    }
+    fn new_session(&self, _: &SessionCtx) -> Box<dyn Session> {
+        Box::new(DecoderSession)
+    }
+}
+
+impl Session for DecoderSession {
+    fn on_input(&mut self, d: &[u8], _now: SystemTime, out: &mut Output) -> usize {
+        let mut ev = EventDraft::new("decoder.request").with("community", String::from_utf8_lossy(d).into_owned());
+        ev.body.raw = Some(d.to_vec());
+        out.events.push(ev);
+        d.len()
+    }
+}
+
+#[tokio::test]
+async fn a_60_kb_community_is_logged_truncated_and_flagged() {
+    let limits = Limits {
+        field_limit: 256,
+        ..Limits::default()
+    };
+    let (sensor, mut rx) = Sensor::standalone(limits, Duration::from_secs(30), None, 1000);
+    let sock = bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = sock.local_addr().unwrap();
+    serve_udp(Arc::clone(&sensor), sock, Arc::new(Decoder), UdpLimits::default());
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    c.send_to(&vec![b'p'; 60_000], addr).await.unwrap();
+    let ev = events(&mut rx).await;
+    let req = ev.iter().find(|e| e.event_type == "decoder.request").unwrap();
+    assert_eq!(req.data["community"].as_str().unwrap().len(), 256);
+    assert_eq!(req.data["truncated_fields"], serde_json::json!(["community"]));
+    let raw = req.raw.as_ref().unwrap();
+    assert_eq!(raw.len, 60_000, "raw_len says what was received");
+    assert!(raw.truncated());
+    assert_eq!(
+        sensor
+            .metrics
+            .fields_truncated
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn an_over_budget_flood_is_marked_and_summarised() {
+    let limits = UdpLimits {
+        answers_per_source: 50,
+        amplification: 8,
+        max_sessions: 100,
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30)).await;
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // 2,000 requests of 20 bytes, each asking for a 40-byte answer, in bursts.
+    let mut request = vec![2u8];
+    request.extend_from_slice(&[b'q'; 19]);
+    let reader = {
+        let c = Arc::new(c);
+        let r = Arc::clone(&c);
+        let handle = tokio::spawn(async move {
+            let mut got = 0u64;
+            let mut b = [0u8; 128];
+            while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(800), r.recv(&mut b)).await {
+                got += 1;
+            }
+            got
+        });
+        for _ in 0..20 {
+            for _ in 0..100 {
+                c.send_to(&request, addr).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        handle
+    };
+    let answered = reader.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    sensor.shutdown.cancel();
+    let ev = events(&mut rx).await;
+    let requests: Vec<_> = ev.iter().filter(|e| e.event_type == "echo.request").collect();
+    let sent: Vec<_> = requests.iter().filter(|e| e.data["answer"] == "sent").collect();
+    let suppressed: Vec<_> = requests.iter().filter(|e| e.data["answer"] == "suppressed").collect();
+    assert_eq!(
+        sent.len() as u64,
+        answered,
+        "an answer is logged as sent only if it left"
+    );
+    assert!(sent.iter().all(|e| e.response.is_some()));
+    assert!(!suppressed.is_empty());
+    for e in &suppressed {
+        assert_eq!(e.data["suppressed_by"], "budget");
+        assert!(
+            e.response.is_none() && e.raw_response.is_none(),
+            "no response that never left"
+        );
+    }
+    assert!(
+        suppressed.len() <= 4,
+        "one sample per source per second: {}",
+        suppressed.len()
+    );
+    let summarised: u64 = ev
+        .iter()
+        .filter(|e| e.event_type == "udp.suppressed")
+        .map(|e| e.data["requests"].as_u64().unwrap())
+        .sum();
+    let close = ev.iter().find(|e| e.event_type == "session.close").unwrap();
+    let received = close.data["datagrams"].as_u64().unwrap();
+    assert_eq!(
+        requests.len() as u64 + summarised,
+        received,
+        "every request logged or counted"
+    );
+    // The log stays small: at most the answers plus two events per second of flood.
+    assert!(
+        ev.len() as u64 <= answered + 12,
+        "{} events for {received} requests",
+        ev.len()
+    );
+    assert_eq!(
+        sensor
+            .metrics
+            .events_summarised
+            .load(std::sync::atomic::Ordering::Relaxed),
+        summarised
     );
 }

@@ -3,7 +3,8 @@
 //! configuration is read here from the raw `[[sinks]]` tables the core keeps
 //! ([`spec::parse_all`]). Every sink runs the same [`runner::Runner`] on its own thread and
 //! bounded queue: batching, retry with back-off, a disk spool during outages, drops
-//! reported as `events.dropped`.
+//! reported as `events.dropped`. Queues are the bus's byte-bounded, fair ones
+//! ([`conpot_core::bus::SinkReceiver`]): what they drop is reported by class and source.
 
 pub mod encode;
 pub mod jsonl;

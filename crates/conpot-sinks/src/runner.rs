@@ -4,8 +4,9 @@
 //! doubles (with jitter) up to a limit. Spooled records go out first and in order once the
 //! destination is back; new events queue up behind them. Delivery is at least once: a
 //! batch whose outcome is unknown is sent again, and every transport uses the event id to
-//! ignore a repeat. What neither the queue nor the spool can hold is counted and reported
-//! as an `events.dropped` event.
+//! ignore a repeat. What neither the queue nor the spool can hold, and what a sink without
+//! a spool fails to deliver, is counted exactly and reported as an `events.dropped` event
+//! (with the queue's drops by class and by source, from [`SinkReceiver::take_drop_report`]).
 
 use std::io;
 use std::sync::Arc;
@@ -38,6 +39,13 @@ pub trait Deliver: Send {
         true
     }
 
+    /// Records at the front of the last batch whose delivery failed that did reach the
+    /// destination before the failure (a file written up to a point). The runner spools or
+    /// counts as lost only the rest, so losses are counted exactly.
+    fn delivered_before_error(&self) -> usize {
+        0
+    }
+
     /// Lets go of the destination and opens it anew (after log rotation, on SIGHUP).
     fn reopen(&mut self) -> io::Result<()> {
         Ok(())
@@ -65,8 +73,15 @@ pub struct Runner {
 }
 
 struct State {
-    reported: u64,
+    /// Queue drops (the bus's count) at the last report.
+    reported_queue: u64,
+    /// Spool drops at the last report.
+    reported_spool: u64,
     spool_dropped: u64,
+    /// Events given up after a failed delivery (or not encodable), in all.
+    failed_total: u64,
+    /// Of those, not reported yet.
+    failed_unreported: u64,
     failing: bool,
     backoff: Duration,
     retry_at: Instant,
@@ -87,8 +102,11 @@ impl Runner {
             }
         };
         let mut st = State {
-            reported: 0,
+            reported_queue: 0,
+            reported_spool: 0,
             spool_dropped: 0,
+            failed_total: 0,
+            failed_unreported: 0,
             failing: false,
             backoff: self.delivery.retry_min,
             retry_at: Instant::now(),
@@ -100,7 +118,7 @@ impl Runner {
             let outage = self.in_outage();
             let first = if outage {
                 let wait = st.retry_at.saturating_duration_since(Instant::now());
-                let rx = &mut self.rx.rx;
+                let rx = &mut self.rx;
                 // The timer is made inside the runtime, which owns the clock.
                 match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
                     Ok(Some(e)) => Some(e),
@@ -111,7 +129,7 @@ impl Runner {
                     Err(_) => None,
                 }
             } else {
-                match rt.block_on(self.rx.rx.recv()) {
+                match rt.block_on(self.rx.recv()) {
                     Some(e) => Some(e),
                     None => {
                         open = false;
@@ -129,10 +147,10 @@ impl Runner {
             let mut batch = Vec::new();
             self.report_drops(&mut st, &mut batch);
             if let Some(e) = first {
-                self.push(&e, &mut batch);
+                self.push(&mut st, &e, &mut batch);
                 while batch.len() < self.delivery.batch {
-                    match self.rx.rx.try_recv() {
-                        Ok(e) => self.push(&e, &mut batch),
+                    match self.rx.try_recv() {
+                        Ok(e) => self.push(&mut st, &e, &mut batch),
                         Err(_) => break,
                     }
                 }
@@ -140,6 +158,14 @@ impl Runner {
             let full = batch.len() > 1;
             if !batch.is_empty() {
                 self.dispatch(&mut st, deliver, batch);
+            }
+            if st.failed_unreported > 0 && !st.failing && !self.in_outage() {
+                // Delivering works again: say at once what was lost.
+                let mut report = Vec::new();
+                self.report_drops(&mut st, &mut report);
+                if !report.is_empty() {
+                    self.dispatch(&mut st, deliver, report);
+                }
             }
             if self.in_outage() && (Instant::now() >= st.retry_at || !open) {
                 self.drain(&mut st, deliver);
@@ -172,7 +198,7 @@ impl Runner {
         self.spool.as_ref().is_some_and(|s| !s.is_empty())
     }
 
-    fn push(&self, e: &Event, batch: &mut Vec<Record>) {
+    fn push(&self, st: &mut State, e: &Event, batch: &mut Vec<Record>) {
         let record = if self.envelope {
             Record::new(self.encoder, e)
         } else {
@@ -182,17 +208,20 @@ impl Runner {
             Ok(r) => batch.push(r),
             Err(err) => {
                 Metrics::inc(&self.metrics.events_failed);
+                st.failed_total += 1;
+                st.failed_unreported += 1;
                 tracing::error!(sink = %self.rx.name, error = %err, "cannot encode an event");
             }
         }
     }
 
-    /// Adds an `events.dropped` record when drops grew since the last report, unless the
-    /// spool is too full to take even that.
+    /// Adds an `events.dropped` record when events were dropped (from the queue or the
+    /// spool) since the last report, or lost in delivery while the destination now takes
+    /// events again; unless the spool is too full to take even that.
     fn report_drops(&self, st: &mut State, batch: &mut Vec<Record>) {
         let queue = self.rx.dropped.load(Ordering::Relaxed);
-        let total = queue + st.spool_dropped;
-        if total <= st.reported {
+        let new_drops = queue > st.reported_queue || st.spool_dropped > st.reported_spool;
+        if !new_drops && (st.failed_unreported == 0 || st.failing) {
             return;
         }
         if let Some(s) = &self.spool
@@ -201,15 +230,34 @@ impl Runner {
         {
             return;
         }
+        let report = self.rx.take_drop_report(queue.saturating_sub(st.reported_queue));
+        let spooled = st.spool_dropped - st.reported_spool;
+        let sources: serde_json::Map<String, serde_json::Value> = report
+            .by_source
+            .iter()
+            .map(|(ip, n)| (ip.map_or_else(|| "other".to_owned(), |a| a.to_string()), (*n).into()))
+            .collect();
         let sensor = SessionInfo::new("sensor".into(), Transport::None, None, None);
-        let draft = EventDraft::new("events.dropped")
+        let mut draft = EventDraft::new("events.dropped")
             .with("sink", self.rx.name.as_str())
-            .with("dropped", total - st.reported)
-            .with("dropped_total", total)
+            .with("dropped", report.dropped + spooled)
+            .with("dropped_total", queue + st.spool_dropped)
             .with("queue_full", queue)
-            .with("spool_full", st.spool_dropped);
-        st.reported = total;
-        self.push(&Event::stamp(&self.origin, &sensor, draft, SystemTime::now()), batch);
+            .with("spool_full", st.spool_dropped)
+            .with("essential", report.essential)
+            .with("failed", st.failed_unreported)
+            .with("failed_total", st.failed_total);
+        if !sources.is_empty() {
+            draft = draft.with("sources", serde_json::Value::Object(sources));
+        }
+        st.reported_queue = queue;
+        st.reported_spool = st.spool_dropped;
+        st.failed_unreported = 0;
+        self.push(
+            st,
+            &Event::stamp(&self.origin, &sensor, draft, SystemTime::now()),
+            batch,
+        );
     }
 
     /// Sends a fresh batch, or spools it behind older records (or after a failure).
@@ -221,11 +269,12 @@ impl Runner {
         match deliver.deliver(&batch) {
             Ok(()) => self.recovered(st),
             Err(e) => {
+                let rest = batch.get(deliver.delivered_before_error()..).unwrap_or_default();
                 if self.spool.is_some() {
                     self.failed(st, 0, &e);
-                    self.spool_all(st, &batch);
+                    self.spool_all(st, rest);
                 } else {
-                    self.failed(st, batch.len() as u64, &e);
+                    self.failed(st, rest.len() as u64, &e);
                 }
             }
         }
@@ -267,6 +316,8 @@ impl Runner {
             };
             if damaged > 0 {
                 self.metrics.events_failed.fetch_add(damaged, Ordering::Relaxed);
+                st.failed_total += damaged;
+                st.failed_unreported += damaged;
             }
             let sent = if records.is_empty() {
                 Ok(())
@@ -287,8 +338,8 @@ impl Runner {
             }
             let mut incoming = Vec::new();
             while incoming.len() < self.delivery.batch {
-                match self.rx.rx.try_recv() {
-                    Ok(e) => self.push(&e, &mut incoming),
+                match self.rx.try_recv() {
+                    Ok(e) => self.push(st, &e, &mut incoming),
                     Err(_) => break,
                 }
             }
@@ -309,6 +360,8 @@ impl Runner {
     fn failed(&self, st: &mut State, lost: u64, e: &io::Error) {
         if lost > 0 {
             self.metrics.events_failed.fetch_add(lost, Ordering::Relaxed);
+            st.failed_total += lost;
+            st.failed_unreported += lost;
         }
         if !st.failing {
             tracing::error!(

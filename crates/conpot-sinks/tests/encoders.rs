@@ -133,3 +133,21 @@ fn sink_tables_are_checked_with_their_keys() {
     .unwrap();
     assert_eq!(sl.destination(), "syslog tcp localhost:6514");
 }
+
+#[test]
+fn every_json_encoder_escapes_what_could_disguise_a_line() {
+    let o = origin("sensor-safe");
+    let s = session(40013);
+    // In the decoded request, which every JSON encoding carries.
+    let mut d = conpot_core::event::EventDraft::new("modbus.request");
+    d.body.request = Some(serde_json::json!({"name": "evil\u{202e}txt.exe\u{85}"}));
+    let e = conpot_core::event::Event::stamp(&o, &s, d, std::time::SystemTime::now());
+    for enc in Encoder::ALL.into_iter().filter(|e| e.is_json()) {
+        let mut out = Vec::new();
+        enc.encode(&e, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\u{202e}') && !text.contains('\u{85}'), "{enc}: {text}");
+        assert!(text.contains(r"evil\u202etxt.exe\u0085"), "{enc}: {text}");
+        assert!(serde_json::from_str::<Value>(&text).is_ok(), "{enc}: still JSON");
+    }
+}

@@ -172,6 +172,11 @@ async fn drops_are_counted_and_reported() {
     let path = tmp("drops");
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(Arc::clone(&metrics));
+    // One source may fill the whole queue here (its share is tested in the bus).
+    bus.set_queue_limits(conpot_core::bus::QueueLimits {
+        source_share: 100,
+        ..Default::default()
+    });
     let cfg = spec(&path, EventFormat::Native);
     let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 4, origin(), Default::default(), &path).unwrap();
     let s = session();
@@ -187,6 +192,13 @@ async fn drops_are_counted_and_reported() {
     assert_eq!(out.len(), 5, "4 events and one drop report");
     assert_eq!(out[0]["event_type"], "events.dropped");
     assert_eq!(out[0]["data"]["dropped"], 6);
+    // The bus's account (by class and source) beside the runner's (queue, spool, delivery).
+    assert_eq!(out[0]["data"]["queue_full"], 6);
+    assert_eq!(out[0]["data"]["spool_full"], 0);
+    assert_eq!(out[0]["data"]["essential"], 0);
+    assert_eq!(out[0]["data"]["sources"]["198.51.100.4"], 6);
+    assert_eq!(out[0]["data"]["failed"], 0);
+    assert_eq!(out[0]["data"]["dropped_total"], 6);
     assert_eq!(out.iter().filter(|e| e["event_type"] == "modbus.request").count(), 4);
 }
 
@@ -279,4 +291,134 @@ async fn rotates_by_age() {
         1
     );
     assert_eq!(lines(&path).len(), 1, "the file older than rotate_secs was rotated");
+}
+
+#[tokio::test]
+async fn a_deleted_log_is_reopened_and_losses_are_counted_exactly() {
+    let path = tmp("deleted");
+    let metrics = Arc::new(Metrics::default());
+    let mut bus = EventBus::new(Arc::clone(&metrics));
+    let cfg = spec(&path, EventFormat::Native);
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default(), &path).unwrap();
+    let h = tokio::task::spawn_blocking(task);
+    let s = session();
+    for _ in 0..5 {
+        bus.publish(request_event(&s));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(lines(&path).len(), 5);
+    // Deleted under the sensor, no reopen signal: the next events must not go to the
+    // deleted inode.
+    std::fs::remove_file(&path).unwrap();
+    for _ in 0..13 {
+        bus.publish(request_event(&s));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(lines(&path).len(), 13, "a new file at the path has every later event");
+    assert_eq!(metrics.events_failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    drop(bus);
+    h.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_write_counts_every_event_it_loses() {
+    // /dev/full accepts the open and fails every write.
+    let path = std::path::Path::new("/dev/full");
+    if !path.exists() {
+        eprintln!("no /dev/full here");
+        return;
+    }
+    let metrics = Arc::new(Metrics::default());
+    let mut bus = EventBus::new(Arc::clone(&metrics));
+    bus.set_queue_limits(conpot_core::bus::QueueLimits {
+        source_share: 100,
+        ..Default::default()
+    });
+    let cfg = spec(path, EventFormat::Native);
+    let state = tmp("full");
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 30_000, origin(), Default::default(), &state).unwrap();
+    let s = session();
+    // Many more than one batch's (and one buffer's) worth: each failed write counts the
+    // events it held.
+    for _ in 0..20_003 {
+        bus.publish(request_event(&s));
+    }
+    assert_eq!(metrics.events_dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let h = tokio::task::spawn_blocking(task);
+    drop(bus);
+    h.await.unwrap();
+    assert_eq!(
+        metrics.events_failed.load(std::sync::atomic::Ordering::Relaxed),
+        20_003,
+        "every event of the failed writes counted, once"
+    );
+}
+
+#[test]
+fn a_batch_cut_by_a_failed_rotation_says_what_reached_the_file() {
+    use conpot_sinks::Deliver;
+    use conpot_sinks::jsonl::JsonLines;
+    let path = tmp("partial");
+    let rotate = conpot_sinks::spec::Rotation {
+        bytes: 1,
+        every: None,
+        keep: 1,
+    };
+    let mut j = JsonLines::open(&path).unwrap().rotating(rotate);
+    // `<path>.1` is a folder that is not empty: the rename of the rotation fails.
+    let blocker = std::path::PathBuf::from(format!("{}.1", path.display()));
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    let s = session();
+    let recs: Vec<_> = (0..3)
+        .map(|_| conpot_sinks::record::Record::body_only(EventFormat::Native, &request_event(&s)).unwrap())
+        .collect();
+    assert!(j.deliver(&recs).is_err());
+    assert_eq!(
+        j.delivered_before_error(),
+        1,
+        "the first record was written before the rotation"
+    );
+    assert_eq!(lines(&path).len(), 1);
+    // The way cleared, the rest goes out, and the file rotates as configured.
+    std::fs::remove_dir_all(&blocker).unwrap();
+    j.deliver(&recs[1..]).unwrap();
+    assert_eq!(lines(&blocker).len(), 1);
+    assert_eq!(lines(&path).len(), 1);
+}
+
+#[tokio::test]
+async fn lost_events_are_reported_once_writing_works_again() {
+    let path = tmp("lost");
+    let dir = path.parent().unwrap().to_owned();
+    let metrics = Arc::new(Metrics::default());
+    let mut bus = EventBus::new(Arc::clone(&metrics));
+    let cfg = spec(&path, EventFormat::Native);
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default(), &path).unwrap();
+    let h = tokio::task::spawn_blocking(task);
+    let s = session();
+    bus.publish(request_event(&s));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The log's folder is replaced by a plain file: the log cannot be opened again.
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(&dir, b"in the way").unwrap();
+    for _ in 0..7 {
+        bus.publish(request_event(&s));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(metrics.events_failed.load(std::sync::atomic::Ordering::Relaxed), 7);
+    // Fixed: the next write that succeeds is followed at once by a report of the seven.
+    std::fs::remove_file(&dir).unwrap();
+    bus.publish(request_event(&s));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = lines(&path);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0]["event_type"], "modbus.request");
+    assert_eq!(out[1]["event_type"], "events.dropped");
+    assert_eq!(out[1]["data"]["failed"], 7);
+    assert_eq!(out[1]["data"]["failed_total"], 7);
+    assert_eq!(out[1]["data"]["dropped"], 0);
+    drop(bus);
+    h.await.unwrap();
+    assert_eq!(lines(&path).len(), 2, "reported once");
 }

@@ -341,6 +341,7 @@ impl Agent {
                 oid,
                 value: SnmpValue::Counter32(v),
             }],
+            dropped_varbinds: 0,
         }
     }
 
@@ -538,46 +539,22 @@ impl Agent {
             error_status: 0,
             error_index: 0,
             varbinds: Vec::new(),
+            dropped_varbinds: 0,
         };
-        match pdu.kind {
-            pdu_tag::GET => {
-                self.bump(GETS);
-                self.get(pdu, v1, now, &mut resp);
-            }
-            pdu_tag::GET_NEXT => {
-                self.bump(NEXTS);
-                self.get_next(pdu, v1, now, &mut resp);
-            }
-            pdu_tag::GET_BULK => {
-                self.bump(NEXTS);
-                self.get_bulk(pdu, now, budget, &mut resp);
-            }
-            pdu_tag::SET => {
-                self.bump(SETS);
-                if !who.write {
-                    self.bump(BAD_COMMUNITY_USE);
-                    resp.error_status = if v1 { status::NO_SUCH_NAME } else { status::NO_ACCESS };
-                    resp.error_index = 1;
-                    resp.varbinds = pdu.varbinds.clone();
-                } else {
-                    self.set(pdu, v1, now, &mut resp);
-                }
-            }
-            other => {
-                self.bump(SILENT_DROPS);
-                let mut d = EventDraft::new("snmp.request")
-                    .with("version", who.version)
-                    .with("principal", who.name.clone())
-                    .with("pdu", kind_name(other));
-                d.body.request = Some(json!({"varbinds": varbinds_json(&pdu.varbinds)}));
-                d.body.raw = Some(raw.to_vec());
-                events.push(d);
-                return None;
-            }
+        let request = matches!(
+            pdu.kind,
+            pdu_tag::GET | pdu_tag::GET_NEXT | pdu_tag::GET_BULK | pdu_tag::SET
+        );
+        if request && pdu.dropped_varbinds > 0 {
+            // More bindings than this agent handles: tooBig with no bindings (RFC 3416
+            // 4.2.1), answered below like any response that does not fit.
+            resp.error_status = status::TOO_BIG;
+        } else {
+            self.dispatch(pdu, v1, who, now, budget, &mut resp, raw, events)?;
         }
         // An answer that does not fit: tooBig (GETBULK was trimmed to fit already).
         let mut encoded = resp.to_bytes();
-        if encoded.len() > budget {
+        if encoded.len() > budget || resp.error_status == status::TOO_BIG {
             resp.error_status = status::TOO_BIG;
             resp.error_index = 0;
             resp.varbinds = Vec::new();
@@ -589,6 +566,9 @@ impl Agent {
             .with("principal", who.name.clone())
             .with("pdu", kind_name(pdu.kind))
             .with("request_id", pdu.request_id);
+        if pdu.dropped_varbinds > 0 {
+            d = d.with("varbinds_total", (pdu.varbinds.len() + pdu.dropped_varbinds) as u64);
+        }
         d.body.request = Some(json!({"varbinds": varbinds_json(&pdu.varbinds)}));
         d.body.response = Some(
             json!({"error_status": resp.error_status, "error_index": resp.error_index, "varbinds": varbinds_json(&resp.varbinds)}),
@@ -619,6 +599,58 @@ impl Agent {
         });
         events.push(d);
         Some(encoded)
+    }
+
+    /// Carries out the PDU's command into `resp`; `None` when it is not answered.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &self,
+        pdu: &Pdu,
+        v1: bool,
+        who: &Principal,
+        now: SystemTime,
+        budget: usize,
+        resp: &mut Pdu,
+        raw: &[u8],
+        events: &mut Vec<EventDraft>,
+    ) -> Option<()> {
+        match pdu.kind {
+            pdu_tag::GET => {
+                self.bump(GETS);
+                self.get(pdu, v1, now, resp);
+            }
+            pdu_tag::GET_NEXT => {
+                self.bump(NEXTS);
+                self.get_next(pdu, v1, now, resp);
+            }
+            pdu_tag::GET_BULK => {
+                self.bump(NEXTS);
+                self.get_bulk(pdu, now, budget, resp);
+            }
+            pdu_tag::SET => {
+                self.bump(SETS);
+                if !who.write {
+                    self.bump(BAD_COMMUNITY_USE);
+                    resp.error_status = if v1 { status::NO_SUCH_NAME } else { status::NO_ACCESS };
+                    resp.error_index = 1;
+                    resp.varbinds = pdu.varbinds.clone();
+                } else {
+                    self.set(pdu, v1, now, resp);
+                }
+            }
+            other => {
+                self.bump(SILENT_DROPS);
+                let mut d = EventDraft::new("snmp.request")
+                    .with("version", who.version)
+                    .with("principal", who.name.clone())
+                    .with("pdu", kind_name(other));
+                d.body.request = Some(json!({"varbinds": varbinds_json(&pdu.varbinds)}));
+                d.body.raw = Some(raw.to_vec());
+                events.push(d);
+                return None;
+            }
+        }
+        Some(())
     }
 
     fn visible(&self, v1: bool, obj: &mib::Object) -> bool {

@@ -98,7 +98,7 @@ impl SnmpValue {
         }
     }
 
-    /// The value for an event log.
+    /// The value for an event log: text as a string, other octets as `{"hex": ...}`.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::json;
         match self {
@@ -110,7 +110,9 @@ impl SnmpValue {
                 {
                     json!(s)
                 }
-                _ => json!(format!("0x{}", conpot_core::hex::encode(b))),
+                // Not text: an object, so it can never be mistaken for a string value
+                // that happens to read "0x...".
+                _ => json!({"hex": conpot_core::hex::encode(b)}),
             },
             SnmpValue::Null => json!(null),
             SnmpValue::Oid(o) => json!(oid_string(o)),
@@ -159,8 +161,12 @@ pub struct Pdu {
     pub error_status: i64,
     /// Error index (max-repetitions for GetBulk).
     pub error_index: i64,
-    /// Variable bindings.
+    /// Variable bindings (at most [`MAX_VARBINDS`] are kept).
     pub varbinds: Vec<VarBind>,
+    /// Well-formed bindings beyond [`MAX_VARBINDS`], checked but not kept: the agent
+    /// answers such a request with tooBig, as an agent with a size limit does, instead of
+    /// dropping it.
+    pub dropped_varbinds: usize,
 }
 
 impl Pdu {
@@ -176,17 +182,17 @@ impl Pdu {
         let error_index = p.integer()?;
         let mut list = p.nested(tag::SEQUENCE)?;
         let mut varbinds = Vec::new();
+        let mut dropped_varbinds = 0;
         while !list.is_empty() {
-            if varbinds.len() >= MAX_VARBINDS {
-                return Err(BerError::Value);
-            }
             let mut vb = list.nested(tag::SEQUENCE)?;
             let oid = vb.oid()?;
             let (t, c) = vb.any()?;
-            varbinds.push(VarBind {
-                oid,
-                value: SnmpValue::decode(t, c)?,
-            });
+            let value = SnmpValue::decode(t, c)?;
+            if varbinds.len() >= MAX_VARBINDS {
+                dropped_varbinds += 1;
+                continue;
+            }
+            varbinds.push(VarBind { oid, value });
         }
         Ok(Pdu {
             kind,
@@ -194,6 +200,7 @@ impl Pdu {
             error_status,
             error_index,
             varbinds,
+            dropped_varbinds,
         })
     }
 
@@ -463,6 +470,7 @@ mod tests {
                 oid: vec![1, 3, 6, 1, 2, 1, 1, 1, 0],
                 value: SnmpValue::Null,
             }],
+            dropped_varbinds: 0,
         };
         let bytes = encode_community(1, b"public", &pdu);
         assert_eq!(
@@ -495,6 +503,7 @@ mod tests {
             error_status: 0,
             error_index: 0,
             varbinds: vec![],
+            dropped_varbinds: 0,
         };
         let scoped = encode_scoped(&usm.engine_id, b"", &pdu);
         let (bytes, off) = encode_v3(42, 1500, 1, &usm, &scoped);

@@ -36,6 +36,7 @@ fn req(kind: u8, a: i64, b: i64, oids: &[&str]) -> Pdu {
                 value: SnmpValue::Null,
             })
             .collect(),
+        dropped_varbinds: 0,
     }
 }
 
@@ -570,4 +571,37 @@ fn a_source_session_records_a_login_once_and_every_failure() {
     }
     assert_eq!(successes, 1, "a walk's login is recorded once per source session");
     assert_eq!(failures, 2, "every failed attempt is recorded");
+}
+
+#[test]
+fn a_get_with_1000_varbinds_is_answered_too_big() {
+    let (_dev, svc) = build(DEFAULT);
+    let oids: Vec<String> = (0..1000).map(|i| format!("1.3.6.1.2.1.1.{}.0", i % 7 + 1)).collect();
+    let refs: Vec<&str> = oids.iter().map(String::as_str).collect();
+    let bytes = message::encode_community(1, b"public", &req(pdu_tag::GET, 0, 0, &refs));
+    let (reply, events) = svc.agent().handle(&bytes, SystemTime::now(), 65_000);
+    let Message::Community { pdu: r, .. } = Message::decode(&reply.expect("answered")).unwrap() else {
+        panic!()
+    };
+    assert_eq!((r.kind, r.request_id), (pdu_tag::RESPONSE, 77));
+    assert_eq!((r.error_status, r.error_index), (1, 0), "tooBig");
+    assert!(r.varbinds.is_empty());
+    let ev = events.iter().find(|e| e.event_type == "snmp.request").unwrap();
+    assert_eq!(ev.body.data["varbinds_total"], 1000);
+    assert!(events.iter().all(|e| e.event_type != "snmp.malformed"));
+}
+
+#[test]
+fn a_set_value_that_is_not_text_is_logged_as_hex() {
+    let (_dev, svc) = build(DEFAULT);
+    let mut set = req(pdu_tag::SET, 0, 0, &["1.3.6.1.2.1.1.6.0", "1.3.6.1.2.1.1.6.0"]);
+    set.varbinds[0].value = SnmpValue::Octets(vec![0xff, 0xfe, 0x00]);
+    // A string that merely reads like hex stays a string.
+    set.varbinds[1].value = SnmpValue::Octets(b"0xfffe00".to_vec());
+    let bytes = message::encode_community(1, b"private", &set);
+    let (_, events) = svc.agent().handle(&bytes, SystemTime::now(), 65_000);
+    let ev = events.iter().find(|e| e.event_type == "snmp.request").unwrap();
+    let vbs = &ev.body.request.as_ref().unwrap()["varbinds"];
+    assert_eq!(vbs[0]["value"], serde_json::json!({"hex": "fffe00"}));
+    assert_eq!(vbs[1]["value"], serde_json::json!("0xfffe00"));
 }

@@ -36,6 +36,7 @@ fn known() -> Vec<Vec<u8>> {
             oid: parse_oid("1.3.6.1.2.1.1.6.0").unwrap(),
             value: SnmpValue::Octets(b"Hall 9".to_vec()),
         }],
+        dropped_varbinds: 0,
     };
     v.push(encode_community(1, b"private", &set));
     let discovery = Pdu {
@@ -44,6 +45,7 @@ fn known() -> Vec<Vec<u8>> {
         error_status: 0,
         error_index: 0,
         varbinds: vec![],
+        dropped_varbinds: 0,
     };
     let scoped = conpot_snmp::message::encode_scoped(b"", b"", &discovery);
     v.push(conpot_snmp::message::encode_v3(230_661_430, 65507, 4, &Default::default(), &scoped).0);

@@ -8,13 +8,26 @@ pub const DEFAULT_CONFIG: &str = include_str!("../default-config.toml");
 type Files = &'static [(&'static str, &'static [u8])];
 
 /// Embedded templates by name.
-pub const TEMPLATES: &[(&str, Files)] = &[(
-    "default",
-    &[(
-        "template.toml",
-        include_bytes!("../../../templates/default/template.toml"),
-    )],
-)];
+pub const TEMPLATES: &[(&str, Files)] = &[
+    (
+        "default",
+        &[(
+            "template.toml",
+            include_bytes!("../../../templates/default/template.toml"),
+        )],
+    ),
+    (
+        "nport",
+        &[(
+            "template.toml",
+            include_bytes!("../../../templates/nport/template.toml"),
+        )],
+    ),
+    (
+        "ipmi",
+        &[("template.toml", include_bytes!("../../../templates/ipmi/template.toml"))],
+    ),
+];
 
 /// The embedded template called `name`.
 pub fn template(name: &str) -> Option<FileSource> {

@@ -38,9 +38,39 @@ static ENTRIES: &[Entry] = &[
         build: |s, d| conpot_s7::S7Service::build(s, d).map(arc),
     },
     Entry {
+        name: "ftp",
+        transports: TCP,
+        build: |s, d| conpot_ftp::FtpService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "tftp",
+        transports: UDP,
+        build: |s, d| conpot_tftp::TftpService::build(s, d).map(arc),
+    },
+    Entry {
         name: "snmp",
         transports: UDP,
         build: |s, d| conpot_snmp::SnmpService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "serial",
+        transports: TCP,
+        build: |s, d| conpot_serial::SerialService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "telnet",
+        transports: TCP,
+        build: |s, d| conpot_telnet::TelnetService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "ipmi",
+        transports: UDP,
+        build: |s, d| conpot_ipmi::IpmiService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "bacnet",
+        transports: UDP,
+        build: |s, d| conpot_bacnet::BacnetService::build(s, d).map(arc),
     },
 ];
 

@@ -110,6 +110,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
     };
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(Arc::clone(&metrics));
+    bus.set_queue_limits(conpot_core::bus::QueueLimits::from(&config.limits));
     let mut sink_tasks = Vec::new();
     let reopen = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sinks = match conpot_sinks::parse_all(&config.sinks) {

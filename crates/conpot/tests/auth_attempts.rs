@@ -50,6 +50,7 @@ fn snmp_v3(user: &str, password: &str, engine: &[u8]) -> Vec<u8> {
             oid: message::parse_oid("1.3.6.1.2.1.1.5.0").unwrap(),
             value: SnmpValue::Null,
         }],
+        dropped_varbinds: 0,
     };
     let scoped = message::encode_scoped(engine, b"", &pdu);
     let usm = Usm {

@@ -5,6 +5,7 @@
 mod ecs;
 mod legacy;
 mod native;
+pub mod safe;
 mod text;
 mod v1;
 
@@ -63,13 +64,14 @@ impl Encoder {
         self != Encoder::Text
     }
 
-    /// Appends the encoding of `event` to `out` (no newline).
+    /// Appends the encoding of `event` to `out` (no newline). JSON is written with the
+    /// escapes of [`safe`], so no string from the wire can disguise the line.
     pub fn encode(self, event: &Event, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Encoder::Native => serde_json::to_writer(out, &native::Native(event)),
-            Encoder::ConpotLegacy => serde_json::to_writer(out, &legacy::Legacy(event)),
-            Encoder::ConpotV1 => serde_json::to_writer(out, &v1::value(event)),
-            Encoder::Ecs => serde_json::to_writer(out, &ecs::value(event)),
+            Encoder::Native => safe::to_writer(out, &native::Native(event)),
+            Encoder::ConpotLegacy => safe::to_writer(out, &legacy::Legacy(event)),
+            Encoder::ConpotV1 => safe::to_writer(out, &v1::value(event)),
+            Encoder::Ecs => safe::to_writer(out, &ecs::value(event)),
             Encoder::Text => {
                 let mut line = String::new();
                 text_line(event, &mut line);
@@ -87,7 +89,8 @@ impl std::fmt::Display for Encoder {
     }
 }
 
-/// Appends the encoding of `event` in `format` to `out` (no newline).
+/// Appends the encoding of `event` in `format` to `out` (no newline), with the escapes
+/// of [`safe`] for JSON.
 pub fn encode(format: Encoder, event: &Event, out: &mut Vec<u8>) -> serde_json::Result<()> {
     format.encode(event, out)
 }

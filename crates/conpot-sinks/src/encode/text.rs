@@ -9,6 +9,8 @@ use conpot_core::event::Event;
 use conpot_core::hex::Hex;
 use serde_json::Value as Json;
 
+use super::safe::SafeJson;
+
 /// Longest line written; the rest of a larger event is cut (the JSON sinks keep it whole).
 pub const MAX_LINE: usize = 8192;
 
@@ -35,13 +37,13 @@ pub fn text_line(event: &Event, out: &mut String) {
         sep = " ";
     };
     if let Some(r) = &event.request {
-        part(out, "request", r);
+        part(out, "request", &SafeJson(r));
     }
     if let Some(r) = &event.response {
-        part(out, "response", r);
+        part(out, "response", &SafeJson(r));
     }
     if let Some(e) = &event.error {
-        part(out, "error", &Json::String(e.clone()));
+        part(out, "error", &SafeJson(&Json::String(e.clone())));
     }
     for (k, v) in event.data.iter() {
         part(out, k, &Plain(v));
@@ -74,7 +76,7 @@ impl std::fmt::Display for Plain<'_> {
             {
                 f.write_str(s)
             }
-            other => write!(f, "{other}"),
+            other => write!(f, "{}", SafeJson(other)),
         }
     }
 }
