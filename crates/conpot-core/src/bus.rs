@@ -422,6 +422,16 @@ impl EventBus {
         &self.metrics
     }
 
+    /// Events waiting in the fullest sink queue: how far the slowest sink lags (for
+    /// metrics, and for load generators that must not outrun a sink).
+    pub fn backlog(&self) -> usize {
+        self.queues
+            .iter()
+            .map(|q| q.tx.max_capacity() - q.tx.capacity())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Hands `event` to every sink without waiting; a queue without room for it drops it
     /// and counts.
     pub fn publish(&self, event: Event) {
@@ -502,6 +512,7 @@ mod tests {
         assert_eq!(big.dropped.load(Ordering::Relaxed), 0);
         assert_eq!(metrics.events_dropped.load(Ordering::Relaxed), 8);
         assert_eq!(metrics.events_published.load(Ordering::Relaxed), 10);
+        assert_eq!(bus.backlog(), 10, "the fullest queue");
         assert_eq!(drain(&mut small).len(), 2);
         assert_eq!(drain(&mut big).len(), 10);
         assert_eq!(small.queued(), (0, 0), "taking an event gives its room back");

@@ -82,67 +82,35 @@ impl Default for Limits {
     }
 }
 
-/// Encoding of events written by a sink.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventFormat {
-    /// Our canonical event (DESIGN.md section 3).
-    Native,
-    /// Exactly the fields of Conpot's JSON log.
-    ConpotLegacy,
-}
-
-impl EventFormat {
-    /// The name a configuration gives it (`native`, `conpot-legacy`).
-    pub fn name(self) -> &'static str {
-        match self {
-            EventFormat::Native => "native",
-            EventFormat::ConpotLegacy => "conpot-legacy",
-        }
-    }
-
-    /// Parses a format name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "native" => Some(EventFormat::Native),
-            "conpot-legacy" | "conpot" | "legacy" => Some(EventFormat::ConpotLegacy),
-            _ => None,
-        }
-    }
-}
-
-/// Shown as in the configuration, for messages to the operator.
-impl std::fmt::Display for EventFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Where a sink sends events.
+/// One event sink as configured: a `[[sinks]]` table of the TOML file, or the table a
+/// Conpot INI section (`[json]`, `[sqlite]`, `[syslog]`) maps to. The core keeps it raw, as
+/// it keeps protocol sections: `conpot-sinks` owns the transports and encoders and reads
+/// (and validates) these keys.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SinkKind {
-    /// One JSON object per line, appended to a file.
-    JsonLines {
-        /// File path.
-        path: PathBuf,
-    },
+pub struct SinkTable {
+    /// The file the table came from, for error messages.
+    pub file: String,
+    /// Where in that file (`sinks[0]`, or the INI section's name).
+    pub key: String,
+    /// The keys as written.
+    pub table: toml::Table,
 }
 
-/// Where the events go, in words for the operator (the file's path).
-impl std::fmt::Display for SinkKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SinkKind::JsonLines { path } => write!(f, "{}", path.display()),
+impl SinkTable {
+    /// A table of string keys, as the INI mapping and the defaults build them.
+    pub fn from_pairs(file: &str, key: &str, pairs: &[(&str, toml::Value)]) -> SinkTable {
+        SinkTable {
+            file: file.to_owned(),
+            key: key.to_owned(),
+            table: pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
         }
     }
-}
 
-/// One configured event sink.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SinkConfig {
-    /// Transport.
-    pub kind: SinkKind,
-    /// Encoding.
-    pub format: EventFormat,
+    /// The value of `key` as a string, if it is one (for messages; `conpot-sinks` reads
+    /// the table properly).
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.table.get(key).and_then(toml::Value::as_str)
+    }
 }
 
 /// Overrides of where protocols listen.
@@ -175,7 +143,7 @@ pub struct Config {
     /// Listener overrides.
     pub listen: ListenOverrides,
     /// Event sinks.
-    pub sinks: Vec<SinkConfig>,
+    pub sinks: Vec<SinkTable>,
     /// Settings accepted but not acted on, for the operator to read.
     pub warnings: Vec<String>,
 }
@@ -192,12 +160,11 @@ impl Default for Config {
                 ipv6: true,
                 ..Default::default()
             },
-            sinks: vec![SinkConfig {
-                kind: SinkKind::JsonLines {
-                    path: "conpot-events.jsonl".into(),
-                },
-                format: EventFormat::Native,
-            }],
+            sinks: vec![SinkTable::from_pairs(
+                "<default>",
+                "sinks[0]",
+                &[("type", "jsonl".into()), ("path", "conpot-events.jsonl".into())],
+            )],
             warnings: Vec::new(),
         }
     }
@@ -359,37 +326,14 @@ impl Config {
         if let Some(sinks) = top.array("sinks", false, &mut errs) {
             c.sinks.clear();
             for (i, s) in sinks.iter().enumerate() {
-                let path = format!("sinks[{i}]");
-                let Some(st) = s.as_table() else {
-                    errs.push(file, &path, "a table");
-                    continue;
-                };
-                let t = Table::new(file, &path, st);
-                t.deny_unknown(&["type", "path", "format"], &mut errs);
-                let f = t.str("format", false, &mut errs).unwrap_or("native");
-                let format = EventFormat::parse(f).unwrap_or_else(|| {
-                    errs.push(
-                        file,
-                        &t.key("format"),
-                        format!("\"native\" or \"conpot-legacy\", found \"{f}\""),
-                    );
-                    EventFormat::Native
-                });
-                match t.str("type", true, &mut errs) {
-                    Some("jsonl") => {
-                        if let Some(p) = t.str("path", true, &mut errs) {
-                            c.sinks.push(SinkConfig {
-                                kind: SinkKind::JsonLines { path: p.into() },
-                                format,
-                            });
-                        }
-                    }
-                    Some(other) => errs.push(
-                        file,
-                        &t.key("type"),
-                        format!("a supported sink type (jsonl), found \"{other}\""),
-                    ),
-                    None => {}
+                let key = format!("sinks[{i}]");
+                match s.as_table() {
+                    Some(t) => c.sinks.push(SinkTable {
+                        file: file.to_owned(),
+                        key,
+                        table: t.clone(),
+                    }),
+                    None => errs.push(file, &key, "a table"),
                 }
             }
         }
@@ -438,12 +382,56 @@ impl Config {
         }
         if enabled("json", &mut errs) {
             let path = get("json", "filename").unwrap_or("conpot.json");
-            c.sinks.push(SinkConfig {
-                kind: SinkKind::JsonLines { path: path.into() },
-                format: EventFormat::ConpotLegacy,
-            });
+            c.sinks.push(SinkTable::from_pairs(
+                file,
+                "json",
+                &[
+                    ("type", "jsonl".into()),
+                    ("path", path.into()),
+                    ("format", "conpot-legacy".into()),
+                ],
+            ));
         }
-        for s in ["sqlite", "syslog", "hpfriends", "taxii"] {
+        if enabled("sqlite", &mut errs) {
+            // Conpot's database is logs/conpot.db below the working folder.
+            c.sinks.push(SinkTable::from_pairs(
+                file,
+                "sqlite",
+                &[
+                    ("type", "sqlite".into()),
+                    ("path", get("sqlite", "filename").unwrap_or("logs/conpot.db").into()),
+                    ("format", "conpot-legacy".into()),
+                ],
+            ));
+        }
+        if enabled("syslog", &mut errs) {
+            // Conpot forwards its text log lines: socket = udp sends them to host:port,
+            // socket = dev to the local device (/dev/log).
+            let socket = get("syslog", "socket").unwrap_or("dev");
+            let mut pairs = vec![
+                ("type", toml::Value::from("syslog")),
+                ("format", "text".into()),
+                ("framing", "rfc3164".into()),
+                ("facility", get("syslog", "facility").unwrap_or("local0").into()),
+            ];
+            match socket {
+                "udp" => {
+                    pairs.push(("protocol", "udp".into()));
+                    pairs.push(("host", get("syslog", "host").unwrap_or("localhost").into()));
+                    let port = get("syslog", "port").unwrap_or("514");
+                    match port.parse::<u16>() {
+                        Ok(p) => pairs.push(("port", i64::from(p).into())),
+                        Err(_) => errs.push(file, "syslog.port", format!("a port number, found `{port}`")),
+                    }
+                }
+                _ => {
+                    pairs.push(("protocol", "unix".into()));
+                    pairs.push(("path", get("syslog", "device").unwrap_or("/dev/log").into()));
+                }
+            }
+            c.sinks.push(SinkTable::from_pairs(file, "syslog", &pairs));
+        }
+        for s in ["hpfriends", "taxii"] {
             if enabled(s, &mut errs) {
                 c.warnings.push(format!(
                     "{file}: [{s}] is enabled but this sink is not available yet; its events go to the other sinks only"
@@ -457,7 +445,7 @@ impl Config {
         }
         if c.sinks.is_empty() {
             c.warnings.push(format!(
-                "{file}: no JSON event log is enabled, events go to the text log only ([json] enabled = True writes one)"
+                "{file}: no event log is enabled, events go to the text log only ([json] enabled = True writes one)"
             ));
         }
         if errs.is_empty() { Ok(c) } else { Err(errs.0) }
@@ -502,6 +490,7 @@ fn parse_ini(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -511,19 +500,35 @@ mod tests {
         let c = Config::from_conpot_ini("t.cfg", text).unwrap();
         assert_eq!(c.sensor_id, "s1");
         assert_eq!(c.session_timeout, Duration::from_secs(12));
-        assert_eq!(
-            c.sinks,
-            vec![SinkConfig {
-                kind: SinkKind::JsonLines {
-                    path: "/tmp/x.json".into()
-                },
-                format: EventFormat::ConpotLegacy
-            }]
-        );
+        assert_eq!(c.sinks.len(), 1);
+        assert_eq!(c.sinks[0].key, "json");
+        assert_eq!(c.sinks[0].str("type"), Some("jsonl"));
+        assert_eq!(c.sinks[0].str("path"), Some("/tmp/x.json"));
+        assert_eq!(c.sinks[0].str("format"), Some("conpot-legacy"));
         assert_eq!(c.warnings.len(), 1);
         assert_eq!(parse_ini(text)["syslog"]["socket"], "dev");
         let bad = Config::from_conpot_ini("t.cfg", "[json]\nenabled = maybe\n").unwrap_err();
         assert_eq!(bad[0].key, "json.enabled");
+    }
+
+    #[test]
+    fn conpot_ini_sqlite_and_syslog_sections_become_sinks() {
+        let text = "[sqlite]\nenabled = True\n[syslog]\nenabled = True\ndevice = /dev/log\nhost = 127.0.0.1\nport = 5514\nfacility = local3\nsocket = udp        ; udp (sends to host:port), dev (sends to device)\n";
+        let c = Config::from_conpot_ini("t.cfg", text).unwrap();
+        assert_eq!(c.sinks.len(), 2);
+        assert_eq!(c.sinks[0].str("type"), Some("sqlite"));
+        assert_eq!(c.sinks[0].str("path"), Some("logs/conpot.db"));
+        let s = &c.sinks[1];
+        assert_eq!(s.str("type"), Some("syslog"));
+        assert_eq!(s.str("protocol"), Some("udp"));
+        assert_eq!(s.str("host"), Some("127.0.0.1"));
+        assert_eq!(s.table["port"].as_integer(), Some(5514));
+        assert_eq!(s.str("facility"), Some("local3"));
+        let dev = Config::from_conpot_ini("t.cfg", "[syslog]\nenabled = True\n").unwrap();
+        assert_eq!(dev.sinks[0].str("protocol"), Some("unix"));
+        assert_eq!(dev.sinks[0].str("path"), Some("/dev/log"));
+        let bad = Config::from_conpot_ini("t.cfg", "[syslog]\nenabled = True\nsocket = udp\nport = x\n").unwrap_err();
+        assert_eq!(bad[0].key, "syslog.port");
     }
 
     #[test]
@@ -546,31 +551,25 @@ mod tests {
     }
 
     #[test]
-    fn formats_print_with_their_configuration_names() {
-        for f in [EventFormat::Native, EventFormat::ConpotLegacy] {
-            assert_eq!(EventFormat::parse(&f.to_string()), Some(f));
-        }
-        assert_eq!(EventFormat::ConpotLegacy.to_string(), "conpot-legacy");
-        let kind = SinkKind::JsonLines {
-            path: "logs/e.jsonl".into(),
-        };
-        assert_eq!(kind.to_string(), "logs/e.jsonl");
-    }
-
-    #[test]
     fn toml_config_and_errors() {
         let c = Config::from_toml("c.toml", "[sensor]\nid='x'\n[listen]\nhost='127.0.0.1'\n[listen.ports]\nmodbus=0\n[[sinks]]\ntype='jsonl'\npath='e.jsonl'\nformat='conpot-legacy'\n").unwrap();
         assert_eq!(c.sensor_id, "x");
         assert_eq!(c.listen.ports["modbus"], 0);
-        assert_eq!(c.sinks[0].format, EventFormat::ConpotLegacy);
+        assert_eq!(c.sinks[0].key, "sinks[0]");
+        assert_eq!(c.sinks[0].str("format"), Some("conpot-legacy"));
         let errs = Config::from_toml(
             "c.toml",
-            "[limits]\nmax_connections = -1\nbogus = 1\n[[sinks]]\ntype='kafka'\n",
+            "[limits]\nmax_connections = -1\nbogus = 1\n[[sinks]]\ntype='kafka'\n[[sinks]]\n",
         )
         .unwrap_err();
         let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
         assert!(keys.contains(&"limits.max_connections"), "{keys:?}");
         assert!(keys.contains(&"limits.bogus"), "{keys:?}");
-        assert!(keys.contains(&"sinks[0].type"), "{keys:?}");
+        let sinks = Config::from_toml("c.toml", "[[sinks]]\ntype='kafka'\n").unwrap();
+        assert_eq!(
+            sinks.sinks[0].str("type"),
+            Some("kafka"),
+            "sink keys are read by conpot-sinks"
+        );
     }
 }

@@ -4,28 +4,24 @@
 
 use std::io;
 
-use conpot_core::event::Event;
-
-use crate::encode::text_line;
+use crate::record::Record;
 
 /// The sink's name in metrics and messages.
 pub const NAME: &str = "text-log";
 
-/// Writes events to the text log through `tracing`.
+/// Writes records encoded as text lines to the text log through `tracing`.
 #[derive(Debug, Default)]
-pub struct TextLog {
-    line: String,
-}
+pub struct TextLog;
 
-impl crate::Writer for TextLog {
-    fn write(&mut self, event: &Event) -> io::Result<()> {
-        self.line.clear();
-        text_line(event, &mut self.line);
-        tracing::info!("{}", self.line);
-        Ok(())
+impl crate::Deliver for TextLog {
+    fn needs_envelope(&self) -> bool {
+        false
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    fn deliver(&mut self, batch: &[Record]) -> io::Result<()> {
+        for r in batch {
+            tracing::info!("{}", r.body);
+        }
         Ok(())
     }
 }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use conpot_core::bus::EventBus;
-use conpot_core::config::{EventFormat, SinkConfig, SinkKind};
+use conpot_core::config::SinkTable;
 use conpot_core::event::{EventDraft, Origin, SessionInfo, Transport};
 use conpot_core::metrics::Metrics;
+use conpot_sinks::{Encoder as EventFormat, SinkSpec};
 use serde_json::Value;
 
 fn origin() -> Origin {
@@ -24,6 +25,19 @@ fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("conpot-sinks-{}-{}", std::process::id(), name));
     let _ = std::fs::remove_dir_all(&d);
     d.join("sub/events.jsonl")
+}
+
+fn spec(path: &std::path::Path, format: EventFormat) -> SinkSpec {
+    let t = SinkTable::from_pairs(
+        "t.toml",
+        "sinks[0]",
+        &[
+            ("type", "jsonl".into()),
+            ("path", path.display().to_string().into()),
+            ("format", format.name().into()),
+        ],
+    );
+    SinkSpec::parse(&t).unwrap()
 }
 
 fn lines(path: &std::path::Path) -> Vec<Value> {
@@ -59,11 +73,8 @@ fn request_event(s: &SessionInfo) -> conpot_core::event::Event {
 async fn write_all(format: EventFormat, name: &str, events: Vec<conpot_core::event::Event>) -> Vec<Value> {
     let path = tmp(name);
     let mut bus = EventBus::new(Arc::new(Metrics::default()));
-    let cfg = SinkConfig {
-        kind: SinkKind::JsonLines { path: path.clone() },
-        format,
-    };
-    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin(), Default::default()).unwrap();
+    let cfg = spec(&path, format);
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin(), Default::default(), &path).unwrap();
     let h = tokio::task::spawn_blocking(task);
     for e in events {
         bus.publish(e);
@@ -166,11 +177,8 @@ async fn drops_are_counted_and_reported() {
         source_share: 100,
         ..Default::default()
     });
-    let cfg = SinkConfig {
-        kind: SinkKind::JsonLines { path: path.clone() },
-        format: EventFormat::Native,
-    };
-    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 4, origin(), Default::default()).unwrap();
+    let cfg = spec(&path, EventFormat::Native);
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 4, origin(), Default::default(), &path).unwrap();
     let s = session();
     // The sink task is not running yet: the queue holds 4, the other 6 are dropped.
     for _ in 0..10 {
@@ -184,6 +192,13 @@ async fn drops_are_counted_and_reported() {
     assert_eq!(out.len(), 5, "4 events and one drop report");
     assert_eq!(out[0]["event_type"], "events.dropped");
     assert_eq!(out[0]["data"]["dropped"], 6);
+    // The bus's account (by class and source) beside the runner's (queue, spool, delivery).
+    assert_eq!(out[0]["data"]["queue_full"], 6);
+    assert_eq!(out[0]["data"]["spool_full"], 0);
+    assert_eq!(out[0]["data"]["essential"], 0);
+    assert_eq!(out[0]["data"]["sources"]["198.51.100.4"], 6);
+    assert_eq!(out[0]["data"]["failed"], 0);
+    assert_eq!(out[0]["data"]["dropped_total"], 6);
     assert_eq!(out.iter().filter(|e| e["event_type"] == "modbus.request").count(), 4);
 }
 
@@ -191,12 +206,9 @@ async fn drops_are_counted_and_reported() {
 async fn reopens_after_rotation() {
     let path = tmp("rotate");
     let mut bus = EventBus::new(Arc::new(Metrics::default()));
-    let cfg = SinkConfig {
-        kind: SinkKind::JsonLines { path: path.clone() },
-        format: EventFormat::Native,
-    };
+    let cfg = spec(&path, EventFormat::Native);
     let reopen = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin(), Arc::clone(&reopen)).unwrap();
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 100, origin(), Arc::clone(&reopen), &path).unwrap();
     let h = tokio::task::spawn_blocking(task);
     let s = session();
     bus.publish(request_event(&s));
@@ -217,15 +229,77 @@ async fn reopens_after_rotation() {
 }
 
 #[tokio::test]
+async fn rotates_by_size_keeping_the_newest_files() {
+    let path = tmp("size-rotate");
+    let t = SinkTable::from_pairs(
+        "t.toml",
+        "sinks[0]",
+        &[
+            ("type", "jsonl".into()),
+            ("path", path.display().to_string().into()),
+            ("rotate_bytes", 2000.into()),
+            ("keep", 2.into()),
+        ],
+    );
+    let cfg = SinkSpec::parse(&t).unwrap();
+    let mut bus = EventBus::new(Arc::new(Metrics::default()));
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default(), &path).unwrap();
+    let h = tokio::task::spawn_blocking(task);
+    let s = session();
+    for _ in 0..40 {
+        bus.publish(request_event(&s));
+    }
+    drop(bus);
+    h.await.unwrap();
+    let one = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let rotated = |n: u32| std::path::PathBuf::from(format!("{}.{n}", path.display()));
+    assert!(one(&path) > 0);
+    for n in [1, 2] {
+        let len = one(&rotated(n));
+        assert!((2000..3000).contains(&len), ".{n} holds {len} bytes");
+    }
+    assert!(!rotated(3).exists(), "only `keep` rotated files are kept");
+    let total = lines(&path).len() + lines(&rotated(1)).len() + lines(&rotated(2)).len();
+    assert!(total < 40, "the oldest lines went with the dropped file ({total})");
+    assert_eq!(lines(&rotated(1))[0]["event_type"], "modbus.request");
+}
+
+#[tokio::test]
+async fn rotates_by_age() {
+    let path = tmp("age-rotate");
+    let t = SinkTable::from_pairs(
+        "t.toml",
+        "sinks[0]",
+        &[
+            ("type", "jsonl".into()),
+            ("path", path.display().to_string().into()),
+            ("rotate_secs", 1.into()),
+        ],
+    );
+    let cfg = SinkSpec::parse(&t).unwrap();
+    let mut bus = EventBus::new(Arc::new(Metrics::default()));
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default(), &path).unwrap();
+    let h = tokio::task::spawn_blocking(task);
+    let s = session();
+    bus.publish(request_event(&s));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    bus.publish(request_event(&s));
+    drop(bus);
+    h.await.unwrap();
+    assert_eq!(
+        lines(&std::path::PathBuf::from(format!("{}.1", path.display()))).len(),
+        1
+    );
+    assert_eq!(lines(&path).len(), 1, "the file older than rotate_secs was rotated");
+}
+
+#[tokio::test]
 async fn a_deleted_log_is_reopened_and_losses_are_counted_exactly() {
     let path = tmp("deleted");
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(Arc::clone(&metrics));
-    let cfg = SinkConfig {
-        kind: SinkKind::JsonLines { path: path.clone() },
-        format: EventFormat::Native,
-    };
-    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default()).unwrap();
+    let cfg = spec(&path, EventFormat::Native);
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default(), &path).unwrap();
     let h = tokio::task::spawn_blocking(task);
     let s = session();
     for _ in 0..5 {
@@ -246,31 +320,70 @@ async fn a_deleted_log_is_reopened_and_losses_are_counted_exactly() {
     h.await.unwrap();
 }
 
-#[test]
-fn a_failed_write_counts_every_event_it_loses() {
-    use conpot_sinks::jsonl::JsonLines;
+#[tokio::test]
+async fn a_failed_write_counts_every_event_it_loses() {
     // /dev/full accepts the open and fails every write.
-    let Ok(mut j) = JsonLines::open(std::path::Path::new("/dev/full"), EventFormat::Native) else {
+    let path = std::path::Path::new("/dev/full");
+    if !path.exists() {
         eprintln!("no /dev/full here");
         return;
-    };
+    }
+    let metrics = Arc::new(Metrics::default());
+    let mut bus = EventBus::new(Arc::clone(&metrics));
+    bus.set_queue_limits(conpot_core::bus::QueueLimits {
+        source_share: 100,
+        ..Default::default()
+    });
+    let cfg = spec(path, EventFormat::Native);
+    let state = tmp("full");
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 30_000, origin(), Default::default(), &state).unwrap();
     let s = session();
-    for _ in 0..13 {
-        j.write(&request_event(&s)).unwrap();
-    }
-    assert!(j.flush().is_err());
-    assert_eq!(j.take_lost(), 13, "13 events in the failed write, 13 counted");
-    assert_eq!(j.take_lost(), 0);
-    // Many more than one buffer's worth: each failed write counts the events it held.
-    let mut failed_calls = 0;
+    // Many more than one batch's (and one buffer's) worth: each failed write counts the
+    // events it held.
     for _ in 0..20_003 {
-        if j.write(&request_event(&s)).is_err() {
-            failed_calls += 1;
-        }
+        bus.publish(request_event(&s));
     }
-    let _ = j.flush();
-    assert!(failed_calls > 0);
-    assert_eq!(j.take_lost(), 20_003);
+    assert_eq!(metrics.events_dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let h = tokio::task::spawn_blocking(task);
+    drop(bus);
+    h.await.unwrap();
+    assert_eq!(
+        metrics.events_failed.load(std::sync::atomic::Ordering::Relaxed),
+        20_003,
+        "every event of the failed writes counted, once"
+    );
+}
+
+#[test]
+fn a_batch_cut_by_a_failed_rotation_says_what_reached_the_file() {
+    use conpot_sinks::Deliver;
+    use conpot_sinks::jsonl::JsonLines;
+    let path = tmp("partial");
+    let rotate = conpot_sinks::spec::Rotation {
+        bytes: 1,
+        every: None,
+        keep: 1,
+    };
+    let mut j = JsonLines::open(&path).unwrap().rotating(rotate);
+    // `<path>.1` is a folder that is not empty: the rename of the rotation fails.
+    let blocker = std::path::PathBuf::from(format!("{}.1", path.display()));
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    let s = session();
+    let recs: Vec<_> = (0..3)
+        .map(|_| conpot_sinks::record::Record::body_only(EventFormat::Native, &request_event(&s)).unwrap())
+        .collect();
+    assert!(j.deliver(&recs).is_err());
+    assert_eq!(
+        j.delivered_before_error(),
+        1,
+        "the first record was written before the rotation"
+    );
+    assert_eq!(lines(&path).len(), 1);
+    // The way cleared, the rest goes out, and the file rotates as configured.
+    std::fs::remove_dir_all(&blocker).unwrap();
+    j.deliver(&recs[1..]).unwrap();
+    assert_eq!(lines(&blocker).len(), 1);
+    assert_eq!(lines(&path).len(), 1);
 }
 
 #[tokio::test]
@@ -279,11 +392,8 @@ async fn lost_events_are_reported_once_writing_works_again() {
     let dir = path.parent().unwrap().to_owned();
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(Arc::clone(&metrics));
-    let cfg = SinkConfig {
-        kind: SinkKind::JsonLines { path: path.clone() },
-        format: EventFormat::Native,
-    };
-    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default()).unwrap();
+    let cfg = spec(&path, EventFormat::Native);
+    let (_, task) = conpot_sinks::attach(&cfg, &mut bus, 1000, origin(), Default::default(), &path).unwrap();
     let h = tokio::task::spawn_blocking(task);
     let s = session();
     bus.publish(request_event(&s));

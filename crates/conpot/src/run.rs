@@ -117,13 +117,21 @@ pub async fn run(config: Config, template: Template) -> i32 {
     bus.set_queue_limits(conpot_core::bus::QueueLimits::from(&config.limits));
     let mut sink_tasks = Vec::new();
     let reopen = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    for sink in &config.sinks {
+    let sinks = match conpot_sinks::parse_all(&config.sinks) {
+        Ok(s) => s,
+        Err(errs) => {
+            tracing::error!("configuration errors:\n{}", setup::format_errors(&errs));
+            return 1;
+        }
+    };
+    for sink in &sinks {
         match conpot_sinks::attach(
             sink,
             &mut bus,
             config.limits.event_queue,
             origin.clone(),
             Arc::clone(&reopen),
+            &config.state_dir,
         ) {
             Ok((name, task)) => match spawn_sink(name, task) {
                 Ok(t) => sink_tasks.push(t),
@@ -133,7 +141,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
                 }
             },
             Err(e) => {
-                tracing::error!("cannot open event log {}: {e}", sink.kind);
+                tracing::error!("cannot open event sink {}: {e}", sink.destination());
                 return 1;
             }
         }
@@ -199,8 +207,8 @@ pub async fn run(config: Config, template: Template) -> i32 {
         }
         let _ = out.flush();
     }
-    for s in &config.sinks {
-        tracing::info!("events ({}) -> {}", s.format, s.kind);
+    for s in &sinks {
+        tracing::info!("events ({}) -> {}", s.encoder, s.destination());
     }
     if text_log {
         tracing::info!("events (text) -> this log");

@@ -19,11 +19,15 @@ pub fn format_errors(errs: &[TemplateError]) -> String {
 
 /// Loads the configuration from `-c`, or the embedded default.
 pub fn load_config(path: Option<&Path>, force: bool) -> Result<Config, String> {
-    match path {
-        Some(p) if !force => Config::load(p).map_err(|e| format!("configuration errors:\n{}", format_errors(&e))),
+    let config = match path {
+        Some(p) if !force => Config::load(p).map_err(|e| format!("configuration errors:\n{}", format_errors(&e)))?,
         _ => Config::from_toml("<embedded default config>", embedded::DEFAULT_CONFIG)
-            .map_err(|e| format!("embedded configuration errors:\n{}", format_errors(&e))),
-    }
+            .map_err(|e| format!("embedded configuration errors:\n{}", format_errors(&e)))?,
+    };
+    // The sinks' keys belong to conpot-sinks: check them now, so a mistake stops the start
+    // before any socket is bound.
+    conpot_sinks::parse_all(&config.sinks).map_err(|e| format!("configuration errors:\n{}", format_errors(&e)))?;
+    Ok(config)
 }
 
 /// Loads the template named or located by `arg` (a folder, else an embedded name).

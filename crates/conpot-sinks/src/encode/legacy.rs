@@ -31,7 +31,7 @@ pub fn legacy_event_type(event: &Event) -> Option<String> {
     }
 }
 
-fn payload(raw: &Option<Raw>, decoded: &Option<Json>) -> Json {
+pub(super) fn payload(raw: &Option<Raw>, decoded: &Option<Json>) -> Json {
     match (raw, decoded) {
         (Some(r), _) => Json::String(python_bytes_repr(&hex::Hex(&r.bytes))),
         (None, Some(d)) => d.clone(),

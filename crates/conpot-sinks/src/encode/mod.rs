@@ -1,24 +1,98 @@
 //! Encoders: one event to one line of JSON, in each supported schema, or to one line of
-//! text for the text log.
+//! text for the text log. Encoders know nothing of transports: any sink takes any encoder
+//! its destination can hold.
 
+mod ecs;
 mod legacy;
 mod native;
 pub mod safe;
 mod text;
+mod v1;
 
-use conpot_core::config::EventFormat;
 use conpot_core::event::Event;
 
 pub use legacy::legacy_event_type;
 pub use text::{MAX_LINE, text_line};
 
-/// Appends the JSON encoding of `event` in `format` to `out` (no newline), with the
-/// escapes of [`safe`] so no string from the wire can disguise the line.
-pub fn encode(format: EventFormat, event: &Event, out: &mut Vec<u8>) -> serde_json::Result<()> {
-    match format {
-        EventFormat::Native => safe::to_writer(out, &native::Native(event)),
-        EventFormat::ConpotLegacy => safe::to_writer(out, &legacy::Legacy(event)),
+/// An event encoding, named in a sink's `format` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoder {
+    /// Our canonical event (DESIGN.md section 3).
+    Native,
+    /// Exactly the fields of Conpot's JSON log.
+    ConpotLegacy,
+    /// Conpot's whole event record (what it hands to hpfeeds): the legacy fields plus
+    /// `remote`, `local` and the event dictionary under `data`.
+    ConpotV1,
+    /// Elastic Common Schema 8.x field names, nested.
+    Ecs,
+    /// One readable line, as the text log shows events (not JSON).
+    Text,
+}
+
+impl Encoder {
+    /// Every encoder, for messages and tests.
+    pub const ALL: [Encoder; 5] = [
+        Encoder::Native,
+        Encoder::ConpotLegacy,
+        Encoder::ConpotV1,
+        Encoder::Ecs,
+        Encoder::Text,
+    ];
+
+    /// The name a configuration gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoder::Native => "native",
+            Encoder::ConpotLegacy => "conpot-legacy",
+            Encoder::ConpotV1 => "conpot-v1",
+            Encoder::Ecs => "ecs",
+            Encoder::Text => "text",
+        }
     }
+
+    /// Parses an encoder name (`conpot` and `legacy` are accepted for `conpot-legacy`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "conpot" | "legacy" => Some(Encoder::ConpotLegacy),
+            _ => Encoder::ALL.into_iter().find(|e| e.name() == s),
+        }
+    }
+
+    /// Whether the encoding is a JSON object (databases store only those).
+    pub fn is_json(self) -> bool {
+        self != Encoder::Text
+    }
+
+    /// Appends the encoding of `event` to `out` (no newline). JSON is written with the
+    /// escapes of [`safe`], so no string from the wire can disguise the line.
+    pub fn encode(self, event: &Event, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match self {
+            Encoder::Native => safe::to_writer(out, &native::Native(event)),
+            Encoder::ConpotLegacy => safe::to_writer(out, &legacy::Legacy(event)),
+            Encoder::ConpotV1 => safe::to_writer(out, &v1::value(event)),
+            Encoder::Ecs => safe::to_writer(out, &ecs::value(event)),
+            Encoder::Text => {
+                let mut line = String::new();
+                text_line(event, &mut line);
+                out.extend_from_slice(line.as_bytes());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Shown as in the configuration, for messages to the operator.
+impl std::fmt::Display for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Appends the encoding of `event` in `format` to `out` (no newline), with the escapes
+/// of [`safe`] for JSON.
+pub fn encode(format: Encoder, event: &Event, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    format.encode(event, out)
 }
 
 /// Serializes anything displayable as a JSON string, formatting straight into the output.

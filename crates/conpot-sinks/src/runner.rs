@@ -1,0 +1,386 @@
+//! The runner every sink shares: it drains the sink's own bounded queue on the sink's own
+//! thread, encodes events into records, hands them to the transport in batches, and while
+//! the destination fails it keeps them in the disk spool, trying again after a pause that
+//! doubles (with jitter) up to a limit. Spooled records go out first and in order once the
+//! destination is back; new events queue up behind them. Delivery is at least once: a
+//! batch whose outcome is unknown is sent again, and every transport uses the event id to
+//! ignore a repeat. What neither the queue nor the spool can hold, and what a sink without
+//! a spool fails to deliver, is counted exactly and reported as an `events.dropped` event
+//! (with the queue's drops by class and by source, from [`SinkReceiver::take_drop_report`]).
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use conpot_core::bus::SinkReceiver;
+use conpot_core::event::{Event, EventDraft, Origin, SessionInfo, Transport};
+use conpot_core::metrics::Metrics;
+use conpot_core::rng::Rng;
+
+use crate::encode::Encoder;
+use crate::record::Record;
+use crate::spec::Delivery;
+use crate::spool::Spool;
+
+/// Pause between two batches while events keep coming, so a busy sensor wakes the sink a
+/// few hundred times a second rather than once per event.
+const PAUSE: Duration = Duration::from_millis(2);
+
+/// A transport: takes batches of records to their destination.
+pub trait Deliver: Send {
+    /// Delivers `batch` in order. An error means the runner will send the whole batch
+    /// again later (records already taken are ignored by their event id).
+    fn deliver(&mut self, batch: &[Record]) -> io::Result<()>;
+
+    /// Whether the transport reads the records' envelope fields (database columns, the
+    /// syslog header), or only their bodies.
+    fn needs_envelope(&self) -> bool {
+        true
+    }
+
+    /// Records at the front of the last batch whose delivery failed that did reach the
+    /// destination before the failure (a file written up to a point). The runner spools or
+    /// counts as lost only the rest, so losses are counted exactly.
+    fn delivered_before_error(&self) -> usize {
+        0
+    }
+
+    /// Lets go of the destination and opens it anew (after log rotation, on SIGHUP).
+    fn reopen(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the runner needs besides the transport.
+pub struct Runner {
+    /// The sink's queue.
+    pub rx: SinkReceiver,
+    /// Envelope for the runner's own events (`events.dropped`).
+    pub origin: Origin,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Bumped on SIGHUP.
+    pub reopen: Arc<AtomicU64>,
+    /// Encoding of the records.
+    pub encoder: Encoder,
+    /// Batching, retry and spool sizes.
+    pub delivery: Delivery,
+    /// The disk spool, when the sink has one.
+    pub spool: Option<Spool>,
+    /// Whether records carry the envelope (set from the transport when the runner starts).
+    pub envelope: bool,
+}
+
+struct State {
+    /// Queue drops (the bus's count) at the last report.
+    reported_queue: u64,
+    /// Spool drops at the last report.
+    reported_spool: u64,
+    spool_dropped: u64,
+    /// Events given up after a failed delivery (or not encodable), in all.
+    failed_total: u64,
+    /// Of those, not reported yet.
+    failed_unreported: u64,
+    failing: bool,
+    backoff: Duration,
+    retry_at: Instant,
+    generation: u64,
+    rng: Rng,
+}
+
+impl Runner {
+    /// Runs until every sender of the bus is gone and the queue is empty; spooled records
+    /// the destination did not take by then stay on disk for the next start.
+    pub fn run(mut self, deliver: &mut dyn Deliver) {
+        self.envelope = deliver.needs_envelope();
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(sink = %self.rx.name, error = %e, "cannot start the sink's timer");
+                return;
+            }
+        };
+        let mut st = State {
+            reported_queue: 0,
+            reported_spool: 0,
+            spool_dropped: 0,
+            failed_total: 0,
+            failed_unreported: 0,
+            failing: false,
+            backoff: self.delivery.retry_min,
+            retry_at: Instant::now(),
+            generation: self.reopen.load(Ordering::Relaxed),
+            rng: Rng::from_entropy(),
+        };
+        let mut open = true;
+        while open {
+            let outage = self.in_outage();
+            let first = if outage {
+                let wait = st.retry_at.saturating_duration_since(Instant::now());
+                let rx = &mut self.rx;
+                // The timer is made inside the runtime, which owns the clock.
+                match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+                    Ok(Some(e)) => Some(e),
+                    Ok(None) => {
+                        open = false;
+                        None
+                    }
+                    Err(_) => None,
+                }
+            } else {
+                match rt.block_on(self.rx.recv()) {
+                    Some(e) => Some(e),
+                    None => {
+                        open = false;
+                        None
+                    }
+                }
+            };
+            let wanted = self.reopen.load(Ordering::Relaxed);
+            if wanted != st.generation {
+                st.generation = wanted;
+                if let Err(e) = deliver.reopen() {
+                    self.failed(&mut st, 0, &e);
+                }
+            }
+            let mut batch = Vec::new();
+            self.report_drops(&mut st, &mut batch);
+            if let Some(e) = first {
+                self.push(&mut st, &e, &mut batch);
+                while batch.len() < self.delivery.batch {
+                    match self.rx.try_recv() {
+                        Ok(e) => self.push(&mut st, &e, &mut batch),
+                        Err(_) => break,
+                    }
+                }
+            }
+            let full = batch.len() > 1;
+            if !batch.is_empty() {
+                self.dispatch(&mut st, deliver, batch);
+            }
+            if st.failed_unreported > 0 && !st.failing && !self.in_outage() {
+                // Delivering works again: say at once what was lost.
+                let mut report = Vec::new();
+                self.report_drops(&mut st, &mut report);
+                if !report.is_empty() {
+                    self.dispatch(&mut st, deliver, report);
+                }
+            }
+            if self.in_outage() && (Instant::now() >= st.retry_at || !open) {
+                self.drain(&mut st, deliver);
+                // Back from an outage: say at once what was lost, not at the next event.
+                if !self.in_outage() {
+                    let mut report = Vec::new();
+                    self.report_drops(&mut st, &mut report);
+                    if !report.is_empty() {
+                        self.dispatch(&mut st, deliver, report);
+                    }
+                }
+            }
+            if full && open && !self.in_outage() {
+                std::thread::sleep(PAUSE);
+            }
+        }
+        if let Some(s) = &self.spool
+            && !s.is_empty()
+        {
+            tracing::warn!(
+                sink = %self.rx.name,
+                "{} bytes of events stay in the spool {} for the next start",
+                s.pending_bytes(),
+                s.path().display()
+            );
+        }
+    }
+
+    fn in_outage(&self) -> bool {
+        self.spool.as_ref().is_some_and(|s| !s.is_empty())
+    }
+
+    fn push(&self, st: &mut State, e: &Event, batch: &mut Vec<Record>) {
+        let record = if self.envelope {
+            Record::new(self.encoder, e)
+        } else {
+            Record::body_only(self.encoder, e)
+        };
+        match record {
+            Ok(r) => batch.push(r),
+            Err(err) => {
+                Metrics::inc(&self.metrics.events_failed);
+                st.failed_total += 1;
+                st.failed_unreported += 1;
+                tracing::error!(sink = %self.rx.name, error = %err, "cannot encode an event");
+            }
+        }
+    }
+
+    /// Adds an `events.dropped` record when events were dropped (from the queue or the
+    /// spool) since the last report, or lost in delivery while the destination now takes
+    /// events again; unless the spool is too full to take even that.
+    fn report_drops(&self, st: &mut State, batch: &mut Vec<Record>) {
+        let queue = self.rx.dropped.load(Ordering::Relaxed);
+        let new_drops = queue > st.reported_queue || st.spool_dropped > st.reported_spool;
+        if !new_drops && (st.failed_unreported == 0 || st.failing) {
+            return;
+        }
+        if let Some(s) = &self.spool
+            && !s.is_empty()
+            && s.pending_bytes() + 4096 > self.delivery.spool_bytes
+        {
+            return;
+        }
+        let report = self.rx.take_drop_report(queue.saturating_sub(st.reported_queue));
+        let spooled = st.spool_dropped - st.reported_spool;
+        let sources: serde_json::Map<String, serde_json::Value> = report
+            .by_source
+            .iter()
+            .map(|(ip, n)| (ip.map_or_else(|| "other".to_owned(), |a| a.to_string()), (*n).into()))
+            .collect();
+        let sensor = SessionInfo::new("sensor".into(), Transport::None, None, None);
+        let mut draft = EventDraft::new("events.dropped")
+            .with("sink", self.rx.name.as_str())
+            .with("dropped", report.dropped + spooled)
+            .with("dropped_total", queue + st.spool_dropped)
+            .with("queue_full", queue)
+            .with("spool_full", st.spool_dropped)
+            .with("essential", report.essential)
+            .with("failed", st.failed_unreported)
+            .with("failed_total", st.failed_total);
+        if !sources.is_empty() {
+            draft = draft.with("sources", serde_json::Value::Object(sources));
+        }
+        st.reported_queue = queue;
+        st.reported_spool = st.spool_dropped;
+        st.failed_unreported = 0;
+        self.push(
+            st,
+            &Event::stamp(&self.origin, &sensor, draft, SystemTime::now()),
+            batch,
+        );
+    }
+
+    /// Sends a fresh batch, or spools it behind older records (or after a failure).
+    fn dispatch(&mut self, st: &mut State, deliver: &mut dyn Deliver, batch: Vec<Record>) {
+        if self.in_outage() {
+            self.spool_all(st, &batch);
+            return;
+        }
+        match deliver.deliver(&batch) {
+            Ok(()) => self.recovered(st),
+            Err(e) => {
+                let rest = batch.get(deliver.delivered_before_error()..).unwrap_or_default();
+                if self.spool.is_some() {
+                    self.failed(st, 0, &e);
+                    self.spool_all(st, rest);
+                } else {
+                    self.failed(st, rest.len() as u64, &e);
+                }
+            }
+        }
+    }
+
+    fn spool_all(&mut self, st: &mut State, batch: &[Record]) {
+        let Some(spool) = &mut self.spool else { return };
+        for r in batch {
+            match spool.push(r) {
+                Ok(true) => {}
+                Ok(false) => {
+                    st.spool_dropped += 1;
+                    Metrics::inc(&self.metrics.events_dropped);
+                }
+                Err(e) => {
+                    st.spool_dropped += 1;
+                    Metrics::inc(&self.metrics.events_dropped);
+                    tracing::error!(sink = %self.rx.name, error = %e, "cannot write the spool");
+                }
+            }
+        }
+    }
+
+    /// Sends spooled records in order until the spool is empty or the destination fails;
+    /// between batches, what arrived on the queue goes to the back of the spool.
+    fn drain(&mut self, st: &mut State, deliver: &mut dyn Deliver) {
+        loop {
+            let Some(spool) = &mut self.spool else { return };
+            if spool.is_empty() {
+                return;
+            }
+            let (records, pos, damaged) = match spool.peek(self.delivery.batch) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(sink = %self.rx.name, error = %e, "cannot read the spool");
+                    self.schedule(st);
+                    return;
+                }
+            };
+            if damaged > 0 {
+                self.metrics.events_failed.fetch_add(damaged, Ordering::Relaxed);
+                st.failed_total += damaged;
+                st.failed_unreported += damaged;
+            }
+            let sent = if records.is_empty() {
+                Ok(())
+            } else {
+                deliver.deliver(&records)
+            };
+            match sent {
+                Ok(()) => {
+                    if let Err(e) = spool.commit(pos) {
+                        tracing::error!(sink = %self.rx.name, error = %e, "cannot update the spool");
+                    }
+                    self.recovered(st);
+                }
+                Err(e) => {
+                    self.failed(st, 0, &e);
+                    return;
+                }
+            }
+            let mut incoming = Vec::new();
+            while incoming.len() < self.delivery.batch {
+                match self.rx.try_recv() {
+                    Ok(e) => self.push(st, &e, &mut incoming),
+                    Err(_) => break,
+                }
+            }
+            self.spool_all(st, &incoming);
+        }
+    }
+
+    fn recovered(&self, st: &mut State) {
+        if st.failing {
+            tracing::info!(sink = %self.rx.name, "event sink delivers again");
+        }
+        st.failing = false;
+        st.backoff = self.delivery.retry_min;
+    }
+
+    /// Records a failure (`lost` records given up), logs the first of a streak, and sets
+    /// the time of the next attempt.
+    fn failed(&self, st: &mut State, lost: u64, e: &io::Error) {
+        if lost > 0 {
+            self.metrics.events_failed.fetch_add(lost, Ordering::Relaxed);
+            st.failed_total += lost;
+            st.failed_unreported += lost;
+        }
+        if !st.failing {
+            tracing::error!(
+                sink = %self.rx.name,
+                error = %e,
+                "event sink failed{}",
+                if self.spool.is_some() { "; spooling events until it is back" } else { "" }
+            );
+        }
+        st.failing = true;
+        self.schedule(st);
+    }
+
+    fn schedule(&self, st: &mut State) {
+        // Full jitter over the upper half: sensors that lost the same server do not all
+        // come back at the same instant.
+        let b = st.backoff.as_micros() as u64;
+        let wait = b / 2 + st.rng.next_u64() % (b / 2 + 1);
+        st.retry_at = Instant::now() + Duration::from_micros(wait);
+        st.backoff = (st.backoff * 2).min(self.delivery.retry_max);
+    }
+}
