@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use conpot_core::Device;
 use conpot_core::Value;
 use conpot_core::template::nav::{Errors, Table as TomlTable};
+use conpot_core::template::nav::{xml_child as child, xml_text};
 use conpot_core::template::{ProtocolSection, TemplateError};
 
 use crate::device::{EnipConfig, Identity, Network};
@@ -271,14 +272,6 @@ pub fn parse_address(s: &str) -> Option<(u32, u32, u32)> {
     let mut it = s.trim().split('/').map(|p| p.trim().parse::<u32>().ok());
     let r = (it.next()??, it.next()??, it.next()??);
     it.next().is_none().then_some(r)
-}
-
-fn child<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<roxmltree::Node<'a, 'a>> {
-    node.children().find(|n| n.has_tag_name(name))
-}
-
-fn xml_text<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<&'a str> {
-    child(node, name).map(|n| n.text().unwrap_or_default().trim())
 }
 
 fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option<EnipConfig> {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use conpot_core::Device;
 use conpot_core::template::nav::{Errors, Table as TomlTable};
+use conpot_core::template::nav::{xml_child as child, xml_text as text};
 use conpot_core::template::{FileSource, ProtocolSection, TemplateError};
 
 use crate::request::Limits;
@@ -327,14 +328,6 @@ fn check_aliases(file: &str, site: &Site, errs: &mut Errors) {
             );
         }
     }
-}
-
-fn child<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<roxmltree::Node<'a, 'a>> {
-    node.children().find(|n| n.has_tag_name(name))
-}
-
-fn text<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<&'a str> {
-    child(node, name).map(|n| n.text().unwrap_or_default().trim())
 }
 
 fn entities<'a>(node: Option<roxmltree::Node<'a, 'a>>) -> Vec<(String, String)> {

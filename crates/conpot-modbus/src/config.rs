@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use conpot_core::Device;
 use conpot_core::Value;
 use conpot_core::template::nav::{Errors, Table as TomlTable};
+use conpot_core::template::nav::{xml_child as child, xml_text as text};
 use conpot_core::template::{ProtocolSection, TemplateError};
 
 use crate::device::{Block, ModbusConfig, Mode, Slave};
@@ -167,14 +168,6 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         response_time_ms,
     };
     prepare(file, &config, device, errs).map(|sizes| with_sizes(config, sizes))
-}
-
-fn child<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<roxmltree::Node<'a, 'a>> {
-    node.children().find(|n| n.has_tag_name(name))
-}
-
-fn text<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<&'a str> {
-    child(node, name).map(|n| n.text().unwrap_or_default().trim())
 }
 
 fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option<ModbusConfig> {

@@ -226,3 +226,14 @@ fn describe(v: &toml::Value) -> String {
         other => other.type_str().to_owned(),
     }
 }
+
+/// The first child element of `node` called `name`: how the Conpot XML importers of every
+/// protocol walk a section.
+pub fn xml_child<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<roxmltree::Node<'a, 'a>> {
+    node.children().find(|n| n.has_tag_name(name))
+}
+
+/// The trimmed text of the child element `name` of `node` (empty for an empty element).
+pub fn xml_text<'a>(node: roxmltree::Node<'a, 'a>, name: &str) -> Option<&'a str> {
+    xml_child(node, name).map(|n| n.text().unwrap_or_default().trim())
+}
