@@ -63,7 +63,7 @@ impl Default for Limits {
             max_connections: 20_000,
             max_connections_per_ip: 256,
             max_buffer: 64 * 1024,
-            event_queue: 65_536,
+            event_queue: 16_384,
             raw_limit: 4096,
             max_capture: 1 << 20,
             capture_quota: 256 << 20,
@@ -76,7 +76,7 @@ impl Default for Limits {
             min_input_rate: 16,
             output_timeout: Duration::from_secs(10),
             field_limit: 1024,
-            event_queue_bytes: 32 << 20,
+            event_queue_bytes: 8 << 20,
             event_source_share: 25,
         }
     }

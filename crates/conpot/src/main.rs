@@ -1,5 +1,6 @@
 //! The `conpot` binary: command line, logging, and the run.
 
+mod alloc;
 mod cli;
 mod commands;
 mod embedded;
@@ -9,13 +10,10 @@ mod setup;
 
 use clap::Parser;
 
-/// Many small, short-lived allocations cross threads (events go from sessions to sink
-/// threads); mimalloc keeps that from contending on one lock.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 fn main() {
+    alloc::return_memory_promptly();
     let cli = cli::Cli::parse();
     let code = match &cli.command {
         Some(cli::Command::Templates) => commands::list_templates(),
