@@ -14,10 +14,14 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Milliseconds a freed page is kept before it is returned to the system.
 const PURGE_DELAY_MS: std::os::raw::c_long = 1;
 
-/// Makes the allocator give freed memory back to the system promptly. Called first thing
-/// in `main`; the option only sets when purges happen, so it may change after allocations.
+/// Makes the allocator give freed memory back to the system promptly, unless the operator
+/// chose a delay with mimalloc's own `MIMALLOC_PURGE_DELAY`. Called first thing in `main`;
+/// the option only sets when purges happen, so it may change after allocations.
 #[allow(unsafe_code)]
 pub fn return_memory_promptly() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
     // SAFETY: mi_option_set only stores the value of a valid option id (checked by the
     // test below against the default `options.c` sets).
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, PURGE_DELAY_MS) };
