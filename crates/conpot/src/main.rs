@@ -4,6 +4,7 @@ mod alloc;
 mod cli;
 mod commands;
 mod embedded;
+mod privilege;
 mod registry;
 mod run;
 mod setup;
@@ -85,6 +86,22 @@ fn start(cli: cli::Cli) -> i32 {
     }
     config.listen.ports.extend(cli.ports);
     conpot_net::sys::raise_fd_limit();
+    let started = std::time::Instant::now();
+    let bound = match run::bind(&config, &template) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    match privilege::drop_privileges(&config.daemon, cli.allow_root, &config.state_dir) {
+        Ok(outcome) => {
+            if let Some(m) = privilege::describe(&outcome) {
+                tracing::info!("{m}");
+            }
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -92,7 +109,7 @@ fn start(cli: cli::Cli) -> i32 {
             return 1;
         }
     };
-    runtime.block_on(run::run(config, template))
+    runtime.block_on(run::run(config, template, bound, started))
 }
 
 /// Whether the log on stderr is coloured: only on a terminal, and never when `NO_COLOR` is
