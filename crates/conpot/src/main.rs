@@ -4,6 +4,7 @@ mod alloc;
 mod cli;
 mod commands;
 mod embedded;
+mod notify;
 mod privilege;
 mod registry;
 mod run;
@@ -87,6 +88,7 @@ fn start(cli: cli::Cli) -> i32 {
     config.listen.ports.extend(cli.ports);
     conpot_net::sys::raise_fd_limit();
     let started = std::time::Instant::now();
+    let notifier = notify::Notifier::from_env();
     let bound = match run::bind(&config, &template) {
         Ok(b) => b,
         Err(code) => return code,
@@ -109,7 +111,7 @@ fn start(cli: cli::Cli) -> i32 {
             return 1;
         }
     };
-    runtime.block_on(run::run(config, template, bound, started))
+    runtime.block_on(run::run(config, template, bound, started, notifier))
 }
 
 /// Whether the log on stderr is coloured: only on a terminal, and never when `NO_COLOR` is

@@ -79,7 +79,13 @@ pub fn bind(config: &Config, template: &Template) -> Result<Vec<(BindSpec, StdBo
 }
 
 /// Runs until SIGINT or SIGTERM on the sockets [`bind`] bound; returns the exit code.
-pub async fn run(config: Config, template: Template, bound: Vec<(BindSpec, StdBound)>, started: Instant) -> i32 {
+pub async fn run(
+    config: Config,
+    template: Template,
+    bound: Vec<(BindSpec, StdBound)>,
+    started: Instant,
+    notifier: crate::notify::Notifier,
+) -> i32 {
     // Catch the signals before anything is announced, so a stop right after start is clean.
     let mut stop = match Stop::install() {
         Ok(s) => s,
@@ -258,12 +264,25 @@ pub async fn run(config: Config, template: Template, bound: Vec<(BindSpec, StdBo
             conpot_net::serve(Arc::clone(&sensor), listener, Arc::clone(service), udp_limits);
         }
     }
+    notifier.send(&format!("READY=1\nSTATUS=serving template {}", template.name));
+    let notifier = Arc::new(notifier);
+    if let Some(period) = notifier.watchdog_period() {
+        let n = Arc::clone(&notifier);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                n.send("WATCHDOG=1");
+            }
+        });
+    }
 
     while stop.wait().await == Signal::Hangup {
         tracing::info!("SIGHUP: reopening the event logs");
         reopen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     tracing::info!("shutting down: closing listeners and sessions");
+    notifier.send("STOPPING=1");
     sensor.shutdown.cancel();
     sensor.tracker.close();
     if tokio::time::timeout(DRAIN, sensor.tracker.wait()).await.is_err() {
