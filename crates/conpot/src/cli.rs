@@ -68,6 +68,16 @@ pub struct Cli {
 pub enum Command {
     /// List the embedded templates.
     Templates,
+    /// Exit 0 if the sensor using this state folder is alive (its heartbeat is fresh): the
+    /// health check of a container image that holds nothing but the binary.
+    Health {
+        /// The running sensor's state folder.
+        #[arg(long = "state-dir", value_name = "DIR", default_value = "conpot-state")]
+        state_dir: std::path::PathBuf,
+        /// Seconds after which a heartbeat is too old.
+        #[arg(long = "max-age", default_value_t = 30)]
+        max_age: u64,
+    },
     /// Work with a template.
     Template {
         /// What to do.

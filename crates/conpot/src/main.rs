@@ -4,6 +4,7 @@ mod alloc;
 mod cli;
 mod commands;
 mod embedded;
+mod health;
 mod notify;
 mod privilege;
 mod registry;
@@ -19,6 +20,11 @@ fn main() {
     let cli = cli::Cli::parse();
     let code = match &cli.command {
         Some(cli::Command::Templates) => commands::list_templates(),
+        Some(cli::Command::Health { state_dir, max_age }) => health::check(
+            state_dir,
+            std::time::Duration::from_secs(*max_age),
+            std::time::SystemTime::now(),
+        ),
         Some(cli::Command::Template {
             action: cli::TemplateAction::Check { path },
         }) => commands::check_template(path),

@@ -265,6 +265,19 @@ pub async fn run(
         }
     }
     notifier.send(&format!("READY=1\nSTATUS=serving template {}", template.name));
+    let state_dir = config.state_dir.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::health::PERIOD);
+        let mut warned = false;
+        loop {
+            tick.tick().await;
+            if let Err(e) = crate::health::beat(&state_dir, SystemTime::now())
+                && !std::mem::replace(&mut warned, true)
+            {
+                tracing::warn!("cannot write the heartbeat in {}: {e}", state_dir.display());
+            }
+        }
+    });
     let notifier = Arc::new(notifier);
     if let Some(period) = notifier.watchdog_period() {
         let n = Arc::clone(&notifier);
