@@ -90,6 +90,17 @@ static ENTRIES: &[Entry] = &[
         transports: TCP,
         build: |s, d, _| conpot_iec104::Iec104Service::build(s, d).map(arc),
     },
+    // Kamstrup 382 (kamstrup helper): the KMP meter and its module's management console.
+    Entry {
+        name: "kamstrup_meter",
+        transports: TCP,
+        build: |s, d, _| conpot_kamstrup::MeterService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "kamstrup_management",
+        transports: TCP,
+        build: |s, d, _| conpot_kamstrup::ManagementService::build(s, d).map(arc),
+    },
 ];
 
 /// The transports the service of `protocol` listens on, known before anything is built
