@@ -6,6 +6,7 @@
 //! reported as `events.dropped`. Queues are the bus's byte-bounded, fair ones
 //! ([`conpot_core::bus::SinkReceiver`]): what they drop is reported by class and source.
 
+pub mod collect;
 pub mod encode;
 pub mod jsonl;
 pub mod nats;

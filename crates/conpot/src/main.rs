@@ -1,6 +1,7 @@
 //! The `conpot` binary: command line, logging, and the run.
 
 mod cli;
+mod collect;
 mod commands;
 mod embedded;
 mod registry;
@@ -22,6 +23,7 @@ fn main() {
         Some(cli::Command::Template {
             action: cli::TemplateAction::Check { path },
         }) => commands::check_template(path),
+        Some(cli::Command::Collect(args)) => collect::main(args),
         None => start(cli),
     };
     std::process::exit(code);
