@@ -443,6 +443,62 @@ mod tests {
         assert_eq!(back.into_record(r.id.clone(), r.body.clone()), r);
     }
 
+    fn parse(pairs: &[(&str, toml::Value)]) -> Result<crate::SinkSpec, Vec<conpot_core::template::TemplateError>> {
+        let mut all: Vec<(&str, toml::Value)> = vec![("type", "nats".into())];
+        all.extend(pairs.iter().cloned());
+        crate::SinkSpec::parse(&conpot_core::config::SinkTable::from_pairs("t.toml", "sinks[0]", &all))
+    }
+
+    #[test]
+    fn the_sink_table_has_defaults_and_limits() {
+        let s = parse(&[]).unwrap();
+        let crate::TransportSpec::Nats(n) = &s.transport else {
+            panic!("not nats")
+        };
+        assert_eq!(n.url, "nats://127.0.0.1:4222");
+        assert_eq!((n.stream.as_str(), n.subject_prefix.as_str()), ("CONPOT", "conpot"));
+        assert_eq!(n.files_bucket.as_deref(), Some("conpot-files"));
+        assert_eq!(n.limits, StreamLimits::default());
+        // A network sink: batches of 500 and a spool.
+        assert_eq!(s.delivery.batch, 500);
+        assert_eq!(s.delivery.spool_bytes, 64 << 20);
+        assert_eq!(s.name, "nats:nats://127.0.0.1:4222/CONPOT");
+        let s = parse(&[
+            ("max_bytes", 1000.into()),
+            ("max_age_secs", 60.into()),
+            ("storage", "memory".into()),
+            ("files_bucket", "".into()),
+            ("subject_prefix", "honey.net".into()),
+        ])
+        .unwrap();
+        let crate::TransportSpec::Nats(n) = &s.transport else {
+            panic!("not nats")
+        };
+        assert_eq!(n.limits.max_bytes, 1000);
+        assert_eq!(n.limits.max_age, Duration::from_secs(60));
+        assert!(n.limits.memory);
+        assert_eq!(n.files_bucket, None);
+        assert_eq!(n.subject_prefix, "honey.net");
+    }
+
+    #[test]
+    fn bad_names_and_keys_are_errors_naming_the_key() {
+        for (k, v) in [
+            ("stream", toml::Value::from("A.B")),
+            ("stream", "".into()),
+            ("subject_prefix", "conpot.>".into()),
+            ("subject_prefix", "a..b".into()),
+            ("files_bucket", "x y".into()),
+            ("storage", "tape".into()),
+            ("replicas", 9.into()),
+            ("ack_timeout_ms", 1.into()),
+            ("colour", "red".into()),
+        ] {
+            let errs = parse(&[(k, v)]).unwrap_err();
+            assert!(errs.iter().any(|e| e.to_string().contains(k)), "{k}: {errs:?}");
+        }
+    }
+
     #[test]
     fn only_hex_digests_name_capture_files() {
         assert!(is_sha256(&"0f".repeat(32)));
