@@ -403,3 +403,86 @@ fn nats_tiny_spool_counts_the_loss_as_events_dropped() {
 
 /// The two outage tests take turns with the outage server.
 static OUTAGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `collect::run` with a JSON-lines output: what sensors published comes out as the
+/// encoder's bodies, every event once (one collector, nothing redelivered), and a message no
+/// sensor published is terminated rather than written.
+#[test]
+fn the_collector_writes_the_stream_to_json_lines() {
+    let Some(url) = server("CONPOT_TEST_NATS") else { return };
+    let stream = unique("C").replace('-', "_");
+    let prefix = stream.to_lowercase();
+    let d = tmp("nats-collect");
+    let spec = nats_spec(
+        &url,
+        &stream,
+        &prefix,
+        &[("format", "ecs".into()), ("files_bucket", "".into())],
+    );
+    let mut sent = Vec::new();
+    for sensor in ["a", "b"] {
+        let o = origin(&unique(sensor));
+        let run = Running::start(&spec, o.clone(), &d, 10_000);
+        for n in 0..150 {
+            let e = request(&o, &session(44000), n);
+            sent.push(e.event_id.hyphenated().to_string());
+            run.publish(e);
+        }
+        run.finish();
+    }
+    rt().block_on(async {
+        let client = async_nats::connect(url.as_str()).await.unwrap();
+        jetstream::new(client)
+            .publish(format!("{prefix}.stray"), "not an event".into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    });
+    let conpot_sinks::TransportSpec::Nats(nats) = spec.transport.clone() else {
+        unreachable!()
+    };
+    let out = d.join("collected.jsonl");
+    let cspec = conpot_sinks::collect::CollectSpec {
+        nats,
+        consumer: "collect".into(),
+        batch: 100,
+        ack_wait: Duration::from_secs(5),
+        output: conpot_sinks::collect::Output::JsonLines(out.clone()),
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stats = conpot_sinks::collect::Stats::default();
+    std::thread::scope(|s| {
+        let worker = s.spawn(|| conpot_sinks::collect::run(&cspec, &stop, &stats));
+        let done = wait_for(30, || (stats.written.load(Ordering::Relaxed) >= 300).then_some(()));
+        // A moment more: nothing else may arrive.
+        std::thread::sleep(Duration::from_millis(1500));
+        stop.store(true, Ordering::Relaxed);
+        worker.join().unwrap().unwrap();
+        done.expect("300 events collected");
+    });
+    assert_eq!(stats.written.load(Ordering::Relaxed), 300);
+    assert_eq!(stats.rejected.load(Ordering::Relaxed), 1);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let ids: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["network"]["protocol"], "modbus");
+            v["event"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 300);
+    let got: HashSet<&String> = ids.iter().collect();
+    let want: HashSet<&String> = sent.iter().collect();
+    assert_eq!(got, want, "every published event, once");
+    // All acknowledged: the durable consumer has nothing left for the next collector.
+    let pending = rt().block_on(async {
+        let js = jetstream::new(async_nats::connect(url.as_str()).await.unwrap());
+        let stream = js.get_stream(&stream).await.unwrap();
+        let mut c: jetstream::consumer::PullConsumer = stream.get_consumer("collect").await.unwrap();
+        let info = c.info().await.unwrap();
+        (info.num_pending, info.num_ack_pending)
+    });
+    assert_eq!(pending, (0, 0));
+}
