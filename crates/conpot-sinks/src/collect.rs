@@ -116,6 +116,8 @@ pub fn run(spec: &CollectSpec, stop: &AtomicBool, stats: &Stats) -> io::Result<(
         let msgs = match rt.block_on(fetch(&c, spec.batch)) {
             Ok(m) => m,
             Err(e) => {
+                // Connect and look the stream and consumer up again (either may be gone).
+                consumer = None;
                 tracing::warn!(error = %e, "fetching from the stream failed; trying again in {backoff:?}");
                 pause(stop, backoff);
                 backoff = (backoff * 2).min(RETRY_MAX);

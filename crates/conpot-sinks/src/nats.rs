@@ -161,6 +161,13 @@ impl Envelope {
 /// One subject token from `s`: NATS tokens may not be empty or hold `.`, `*`, `>` or
 /// white space, and a sensor id or protocol name from a configuration might.
 pub fn token(s: &str) -> String {
+    if !s.is_empty()
+        && !s
+            .chars()
+            .any(|c| c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control())
+    {
+        return s.to_owned();
+    }
     let t: String = s
         .chars()
         .map(|c| {
@@ -378,7 +385,7 @@ impl crate::Deliver for Nats {
         };
         let prefix = self.spec.subject_prefix.as_str();
         let captures = self.captures.as_path();
-        self.rt.block_on(async {
+        let sent = self.rt.block_on(async {
             Self::publish(conn, prefix, batch).await?;
             if let Some(store) = &conn.files {
                 for f in batch.iter().filter_map(|r| r.file.as_ref()) {
@@ -386,7 +393,13 @@ impl crate::Deliver for Nats {
                 }
             }
             Ok(())
-        })
+        });
+        if sent.is_err() {
+            // Start afresh at the next attempt: a new connection, and the stream made again
+            // if it was deleted meanwhile (publishes to a missing stream fail forever).
+            self.conn = None;
+        }
+        sent
     }
 }
 
