@@ -26,6 +26,10 @@ pub const ENVELOPE_HEADER: &str = "Conpot-Envelope";
 /// by the sensor's `max_capture`, so this only guards against a file changed on disk.
 const MAX_FILE: u64 = 64 << 20;
 
+/// Bytes of a message's header block besides the envelope and the id (`NATS/1.0`, the
+/// two header names, separators), rounded up.
+const HEADER_OVERHEAD: usize = 64;
+
 /// Longest wait for connecting and setting up the stream.
 const CONNECT: Duration = Duration::from_secs(5);
 
@@ -246,6 +250,8 @@ pub async fn ensure_stream(js: &Context, spec: &NatsSpec) -> io::Result<jetstrea
 }
 
 struct Conn {
+    /// Largest message the server takes (its `max_payload`, headers included).
+    max_payload: usize,
     js: Context,
     files: Option<ObjectStore>,
 }
@@ -290,6 +296,7 @@ impl Nats {
 
     async fn open(spec: &NatsSpec, name: &str) -> io::Result<Conn> {
         let client = connect(spec, name).await?;
+        let max_payload = client.server_info().max_payload;
         let js = jetstream::ContextBuilder::new()
             .timeout(spec.ack_timeout)
             .ack_timeout(spec.ack_timeout)
@@ -310,13 +317,24 @@ impl Nats {
                     .map_err(io::Error::other)?,
             }),
         };
-        Ok(Conn { js, files })
+        Ok(Conn { max_payload, js, files })
     }
 
     async fn publish(conn: &Conn, prefix: &str, batch: &[Record]) -> io::Result<()> {
         let mut acks = Vec::with_capacity(batch.len());
         for r in batch {
             let envelope = serde_json::to_string(&Envelope::of(r)).map_err(io::Error::other)?;
+            // The server refuses a message over its limit, and would refuse it forever:
+            // sending it would stall the spool behind it, so it is left out, said in the log.
+            let size = r.body.len() + envelope.len() + r.id.len() + HEADER_OVERHEAD;
+            if conn.max_payload > 0 && size > conn.max_payload {
+                tracing::error!(
+                    event_id = %r.id,
+                    "event of {size} bytes not published: over the NATS server's max_payload of {}",
+                    conn.max_payload
+                );
+                continue;
+            }
             let msg = PublishMessage::build()
                 .payload(bytes::Bytes::from(r.body.clone().into_bytes()))
                 .message_id(r.id.as_str())

@@ -132,12 +132,22 @@ fn nats_publishes_every_encoder_field_by_field_with_msg_id_and_files() {
             conpot_core::event::Event::stamp(&o, &s, d, std::time::SystemTime::now())
         };
         run.publish(up.clone());
+        // An event over the server's max_payload (1 MiB) is left out, not retried forever.
+        let mut big = conpot_core::event::EventDraft::new("modbus.request");
+        big.body.request = Some(serde_json::json!({"blob": "x".repeat(1_100_000)}));
+        run.publish(conpot_core::event::Event::stamp(
+            &o,
+            &s,
+            big,
+            std::time::SystemTime::now(),
+        ));
+        run.publish(request(&o, &s, 1_000));
         // A repeat of the first event (a retried batch): JetStream drops it by its msg id.
         run.publish(first.clone());
         let metrics = run.finish();
         assert_eq!(metrics.events_failed.load(Ordering::Relaxed), 0);
         let got = read_all(&url, &stream, &format!("{prefix}.>"));
-        assert_eq!(got.len(), 301, "{format}: every event once");
+        assert_eq!(got.len(), 302, "{format}: every event once, the one too large left out");
         let id = first.event_id.hyphenated().to_string();
         let m = got.iter().find(|g| g.msg_id == id).expect("the first event");
         let token = sensor.replace('.', "_");
@@ -181,7 +191,7 @@ fn nats_publishes_every_encoder_field_by_field_with_msg_id_and_files() {
             .filter(|g| g.envelope["event_type"] == "modbus.request")
             .map(|g| g.msg_id.clone())
             .collect();
-        assert_eq!(ns.len(), 300);
+        assert_eq!(ns.len(), 301);
         // The upload's envelope names the file, and the file is in the bucket by its hash.
         let f = got
             .iter()
