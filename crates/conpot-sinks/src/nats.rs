@@ -320,18 +320,19 @@ impl Nats {
         Ok(Conn { max_payload, js, files })
     }
 
-    async fn publish(conn: &Conn, prefix: &str, batch: &[Record]) -> io::Result<()> {
-        let mut acks = Vec::with_capacity(batch.len());
+    /// The messages of `batch`: subject and message with its headers, built on the calling
+    /// (runner) thread while the client's thread is busy with the previous ones.
+    fn messages(max_payload: usize, prefix: &str, batch: &[Record]) -> io::Result<Vec<(String, PublishMessage)>> {
+        let mut out = Vec::with_capacity(batch.len());
         for r in batch {
             let envelope = serde_json::to_string(&Envelope::of(r)).map_err(io::Error::other)?;
             // The server refuses a message over its limit, and would refuse it forever:
             // sending it would stall the spool behind it, so it is left out, said in the log.
             let size = r.body.len() + envelope.len() + r.id.len() + HEADER_OVERHEAD;
-            if conn.max_payload > 0 && size > conn.max_payload {
+            if max_payload > 0 && size > max_payload {
                 tracing::error!(
                     event_id = %r.id,
-                    "event of {size} bytes not published: over the NATS server's max_payload of {}",
-                    conn.max_payload
+                    "event of {size} bytes not published: over the NATS server's max_payload of {max_payload}"
                 );
                 continue;
             }
@@ -339,11 +340,17 @@ impl Nats {
                 .payload(bytes::Bytes::from(r.body.clone().into_bytes()))
                 .message_id(r.id.as_str())
                 .header(ENVELOPE_HEADER, envelope.as_str());
-            let ack = conn
-                .js
-                .send_publish(subject(prefix, r), msg)
-                .await
-                .map_err(io::Error::other)?;
+            out.push((subject(prefix, r), msg));
+        }
+        Ok(out)
+    }
+
+    /// Publishes `msgs` pipelined and awaits every acknowledgement. Runs as a task on the
+    /// client's own thread, so handing each message to the connection wakes no other thread.
+    async fn publish(js: Context, msgs: Vec<(String, PublishMessage)>) -> io::Result<()> {
+        let mut acks = Vec::with_capacity(msgs.len());
+        for (subject, msg) in msgs {
+            let ack = js.send_publish(subject, msg).await.map_err(io::Error::other)?;
             acks.push(ack);
         }
         // Every publish is on the wire; now the acknowledgements, in any order.
@@ -403,8 +410,10 @@ impl crate::Deliver for Nats {
         };
         let prefix = self.spec.subject_prefix.as_str();
         let captures = self.captures.as_path();
+        let msgs = Self::messages(conn.max_payload, prefix, batch)?;
+        let task = self.rt.spawn(Self::publish(conn.js.clone(), msgs));
         let sent = self.rt.block_on(async {
-            Self::publish(conn, prefix, batch).await?;
+            task.await.map_err(io::Error::other)??;
             if let Some(store) = &conn.files {
                 for f in batch.iter().filter_map(|r| r.file.as_ref()) {
                     Self::upload(store, captures, f).await?;
