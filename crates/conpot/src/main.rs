@@ -2,6 +2,7 @@
 
 mod alloc;
 mod cli;
+mod collect;
 mod commands;
 mod embedded;
 mod health;
@@ -28,6 +29,7 @@ fn main() {
         Some(cli::Command::Template {
             action: cli::TemplateAction::Check { path },
         }) => commands::check_template(path),
+        Some(cli::Command::Collect(args)) => collect::main(args),
         None => start(cli),
     };
     std::process::exit(code);
