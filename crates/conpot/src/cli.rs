@@ -53,6 +53,11 @@ pub struct Cli {
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
 
+    /// Keep running as root when started as root without `[daemon] user` (otherwise the
+    /// sensor refuses; with a user it switches to it once the ports are bound).
+    #[arg(long = "allow-root", env = "CONPOT_ALLOW_ROOT", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_root: bool,
+
     /// A command instead of running the honeypot.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -63,6 +68,16 @@ pub struct Cli {
 pub enum Command {
     /// List the embedded templates.
     Templates,
+    /// Exit 0 if the sensor using this state folder is alive (its heartbeat is fresh): the
+    /// health check of a container image that holds nothing but the binary.
+    Health {
+        /// The running sensor's state folder.
+        #[arg(long = "state-dir", value_name = "DIR", default_value = "conpot-state")]
+        state_dir: std::path::PathBuf,
+        /// Seconds after which a heartbeat is too old.
+        #[arg(long = "max-age", default_value_t = 30)]
+        max_age: u64,
+    },
     /// Work with a template.
     Template {
         /// What to do.
