@@ -41,6 +41,14 @@ pub const TEMPLATES: &[(&str, Files)] = &[
             include_bytes!("../../../templates/logix/template.toml"),
         )],
     ),
+    // guardian (issue 15)
+    (
+        "guardian_ast",
+        &[(
+            "template.toml",
+            include_bytes!("../../../templates/guardian_ast/template.toml"),
+        )],
+    ),
 ];
 
 /// The embedded template called `name`.
