@@ -80,7 +80,7 @@ fn shodan_probe_gets_the_framed_inventory() {
         assert!((vol + water_vol + ullage - cap).abs() <= 2, "{row:?} cap {cap}");
         assert!(height > 0.0 && height < c.tank.diameter);
         // Temperature compensation: below 60 F the compensated volume is the larger.
-        assert_eq!(tc > vol, temp < 60.0, "{row:?}");
+        assert!(if temp < 60.0 { tc >= vol } else { tc <= vol }, "{row:?}");
     }
     let step = d.input(b"", now());
     assert!(step.bytes.is_empty());
