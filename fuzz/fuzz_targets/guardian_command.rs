@@ -1,6 +1,7 @@
 //! The TLS-350 command and reply decoders on arbitrary bytes, then the same bytes through a
 //! console session in two pieces: nothing may panic, every answer is whole `SOH` .. ETX
-//! frames and the session never holds more than one command's worth of input.
+//! frames and the session never holds more than one command's worth of input; and the
+//! proxy's relay decoder on the same bytes as both directions.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -50,4 +51,12 @@ fuzz_target!(|data: &[u8]| {
         std::process::abort();
     }
     d.eof(now);
+    // The proxy's decoder: the first part as the client's bytes, the rest as the gauge's.
+    let mut relay = conpot_guardian::relay::Relay::new();
+    let mut events = Vec::new();
+    relay.client(a, &mut events);
+    relay.server(b, &mut events);
+    relay.client(b, &mut events);
+    relay.server(a, &mut events);
+    relay.close(&mut events);
 });

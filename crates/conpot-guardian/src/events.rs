@@ -67,10 +67,9 @@ pub fn command_event(raw: &[u8], command: &Command<'_>, answer: &[u8], report: O
     });
     let text = (!answer.is_empty()).then(|| reply_text(answer));
     d.body.response = Some(text.clone().map_or(Json::Null, Json::String));
+    // The answer is printable ASCII: its escaped text is the whole of it, so it is not
+    // logged a second time as hex (a report is 1-3 kB; an event per command).
     d.body.raw = Some(raw.to_vec());
-    if !answer.is_empty() {
-        d.body.raw_response = Some(answer.get(..MAX_LOGGED_REPLY).unwrap_or(answer).to_vec());
-    }
     d.body.conpot = Some(ConpotView {
         event_type: Some(format!("AST {code}")),
         request: Json::String(escape(raw)),

@@ -3,11 +3,12 @@
 //!
 //! `command` decodes commands (`SOH`, a six-character code, data) and `reply` the
 //! console's answers: both are public so the proxy decodes relayed gauge traffic with
-//! the same parser, and `events` builds the events of both. `tanks` models the tanks
-//! (levels, deliveries, temperatures as functions of time), `console` holds the settings
-//! commands change and answers each command, `display` and `computer` write the two
-//! answer formats, `session` is one connection and `config` reads the template. Nothing
-//! here does I/O or reads a clock.
+//! the same parser; `events` builds the events of both, and `relay` pairs a relayed
+//! client's commands with a real gauge's answers into those events. `tanks` models the
+//! tanks (levels, deliveries, temperatures as functions of time), `console` holds the
+//! settings commands change and answers each command, `display` and `computer` write the
+//! two answer formats, `session` is one connection and `config` reads the template.
+//! Nothing here does I/O or reads a clock.
 
 pub mod command;
 pub mod computer;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod console;
 pub mod display;
 pub mod events;
+pub mod relay;
 pub mod reply;
 pub mod session;
 pub mod tanks;
