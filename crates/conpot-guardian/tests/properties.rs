@@ -90,3 +90,37 @@ proptest! {
         let _ = conpot_guardian::reply::parse(&input);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The proxy's relay decoder, fed the client's stream and the console's answers in
+    /// any pieces, logs each command with its answer as the console itself did.
+    #[test]
+    fn relay_decodes_what_the_console_logged(input in stream(), cut in any::<usize>(), scut in any::<usize>()) {
+        let svc = service();
+        let (mut d, _) = Driver::tcp(&svc, 10001, t0());
+        let step = d.input(&input, t0());
+        let own: Vec<_> = step.events.iter().filter(|e| e.event_type == "guardian_ast.command").collect();
+        let mut relay = conpot_guardian::relay::Relay::new();
+        let mut ev = Vec::new();
+        let c = cut % (input.len() + 1);
+        let s = scut % (step.bytes.len() + 1);
+        // The gauge answers what it has received: the client's bytes go first.
+        relay.client(&input[..c], &mut ev);
+        relay.client(&input[c..], &mut ev);
+        relay.server(&step.bytes[..s], &mut ev);
+        relay.server(&step.bytes[s..], &mut ev);
+        relay.close(&mut ev);
+        let decoded: Vec<_> = ev.iter().filter(|e| e.event_type == "guardian_ast.command").collect();
+        prop_assert_eq!(own.len(), decoded.len());
+        for (a, b) in own.iter().zip(&decoded) {
+            for k in ["code", "format", "kind", "function", "tank", "reply"] {
+                prop_assert_eq!(a.body.data.get(k), b.body.data.get(k), "{}", k);
+            }
+            prop_assert_eq!(&a.body.request, &b.body.request);
+            prop_assert_eq!(&a.body.response, &b.body.response);
+            prop_assert_eq!(&a.body.raw, &b.body.raw);
+        }
+    }
+}
