@@ -110,7 +110,8 @@ def test_shodan_probe_and_gaspot_client_sequence(gauge):
     shift = reports["I20400"].split("\r\n")
     ending = [l.split() for l in shift if "ENDING VALUES" in l]
     for n, f in zip(sorted(inv), ending):
-        assert abs(int(f[2]) - inv[n]["volume"]) <= 5, (f, inv[n])
+        # A second of sales is a fraction of a gallon; a delivery in progress adds ~6 gal/s.
+        assert abs(int(f[2]) - inv[n]["volume"]) <= 40, (f, inv[n])
     config = reports["I10200"]
     for n, r in inv.items():
         cap = int(re.search(rf"TANK {n}: .*?(\d+) GAL", config).group(1))
