@@ -171,7 +171,7 @@ pub fn report(
         }
         202 => {
             for v in &views {
-                delivery(&mut p, console, v, t, now);
+                delivery(&mut p, v, t);
             }
             "DELIVERY REPORT"
         }
@@ -356,9 +356,8 @@ fn inventory(p: &mut Page, views: &[TankView<'_>]) {
     p.blank();
 }
 
-fn delivery(p: &mut Page, console: &Console, v: &TankView<'_>, t: SystemTime, _now: SystemTime) {
+fn delivery(p: &mut Page, v: &TankView<'_>, t: SystemTime) {
     let d = v.config.tank.last_delivery(t, v.temperature, v.water);
-    let _ = console;
     line!(p, "T {}:{}", v.number(), v.product);
     p.line("INCREASE   DATE / TIME             GALLONS TC GALLONS WATER  TEMP DEG F  HEIGHT");
     p.blank();
