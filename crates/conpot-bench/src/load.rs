@@ -1,5 +1,8 @@
 //! The load modes and the bare responder.
 
+// guardian (issue 15)
+pub mod guardian;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

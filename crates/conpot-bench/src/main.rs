@@ -258,6 +258,20 @@ enum Mode {
         #[arg(short, long, default_value_t = 10)]
         duration: u64,
     },
+    // guardian (issue 15)
+    /// C connections, each asking the tank gauge for its inventory (`SOH I20100 LF`) back
+    /// to back for D seconds.
+    Guardian {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:10001")]
+        target: SocketAddr,
+        /// Concurrent connections.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
 }
 
 fn main() {
@@ -443,6 +457,16 @@ fn main() {
                 }
             },
             Mode::Suite { conpot, duration } => suite::run(&conpot, Duration::from_secs(duration)).await,
+            // guardian (issue 15)
+            Mode::Guardian {
+                target,
+                connections,
+                duration,
+            } => {
+                let r = load::guardian::inventory(target, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
+                i32::from(r.errors > 0)
+            }
         }
     });
     std::process::exit(code);

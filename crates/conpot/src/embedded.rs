@@ -49,6 +49,14 @@ pub const TEMPLATES: &[(&str, Files)] = &[
             include_bytes!("../../../templates/kamstrup_382/template.toml"),
         )],
     ),
+    // guardian (issue 15)
+    (
+        "guardian_ast",
+        &[(
+            "template.toml",
+            include_bytes!("../../../templates/guardian_ast/template.toml"),
+        )],
+    ),
 ];
 
 /// The embedded template called `name`.

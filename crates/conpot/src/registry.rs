@@ -101,6 +101,12 @@ static ENTRIES: &[Entry] = &[
         transports: TCP,
         build: |s, d, _| conpot_kamstrup::ManagementService::build(s, d).map(arc),
     },
+    // guardian (issue 15)
+    Entry {
+        name: "guardian_ast",
+        transports: TCP,
+        build: |s, d, _| conpot_guardian::GuardianService::build(s, d).map(arc),
+    },
 ];
 
 /// The transports the service of `protocol` listens on, known before anything is built
