@@ -36,13 +36,20 @@ impl GuardianSession {
 impl Session for GuardianSession {
     fn on_input(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
         if self.discarding {
-            return match input.iter().position(|&b| is_terminator(b) || b == SOH) {
+            match input.iter().position(|&b| is_terminator(b) || b == SOH) {
                 Some(i) => {
                     self.discarding = false;
-                    if input.get(i) == Some(&SOH) { i } else { i + 1 }
+                    // A new command right at the cut is read now: consuming nothing would
+                    // leave it waiting for more input that may never come.
+                    if input.get(i) != Some(&SOH) {
+                        return i + 1;
+                    }
+                    if i > 0 {
+                        return i;
+                    }
                 }
-                None => input.len(),
-            };
+                None => return input.len(),
+            }
         }
         match command::frame(input) {
             Framed::Incomplete => 0,

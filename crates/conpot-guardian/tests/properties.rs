@@ -124,3 +124,28 @@ proptest! {
         }
     }
 }
+
+/// A command over the limit that ends exactly where the next command starts: the next one is
+/// answered at once (it used to wait for more input, as the cut consumed nothing).
+#[test]
+fn a_command_right_after_an_over_long_one_is_answered() {
+    let mut input = vec![command::SOH];
+    input.extend_from_slice(b"S60100");
+    input.resize(MAX_COMMAND, b'Z');
+    input.extend_from_slice(&[command::SOH, b'I', b'2', b'0', b'1', b'0', b'0']);
+    let svc = service();
+    let (mut d, _) = Driver::tcp(&svc, 10001, t0());
+    let step = d.input(&input, t0());
+    let codes: Vec<_> = step
+        .events
+        .iter()
+        .filter(|e| e.event_type == "guardian_ast.command")
+        .filter_map(|e| e.body.data.get("code"))
+        .collect();
+    assert_eq!(codes, [&serde_json::json!("I20100")]);
+    assert!(
+        String::from_utf8_lossy(&step.bytes).contains("IN-TANK INVENTORY"),
+        "{:?}",
+        step.bytes
+    );
+}
