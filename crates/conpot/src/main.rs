@@ -5,6 +5,7 @@ mod commands;
 mod embedded;
 mod registry;
 mod run;
+mod serial_line;
 mod setup;
 
 use clap::Parser;
