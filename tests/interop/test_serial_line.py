@@ -135,7 +135,7 @@ def test_two_tcp_clients_share_the_line_each_gets_its_own_answers(tmp_path, ptys
         # Every request decoded with the line's answer, from both TCP clients.
         assert all(r["data"]["bridged"] and r["request"]["function"] == "read_holding_registers" for r in reqs)
         assert all(r["raw_response"] for r in reqs)
-        assert len({r["src_port"] if "src_port" in r else r["session_id"] for r in reqs}) == 2
+        assert len({r["session_id"] for r in reqs}) == 2
     finally:
         if conpot:
             conpot.stop()

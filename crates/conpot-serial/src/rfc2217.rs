@@ -166,12 +166,12 @@ impl<S: Session> ComPort<S> {
         reply.extend_from_slice(answer);
         codec::put_sub(out, options::COM_PORT, &reply);
         let described = describe(code, value);
-        if code != 0 && !value.is_empty() && value != [0] {
+        if code != 0 && value.iter().any(|b| *b != 0) {
             self.settings.insert(command_name(code).to_owned(), described.clone());
         }
         let forward = self
             .apply_on
-            .filter(|_| (1..=5).contains(&code) && !value.is_empty() && value != [0]);
+            .filter(|_| (1..=5).contains(&code) && value.iter().any(|b| *b != 0));
         let mut d = EventDraft::new("serial.settings")
             .with("command", command_name(code))
             .with("value", described)
