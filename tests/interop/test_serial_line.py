@@ -7,6 +7,7 @@ its own answers; (b) line mode, the emulated slaves answering a master on the li
 (c) an RFC 2217 client's baud rate applied to the real line (seen with stty); (d) the line
 vanishing (socat killed) and coming back."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -62,9 +63,27 @@ def ptys(tmp_path):
     p.kill()
 
 
+def holds(pid, tty):
+    """Whether process `pid` has the pseudo-terminal `tty` open."""
+    real = os.path.realpath(tty)
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == real:
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def start_slave(tty):
     slave = subprocess.Popen([sys.executable, str(HERE / "rtu_serial_server.py"), str(tty)], stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+    assert wait_for(lambda: holds(slave.pid, tty), 20), "the RTU slave never opened its pty"
+    # Opened, then configured and serving: a moment for pymodbus to reach its read loop.
+    time.sleep(0.5)
     return slave
 
 
