@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use conpot_core::event::EventDraft;
 
-use crate::rtu::{Direction, MAX_FRAME};
+use crate::rtu::{self, Direction, Framed};
 use crate::session::Deframer;
 
 /// A client of the line (the listener's number for one TCP session).
@@ -156,16 +156,25 @@ impl Arbiter {
             }
             return;
         }
-        let mut frames = Deframer::default();
-        let mut junk = Vec::new();
-        frames.push(bytes, &mut junk);
-        while let Some(f) = frames.next(Direction::Request, &mut junk) {
-            self.enqueue(client, f, out);
-            // A free line takes the first at once: it does not count against the queue.
-            self.next(now, out);
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (take, bad) = match rtu::frame(rest, Direction::Request) {
+                Framed::Frame { size, .. } => (size, None),
+                Framed::BadCrc { size } => (size, Some("CRC error: frame not put on the line")),
+                Framed::Garbage(n) => (n, Some("no RTU frame: bytes not put on the line")),
+                Framed::Incomplete => (rest.len(), Some("not a whole frame: not put on the line")),
+            };
+            let (f, after) = rest.split_at(take.clamp(1, rest.len()));
+            rest = after;
+            match bad {
+                None => {
+                    self.enqueue(client, f.to_vec(), out);
+                    // A free line takes the first at once: it does not count against the queue.
+                    self.next(now, out);
+                }
+                Some(why) => out.events.push((Some(client), frame_event("serial.malformed", why, f))),
+            }
         }
-        frames.silence(&mut junk);
-        out.events.extend(junk.into_iter().map(|e| (Some(client), e)));
     }
 
     fn enqueue(&mut self, client: ClientId, frame: Vec<u8>, out: &mut LineOutput) {
@@ -275,9 +284,6 @@ impl Arbiter {
     }
 }
 
-/// The largest chunk a client or the line hands in at once that the arbiter reads whole.
-pub const MAX_CHUNK: usize = 16 * MAX_FRAME;
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -369,11 +375,13 @@ mod tests {
         assert!(out.to_line.is_empty());
         assert_eq!(kinds(&out), ["serial.malformed", "serial.malformed"]);
         let mut out = LineOutput::default();
-        let many: Vec<u8> = (0..MAX_QUEUE + 5).flat_map(|i| req(1, i as u16)).collect();
+        // More than a Deframer holds at once: every whole frame is still read.
+        let many: Vec<u8> = (0..MAX_QUEUE + 40).flat_map(|i| req(1, i as u16)).collect();
+        assert!(many.len() > crate::session::MAX_PENDING);
         a.client_bytes(2, &many, T0, &mut out);
         // One on the line, MAX_QUEUE waiting, the rest dropped.
         assert_eq!(a.queued(), MAX_QUEUE);
-        assert_eq!(kinds(&out).iter().filter(|k| **k == "serial.dropped").count(), 4);
+        assert_eq!(kinds(&out), vec!["serial.dropped"; 39]);
     }
 
     #[test]
