@@ -11,6 +11,7 @@ pub mod channels;
 pub mod close;
 pub mod pktinfo;
 pub mod sensor;
+pub mod serial;
 pub mod sys;
 pub mod tcp;
 pub mod timer;

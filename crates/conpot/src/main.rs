@@ -10,6 +10,7 @@ mod notify;
 mod privilege;
 mod registry;
 mod run;
+mod serial_line;
 mod setup;
 
 use clap::Parser;

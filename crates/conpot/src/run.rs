@@ -259,6 +259,11 @@ pub async fn run(
         .iter()
         .map(|(sec, svc)| (sec.name.as_str(), svc))
         .collect();
+    // Serial lines named by the template open before the listeners, so a bridge's
+    // sessions find their shared line.
+    for (sec, _) in built.services.iter().filter(|(sec, _)| sec.name == "serial") {
+        crate::serial_line::start(&sensor, sec, &built.device);
+    }
     for (spec, listener) in bound_listeners {
         if let Some(service) = services.get(spec.name.as_str()) {
             conpot_net::serve(Arc::clone(&sensor), listener, Arc::clone(service), udp_limits);
