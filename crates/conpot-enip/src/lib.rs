@@ -13,6 +13,7 @@ pub mod connection;
 pub mod device;
 pub mod logix;
 pub mod session;
+pub mod structs;
 pub mod tags;
 pub mod wire;
 
