@@ -93,7 +93,10 @@ fn struct_service(
                 _ if count > 1 => return Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END),
                 _ => len,
             };
-            let Some(rest) = all.get(at..at + want.min(len)).and_then(|b| b.get(offset..)) else {
+            if want > len {
+                return Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END);
+            }
+            let Some(rest) = all.get(at..at + want).and_then(|b| b.get(offset..)) else {
                 return Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END);
             };
             let more = svc == service::UNCONNECTED_SEND && rest.len() > FRAGMENT;

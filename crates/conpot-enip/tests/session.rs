@@ -610,6 +610,14 @@ fn logix_string_reads_writes_and_is_described_by_its_template() {
     let (_, status, _, part) = ask(request(0x4c, &tpath, &[0, 0, 0, 0, 27, 0]));
     assert_eq!((status, part.len()), (6, 27));
     assert_eq!(&t[16..], b"ASCIISTRING82;n\0LEN\0DATA\0");
+    // STRING's members: LEN, and DATA as SINT elements (at most 82 of them).
+    let mut len = symbol("Recipe_Name");
+    len.extend_from_slice(&symbol("LEN"));
+    assert_eq!(ask(request(0x4c, &len, &[1, 0])).3, vec![0xc4, 0, 5, 0, 0, 0]);
+    let mut data = symbol("Recipe_Name");
+    data.extend_from_slice(&symbol("DATA"));
+    assert_eq!(ask(request(0x4c, &data, &[3, 0])).3, vec![0xc2, 0, b'B', b'r', b'i']);
+    assert_eq!(ask(request(0x4c, &data, &[83, 0])).2, vec![0x2105]);
     // The symbol list shows it as a structure of template 0x0FCE.
     let (_, _, _, list) = ask(request(0x55, &[0x20, 0x6b, 0x25, 0x00, 0, 0], &[1, 0, 2, 0]));
     assert!(list.windows(2).any(|w| w == [0xce, 0x8f]), "{list:02x?}");
