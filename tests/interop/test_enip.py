@@ -204,6 +204,9 @@ def test_tshark_decodes_every_frame_without_malformed(logix, tmp_path):
         with LogixDriver(f"127.0.0.1:{logix.tcp}") as plc:
             plc.read("Setpoints{8}", "Tank_Level", "Nope")
             plc.write(("Tank_Level", 3.5))
+            # The STRING and the UDT (their templates were read when the tag list was).
+            plc.read("Recipe_Name", "Pump_1", "Pump_1.Speed")
+            plc.write(("Recipe_Name", "Brine"))
         time.sleep(1)
     finally:
         cap.terminate()
