@@ -125,7 +125,8 @@ def test_pycomm3_logix_driver_lists_reads_and_writes_tags(logix):
         assert plc.info["product_name"] == p["catalog"]
         assert plc.info["name"] == p["line"] + "_PLC"
         assert plc.info["revision"] == {"major": int(p["firmware"].split(".")[0]), "minor": int(p["firmware"].split(".")[1])}
-        assert set(plc.tags) == {"Line_Name", "Motor_Run", "Motor_Speed", "Tank_Level", "Batch_Count", "Setpoints"}
+        assert set(plc.tags) == {"Line_Name", "Motor_Run", "Motor_Speed", "Tank_Level", "Batch_Count", "Setpoints",
+                                 "Recipe_Name", "Pump_1"}
         tags = {t.tag: t for t in plc.read("Tank_Level", "Setpoints{8}", "Line_Name", "Motor_Run")}
         assert tags["Tank_Level"].value == 61.5 and tags["Tank_Level"].type == "REAL"
         assert tags["Setpoints"].value == [1450, 60, 75, 20, 0, 0, 0, 0]
@@ -136,6 +137,38 @@ def test_pycomm3_logix_driver_lists_reads_and_writes_tags(logix):
         assert [t.value for t in back] == [99, 12.5]
         bad = plc.read("Nope")
         assert bad.error and bad.value is None
+
+
+def test_pycomm3_logix_driver_reads_and_writes_a_string_and_a_udt(logix):
+    from pycomm3 import LogixDriver
+
+    p = logix.persona()
+    with LogixDriver(f"127.0.0.1:{logix.tcp}") as plc:
+        # STRING: the 88-byte structure of template 0x0FCE, listed and read as text.
+        info = plc.tags["Recipe_Name"]
+        assert info["tag_type"] == "struct" and info["data_type_name"] == "STRING"
+        assert info["data_type"]["template"]["structure_handle"] == 0x0FCE
+        assert info["data_type"]["template"]["structure_size"] == 88
+        tag = plc.read("Recipe_Name")
+        assert (tag.value, tag.type, tag.error) == (p["line"] + "_Recipe_04", "STRING", None)
+        assert not plc.write("Recipe_Name", "Batch 7 / Brine").error
+        assert plc.read("Recipe_Name").value == "Batch 7 / Brine"
+        # A UDT discovered through the Template object: its members by name, the whole
+        # structure as a dict, a member written and read back, the whole written.
+        pump = plc.tags["Pump_1"]
+        assert pump["data_type_name"] == "PumpData"
+        assert pump["data_type"]["attributes"] == ["Running", "Speed", "Mode", "Flow", "Faults"]
+        whole = plc.read("Pump_1")
+        assert whole.error is None
+        assert whole.value == {"Running": True, "Speed": 1450, "Mode": 2, "Flow": 37.5, "Faults": 0}
+        members = plc.read("Pump_1.Speed", "Pump_1.Flow")
+        assert [(t.value, t.type) for t in members] == [(1450, "DINT"), (37.5, "REAL")]
+        assert not plc.write("Pump_1.Speed", 1200).error
+        assert plc.read("Pump_1.Speed").value == 1200
+        new = {"Running": False, "Speed": 900, "Mode": 1, "Flow": 2.5, "Faults": 3}
+        assert not plc.write("Pump_1", new).error
+        assert plc.read("Pump_1").value == new
+        assert plc.read("Pump_1.Nope").error
 
 
 @pytest.mark.skipif(shutil.which("nmap") is None, reason="nmap is installed by tests/setup-deps")
@@ -171,6 +204,9 @@ def test_tshark_decodes_every_frame_without_malformed(logix, tmp_path):
         with LogixDriver(f"127.0.0.1:{logix.tcp}") as plc:
             plc.read("Setpoints{8}", "Tank_Level", "Nope")
             plc.write(("Tank_Level", 3.5))
+            # The STRING and the UDT (their templates were read when the tag list was).
+            plc.read("Recipe_Name", "Pump_1", "Pump_1.Speed")
+            plc.write(("Recipe_Name", "Brine"))
         time.sleep(1)
     finally:
         cap.terminate()
@@ -180,7 +216,9 @@ def test_tshark_decodes_every_frame_without_malformed(logix, tmp_path):
     ours = f"(tcp.srcport=={logix.tcp} || udp.srcport=={logix.udp})"
     frames = subprocess.run(decode + ["-Y", f"enip && {ours}"], capture_output=True, text=True, timeout=60).stdout
     assert len(frames.splitlines()) >= 15, frames
-    bad = subprocess.run(decode + ["-Y", f"{ours} && (_ws.malformed || _ws.expert.severity >= warning)"],
+    # Pure ACKs (no payload) are left out: under load a client's kernel re-sends a segment
+    # the server was slow to acknowledge, and the server's D-SACK is a TCP warning, not ours.
+    bad = subprocess.run(decode + ["-Y", f"{ours} && !(tcp && tcp.len == 0) && (_ws.malformed || _ws.expert.severity >= warning)"],
                          capture_output=True, text=True, timeout=60).stdout
     assert bad.strip() == "", bad
 

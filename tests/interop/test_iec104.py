@@ -105,10 +105,13 @@ def test_c104_interrogation_commands_clock_and_counters(station):
         time.sleep(0.5)
         cmd.value = True
         assert cmd.transmit(cause=c104.Cot.ACTIVATION)
-        # The earthing switch closes and is reported spontaneously.
+        # The earthing switch closes; its spontaneous report is time-tagged (M_SP_TB_1,
+        # which c104 does not take for a point registered as M_SP_NA_1; see the Modbus
+        # test below), so a read shows the change.
         deadline = time.monotonic() + 5
         while earth.value is not True and time.monotonic() < deadline:
-            time.sleep(0.1)
+            assert earth.read()
+            time.sleep(0.2)
         assert earth.value is True
         assert volt.read()
     finally:
@@ -183,6 +186,7 @@ def test_tshark_decodes_every_frame_without_malformed(station, tmp_path):
         ca = struct.pack("<H", station.ca)
         requests = [
             bytes([100, 1, 6, 0]) + ca + bytes([0, 0, 0, 20]),
+            bytes([100, 1, 6, 0]) + ca + bytes([0, 0, 0, 21]),
             bytes([101, 1, 6, 0]) + ca + bytes([0, 0, 0, 5]),
             bytes([103, 1, 6, 0]) + ca + bytes([0, 0, 0, 0x10, 0x27, 30, 8, 1, 12, 26]),
             bytes([45, 1, 6, 0]) + ca + (5003).to_bytes(3, "little") + bytes([1]),
@@ -205,7 +209,8 @@ def test_tshark_decodes_every_frame_without_malformed(station, tmp_path):
                     got += 1
                 buf = buf[2 + buf[1]:]
             s.sendall(bytes([0x68, 4, 0x01, 0]) + struct.pack("<H", got << 1))
-        time.sleep(0.5)
+        # The earthing switch's time-tagged spontaneous report (the scan runs every second).
+        time.sleep(1.5)
         s.sendall(bytes([0x68, 4, 0x43, 0, 0, 0]))
         time.sleep(0.5)
         s.close()
@@ -217,6 +222,103 @@ def test_tshark_decodes_every_frame_without_malformed(station, tmp_path):
     frames = subprocess.run(decode + ["-Y", f"104apci && tcp.srcport=={port}"], capture_output=True, text=True,
                             timeout=60).stdout
     assert len(frames.splitlines()) >= 8, frames
+    timed = subprocess.run(decode + ["-Y", f"tcp.srcport=={port} && 104asdu.typeid == 30 && 104asdu.causetx == 3"],
+                           capture_output=True, text=True, timeout=60).stdout
+    assert timed.strip(), "an M_SP_TB_1 spontaneous report was captured"
+    group = subprocess.run(decode + ["-Y", f"tcp.srcport=={port} && 104asdu.causetx == 21"],
+                           capture_output=True, text=True, timeout=60).stdout
+    assert group.strip(), "group 1 interrogation answered with cause 21"
     bad = subprocess.run(decode + ["-Y", f"tcp.srcport=={port} && (_ws.malformed || _ws.expert.severity >= warning)"],
                          capture_output=True, text=True, timeout=60).stdout
     assert bad.strip() == "", bad
+
+
+# A feeder bay whose earthing switch is also a Modbus coil and whose set point is a
+# holding register: a Modbus write must reach an IEC 104 master as a time-tagged
+# spontaneous report. Groups 1 and 2 split the points for group interrogation.
+BAY = """
+[template]
+unit = "RTU"
+vendor = "Siemens"
+[persona]
+vendor = "Siemens"
+[databus]
+earth = [0]
+setpoint = [500]
+voltage = 110.0
+[protocols.modbus]
+port = 5020
+[[protocols.modbus.slaves]]
+id = 1
+blocks = [
+  { table = "coils", start = 0, size = 1, key = "earth" },
+  { table = "holding_registers", start = 0, size = 1, key = "setpoint" },
+]
+[protocols.IEC104]
+port = 2404
+common_address = 77
+points = [
+  { ioa = 1001, type = "single", key = "earth", group = 1 },
+  { ioa = 2001, type = "scaled", key = "setpoint", group = 2 },
+  { ioa = 2002, type = "float", key = "voltage", group = 2, deadband = 0.5 },
+]
+"""
+
+
+def test_c104_group_interrogation_and_time_tagged_spontaneous_after_modbus_write(tmp_path):
+    from conftest import Conpot
+    from pymodbus.client import ModbusTcpClient
+
+    tdir = tmp_path / "template"
+    tdir.mkdir()
+    (tdir / "template.toml").write_text(BAY)
+    bay = Conpot(tmp_path, args=["-t", str(tdir), "--port", "IEC104=0", "--port", "modbus=0"],
+                 expect=["IEC104", "modbus"])
+    received = []  # (type id, cause) of every ASDU c104 received
+    client = c104.Client(command_timeout_ms=3000)
+    conn = client.add_connection(ip="127.0.0.1", port=bay.ports["IEC104"], init=c104.Init.NONE)
+
+    def raw(connection: c104.Connection, data: bytes) -> None:
+        if len(data) > 8 and data[2] & 1 == 0:
+            received.append((data[6], data[8] & 0x3F))
+
+    conn.on_receive_raw(callable=raw)
+    st = conn.add_station(common_address=77)
+    # The spontaneous report is time-tagged; c104 matches points by type, so the earthing
+    # switch is registered as M_SP_TB_1 and the group members as what interrogation sends.
+    earth = st.add_point(io_address=1001, type=c104.Type.M_SP_TB_1)
+    setpoint = st.add_point(io_address=2001, type=c104.Type.M_ME_NB_1)
+    volt = st.add_point(io_address=2002, type=c104.Type.M_ME_NC_1)
+    client.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not conn.is_connected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert conn.unmute(), "STARTDT confirmed"
+        assert conn.interrogation(common_address=77, cause=c104.Cot.ACTIVATION, qualifier=c104.Qoi.GROUP_2)
+        deadline = time.monotonic() + 5
+        while (100, 10) not in received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # Confirmation, the group's two measured values with cause 22 (no time tag),
+        # termination; nothing of group 1.
+        group = [r for r in received if r[0] != 70]
+        assert group == [(100, 7), (11, 22), (13, 22), (100, 10)], group
+        assert int(setpoint.value) == 500
+        assert volt.value == pytest.approx(110.0)
+
+        m = ModbusTcpClient("127.0.0.1", port=bay.ports["modbus"], timeout=5, retries=0)
+        assert m.connect()
+        before = time.time()
+        assert not m.write_coil(0, True, device_id=1).isError()
+        m.close()
+        deadline = time.monotonic() + 5
+        while earth.value is not True and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert earth.value is True
+        assert (30, 3) in received, received
+        # The CP56Time2a tag is the station's clock at the change (within the 1 s scan).
+        stamp = earth.recorded_at.timestamp()
+        assert before - 1 <= stamp <= time.time() + 1, (before, stamp)
+    finally:
+        client.stop()
+        assert bay.stop() == 0

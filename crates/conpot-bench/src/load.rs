@@ -199,7 +199,7 @@ pub(crate) fn source(i: usize) -> SocketAddr {
     SocketAddr::from(([127, 0, 1, n], 0))
 }
 
-async fn connect_from(target: SocketAddr, i: usize) -> std::io::Result<TcpStream> {
+pub(crate) async fn connect_from(target: SocketAddr, i: usize) -> std::io::Result<TcpStream> {
     let sock = if target.is_ipv4() {
         TcpSocket::new_v4()?
     } else {

@@ -6,9 +6,11 @@
 //! logout), `rtu` (Modbus RTU over TCP to the serial device server), `kmp` (Kamstrup
 //! GetRegister on C connections), `ftp` (whole anonymous
 //! FTP sessions with a listing and a download), `tftp` (parallel TFTP downloads with
-//! options), and `suite` (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
+//! options), `enip` (whole EtherNet/IP sessions), `iec104` (station interrogations on
+//! persistent connections), and `suite` (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
 //! Traffic goes to loopback only.
 
+mod iec104;
 mod load;
 mod proc_info;
 mod suite;
@@ -79,6 +81,19 @@ enum Mode {
         #[arg(long, default_value = "127.0.0.1:44818")]
         target: SocketAddr,
         /// Concurrent workers.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
+    /// C connections, each started once and running IEC 104 station interrogations
+    /// (C_IC_NA_1 at the broadcast address, every answer to the termination) for D seconds.
+    Iec104 {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:2404")]
+        target: SocketAddr,
+        /// Concurrent connections.
         #[arg(short, long, default_value_t = 16)]
         connections: usize,
         /// Seconds to run.
@@ -324,6 +339,15 @@ fn main() {
                 duration,
             } => {
                 let r = load::enip(target, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
+                i32::from(r.errors > 0)
+            }
+            Mode::Iec104 {
+                target,
+                connections,
+                duration,
+            } => {
+                let r = iec104::interrogations(target, connections, Duration::from_secs(duration)).await;
                 println!("{}", r.summary());
                 i32::from(r.errors > 0)
             }

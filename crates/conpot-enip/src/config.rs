@@ -11,6 +11,7 @@ use conpot_core::template::nav::{xml_child as child, xml_text};
 use conpot_core::template::{ProtocolSection, TemplateError};
 
 use crate::device::{EnipConfig, Identity, Network};
+use crate::structs::{FIRST_UDT, MAX_STRUCTURES, STRING_HANDLE, Storage, Structure, member_key};
 use crate::tags::{MAX_ELEMENTS, Tag, TagType};
 
 /// Builds the configuration of `section` for `device`, creating the databus keys of
@@ -112,6 +113,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             "identity",
             "network",
             "tags",
+            "structures",
             "slot",
             "response_time_ms",
             "controller_name",
@@ -199,22 +201,57 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             network.speed = s as u32;
         }
     }
+    let structures = structures(file, &root, errs);
     let mut tags = Vec::new();
     for (path, tt) in root.tables("tags", false, errs) {
         let tt = TomlTable::new(file, &path, tt);
         tt.deny_unknown(&["name", "type", "elements", "key", "address"], errs);
-        let (Some(name), Some(ty), Some(key)) = (
+        let (Some(name), Some(ty_name), Some(key)) = (
             tt.str("name", true, errs),
             tt.str("type", true, errs),
             tt.str("key", true, errs),
         ) else {
             continue;
         };
-        let Some(ty) = TagType::from_name(ty) else {
+        // STRING is Logix's 88-byte structure here; SSTRING the one-byte-length string.
+        if let Some(st) = structures.iter().find(|st| {
+            st.name.eq_ignore_ascii_case(ty_name)
+                || (st.instance == STRING_HANDLE && ty_name.eq_ignore_ascii_case("STRING"))
+        }) {
+            if tt.get("elements").is_some() || tt.get("address").is_some() {
+                errs.push(
+                    file,
+                    &tt.key("type"),
+                    "a structured tag without `elements` or `address`",
+                );
+                continue;
+            }
+            if st.storage == Storage::Text && !device.databus.contains(key) {
+                errs.push(file, &tt.key("key"), format!("a databus key named `{key}`"));
+                continue;
+            }
+            // A UDT's members live on `<key>.<member>`; missing ones start at zero.
+            for m in st.members.iter().filter(|_| st.storage == Storage::Members) {
+                let mk = member_key(key, &m.name);
+                if !device.databus.contains(&mk) {
+                    device.databus.set(&mk, Value::Int(0));
+                }
+            }
+            tags.push(Tag {
+                name: name.to_owned(),
+                ty: TagType::Sint,
+                elements: 1,
+                key: key.to_owned(),
+                address: None,
+                structure: Some(st.instance),
+            });
+            continue;
+        }
+        let Some(ty) = TagType::from_name(ty_name) else {
             errs.push(
                 file,
                 &tt.key("type"),
-                format!("BOOL, SINT, INT, DINT, REAL or SSTRING, found `{ty}`"),
+                format!("BOOL, SINT, INT, DINT, REAL, SSTRING, STRING or a structure's name, found `{ty_name}`"),
             );
             continue;
         };
@@ -240,6 +277,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             elements,
             key: key.to_owned(),
             address,
+            structure: None,
         });
     }
     check_tags(file, &tags, errs);
@@ -247,10 +285,72 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
         identity,
         network,
         tags,
+        structures,
         controller_name,
         slot,
         response_time_ms,
     })
+}
+
+/// The structure types: STRING, then the template's `[[structures]]` (`name`, `members`
+/// of `{ name, type }` with atomic types), numbered from template instance 0x100.
+fn structures(file: &str, root: &TomlTable<'_>, errs: &mut Errors) -> Vec<Structure> {
+    let mut out = vec![Structure::string()];
+    for (i, (path, st)) in root.tables("structures", false, errs).into_iter().enumerate() {
+        let st = TomlTable::new(file, &path, st);
+        st.deny_unknown(&["name", "members"], errs);
+        let Some(name) = st.str("name", true, errs) else {
+            continue;
+        };
+        if i >= MAX_STRUCTURES {
+            errs.push(file, &path, format!("at most {MAX_STRUCTURES} structures"));
+            break;
+        }
+        let valid = !name.is_empty()
+            && name.len() <= 40
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && TagType::from_name(name).is_none()
+            && !out
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(name) || name.eq_ignore_ascii_case("STRING"));
+        if !valid {
+            errs.push(
+                file,
+                &st.key("name"),
+                format!("a new type name of 1 to 40 letters, digits or `_`, found `{name}`"),
+            );
+            continue;
+        }
+        let mut members = Vec::new();
+        for (mpath, mt) in st.tables("members", true, errs) {
+            let mt = TomlTable::new(file, &mpath, mt);
+            mt.deny_unknown(&["name", "type"], errs);
+            let (Some(m), Some(t)) = (mt.str("name", true, errs), mt.str("type", true, errs)) else {
+                continue;
+            };
+            match TagType::from_name(t).filter(|t| *t != TagType::Sstring) {
+                Some(ty)
+                    if !m.is_empty()
+                        && m.len() <= 40
+                        && !members
+                            .iter()
+                            .any(|(o, _): &(String, TagType)| o.eq_ignore_ascii_case(m)) =>
+                {
+                    members.push((m.to_owned(), ty));
+                }
+                _ => errs.push(
+                    file,
+                    &mt.key("type"),
+                    format!("a uniquely named member of BOOL, SINT, INT, DINT or REAL, found `{m}` of `{t}`"),
+                ),
+            }
+        }
+        match Structure::udt(name, FIRST_UDT + i as u16, &members) {
+            Ok(s) => out.push(s),
+            Err(e) => errs.push(file, &st.key("members"), e),
+        }
+    }
+    out
 }
 
 fn check_tags(file: &str, tags: &[Tag], errs: &mut Errors) {
@@ -384,6 +484,7 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
             elements,
             key,
             address,
+            structure: None,
         });
     }
     check_tags(file, &tags, errs);
@@ -391,6 +492,7 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
         identity,
         network: default_network(device),
         tags,
+        structures: vec![Structure::string()],
         controller_name: "PLC".to_owned(),
         slot: 0,
         response_time_ms: (0, 0),

@@ -69,6 +69,9 @@ pub struct EnipConfig {
     pub network: Network,
     /// Tags.
     pub tags: Vec<Tag>,
+    /// Structure types (STRING first, then the template's user-defined types), what the
+    /// Template object (class 0x6C) describes.
+    pub structures: Vec<crate::structs::Structure>,
     /// Name of the controller project (Logix program name object, class 0x64).
     pub controller_name: String,
     /// Backplane slot of the CPU (what route paths of Unconnected Send must name).
@@ -166,6 +169,14 @@ impl EnipDevice {
             };
             return Some(vec![(1, u16b(revision)), (2, u16b(1)), (3, u16b(1))]);
         }
+        if class == u32::from(crate::structs::TEMPLATE_CLASS) {
+            return self
+                .config
+                .structures
+                .iter()
+                .find(|s| u32::from(s.instance) == instance)
+                .map(|s| s.attributes());
+        }
         if instance != 1 {
             return None;
         }
@@ -230,6 +241,7 @@ impl EnipDevice {
                     | class::ETHERNET_LINK
                     | class::PROGRAM_NAME
                     | class::SYMBOL
+                    | crate::structs::TEMPLATE_CLASS
             )
         ) || self
             .config
@@ -319,6 +331,9 @@ impl EnipDevice {
                 service::GET_INSTANCE_ATTRIBUTE_LIST => crate::logix::symbol_list(self, i.unwrap_or(0), req.data),
                 _ => Reply::error(svc, general::SERVICE_NOT_SUPPORTED),
             };
+        }
+        if c == u32::from(crate::structs::TEMPLATE_CLASS) && svc == service::READ_TAG {
+            return crate::logix::read_template(self, i.unwrap_or(0), req.data);
         }
         if c == u32::from(class::PROGRAM_NAME) {
             return match (svc, i) {

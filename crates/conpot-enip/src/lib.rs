@@ -3,7 +3,8 @@
 //! `wire` frames encapsulation messages and CPF items, `cip` reads Message Router
 //! requests and writes replies, `device` holds the objects (Identity, Message Router,
 //! TCP/IP Interface, Ethernet Link), `connection` the Connection Manager's connections,
-//! `tags` and `logix` the tags and their services, `session` turns bytes into replies and
+//! `tags` and `logix` the tags and their services, `structs` the STRING and user-defined
+//! structure types the Template object describes, `session` turns bytes into replies and
 //! events, and `config` builds a device from a native or Conpot template. Nothing here
 //! does I/O.
 
@@ -13,6 +14,7 @@ pub mod connection;
 pub mod device;
 pub mod logix;
 pub mod session;
+pub mod structs;
 pub mod tags;
 pub mod wire;
 

@@ -8,6 +8,7 @@ use conpot_core::wire::Reader;
 
 use crate::cip::{Reply, Request, Segment, general, service};
 use crate::device::EnipDevice;
+use crate::structs::{Member, Structure};
 use crate::tags::Tag;
 
 /// Logix's general status for errors it qualifies with an extended code.
@@ -23,9 +24,10 @@ const FRAGMENT: usize = 480;
 /// A tag service on a symbolic path.
 pub fn handle(dev: &EnipDevice, req: &Request<'_>, now: SystemTime) -> Reply {
     let svc = req.service;
-    let (name, element) = match req.path.as_slice() {
-        [Segment::Symbol(n)] => (n, 0),
-        [Segment::Symbol(n), Segment::Member(e)] => (n, *e),
+    let (name, element, member) = match req.path.as_slice() {
+        [Segment::Symbol(n)] => (n, 0, None),
+        [Segment::Symbol(n), Segment::Member(e)] => (n, *e, None),
+        [Segment::Symbol(n), Segment::Symbol(m)] => (n, 0, Some(m)),
         _ => return Reply::error(svc, general::PATH_SEGMENT_ERROR),
     };
     let Some(tag) = dev
@@ -36,7 +38,163 @@ pub fn handle(dev: &EnipDevice, req: &Request<'_>, now: SystemTime) -> Reply {
     else {
         return Reply::error(svc, general::PATH_SEGMENT_ERROR);
     };
-    tag_service(dev, tag, element as usize, req, now)
+    let structure = tag
+        .structure
+        .and_then(|i| dev.config.structures.iter().find(|s| s.instance == i));
+    match (structure, member) {
+        (None, None) => tag_service(dev, tag, element as usize, req, now),
+        (Some(st), None) if element == 0 => struct_service(dev, tag, st, None, req, now),
+        (Some(st), Some(m)) => match st.member(m) {
+            Some(m) => struct_service(dev, tag, st, Some(m), req, now),
+            None => Reply::error(svc, general::PATH_SEGMENT_ERROR),
+        },
+        _ => Reply::error(svc, general::PATH_SEGMENT_ERROR),
+    }
+}
+
+/// The type code a structure's read reply and write request carry before its handle.
+const STRUCT_TYPE: u16 = 0x02A0;
+
+/// Read/Write Tag (and the fragmented forms) on a structured tag: the whole structure
+/// (type 0x02A0 and the structure handle, then its bytes) or one member (the member's
+/// atomic type, then its bytes); a member write changes that member only.
+fn struct_service(
+    dev: &EnipDevice,
+    tag: &Tag,
+    st: &Structure,
+    member: Option<&Member>,
+    req: &Request<'_>,
+    now: SystemTime,
+) -> Reply {
+    let svc = req.service;
+    let mut r = Reader::new(req.data);
+    let mut all = st.encode(&dev.databus, &tag.key, now);
+    // The bytes addressed: the whole structure or the member's.
+    let (at, len) = match member {
+        Some(m) => (m.offset as usize, m.size()),
+        None => (0, all.len()),
+    };
+    match svc {
+        service::READ_TAG | service::UNCONNECTED_SEND => {
+            let Ok(count) = r.u16_le() else {
+                return Reply::error(svc, general::NOT_ENOUGH_DATA);
+            };
+            let offset = if svc == service::UNCONNECTED_SEND {
+                match r.u32_le() {
+                    Ok(o) => o as usize,
+                    Err(_) => return Reply::error(svc, general::NOT_ENOUGH_DATA),
+                }
+            } else {
+                0
+            };
+            // A scalar (or the structure) is one element; an array member holds several.
+            let want = match member {
+                Some(m) if m.elements > 0 => len / usize::from(m.elements) * usize::from(count.max(1)),
+                _ if count > 1 => return Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END),
+                _ => len,
+            };
+            if want > len {
+                return Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END);
+            }
+            let Some(rest) = all.get(at..at + want).and_then(|b| b.get(offset..)) else {
+                return Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END);
+            };
+            let more = svc == service::UNCONNECTED_SEND && rest.len() > FRAGMENT;
+            let chunk = if more {
+                rest.get(..FRAGMENT).unwrap_or_default()
+            } else {
+                rest
+            };
+            let mut data = match member {
+                Some(m) => m.ty.code().to_le_bytes().to_vec(),
+                None => [STRUCT_TYPE.to_le_bytes(), st.handle.to_le_bytes()].concat(),
+            };
+            data.extend_from_slice(chunk);
+            Reply {
+                service: svc,
+                status: if more {
+                    general::PARTIAL_TRANSFER
+                } else {
+                    general::SUCCESS
+                },
+                extended: Vec::new(),
+                data,
+            }
+        }
+        service::WRITE_TAG | service::WRITE_TAG_FRAGMENTED => {
+            let head = (|| {
+                let ty = r.u16_le()?;
+                let handle = if ty == STRUCT_TYPE { Some(r.u16_le()?) } else { None };
+                let _count = r.u16_le()?;
+                let offset = if svc == service::WRITE_TAG_FRAGMENTED {
+                    r.u32_le()? as usize
+                } else {
+                    0
+                };
+                Ok::<_, conpot_core::wire::WireError>((ty, handle, offset))
+            })();
+            let Ok((ty, handle, offset)) = head else {
+                return Reply::error(svc, general::NOT_ENOUGH_DATA);
+            };
+            let matches = match member {
+                Some(m) => ty == m.ty.code(),
+                None => handle == Some(st.handle),
+            };
+            if !matches {
+                return Reply::error_ext(svc, GENERAL_ERROR, TYPE_MISMATCH);
+            }
+            // A controller takes the bytes of what is addressed and ignores any more
+            // (pycomm3 repeats its whole request after the value); a Write Tag must hold
+            // all of them, a fragment any part from its offset.
+            let bytes = r.take_rest();
+            if svc == service::WRITE_TAG && bytes.len() < len {
+                return Reply::error(svc, general::NOT_ENOUGH_DATA);
+            }
+            let Some(room) = len.checked_sub(offset) else {
+                return Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END);
+            };
+            let bytes = bytes.get(..bytes.len().min(room)).unwrap_or_default();
+            let start = at + offset;
+            let Some(dst) = all.get_mut(start..start + bytes.len()) else {
+                return Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END);
+            };
+            dst.copy_from_slice(bytes);
+            match st.store(&dev.databus, &tag.key, &all) {
+                Some(()) => Reply::ok(svc, Vec::new()),
+                None => Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END),
+            }
+        }
+        _ => Reply::error(svc, general::SERVICE_NOT_SUPPORTED),
+    }
+}
+
+/// Read Template (Read Tag on the Template object, class 0x6C): `bytes` of the
+/// structure's template from `offset`, in chunks with "partial transfer" until the end.
+pub fn read_template(dev: &EnipDevice, instance: u32, data: &[u8]) -> Reply {
+    let svc = service::READ_TAG;
+    let Some(st) = dev.config.structures.iter().find(|s| u32::from(s.instance) == instance) else {
+        return Reply::error(svc, general::OBJECT_DOES_NOT_EXIST);
+    };
+    let mut r = Reader::new(data);
+    let (Ok(offset), Ok(bytes)) = (r.u32_le(), r.u16_le()) else {
+        return Reply::error(svc, general::NOT_ENOUGH_DATA);
+    };
+    let template = st.template();
+    let Some(rest) = template.get(offset as usize..) else {
+        return Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END);
+    };
+    let want = usize::from(bytes).min(rest.len());
+    let n = want.min(FRAGMENT);
+    Reply {
+        service: svc,
+        status: if n < rest.len() {
+            general::PARTIAL_TRANSFER
+        } else {
+            general::SUCCESS
+        },
+        extended: Vec::new(),
+        data: rest.get(..n).unwrap_or_default().to_vec(),
+    }
 }
 
 /// Read/Write Tag (and the fragmented forms) on `tag` from element `start`.
@@ -193,10 +351,14 @@ pub fn symbol_list(dev: &EnipDevice, start: u32, data: &[u8]) -> Reply {
             for a in &attrs {
                 match a {
                     1 => crate::device::put_cip_string_unpadded(w, &tag.name)?,
-                    2 => {
-                        let dims = if tag.elements > 1 { 0x2000 } else { 0 };
-                        w.put_u16_le(tag.ty.code() | dims)?;
-                    }
+                    2 => match tag.structure {
+                        // Bit 15: a structure, its template instance in the low 12 bits.
+                        Some(instance) => w.put_u16_le(0x8000 | (instance & 0x0FFF))?,
+                        None => {
+                            let dims = if tag.elements > 1 { 0x2000 } else { 0 };
+                            w.put_u16_le(tag.ty.code() | dims)?;
+                        }
+                    },
                     3 | 5 => w.put_u32_le(0x0010_0000 + id * 0x40)?,
                     6 => w.put_u32_le(0)?,
                     8 => {

@@ -129,6 +129,9 @@ pub struct Tag {
     pub key: String,
     /// Conpot's class/instance/attribute address, if any.
     pub address: Option<(u32, u32, u32)>,
+    /// The template instance of its structure type (STRING or a user-defined type), for
+    /// a structured tag; then `ty` is not used and the tag is one structure.
+    pub structure: Option<u16>,
 }
 
 impl Tag {
@@ -212,6 +215,7 @@ mod tests {
             elements: 3,
             key: "arr".into(),
             address: None,
+            structure: None,
         };
         let now = SystemTime::UNIX_EPOCH;
         assert_eq!(tag.encode_range(&bus, now, 1, 2).unwrap(), vec![2, 0, 3, 0]);

@@ -123,3 +123,50 @@ proptest! {
         prop_assert_eq!(service, cip_req[0] | 0x80);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Any Write Tag to the STRING, the UDT or one of its members is answered, never
+    /// panics, and the structure still reads back whole (0x02A0, handle, its size).
+    #[test]
+    fn structure_writes_of_any_bytes_keep_the_structure_whole(
+        target in 0usize..3,
+        head in proptest::collection::vec(any::<u8>(), 0..8),
+        body in proptest::collection::vec(any::<u8>(), 0..120),
+        fragmented in any::<bool>(),
+    ) {
+        let (svc, _) = logix();
+        let (mut d, handle) = registered(&svc);
+        let mut path = symbol(["Recipe_Name", "Pump_1", "Pump_1"][target]);
+        if target == 2 {
+            path.extend_from_slice(&symbol("Flow"));
+        }
+        let mut data = head.clone();
+        data.extend_from_slice(&body);
+        let service = if fragmented { 0x53 } else { 0x4d };
+        let (s, _, _, _) = cip(&d.input(&rr(handle, &request(service, &path, &data)), now()).bytes);
+        prop_assert_eq!(s, service | 0x80);
+        let whole = symbol(["Recipe_Name", "Pump_1", "Pump_1"][target]);
+        let (_, status, _, back) = cip(&d.input(&rr(handle, &request(0x4c, &whole, &[1, 0])), now()).bytes);
+        prop_assert_eq!(status, 0);
+        prop_assert_eq!(&back[..2], &[0xa0, 0x02]);
+        prop_assert_eq!(back.len(), 4 + if target == 0 { 88 } else { 20 });
+    }
+
+    /// A STRING written with any text of up to 82 bytes reads back the same text.
+    #[test]
+    fn string_text_round_trips(text in "[ -~]{0,82}") {
+        let (svc, device) = logix();
+        let (mut d, handle) = registered(&svc);
+        let mut w = vec![0xa0, 0x02, 0xce, 0x0f, 1, 0];
+        w.extend_from_slice(&(text.len() as i32).to_le_bytes());
+        w.extend_from_slice(text.as_bytes());
+        w.resize(6 + 88, 0);
+        let (_, status, _, _) = cip(&d.input(&rr(handle, &request(0x4d, &symbol("Recipe_Name"), &w)), now()).bytes);
+        prop_assert_eq!(status, 0);
+        prop_assert_eq!(device.databus.get("RecipeName", now()), Some(conpot_core::Value::Str(text.clone())));
+        let (_, _, _, back) = cip(&d.input(&rr(handle, &request(0x4c, &symbol("Recipe_Name"), &[1, 0])), now()).bytes);
+        prop_assert_eq!(&back[8..8 + text.len()], text.as_bytes());
+    }
+}

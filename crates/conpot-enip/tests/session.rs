@@ -529,9 +529,12 @@ fn the_symbol_listing_and_program_name_serve_logix_drivers() {
         names.push((id, name, ty, dim));
         at += 8 + n + 12;
     }
-    assert_eq!(names.len(), 6);
+    assert_eq!(names.len(), 8);
     assert_eq!(names[0].0, 1);
     assert_eq!(names[5], (6, "Setpoints".to_owned(), 0x20c3, 8));
+    // STRING and the UDT: bit 15 and the template instance.
+    assert_eq!(names[6], (7, "Recipe_Name".to_owned(), 0x8fce, 0));
+    assert_eq!(names[7], (8, "Pump_1".to_owned(), 0x8100, 0));
     assert_eq!(names[3], (4, "Tank_Level".to_owned(), 0xca, 0));
     // From instance 5 on.
     let (_, _, _, rest) = ask(request(0x55, &[0x20, 0x6b, 0x24, 0x05], &[1, 0, 1, 0]));
@@ -551,4 +554,171 @@ fn unconnected_send_without_a_route_is_for_this_module() {
         .input(&rr(handle, &request(0x52, &[0x20, 0x06, 0x24, 0x01], &data)), now())
         .bytes);
     assert_eq!((s, status), (0x81, 0));
+}
+
+#[test]
+fn logix_string_reads_writes_and_is_described_by_its_template() {
+    let (svc, device) = logix();
+    let (mut d, handle) = registered(&svc);
+    let mut ask = |req: Vec<u8>| cip(&d.input(&rr(handle, &req), now()).bytes);
+    let line = device.persona.get("line").unwrap();
+    let text = format!("{line}_Recipe_04");
+    // A read: 0x02A0, the handle 0x0FCE, LEN, 82 characters, two pad bytes.
+    let (s, status, _, data) = ask(request(0x4c, &symbol("Recipe_Name"), &[1, 0]));
+    assert_eq!((s, status), (0xcc, 0));
+    assert_eq!(&data[..8], &[0xa0, 0x02, 0xce, 0x0f, text.len() as u8, 0, 0, 0]);
+    assert_eq!(data.len(), 4 + 88);
+    assert_eq!(&data[8..8 + text.len()], text.as_bytes());
+    // A write of the whole structure, then the databus. pycomm3 sends its request twice
+    // in one message; a controller takes the structure's bytes and ignores the rest.
+    let mut w = vec![0xa0, 0x02, 0xce, 0x0f, 1, 0, 5, 0, 0, 0];
+    w.extend_from_slice(b"Brine");
+    w.resize(10 + 88, 0);
+    assert_eq!(
+        ask(request(0x4d, &symbol("Recipe_Name"), &w[..90])).1,
+        0x13,
+        "too short"
+    );
+    w.extend_from_slice(&[0x55; 24]);
+    assert_eq!(ask(request(0x4d, &symbol("Recipe_Name"), &w)).1, 0);
+    assert_eq!(
+        device.databus.get("RecipeName", now()),
+        Some(Value::Str("Brine".into()))
+    );
+    // Another handle is a type mismatch.
+    w[2] = 0x01;
+    assert_eq!(ask(request(0x4d, &symbol("Recipe_Name"), &w)).2, vec![0x2107]);
+    // The template object: definition size (41 template bytes + 23, in words), structure
+    // size, member count, handle.
+    let (_, status, _, attrs) = ask(request(
+        0x03,
+        &[0x20, 0x6c, 0x25, 0x00, 0xce, 0x0f],
+        &[4, 0, 4, 0, 5, 0, 2, 0, 1, 0],
+    ));
+    assert_eq!(status, 0);
+    assert_eq!(
+        attrs,
+        vec![
+            4, 0, 4, 0, 0, 0, 16, 0, 0, 0, 5, 0, 0, 0, 88, 0, 0, 0, 2, 0, 0, 0, 2, 0, 1, 0, 0, 0, 0xce, 0x0f
+        ]
+    );
+    // Read Template as pycomm3 asks (definition size * 4 - 21 bytes), and a part of it
+    // with "partial transfer".
+    let tpath = [0x20, 0x6c, 0x25, 0x00, 0xce, 0x0f];
+    let (_, status, _, t) = ask(request(0x4c, &tpath, &[0, 0, 0, 0, 43, 0]));
+    assert_eq!(status, 0);
+    let (_, status, _, part) = ask(request(0x4c, &tpath, &[0, 0, 0, 0, 27, 0]));
+    assert_eq!((status, part.len()), (6, 27));
+    assert_eq!(&t[16..], b"ASCIISTRING82;n\0LEN\0DATA\0");
+    // STRING's members: LEN, and DATA as SINT elements (at most 82 of them).
+    let mut len = symbol("Recipe_Name");
+    len.extend_from_slice(&symbol("LEN"));
+    assert_eq!(ask(request(0x4c, &len, &[1, 0])).3, vec![0xc4, 0, 5, 0, 0, 0]);
+    let mut data = symbol("Recipe_Name");
+    data.extend_from_slice(&symbol("DATA"));
+    assert_eq!(ask(request(0x4c, &data, &[3, 0])).3, vec![0xc2, 0, b'B', b'r', b'i']);
+    assert_eq!(ask(request(0x4c, &data, &[83, 0])).2, vec![0x2105]);
+    // The symbol list shows it as a structure of template 0x0FCE.
+    let (_, _, _, list) = ask(request(0x55, &[0x20, 0x6b, 0x25, 0x00, 0, 0], &[1, 0, 2, 0]));
+    assert!(list.windows(2).any(|w| w == [0xce, 0x8f]), "{list:02x?}");
+}
+
+#[test]
+fn a_udt_is_read_whole_and_by_member_and_written_by_member() {
+    let (svc, device) = logix();
+    let (mut d, handle) = registered(&svc);
+    let mut ask = |req: Vec<u8>| cip(&d.input(&rr(handle, &req), now()).bytes);
+    let (_, status, _, attrs) = ask(request(
+        0x03,
+        &[0x20, 0x6c, 0x25, 0x00, 0x00, 0x01],
+        &[2, 0, 5, 0, 1, 0],
+    ));
+    assert_eq!(status, 0);
+    assert_eq!(&attrs[..10], &[2, 0, 5, 0, 0, 0, 20, 0, 0, 0]);
+    let handle_of = [attrs[14], attrs[15]];
+    // Whole: Running (0xFF), pad, Speed 1450, Mode 2, pad, Flow 37.5, Faults 0, pad.
+    let (_, status, _, data) = ask(request(0x4c, &symbol("Pump_1"), &[1, 0]));
+    assert_eq!(status, 0);
+    let mut want = vec![
+        0xa0,
+        0x02,
+        handle_of[0],
+        handle_of[1],
+        0xff,
+        0,
+        0,
+        0,
+        0xaa,
+        0x05,
+        0,
+        0,
+        2,
+        0,
+        0,
+        0,
+    ];
+    want.extend_from_slice(&37.5f32.to_le_bytes());
+    want.extend_from_slice(&[0, 0, 0, 0]);
+    assert_eq!(data, want);
+    // One member, read and written; the member's databus key changes.
+    let mut speed = symbol("Pump_1");
+    speed.extend_from_slice(&symbol("speed"));
+    assert_eq!(ask(request(0x4c, &speed, &[1, 0])).3, vec![0xc4, 0, 0xaa, 0x05, 0, 0]);
+    assert_eq!(
+        ask(request(0x4d, &speed, &[0xc4, 0, 1, 0, 0xb0, 0x04, 0, 0, 9, 9])).1,
+        0
+    );
+    assert_eq!(device.databus.get("Pump1.Speed", now()), Some(Value::Int(1200)));
+    assert_eq!(ask(request(0x4d, &speed, &[0xc3, 0, 1, 0, 0xb0, 0x04])).2, vec![0x2107]);
+    let mut nope = symbol("Pump_1");
+    nope.extend_from_slice(&symbol("Nope"));
+    assert_eq!(ask(request(0x4c, &nope, &[1, 0])).1, 0x04);
+    // The whole structure written.
+    let mut w = vec![0xa0, 0x02, handle_of[0], handle_of[1], 1, 0];
+    w.extend_from_slice(&[0, 0, 0, 0, 0x84, 0x03, 0, 0, 1, 0, 0, 0]);
+    w.extend_from_slice(&2.5f32.to_le_bytes());
+    w.extend_from_slice(&[3, 0, 0, 0]);
+    assert_eq!(ask(request(0x4d, &symbol("Pump_1"), &w)).1, 0);
+    assert_eq!(device.databus.get("Pump1.Faults", now()), Some(Value::Int(3)));
+    assert_eq!(device.databus.get("Pump1.Running", now()), Some(Value::Bool(false)));
+    // The template names the type and its members.
+    let (_, status, _, t) = ask(request(
+        0x4c,
+        &[0x20, 0x6c, 0x25, 0x00, 0x00, 0x01],
+        &[0, 0, 0, 0, 200, 0],
+    ));
+    assert_eq!(status, 0);
+    assert_eq!(&t[..8], &[0, 0, 0xc1, 0, 0, 0, 0, 0]);
+    assert_eq!(&t[40..], b"PumpData;n\0Running\0Speed\0Mode\0Flow\0Faults\0");
+}
+
+#[test]
+fn structure_definitions_are_checked() {
+    let builds = |extra: &str| {
+        let t = format!(
+            "[template]\nunit = \"PLC\"\nvendor = \"Rockwell\"\n[databus]\ntext = \"a\"\n\
+             [protocols.enip]\nport = 44818\n[protocols.enip.identity]\nvendor_id = 1\ndevice_type = 14\n\
+             product_code = 55\nrevision = \"20.11\"\nserial = 1\nproduct_name = \"x\"\n{extra}"
+        );
+        let (device, section) = conpot_core::drive::device_and_section(&t, "enip").unwrap();
+        EnipService::build(&section, &device).is_ok()
+    };
+    let udt = "[[protocols.enip.structures]]\nname = \"Valve\"\nmembers = [{ name = \"Open\", type = \"BOOL\" }]\n";
+    assert!(builds(""));
+    assert!(builds(&format!(
+        "{udt}[[protocols.enip.tags]]\nname = \"V1\"\ntype = \"Valve\"\nkey = \"v1\"\n\
+         [[protocols.enip.tags]]\nname = \"T\"\ntype = \"STRING\"\nkey = \"text\"\n"
+    )));
+    for bad in [
+        // An SSTRING member, a duplicate member, a name taken by an atomic type, an
+        // array of structures, a STRING tag without its databus key, an unknown type.
+        "[[protocols.enip.structures]]\nname = \"A\"\nmembers = [{ name = \"S\", type = \"SSTRING\" }]\n".to_owned(),
+        "[[protocols.enip.structures]]\nname = \"A\"\nmembers = [{ name = \"S\", type = \"INT\" }, { name = \"s\", type = \"DINT\" }]\n".to_owned(),
+        "[[protocols.enip.structures]]\nname = \"DINT\"\nmembers = [{ name = \"S\", type = \"INT\" }]\n".to_owned(),
+        format!("{udt}[[protocols.enip.tags]]\nname = \"V1\"\ntype = \"Valve\"\nkey = \"v1\"\nelements = 4\n"),
+        "[[protocols.enip.tags]]\nname = \"T\"\ntype = \"STRING\"\nkey = \"missing\"\n".to_owned(),
+        "[[protocols.enip.tags]]\nname = \"T\"\ntype = \"Pump\"\nkey = \"text\"\n".to_owned(),
+    ] {
+        assert!(!builds(&bad), "{bad}");
+    }
 }

@@ -56,6 +56,16 @@ pub mod ty {
     pub const M_IT_NA_1: u8 = 15;
     /// Single point with CP56Time2a.
     pub const M_SP_TB_1: u8 = 30;
+    /// Double point with CP56Time2a.
+    pub const M_DP_TB_1: u8 = 31;
+    /// Measured value, normalised, with CP56Time2a.
+    pub const M_ME_TD_1: u8 = 34;
+    /// Measured value, scaled, with CP56Time2a.
+    pub const M_ME_TE_1: u8 = 35;
+    /// Measured value, short floating point, with CP56Time2a.
+    pub const M_ME_TF_1: u8 = 36;
+    /// Integrated totals with CP56Time2a.
+    pub const M_IT_TB_1: u8 = 37;
     /// End of initialisation.
     pub const M_EI_NA_1: u8 = 70;
     /// Single command.

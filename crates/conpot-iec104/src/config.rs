@@ -34,6 +34,7 @@ fn defaults(common_address: u16) -> StationConfig {
         t2: Duration::from_secs(10),
         t3: Duration::from_secs(20),
         scan: Duration::from_secs(1),
+        time_tag: true,
         response_time_ms: (0, 0),
     }
 }
@@ -63,6 +64,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
             "points",
             "commands",
             "response_time_ms",
+            "time_tag",
         ],
         errs,
     );
@@ -86,6 +88,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
     };
     let mut c = defaults(ca.unwrap_or(1));
     c.response_time_ms = root.millis_range("response_time_ms", errs);
+    c.time_tag = root.bool("time_tag", errs).unwrap_or(true);
     c.k = root.int("k", 1, 32767, false, errs).unwrap_or(12) as u16;
     c.w = root.int("w", 1, 32767, false, errs).unwrap_or(8) as u16;
     if c.w > c.k {
@@ -99,7 +102,11 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
     for (list, is_cmd) in [("points", false), ("commands", true)] {
         for (path, pt) in root.tables(list, false, errs) {
             let pt = TomlTable::new(file, &path, pt);
-            pt.deny_unknown(&["ioa", "type", "key"], errs);
+            if is_cmd {
+                pt.deny_unknown(&["ioa", "type", "key"], errs);
+            } else {
+                pt.deny_unknown(POINT_KEYS, errs);
+            }
             let (Some(ioa), Some(kind), Some(key)) = (
                 pt.int("ioa", 1, 0xFF_FFFF, true, errs),
                 pt.str("type", true, errs),
@@ -127,11 +134,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
                 }
             } else {
                 match Kind::from_name(kind) {
-                    Some(kind) => c.points.push(Point {
-                        ioa,
-                        kind,
-                        key: key.to_owned(),
-                    }),
+                    Some(kind) => c.points.push(point_options(Point::new(ioa, kind, key), &pt, errs)),
                     None => errs.push(
                         file,
                         &pt.key("type"),
@@ -143,6 +146,51 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, errs: &mut Errors) ->
     }
     check(file, &c, errs);
     errs.is_empty().then_some(c)
+}
+
+/// The keys of a monitored point.
+const POINT_KEYS: &[&str] = &[
+    "ioa",
+    "type",
+    "key",
+    "group",
+    "time_tag",
+    "spontaneous",
+    "deadband",
+    "deadband_percent",
+];
+
+/// A point's optional keys: its interrogation group, time tagging, whether it is sent
+/// spontaneously and the deadbands of a measured value.
+fn point_options(mut p: Point, pt: &TomlTable<'_>, errs: &mut Errors) -> Point {
+    p.group = pt.int("group", 1, 16, false, errs).map(|g| g as u8);
+    p.time_tag = pt.bool("time_tag", errs);
+    if let Some(s) = pt.bool("spontaneous", errs) {
+        p.spontaneous = s;
+    }
+    for (key, slot) in [
+        ("deadband", &mut p.deadband),
+        ("deadband_percent", &mut p.deadband_percent),
+    ] {
+        if let Some(d) = pt.float(key, errs) {
+            if !d.is_finite() || d < 0.0 || (key == "deadband_percent" && d > 100.0) {
+                errs.push(
+                    pt.file,
+                    &pt.key(key),
+                    "a deadband of 0 or more (a percentage at most 100)",
+                );
+            } else if !p.kind.is_analog() {
+                errs.push(
+                    pt.file,
+                    &pt.key(key),
+                    "a deadband on a measured value (normalized, scaled or float)",
+                );
+            } else {
+                *slot = Some(d);
+            }
+        }
+    }
+    p
 }
 
 fn check(file: &str, c: &StationConfig, errs: &mut Errors) {
@@ -211,7 +259,7 @@ fn from_xml(file: &str, xml: &str, device: &Device, errs: &mut Errors) -> Option
                 _ => None,
             };
             match (kind, id) {
-                (Some(kind), _) => c.points.push(Point { ioa, kind, key }),
+                (Some(kind), _) => c.points.push(Point::new(ioa, kind, key)),
                 (None, 45..=50) => c.commands.push(Command { ioa, type_id: id, key }),
                 _ => errs.push(
                     file,

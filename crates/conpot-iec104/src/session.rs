@@ -39,7 +39,8 @@ pub struct Iec104Session {
     testfr_sent: Option<SystemTime>,
     next_scan: Option<SystemTime>,
     selected: Option<(u32, u8)>,
-    reported: BTreeMap<u32, Vec<u8>>,
+    /// What was last reported of each point: its encoding and numeric value.
+    reported: BTreeMap<u32, (Vec<u8>, f64)>,
 }
 
 impl Iec104Session {
@@ -96,29 +97,42 @@ impl Iec104Session {
     fn snapshot(&mut self, now: SystemTime) {
         let station = Arc::clone(&self.station);
         for p in &station.config.points {
-            self.reported.insert(p.ioa, station.element(p, now));
+            self.reported.insert(p.ioa, station.sample(p, now));
         }
     }
 
-    /// Points whose value changed since last reported, as spontaneous ASDUs.
+    /// Points whose value changed since last reported (a measured value past its
+    /// deadband), as spontaneous ASDUs: time-tagged ones first, then those without.
     fn scan(&mut self, now: SystemTime, out: &mut Output) {
         let station = Arc::clone(&self.station);
-        let mut changed = Vec::new();
-        for p in &station.config.points {
-            let e = station.element(p, now);
-            if self.reported.get(&p.ioa) != Some(&e) {
-                self.reported.insert(p.ioa, e);
-                changed.push(p);
+        let (mut timed, mut plain) = (Vec::new(), Vec::new());
+        for p in station.config.points.iter().filter(|p| p.spontaneous) {
+            let (e, v) = station.sample(p, now);
+            let send = match self.reported.get(&p.ioa) {
+                Some((last_e, last_v)) => *last_e != e && p.past_deadband(*last_v, v),
+                None => true,
+            };
+            if send {
+                self.reported.insert(p.ioa, (e, v));
+                if station.timed(p) {
+                    timed.push(p);
+                } else {
+                    plain.push(p);
+                }
             }
         }
-        if !changed.is_empty() {
-            // The same type the interrogation reports, so a client that registered the point
-            // by its type takes the update.
-            let asdus = station.report(changed.into_iter(), cot::SPONTANEOUS, false, now);
-            out.events
-                .push(EventDraft::new("iec104.spontaneous").with("asdus", asdus.len()));
-            self.enqueue(asdus, out);
+        if timed.is_empty() && plain.is_empty() {
+            return;
         }
+        let points = timed.len() + plain.len();
+        let mut asdus = station.report(timed.into_iter(), cot::SPONTANEOUS, true, now);
+        asdus.extend(station.report(plain.into_iter(), cot::SPONTANEOUS, false, now));
+        out.events.push(
+            EventDraft::new("iec104.spontaneous")
+                .with("asdus", asdus.len())
+                .with("points", points),
+        );
+        self.enqueue(asdus, out);
     }
 
     fn arm(&self, out: &mut Output) {

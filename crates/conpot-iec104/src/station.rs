@@ -56,27 +56,24 @@ impl Kind {
     /// The type identification with a CP56Time2a tag (spontaneous transmission).
     pub fn timed_type_id(self) -> u8 {
         match self {
-            Kind::Single => 30,
-            Kind::Double => 31,
-            Kind::Normalized => 34,
-            Kind::Scaled => 35,
-            Kind::Float => 36,
-            Kind::Counter => 37,
+            Kind::Single => ty::M_SP_TB_1,
+            Kind::Double => ty::M_DP_TB_1,
+            Kind::Normalized => ty::M_ME_TD_1,
+            Kind::Scaled => ty::M_ME_TE_1,
+            Kind::Float => ty::M_ME_TF_1,
+            Kind::Counter => ty::M_IT_TB_1,
         }
+    }
+
+    /// Whether the kind is a measured value, the kinds a deadband applies to.
+    pub fn is_analog(self) -> bool {
+        matches!(self, Kind::Normalized | Kind::Scaled | Kind::Float)
     }
 
     /// The element encoding of `v` (value and quality descriptor).
     pub fn encode(self, v: &Value, out: &mut Vec<u8>) {
-        // A one-element list (an emulator's drifting value) reports its element.
-        let zero = Value::Int(0);
-        let v = match v {
-            Value::List(l) => l.first().unwrap_or(&zero),
-            other => other,
-        };
-        let num = match v {
-            Value::Float(f) => *f,
-            other => other.as_i128().map_or(0.0, |i| i as f64),
-        };
+        let v = scalar(v);
+        let num = number(v);
         match self {
             Kind::Single => out.push(u8::from(v.as_bit().unwrap_or(false))),
             Kind::Double => out.push(if v.as_bit().unwrap_or(false) { 2 } else { 1 }),
@@ -96,8 +93,25 @@ impl Kind {
     }
 }
 
+/// A one-element list (an emulator's drifting value) stands for its element.
+fn scalar(v: &Value) -> &Value {
+    const ZERO: &Value = &Value::Int(0);
+    match v {
+        Value::List(l) => l.first().unwrap_or(ZERO),
+        other => other,
+    }
+}
+
+/// The numeric value of `v` (0 when it has none), what deadbands compare.
+pub fn number(v: &Value) -> f64 {
+    match scalar(v) {
+        Value::Float(f) => *f,
+        other => other.as_i128().map_or(0.0, |i| i as f64),
+    }
+}
+
 /// A monitored point.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     /// Information object address.
     pub ioa: u32,
@@ -105,6 +119,45 @@ pub struct Point {
     pub kind: Kind,
     /// The databus key of its value.
     pub key: String,
+    /// Interrogation group 1..16 (answered to qualifier 20 + group), if any.
+    pub group: Option<u8>,
+    /// Whether spontaneous reports carry a CP56Time2a tag; `None` takes the station's.
+    pub time_tag: Option<bool>,
+    /// Whether a change is sent spontaneously (default: yes, except integrated totals,
+    /// which an RTU reports on counter interrogation).
+    pub spontaneous: bool,
+    /// Absolute deadband of a measured value: a change is reported only past it.
+    pub deadband: Option<f64>,
+    /// Deadband in percent of the last reported value's magnitude.
+    pub deadband_percent: Option<f64>,
+}
+
+impl Point {
+    /// A point with the defaults: no group, the station's time tagging, spontaneous
+    /// unless it is a counter, no deadband.
+    pub fn new(ioa: u32, kind: Kind, key: impl Into<String>) -> Self {
+        Point {
+            ioa,
+            kind,
+            key: key.into(),
+            group: None,
+            time_tag: None,
+            spontaneous: kind != Kind::Counter,
+            deadband: None,
+            deadband_percent: None,
+        }
+    }
+
+    /// Whether a value `now` differs enough from `last` reported to be sent: past either
+    /// deadband for a measured value that has one, else any change of its encoding.
+    pub fn past_deadband(&self, last: f64, now: f64) -> bool {
+        if !self.kind.is_analog() || (self.deadband.is_none() && self.deadband_percent.is_none()) {
+            return true;
+        }
+        let delta = (now - last).abs();
+        self.deadband.is_some_and(|d| delta > d)
+            || self.deadband_percent.is_some_and(|p| delta > last.abs() * p / 100.0)
+    }
 }
 
 /// A command object: executing it writes `key` (the value of the monitored point it acts on).
@@ -139,6 +192,9 @@ pub struct StationConfig {
     pub t3: Duration,
     /// How often the databus is scanned for spontaneous transmission.
     pub scan: Duration,
+    /// Whether spontaneous reports carry a CP56Time2a tag (default yes, as RTUs send
+    /// events); interrogation answers never do, as the standard has them.
+    pub time_tag: bool,
     /// The device's response time, milliseconds.
     pub response_time_ms: (u32, u32),
 }
@@ -172,10 +228,20 @@ fn mirror(asdu: &[u8], cause: u8) -> Vec<u8> {
 impl Station {
     /// The current element encoding of `p`.
     pub fn element(&self, p: &Point, now: SystemTime) -> Vec<u8> {
+        self.sample(p, now).0
+    }
+
+    /// The current element encoding of `p` and its numeric value.
+    pub fn sample(&self, p: &Point, now: SystemTime) -> (Vec<u8>, f64) {
         let v = self.databus.get(&p.key, now).unwrap_or(Value::Int(0));
         let mut out = Vec::new();
         p.kind.encode(&v, &mut out);
-        out
+        (out, number(&v))
+    }
+
+    /// Whether `p`'s spontaneous reports carry a time tag.
+    pub fn timed(&self, p: &Point) -> bool {
+        p.time_tag.unwrap_or(self.config.time_tag)
     }
 
     /// ASDUs reporting `points` with cause `cause`, packed several objects per ASDU.
@@ -310,16 +376,29 @@ impl Station {
                 let qualifier = element.first().copied().unwrap_or(0);
                 let mut asdus = vec![ours(mirror(raw, cot::ACT_CON))];
                 if h.type_id == ty::C_IC_NA_1 {
-                    // Station interrogation (20) reports every point; groups 21-36 the
-                    // points of that group (none are grouped here).
-                    if qualifier == 20 {
+                    // Station interrogation (20) reports every point; group n (qualifier
+                    // and cause 20 + n) the points of that group.
+                    if qualifier == cot::INROGEN {
                         asdus.extend(self.report(
                             self.config.points.iter().filter(|p| p.kind != Kind::Counter),
                             cot::INROGEN,
                             false,
                             now,
                         ));
-                    } else if !(21..=36).contains(&qualifier) {
+                    } else if (21..=36).contains(&qualifier) {
+                        let group = qualifier - cot::INROGEN;
+                        asdus.extend(
+                            self.report(
+                                self.config
+                                    .points
+                                    .iter()
+                                    .filter(|p| p.kind != Kind::Counter && p.group == Some(group)),
+                                qualifier,
+                                false,
+                                now,
+                            ),
+                        );
+                    } else {
                         return neg(cot::ACT_CON);
                     }
                 } else {

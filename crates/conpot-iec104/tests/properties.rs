@@ -76,3 +76,61 @@ proptest! {
         }
     }
 }
+
+/// The type identification of each I frame's ASDU in `b`.
+fn type_ids(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while b.len() >= 2 && b.len() >= 2 + usize::from(b[1]) {
+        if b[2] & 1 == 0 && b.len() > 6 {
+            out.push(b[6]);
+        }
+        b = &b[2 + usize::from(b[1])..];
+    }
+    out
+}
+
+const BANDED: &str = r#"
+[template]
+unit = "RTU"
+vendor = "Siemens"
+[databus]
+v = 100.0
+[protocols.IEC104]
+port = 2404
+common_address = 5
+points = [{ ioa = 1, type = "float", key = "v", deadband = 1.5 }]
+"#;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the values, a measured value is reported spontaneously exactly when it
+    /// moved more than its deadband from what was last reported, and then with a time tag.
+    #[test]
+    fn a_measured_value_is_reported_exactly_past_its_deadband(values in proptest::collection::vec(90.0f32..110.0, 1..30)) {
+        let (device, section) = device_and_section(BANDED, "IEC104").unwrap();
+        let svc = Iec104Service::build(&section, &device).unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let (mut d, _) = Driver::tcp(&svc, 2404, t0);
+        d.input(&[0x68, 4, 0x07, 0, 0, 0], t0);
+        let mut last = 100.0f64;
+        for (i, v) in values.iter().enumerate() {
+            let v = f64::from(*v);
+            device.databus.set("v", conpot_core::Value::Float(v));
+            // Acknowledge everything so the k window never holds a report back.
+            let t = t0 + Duration::from_secs(i as u64 + 1);
+            let out = d.advance(t).bytes;
+            let reported = type_ids(&out).contains(&36);
+            prop_assert_eq!(reported, (v - last).abs() > 1.5, "value {} after {}", v, last);
+            if reported {
+                last = v;
+            }
+            let n = i_numbers(&out).last().map_or(0, |n| n + 1);
+            if n > 0 {
+                let mut s = vec![0x68, 4, 0x01, 0];
+                s.extend_from_slice(&(n << 1).to_le_bytes());
+                d.input(&s, t);
+            }
+        }
+    }
+}

@@ -25,10 +25,10 @@ energy = 123456
 port = 2404
 common_address = "{persona.ca}"
 points = [
-  { ioa = 1001, type = "single", key = "breaker" },
-  { ioa = 1002, type = "double", key = "isolator" },
-  { ioa = 2001, type = "float", key = "voltage" },
-  { ioa = 2002, type = "scaled", key = "power" },
+  { ioa = 1001, type = "single", key = "breaker", group = 1 },
+  { ioa = 1002, type = "double", key = "isolator", group = 1 },
+  { ioa = 2001, type = "float", key = "voltage", group = 2, deadband = 0.5 },
+  { ioa = 2002, type = "scaled", key = "power", group = 2, deadband_percent = 10 },
   { ioa = 3001, type = "counter", key = "energy" },
 ]
 commands = [
@@ -179,15 +179,158 @@ fn a_command_changes_its_point_and_is_reported_spontaneously() {
     let f = frames(&d.input(&i_frame(0, 1, &asdu(45, 6, CA, 5001, &[0])), t0()).bytes);
     assert_eq!(f.iter().map(|(_, a)| a[2]).collect::<Vec<_>>(), vec![7, 10]);
     assert_eq!(device.databus.get("breaker", t0()), Some(Value::Int(0)));
-    // The scan after a second reports the change with a time tag.
+    // The scan after a second reports the change with a time tag: M_SP_TB_1, cause 3,
+    // IOA 1001, SIQ off, CP56Time2a of 2027-01-15 08:00:01.000 (a Friday).
     let r = d.advance(t0() + Duration::from_secs(1)).bytes;
     let f = frames(&r);
-    assert_eq!((f[0].1[0], f[0].1[2]), (1, 3), "M_SP_NA_1 spontaneous");
-    assert_eq!(&f[0].1[6..10], &[0xe9, 0x03, 0, 0]);
-    // A write from another protocol is reported the same way.
+    let ca = CA.to_le_bytes();
+    assert_eq!(
+        f[0].1,
+        vec![
+            30,
+            1,
+            3,
+            0,
+            ca[0],
+            ca[1],
+            0xe9,
+            0x03,
+            0,
+            0,
+            232,
+            3,
+            0,
+            8,
+            (5 << 5) | 15,
+            1,
+            27
+        ]
+    );
+    // A write from another protocol is reported the same way: M_ME_TF_1.
     device.databus.set("voltage", Value::Float(99.0));
     let f = frames(&d.advance(t0() + Duration::from_secs(2)).bytes);
-    assert_eq!((f[0].1[0], f[0].1[2]), (13, 3));
+    let mut want = vec![36, 1, 3, 0, ca[0], ca[1], 0xd1, 0x07, 0];
+    want.extend_from_slice(&99.0f32.to_le_bytes());
+    want.extend_from_slice(&[0, 208, 7, 0, 8, (5 << 5) | 15, 1, 27]);
+    assert_eq!(f[0].1, want);
+}
+
+#[test]
+fn group_interrogation_answers_that_groups_points_with_its_cause() {
+    let (svc, _) = service();
+    let mut d = started(&svc);
+    let ca = CA.to_le_bytes();
+    // Group 1 (qualifier 21): the breaker and the isolator, cause 21, then termination.
+    let f = frames(&d.input(&i_frame(0, 1, &asdu(100, 6, CA, 0, &[21])), t0()).bytes);
+    let asdus: Vec<Vec<u8>> = f.into_iter().map(|(_, a)| a).collect();
+    assert_eq!(
+        asdus,
+        vec![
+            vec![100, 1, 7, 0, ca[0], ca[1], 0, 0, 0, 21],
+            vec![1, 1, 21, 0, ca[0], ca[1], 0xe9, 0x03, 0, 1],
+            vec![3, 1, 21, 0, ca[0], ca[1], 0xea, 0x03, 0, 1],
+            vec![100, 1, 10, 0, ca[0], ca[1], 0, 0, 0, 21],
+        ]
+    );
+    // Group 2 (qualifier 22): the two measured values without time tag.
+    let f = frames(&d.input(&i_frame(1, 5, &asdu(100, 6, CA, 0, &[22])), t0()).bytes);
+    assert_eq!(
+        f.iter().map(|(_, a)| (a[0], a[2])).collect::<Vec<_>>(),
+        vec![(100, 7), (13, 22), (11, 22), (100, 10)]
+    );
+    // Group 16 (qualifier 36) has no points: confirmation and termination only.
+    let f = frames(&d.input(&i_frame(2, 9, &asdu(100, 6, CA, 0, &[36])), t0()).bytes);
+    assert_eq!(
+        f.iter().map(|(_, a)| (a[0], a[2])).collect::<Vec<_>>(),
+        vec![(100, 7), (100, 10)]
+    );
+    // Qualifier 37 is no interrogation: negative confirmation.
+    let f = frames(&d.input(&i_frame(3, 11, &asdu(100, 6, CA, 0, &[37])), t0()).bytes);
+    assert_eq!(f[0].1[2], 7 | 0x40);
+}
+
+#[test]
+fn measured_values_are_reported_only_past_their_deadband() {
+    let (svc, device) = service();
+    let mut d = started(&svc);
+    let at = |s: u64| t0() + Duration::from_secs(s);
+    // 110.5 to 110.9 is within the absolute 0.5; 42 to 45 within 10 % of 42.
+    device.databus.set("voltage", Value::Float(110.9));
+    device.databus.set("power", Value::Int(45));
+    assert!(d.advance(at(1)).bytes.is_empty());
+    // 111.1 is 0.6 from the last reported 110.5; 47 is 5 from 42 (more than 4.2).
+    device.databus.set("voltage", Value::Float(111.1));
+    let f = frames(&d.advance(at(2)).bytes);
+    assert_eq!(f.iter().map(|(_, a)| (a[0], a[2])).collect::<Vec<_>>(), vec![(36, 3)]);
+    device.databus.set("power", Value::Int(47));
+    let f = frames(&d.advance(at(3)).bytes);
+    assert_eq!(f.iter().map(|(_, a)| (a[0], a[2])).collect::<Vec<_>>(), vec![(35, 3)]);
+    assert_eq!(&f[0].1[9..11], &47i16.to_le_bytes());
+    // The band is measured from what was last reported (111.1), not the first value.
+    device.databus.set("voltage", Value::Float(111.5));
+    assert!(d.advance(at(4)).bytes.is_empty());
+    // Integrated totals are not spontaneous unless configured.
+    device.databus.set("energy", Value::Int(999_999));
+    assert!(d.advance(at(5)).bytes.is_empty());
+}
+
+const PLAIN: &str = r#"
+[template]
+unit = "RTU"
+vendor = "Siemens"
+[databus]
+energy = 1
+flag = 0
+[protocols.IEC104]
+port = 2404
+common_address = 9
+time_tag = false
+points = [
+  { ioa = 1, type = "single", key = "flag", time_tag = true },
+  { ioa = 2, type = "counter", key = "energy", spontaneous = true },
+]
+"#;
+
+#[test]
+fn time_tags_and_counters_configured_per_station_and_point() {
+    let (device, section) = device_and_section(PLAIN, "IEC104").unwrap();
+    let svc = Iec104Service::build(&section, &device).unwrap();
+    let mut d = started(&svc);
+    device.databus.set("energy", Value::Int(7));
+    device.databus.set("flag", Value::Int(1));
+    let f = frames(&d.advance(t0() + Duration::from_secs(1)).bytes);
+    // The point's own time tag first, then the counter without one (the station's).
+    assert_eq!(
+        f.into_iter().map(|(_, a)| a).collect::<Vec<_>>(),
+        vec![
+            vec![30, 1, 3, 0, 9, 0, 1, 0, 0, 1, 232, 3, 0, 8, (5 << 5) | 15, 1, 27],
+            vec![15, 1, 3, 0, 9, 0, 2, 0, 0, 7, 0, 0, 0, 0],
+        ]
+    );
+}
+
+#[test]
+fn bad_groups_and_deadbands_are_template_errors() {
+    let builds = |point: &str| {
+        let t = format!(
+            "[template]\nunit = \"RTU\"\nvendor = \"Siemens\"\n[databus]\nflag = 0\n\
+             [protocols.IEC104]\nport = 2404\ncommon_address = 9\npoints = [{point}]\n"
+        );
+        let (device, section) = device_and_section(&t, "IEC104").unwrap();
+        Iec104Service::build(&section, &device).is_ok()
+    };
+    assert!(builds(
+        r#"{ ioa = 1, type = "float", key = "flag", group = 16, deadband = 1, deadband_percent = 2.5 }"#
+    ));
+    for bad in [
+        r#"{ ioa = 1, type = "single", key = "flag", group = 17 }"#,
+        r#"{ ioa = 1, type = "single", key = "flag", deadband = 1 }"#,
+        r#"{ ioa = 1, type = "float", key = "flag", deadband = -1 }"#,
+        r#"{ ioa = 1, type = "float", key = "flag", deadband_percent = 150 }"#,
+        r#"{ ioa = 1, type = "float", key = "flag", time_tag = "yes" }"#,
+    ] {
+        assert!(!builds(bad), "{bad}");
+    }
 }
 
 #[test]
