@@ -6,6 +6,7 @@ mod embedded;
 mod registry;
 mod run;
 mod setup;
+mod tls_setup;
 
 use clap::Parser;
 
