@@ -551,3 +551,47 @@ fn digest_auth_checks_the_device_accounts_with_md5_and_sha256() {
         );
     }
 }
+
+/// Conpot's node and status `<proxy>`: read past, the page served from its files, nothing
+/// connects anywhere.
+#[test]
+fn conpot_proxy_nodes_are_served_from_their_files() {
+    use conpot_core::template::{ProtocolSection, SectionBody};
+    let xml = r#"<http enabled="True" host="0.0.0.0" port="80">
+  <global><config><entity name="protocol_version">HTTP/1.1</entity></config>
+    <headers><entity name="Content-Type">text/html</entity></headers></global>
+  <htdocs>
+    <node name="/index.html"><status>200</status><proxy>192.0.2.7:80</proxy></node>
+  </htdocs>
+  <statuscodes>
+    <status name="404"><tarpit>0</tarpit><proxy>192.0.2.7:80</proxy><entity name="Content-Type">text/html</entity></status>
+  </statuscodes>
+</http>"#;
+    static FILES: &[(&str, &[u8])] = &[
+        ("http/htdocs/index.html", b"local page"),
+        ("http/statuscodes/404.status", b"local 404"),
+    ];
+    let (device, _) = device_and_section(TEMPLATE, "http").unwrap();
+    let section = ProtocolSection {
+        name: "http".into(),
+        enabled: true,
+        host: "0.0.0.0".into(),
+        port: 0,
+        file: "http/http.xml".into(),
+        body: SectionBody::ConpotXml(xml.into()),
+    };
+    let svc = HttpService::build(&section, &device, &FileSource::Embedded(FILES)).unwrap();
+    assert!(conpot_core::protocol::Service::upstream_targets(&svc).is_empty());
+    let (mut d, _) = Driver::tcp(&svc, 80, t0());
+    let step = d.input(b"GET /index.html HTTP/1.1\r\n\r\n", t0());
+    assert!(
+        text(&step.bytes).ends_with("\r\n\r\nlocal page"),
+        "{}",
+        text(&step.bytes)
+    );
+    assert!(step.requests.is_empty());
+    let step = d.input(b"GET /nowhere HTTP/1.1\r\n\r\n", t0());
+    assert!(text(&step.bytes).starts_with("HTTP/1.1 404 "));
+    assert!(text(&step.bytes).ends_with("local 404"));
+    assert!(step.requests.is_empty());
+}
