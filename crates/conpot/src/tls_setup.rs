@@ -245,11 +245,18 @@ pub fn plan(section: &ProtocolSection, device: &Device) -> Result<Option<Plan>, 
             let valid_days = table
                 .int("valid_days", 1, i64::from(MAX_VALID_DAYS), false, &mut errs)
                 .unwrap_or(7300) as u32;
-            let age_days = match table.get("age_days") {
+            let age_days = match table.array("age_days", false, &mut errs).map(Vec::as_slice) {
                 None => (30, 900),
+                Some([toml::Value::Integer(lo), toml::Value::Integer(hi)]) if 0 <= *lo && lo <= hi && *hi <= 36_500 => {
+                    (*lo as u32, *hi as u32)
+                }
                 Some(_) => {
-                    let (lo, hi) = table.millis_range("age_days", &mut errs);
-                    (lo.min(36_500), hi.min(36_500))
+                    errs.push(
+                        file,
+                        &table.key("age_days"),
+                        "[min, max] days, 0 <= min <= max <= 36500",
+                    );
+                    (0, 0)
                 }
             };
             Source::Generate {
@@ -309,7 +316,7 @@ pub fn server(plan: &Plan, state_dir: &Path, persona_key: &str) -> Result<(TlsSe
             Origin::Operator,
         ),
         Source::Generate { spec, age_days } => {
-            let (lo, hi) = (age_days.0.min(age_days.1), age_days.0.max(age_days.1));
+            let (lo, hi) = *age_days;
             let days = conpot_core::rng::with_thread_rng(|r| r.range_i64(i64::from(lo), i64::from(hi)));
             let secs =
                 days.max(0) as u64 * 86_400 + conpot_core::rng::with_thread_rng(|r| r.range_i64(0, 86_399)) as u64;
@@ -333,4 +340,95 @@ pub fn server(plan: &Plan, state_dir: &Path, persona_key: &str) -> Result<(TlsSe
     };
     let server = TlsServer::new(&identity, plan.versions).map_err(|e| format!("{}: {e}", plan.listener.name))?;
     Ok((server, origin))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use conpot_core::drive::device_and_section;
+
+    const HEAD: &str = r#"
+[template]
+unit = "U"
+vendor = "V"
+[persona]
+vendor = "Acme"
+product = "RTU 5"
+hostname = "rtu-17"
+mac = "00:11:22:33:44:55"
+ip_address = "10.0.0.17"
+[protocols.http]
+port = 0
+"#;
+
+    fn plan_of(tls: &str) -> Result<Option<Plan>, Vec<TemplateError>> {
+        let (device, section) = device_and_section(&format!("{HEAD}{tls}"), "http").unwrap();
+        plan(&section, &device)
+    }
+
+    #[test]
+    fn defaults_name_the_device() {
+        let p = plan_of("[protocols.http.tls]\nport = 8443\n").unwrap().unwrap();
+        assert_eq!(p.listener.name, "https");
+        assert_eq!(p.listener.port, 8443);
+        assert_eq!(p.versions, Versions::default());
+        let Source::Generate { spec, age_days } = p.source else {
+            panic!()
+        };
+        assert_eq!(spec.common_name, "rtu-17");
+        assert_eq!(spec.organization.as_deref(), Some("Acme"));
+        assert_eq!(spec.organizational_unit.as_deref(), Some("RTU 5"));
+        assert_eq!(spec.subject_serial.as_deref(), Some("00:11:22:33:44:55"));
+        assert_eq!(spec.dns_names, ["rtu-17"]);
+        assert_eq!(spec.ip_addresses, [IpAddr::from([10, 0, 0, 17])]);
+        assert_eq!(spec.key, KeyType::EcdsaP256);
+        assert_eq!(age_days, (30, 900));
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        let bad = |tls: &str| {
+            let errs = plan_of(&format!("[protocols.http.tls]\nport = 1\n{tls}")).unwrap_err();
+            errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+        };
+        assert!(bad("cert = \"a.pem\"\n").contains("both `cert` and `key`"));
+        assert!(bad("versions = [\"1.1\"]\n").contains("\"1.2\" and \"1.3\""));
+        assert!(bad("key_type = \"rsa-512\"\n").contains("ecdsa-p256"));
+        assert!(bad("age_days = [10, 5]\n").contains("days"));
+        assert!(bad("common_name = \"{persona.nope}\"\n").contains("persona"));
+        assert!(bad("ip_addresses = [\"not-an-ip\"]\n").contains("IP addresses"));
+        assert!(bad("colour = 1\n").contains("colour"));
+        let p = plan_of("[protocols.http.tls]\nport = 1\ncert = \"c.pem\"\nkey = \"k.pem\"\nversions = [\"1.3\"]\n")
+            .unwrap()
+            .unwrap();
+        assert!(matches!(p.source, Source::Files { .. }));
+        assert!(!p.versions.tls12 && p.versions.tls13);
+        assert_eq!(plan_of("").unwrap(), None);
+    }
+
+    #[test]
+    fn the_protocol_builder_never_sees_the_tls_table() {
+        let (_, section) = device_and_section(&format!("{HEAD}[protocols.http.tls]\nport = 1\n"), "http").unwrap();
+        let stripped = strip(&section);
+        let SectionBody::Toml(t) = &stripped.body else { panic!() };
+        assert!(!t.contains_key("tls"));
+        assert!(matches!(strip(&stripped), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_made_certificate_is_kept_per_persona_and_listener() {
+        let dir = std::env::temp_dir().join(format!("conpot-tls-setup-{}", std::process::id()));
+        let p = plan_of("[protocols.http.tls]\nport = 1\nage_days = [100, 100]\n")
+            .unwrap()
+            .unwrap();
+        let (_, made) = server(&p, &dir, "tpl").unwrap();
+        let (_, kept) = server(&p, &dir, "tpl").unwrap();
+        let path = dir.join("tls").join("tpl-https.crt");
+        assert_eq!(made, Origin::Made(path.clone()));
+        assert_eq!(kept, Origin::Kept(path.clone()));
+        let (_, other) = server(&p, &dir, "other").unwrap();
+        assert_eq!(other, Origin::Made(dir.join("tls").join("other-https.crt")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
