@@ -18,7 +18,7 @@ pub mod timer;
 pub mod tls;
 pub mod udp;
 
-pub use bind::{BindFailure, BindSpec, Bound, bind, bind_all, bind_tcp, bind_udp};
+pub use bind::{BindFailure, BindSpec, Bound, StdBound, StdPlan, bind, bind_all, bind_all_std, bind_tcp, bind_udp};
 pub use sensor::Sensor;
 pub use tcp::{serve_tcp, serve_tcp_tls};
 pub use tls::{TlsServer, Versions};

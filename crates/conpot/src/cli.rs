@@ -53,6 +53,11 @@ pub struct Cli {
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
 
+    /// Keep running as root when started as root without `[daemon] user` (otherwise the
+    /// sensor refuses; with a user it switches to it once the ports are bound).
+    #[arg(long = "allow-root", env = "CONPOT_ALLOW_ROOT", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_root: bool,
+
     /// A command instead of running the honeypot.
     #[command(subcommand)]
     pub command: Option<Command>,

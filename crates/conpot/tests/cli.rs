@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary, allowed to stay root: the tests run as root in CI, and the privilege drop has
+/// its own tests (`privilege_*`).
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_conpot"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_conpot"));
+    c.env("CONPOT_ALLOW_ROOT", "1");
+    c
 }
 
 fn tmpdir(name: &str) -> PathBuf {
