@@ -66,10 +66,11 @@ format = "conpot-legacy"
         )
         # The text log goes to a file: a pipe nobody reads would fill and stall the logger.
         self.stderr = self.workdir / "stderr.log"
-        # The embedded default serves FTP, TFTP and Telnet too; Conpot's own default template
+        # The embedded default serves FTP, TFTP, Telnet and HTTPS too; Conpot's own default template
         # (-t) has FTP and TFTP but no Telnet. Another template (`expect`) names its
         # protocols and passes its own --port flags.
-        served = ["modbus", "s7comm", "snmp", "ftp", "tftp", "http"] + ([] if "-t" in args else ["telnet"])
+        # Its HTTPS port (issue 13) too.
+        served = ["modbus", "s7comm", "snmp", "ftp", "tftp", "http"] + ([] if "-t" in args else ["telnet", "https"])
         expected = set(served)
         default_ports = [flag for name in served for flag in ("--port", f"{name}=0")]
         if expect is not None:

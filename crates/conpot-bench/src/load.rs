@@ -121,18 +121,24 @@ pub async fn modbus(target: SocketAddr, connections: usize, duration: Duration) 
 
 /// Reads one HTTP response with a `Content-Length` from `s` (`buf` keeps what follows it);
 /// returns its status.
+/// The status and whole length of the response at the start of `buf`, once its head is
+/// in (the body is `Content-Length` bytes).
+pub(crate) fn response_head(buf: &[u8]) -> Option<(u16, usize)> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(buf.get(..end).unwrap_or_default()).into_owned();
+    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Some((status, end + 4 + len))
+}
+
 async fn http_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
     let mut chunk = [0u8; 16 * 1024];
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(buf.get(..end).unwrap_or_default()).into_owned();
-            let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            let total = end + 4 + len;
+        if let Some((status, total)) = response_head(buf) {
             while buf.len() < total {
                 let n = s.read(&mut chunk).await?;
                 if n == 0 {

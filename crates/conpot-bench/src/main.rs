@@ -7,13 +7,15 @@
 //! GetRegister on C connections), `ftp` (whole anonymous
 //! FTP sessions with a listing and a download), `tftp` (parallel TFTP downloads with
 //! options), `enip` (whole EtherNet/IP sessions), `iec104` (station interrogations on
-//! persistent connections), and `suite` (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
+//! persistent connections), `tls-handshakes` (new full TLS handshakes), `https` (keep-alive
+//! GETs over TLS), and `suite` (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
 //! Traffic goes to loopback only.
 
 mod iec104;
 mod load;
 mod proc_info;
 mod suite;
+mod tls;
 mod transfer;
 mod udp;
 
@@ -258,6 +260,37 @@ enum Mode {
         #[arg(long)]
         pid: u32,
     },
+    /// W workers, each making new connections with a full TLS handshake (no resumption)
+    /// and closing them, for D seconds.
+    TlsHandshakes {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        target: SocketAddr,
+        /// Concurrent workers.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+        /// TLS 1.2 instead of 1.3.
+        #[arg(long)]
+        tls12: bool,
+    },
+    /// C keep-alive TLS 1.3 connections, each sending `GET PATH` back to back for D seconds.
+    Https {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        target: SocketAddr,
+        /// The page requested.
+        #[arg(long, default_value = "/Portal0000.htm")]
+        path: String,
+        /// Concurrent connections.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
     /// The bare reference responder.
     Bare {
         /// Where to listen.
@@ -473,6 +506,50 @@ fn main() {
                     1
                 }
             },
+            Mode::TlsHandshakes {
+                target,
+                connections,
+                duration,
+                tls12,
+            } => {
+                let d = Duration::from_secs(duration);
+                match tokio::task::spawn_blocking(move || tls::handshakes(target, connections, d, tls12)).await {
+                    Ok(Ok(r)) => {
+                        println!("{}", r.summary());
+                        i32::from(r.errors > 0)
+                    }
+                    Ok(Err(e)) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                }
+            }
+            Mode::Https {
+                target,
+                path,
+                connections,
+                duration,
+            } => {
+                let d = Duration::from_secs(duration);
+                match tokio::task::spawn_blocking(move || tls::https(target, &path, connections, d)).await {
+                    Ok(Ok(r)) => {
+                        println!("{}", r.summary());
+                        i32::from(r.errors > 0)
+                    }
+                    Ok(Err(e)) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                    Err(e) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                }
+            }
             Mode::Bare { listen } => match load::bare(listen).await {
                 Ok(()) => 0,
                 Err(e) => {

@@ -23,6 +23,7 @@ pub mod protocol;
 pub mod rng;
 pub mod template;
 pub mod time;
+pub mod tls_hello;
 pub mod value;
 pub mod vfs;
 pub mod wire;

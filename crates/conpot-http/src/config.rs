@@ -44,6 +44,14 @@ fn base_site() -> Site {
         docroot: None,
         login: None,
         sessions: Default::default(),
+        digest_key: {
+            let mut k = [0u8; 32];
+            for chunk in k.chunks_mut(8) {
+                let v = conpot_core::rng::entropy_u64().to_le_bytes();
+                chunk.copy_from_slice(v.get(..chunk.len()).unwrap_or_default());
+            }
+            k
+        },
     }
 }
 
@@ -196,6 +204,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
                 "delay_ms",
                 "auth",
                 "realm",
+                "algorithms",
             ],
             errs,
         );
@@ -203,8 +212,30 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
             continue;
         };
         let form_login = p.str("auth", false, errs) == Some("form");
+        let mut digest = Vec::new();
         let realm = match p.str("auth", false, errs) {
             None | Some("none") | Some("form") => None,
+            Some("digest") => {
+                use crate::digest::Algorithm;
+                match p.array("algorithms", false, errs) {
+                    None => digest.push(Algorithm::Md5),
+                    Some(list) => {
+                        for v in list {
+                            match v.as_str() {
+                                Some("MD5") => digest.push(Algorithm::Md5),
+                                Some("SHA-256") => digest.push(Algorithm::Sha256),
+                                _ => errs.push(file, &p.key("algorithms"), "a list of \"SHA-256\" and \"MD5\""),
+                            }
+                        }
+                        digest.dedup();
+                        if digest.is_empty() {
+                            errs.push(file, &p.key("algorithms"), "at least one of \"SHA-256\" and \"MD5\"");
+                        }
+                    }
+                }
+                let realm = p.str("realm", false, errs).unwrap_or("Login");
+                Some(render(file, &p.key("realm"), realm, device, errs))
+            }
             Some("basic") => {
                 let realm = p.str("realm", false, errs).unwrap_or("Login");
                 Some(render(file, &p.key("realm"), realm, device, errs))
@@ -213,7 +244,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
                 errs.push(
                     file,
                     &p.key("auth"),
-                    format!("\"basic\", \"form\" or \"none\", found \"{o}\""),
+                    format!("\"basic\", \"digest\", \"form\" or \"none\", found \"{o}\""),
                 );
                 None
             }
@@ -254,6 +285,7 @@ fn from_toml(file: &str, t: &toml::Table, device: &Device, source: &FileSource, 
             triggers: Vec::new(),
             realm,
             form_login,
+            digest,
         };
         if site.pages.len() >= MAX_PAGES {
             errs.push(file, &path, format!("at most {MAX_PAGES} pages"));
@@ -452,6 +484,7 @@ fn from_xml(file: &str, xml: &str, source: &FileSource, errs: &mut Errors) -> Op
             triggers,
             realm: None,
             form_login: false,
+            digest: Vec::new(),
         };
         if site.pages.len() < MAX_PAGES {
             site.pages.insert(crate::target::normalise(name).0, page);

@@ -9,6 +9,7 @@
 
 pub mod basic;
 pub mod config;
+pub mod digest;
 pub mod files;
 pub mod login;
 pub mod page;

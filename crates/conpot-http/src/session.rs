@@ -65,6 +65,10 @@ impl HttpSession {
         let Some(realm) = self.site.realm_of(&target.path).filter(|_| page_method) else {
             return self.site.answer(req, target, &self.device, now);
         };
+        let algorithms = self.site.digest_of(&target.path);
+        if !algorithms.is_empty() {
+            return self.digest(req, target, realm, algorithms, now, out);
+        }
         let mut denied = self.site.unauthorized(realm, &self.device, now);
         denied.head = req.method == "HEAD";
         let Some(value) = req.header("authorization") else {
@@ -83,6 +87,87 @@ impl HttpSession {
             self.site.answer(req, target, &self.device, now)
         } else {
             denied
+        }
+    }
+
+    /// [`HttpSession::answer`] for a page behind Digest: a well-formed answer is checked
+    /// against the account's password (an `auth.attempt` event whatever the outcome: a
+    /// stale or forged nonce, a `uri` or realm that is not this request's, an algorithm
+    /// not offered are refusals of their own); anything else gets the challenge.
+    fn digest(
+        &self,
+        req: &Request,
+        target: &Target,
+        realm: &str,
+        algorithms: &[crate::digest::Algorithm],
+        now: SystemTime,
+        out: &mut Output,
+    ) -> Answer {
+        use conpot_core::auth::{Proof, Verdict};
+        let head = req.method == "HEAD";
+        let challenge = |stale: bool| {
+            let mut a = self
+                .site
+                .unauthorized_digest(realm, algorithms, stale, &self.device, now);
+            a.head = head;
+            a
+        };
+        let Some(answer) = req.header("authorization").and_then(crate::digest::parse) else {
+            return challenge(false);
+        };
+        let fresh = crate::digest::nonce_fresh(&self.site.digest_key, &answer.nonce, now);
+        let chosen = answer.algorithm(algorithms);
+        let alg = chosen.map_or(
+            algorithms.first().copied().unwrap_or(crate::digest::Algorithm::Md5),
+            |(a, _)| a,
+        );
+        let refusal = match (fresh, &chosen) {
+            (None, _) => Some("unknown_nonce"),
+            (Some(false), _) => Some("stale_nonce"),
+            (_, Err(crate::digest::Unusable::Algorithm)) => Some("unsupported_algorithm"),
+            (_, Err(crate::digest::Unusable::Qop)) => Some("unsupported_qop"),
+            (_, Err(crate::digest::Unusable::Incomplete)) => Some("incomplete_digest"),
+            _ if answer.realm != realm => Some("wrong_realm"),
+            _ if answer.uri != req.target => Some("wrong_uri"),
+            _ => None,
+        };
+        let verify = |user: &conpot_core::auth::User| match (refusal, chosen) {
+            (Some(r), _) => Verdict::Refused(r),
+            (None, Ok((alg, sess))) => {
+                if answer.expected(alg, sess, user.password.as_bytes(), &req.method)
+                    == answer.response.to_ascii_lowercase()
+                {
+                    Verdict::Match
+                } else {
+                    Verdict::Mismatch
+                }
+            }
+            (None, Err(_)) => Verdict::Refused("unsupported_algorithm"),
+        };
+        // The proof and the nonce are hex: the event holds their bytes.
+        let bytes = |s: &str| conpot_core::hex::decode(s).unwrap_or_else(|| s.as_bytes().to_vec());
+        let (hash, nonce) = (bytes(&answer.response), bytes(&answer.nonce));
+        let proof = Proof {
+            method: alg.method(),
+            hash_alg: alg.name(),
+            hash: &hash,
+            salt: answer.realm.as_bytes(),
+            challenge: &nonce,
+            verify: &verify,
+        };
+        let decision = self.device.auth.check(
+            "http",
+            answer.username.as_bytes(),
+            Secret::Proof(&proof),
+            self.peer,
+            now,
+        );
+        let ok = decision.success();
+        out.events.push(decision.event);
+        match (ok, fresh) {
+            (true, _) => self.site.answer(req, target, &self.device, now),
+            (false, Some(false)) => challenge(true),
+            (false, _) => challenge(false),
         }
     }
 

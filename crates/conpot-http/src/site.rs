@@ -59,6 +59,9 @@ pub struct Page {
     pub realm: Option<String>,
     /// Served only within a web session opened by the login form.
     pub form_login: bool,
+    /// With a realm: HTTP Digest with these algorithms (in the challenges' order) instead
+    /// of Basic.
+    pub digest: Vec<crate::digest::Algorithm>,
 }
 
 /// An error page of the device.
@@ -113,6 +116,8 @@ pub struct Site {
     pub login: Option<crate::login::LoginForm>,
     /// Web sessions opened by the login form, shared by every connection.
     pub sessions: std::sync::Arc<crate::login::Sessions>,
+    /// The secret Digest nonces are made and checked with (random per start).
+    pub digest_key: [u8; 32],
 }
 
 /// Methods the device knows but may refuse (others are 501).
@@ -263,6 +268,39 @@ impl Site {
         let page = self.pages.get(path)?;
         let target = page.alias.as_ref().and_then(|a| self.pages.get(a));
         page.realm.as_deref().or(target.and_then(|t| t.realm.as_deref()))
+    }
+
+    /// The Digest algorithms of the page at `path` (or its alias's): empty for Basic.
+    pub fn digest_of(&self, path: &str) -> &[crate::digest::Algorithm] {
+        let Some(page) = self.pages.get(path) else {
+            return &[];
+        };
+        if page.realm.is_some() {
+            return &page.digest;
+        }
+        page.alias
+            .as_ref()
+            .and_then(|a| self.pages.get(a))
+            .map_or(&[], |t| t.digest.as_slice())
+    }
+
+    /// The 401 answer asking for Digest credentials of `realm` with `algorithms` (a fresh
+    /// nonce; `stale` when the client's was one of ours but too old).
+    pub fn unauthorized_digest(
+        &self,
+        realm: &str,
+        algorithms: &[crate::digest::Algorithm],
+        stale: bool,
+        device: &Device,
+        now: SystemTime,
+    ) -> Answer {
+        let mut a = self.error(401, device, now);
+        let nonce = crate::digest::nonce(&self.digest_key, now);
+        let opaque = crate::digest::nonce(&self.digest_key, std::time::UNIX_EPOCH);
+        for c in crate::digest::challenges(realm, algorithms, &nonce, opaque.get(16..).unwrap_or_default(), stale) {
+            a.response.headers.push(("WWW-Authenticate".into(), c));
+        }
+        a
     }
 
     /// Whether the page at `path` (or its alias's) needs a login by form.

@@ -42,6 +42,13 @@ content = "settings"
 auth = "basic"
 realm = "S7 Web"
 
+[[protocols.http.pages]]
+path = "/digest.htm"
+content = "digest settings"
+auth = "digest"
+realm = "S7 Web"
+algorithms = ["SHA-256", "MD5"]
+
 [[protocols.http.errors]]
 status = 404
 content = "<h2>Not here: {persona.system_name}</h2>"
@@ -438,4 +445,153 @@ password = "op1"
             .bytes,
     );
     assert!(out.starts_with("HTTP/1.1 302 "));
+}
+
+/// The Digest answer a client computes (RFC 7616 section 3.4.1), written out here with
+/// the hash crates, apart from the crate's own code.
+fn digest_answer(alg: &str, user: &str, pass: &str, nonce: &str, uri: &str, realm: &str) -> String {
+    use sha2::Digest as _;
+    let h = |s: String| -> String {
+        if alg == "MD5" {
+            conpot_core::hex::encode(&md5::Md5::digest(s.as_bytes()))
+        } else {
+            conpot_core::hex::encode(&sha2::Sha256::digest(s.as_bytes()))
+        }
+    };
+    let ha1 = h(format!("{user}:{realm}:{pass}"));
+    let ha2 = h(format!("GET:{uri}"));
+    let response = h(format!("{ha1}:{nonce}:00000001:0a4f113b:auth:{ha2}"));
+    format!(
+        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         algorithm={alg}, qop=auth, nc=00000001, cnonce=\"0a4f113b\", response=\"{response}\""
+    )
+}
+
+fn nonce_of(challenge: &str) -> String {
+    let at = challenge.find("nonce=\"").unwrap() + 7;
+    let rest = &challenge[at..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[test]
+fn digest_auth_checks_the_device_accounts_with_md5_and_sha256() {
+    let (svc, _) = service();
+    let (mut d, _) = Driver::tcp(&svc, 8800, t0());
+    let step = d.input(b"GET /digest.htm HTTP/1.1\r\n\r\n", t0());
+    let out = text(&step.bytes);
+    assert!(out.starts_with("HTTP/1.1 401 Unauthorized\r\n"));
+    let challenges: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("WWW-Authenticate: Digest "))
+        .collect();
+    assert_eq!(challenges.len(), 2, "{out}");
+    assert!(challenges[0].contains("algorithm=SHA-256") && challenges[1].contains("algorithm=MD5"));
+    assert!(challenges[0].contains("realm=\"S7 Web\"") && challenges[0].contains("qop=\"auth\""));
+    assert!(step.event("auth.attempt").is_none());
+    let nonce = nonce_of(challenges[0]);
+    for alg in ["SHA-256", "MD5"] {
+        let auth = digest_answer(alg, "admin", "pw-PLC_7", &nonce, "/digest.htm", "S7 Web");
+        let req = format!("GET /digest.htm HTTP/1.1\r\nAuthorization: {auth}\r\n\r\n");
+        let step = d.input(req.as_bytes(), t0() + Duration::from_secs(10));
+        assert!(
+            text(&step.bytes).ends_with("\r\n\r\ndigest settings"),
+            "{}",
+            text(&step.bytes)
+        );
+        let ev = step.event("auth.attempt").unwrap();
+        assert_eq!(ev.body.data.get("success").and_then(|v| v.as_bool()), Some(true));
+        let method = if alg == "MD5" {
+            "http-digest-md5"
+        } else {
+            "http-digest-sha256"
+        };
+        assert_eq!(ev.body.data.get("method").and_then(|v| v.as_str()), Some(method));
+    }
+    // A wrong password, a request for another URI, a stale and a forged nonce: each an
+    // attempt refused.
+    let last = if nonce.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &nonce[..nonce.len() - 1]);
+    let cases = [
+        (
+            digest_answer("MD5", "admin", "guess", &nonce, "/digest.htm", "S7 Web"),
+            10,
+            "bad_password",
+            false,
+        ),
+        (
+            digest_answer("MD5", "admin", "pw-PLC_7", &nonce, "/start.htm", "S7 Web"),
+            10,
+            "wrong_uri",
+            false,
+        ),
+        (
+            digest_answer("MD5", "admin", "pw-PLC_7", &nonce, "/digest.htm", "S7 Web"),
+            600,
+            "stale_nonce",
+            true,
+        ),
+        (
+            digest_answer("MD5", "admin", "pw-PLC_7", &forged, "/digest.htm", "S7 Web"),
+            10,
+            "unknown_nonce",
+            false,
+        ),
+    ];
+    for (auth, later, reason, stale) in cases {
+        let req = format!("GET /digest.htm HTTP/1.1\r\nAuthorization: {auth}\r\n\r\n");
+        let step = d.input(req.as_bytes(), t0() + Duration::from_secs(later));
+        let out = text(&step.bytes);
+        assert!(out.starts_with("HTTP/1.1 401 "), "{out}");
+        assert_eq!(out.contains("stale=true"), stale, "{reason}: {out}");
+        let ev = step.event("auth.attempt").unwrap();
+        assert_eq!(
+            ev.body.data.get("reason").and_then(|v| v.as_str()),
+            Some(reason),
+            "{ev:?}"
+        );
+    }
+}
+
+/// Conpot's node and status `<proxy>`: read past, the page served from its files, nothing
+/// connects anywhere.
+#[test]
+fn conpot_proxy_nodes_are_served_from_their_files() {
+    use conpot_core::template::{ProtocolSection, SectionBody};
+    let xml = r#"<http enabled="True" host="0.0.0.0" port="80">
+  <global><config><entity name="protocol_version">HTTP/1.1</entity></config>
+    <headers><entity name="Content-Type">text/html</entity></headers></global>
+  <htdocs>
+    <node name="/index.html"><status>200</status><proxy>192.0.2.7:80</proxy></node>
+  </htdocs>
+  <statuscodes>
+    <status name="404"><tarpit>0</tarpit><proxy>192.0.2.7:80</proxy><entity name="Content-Type">text/html</entity></status>
+  </statuscodes>
+</http>"#;
+    static FILES: &[(&str, &[u8])] = &[
+        ("http/htdocs/index.html", b"local page"),
+        ("http/statuscodes/404.status", b"local 404"),
+    ];
+    let (device, _) = device_and_section(TEMPLATE, "http").unwrap();
+    let section = ProtocolSection {
+        name: "http".into(),
+        enabled: true,
+        host: "0.0.0.0".into(),
+        port: 0,
+        file: "http/http.xml".into(),
+        body: SectionBody::ConpotXml(xml.into()),
+    };
+    let svc = HttpService::build(&section, &device, &FileSource::Embedded(FILES)).unwrap();
+    assert!(conpot_core::protocol::Service::upstream_targets(&svc).is_empty());
+    let (mut d, _) = Driver::tcp(&svc, 80, t0());
+    let step = d.input(b"GET /index.html HTTP/1.1\r\n\r\n", t0());
+    assert!(
+        text(&step.bytes).ends_with("\r\n\r\nlocal page"),
+        "{}",
+        text(&step.bytes)
+    );
+    assert!(step.requests.is_empty());
+    let step = d.input(b"GET /nowhere HTTP/1.1\r\n\r\n", t0());
+    assert!(text(&step.bytes).starts_with("HTTP/1.1 404 "));
+    assert!(text(&step.bytes).ends_with("local 404"));
+    assert!(step.requests.is_empty());
 }

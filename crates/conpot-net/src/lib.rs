@@ -7,6 +7,7 @@
 //! a protocol core cannot reach a socket or a clock even by accident.
 
 pub mod bind;
+pub mod cert;
 pub mod channels;
 pub mod close;
 pub mod pktinfo;
@@ -15,11 +16,13 @@ pub mod serial;
 pub mod sys;
 pub mod tcp;
 pub mod timer;
+pub mod tls;
 pub mod udp;
 
 pub use bind::{BindFailure, BindSpec, Bound, StdBound, StdPlan, bind, bind_all, bind_all_std, bind_tcp, bind_udp};
 pub use sensor::Sensor;
-pub use tcp::serve_tcp;
+pub use tcp::{serve_tcp, serve_tcp_tls};
+pub use tls::{TlsServer, Versions};
 pub use udp::{UdpLimits, serve_udp};
 
 /// Starts serving `service` on an already bound socket.

@@ -1,7 +1,8 @@
 //! The TCP listener: admits connections under the limits and runs each connection's
 //! sans-IO session with its idle timeout, its own timer, bounded buffering, the I/O
 //! channels it asks for, and graceful shutdown. Every open, close and limit hit is an
-//! event.
+//! event. A listener may terminate TLS ([`serve_tcp_tls`]): the session then sees the
+//! plaintext only.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use crate::channels::Channels;
 use crate::close::{CloseReason, Tally, close_event};
 use crate::sensor::Sensor;
 use crate::timer::Timer;
+use crate::tls::{Received, TlsConn, TlsServer};
 
 /// Read granularity: a buffer grows by this much when data arrives.
 const READ_CHUNK: usize = 4096;
@@ -37,10 +39,17 @@ const KEEP_CAPACITY: usize = 16 * 1024;
 /// Serves `service` on `listener` until the sensor shuts down.
 pub fn serve_tcp(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dyn Service>) {
     let tracker = sensor.tracker.clone();
-    tracker.spawn(accept_loop(sensor, listener, service));
+    tracker.spawn(accept_loop(sensor, listener, service, None));
 }
 
-async fn accept_loop(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dyn Service>) {
+/// Serves `service` over TLS on `listener` until the sensor shuts down: the same session
+/// as on a plain port, behind `tls`; the handshake's facts and failures are events.
+pub fn serve_tcp_tls(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dyn Service>, tls: TlsServer) {
+    let tracker = sensor.tracker.clone();
+    tracker.spawn(accept_loop(sensor, listener, service, Some(tls)));
+}
+
+async fn accept_loop(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dyn Service>, tls: Option<TlsServer>) {
     let protocol: Arc<str> = Arc::from(service.protocol());
     loop {
         let accepted = tokio::select! {
@@ -94,13 +103,21 @@ async fn accept_loop(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dy
         let s = Arc::clone(&sensor);
         let svc = Arc::clone(&service);
         let proto = Arc::clone(&protocol);
+        let tls_conn = match tls.as_ref().map(TlsServer::start) {
+            None => None,
+            Some(Ok(c)) => Some(Box::new(c)),
+            Some(Err(e)) => {
+                tracing::warn!(protocol = %protocol, error = %e, "cannot start a TLS connection");
+                continue;
+            }
+        };
         sensor.tracker.spawn(async move {
             let ctx = SessionCtx {
                 transport: Transport::Tcp,
                 peer,
                 local,
             };
-            Connection::new(s, stream, ctx, svc, proto).run(permit).await;
+            Connection::new(s, stream, ctx, svc, proto, tls_conn).run(permit).await;
         });
     }
 }
@@ -123,6 +140,11 @@ struct Connection {
     held: bool,
     /// The session consumed input since the partial frame was last checked.
     progressed: bool,
+    /// TLS state on a TLS listener (the session sees plaintext).
+    tls: Option<Box<TlsConn>>,
+    /// Scratch for TLS: decrypted input, and records to send; kept to reuse their memory.
+    plain: Vec<u8>,
+    wire: Vec<u8>,
 }
 
 impl Connection {
@@ -132,6 +154,7 @@ impl Connection {
         ctx: SessionCtx,
         service: Arc<dyn Service>,
         protocol: Arc<str>,
+        tls: Option<Box<TlsConn>>,
     ) -> Self {
         let info = SessionInfo::new(protocol, Transport::Tcp, Some(ctx.peer), Some(ctx.local));
         let session = service.new_session(&ctx);
@@ -150,6 +173,9 @@ impl Connection {
             channels: None,
             held: false,
             progressed: false,
+            tls,
+            plain: Vec::new(),
+            wire: Vec::new(),
         }
     }
 
@@ -279,6 +305,13 @@ impl Connection {
         drop(permit);
         self.sensor
             .emit(&self.info, close_event(reason, opened, closed, tally), closed);
+        if let Some(tls) = self.tls.as_mut() {
+            // close_notify (or the alert of a failed handshake), briefly: the client may be gone.
+            let bytes = tls.close();
+            if !bytes.is_empty() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.write_all(&bytes)).await;
+            }
+        }
         let _ = self.stream.shutdown().await;
     }
 
@@ -345,6 +378,9 @@ impl Connection {
         if n == 0 {
             return Ok((0, false));
         }
+        if self.tls.is_some() {
+            return self.read_tls(fresh, now);
+        }
         let used = if self.buf.is_empty() {
             let used = feed_stream_bounded(self.session.as_mut(), fresh, now, &mut self.out, ROUND);
             self.buf.extend_from_slice(fresh.get(used..).unwrap_or_default());
@@ -356,6 +392,38 @@ impl Connection {
         };
         self.progressed |= used > 0;
         Ok((n, used > 0))
+    }
+
+    /// [`Connection::read_and_feed`] for TLS: the records are decrypted and the plaintext
+    /// fed; the TLS events are published here. A close_notify reads as the end of stream.
+    fn read_tls(&mut self, raw: &[u8], now: SystemTime) -> io::Result<(usize, bool)> {
+        let n = raw.len();
+        let mut plain = std::mem::take(&mut self.plain);
+        plain.clear();
+        let mut events = Vec::new();
+        let received = match self.tls.as_mut() {
+            Some(tls) => tls.receive(raw, &mut plain, &mut events),
+            None => Ok(Received::Open),
+        };
+        for ev in events {
+            self.sensor.emit(&self.info, ev, now);
+        }
+        let mut used = 0;
+        if !plain.is_empty() {
+            self.buf.extend_from_slice(&plain);
+            used = self.feed_buffered(now);
+        }
+        if plain.capacity() <= KEEP_CAPACITY {
+            self.plain = plain;
+        }
+        match received {
+            Ok(Received::Open) => Ok((n, used > 0)),
+            Ok(Received::Closed) => {
+                self.tally.bytes_in += n as u64;
+                Ok((0, used > 0))
+            }
+            Err(reason) => Err(io::Error::new(io::ErrorKind::InvalidData, format!("tls: {reason}"))),
+        }
     }
 
     /// Hands the buffered input to the session (one bounded round); returns what it
@@ -383,7 +451,7 @@ impl Connection {
     /// Carries out what `out` holds: events, files, timer, requests, then the bytes (after
     /// the delay). Returns a close reason if the session asked to close or writing failed.
     async fn flush(&mut self) -> Option<CloseReason> {
-        if self.out.is_empty() {
+        if self.out.is_empty() && !self.tls.as_ref().is_some_and(|t| t.wants_write()) {
             return None;
         }
         let now = SystemTime::now();
@@ -421,14 +489,20 @@ impl Connection {
             tokio::time::sleep(delay).await;
         }
         let mut reason = None;
-        if !self.out.bytes.is_empty() {
+        let mut wire = std::mem::take(&mut self.wire);
+        wire.clear();
+        if let Some(tls) = self.tls.as_mut() {
+            tls.seal(&self.out.bytes, &mut wire);
+        }
+        let bytes: &[u8] = if self.tls.is_some() { &wire } else { &self.out.bytes };
+        if !bytes.is_empty() {
             // Nothing more is read while replies wait to be taken (backpressure): a client
             // that never reads holds at most one read's worth of replies here, and is
             // closed after the output timeout.
             let limit = self.sensor.limits.output_timeout;
-            let written = tokio::time::timeout(limit, self.stream.write_all(&self.out.bytes)).await;
+            let written = tokio::time::timeout(limit, self.stream.write_all(bytes)).await;
             match written {
-                Ok(Ok(())) => self.tally.bytes_out += self.out.bytes.len() as u64,
+                Ok(Ok(())) => self.tally.bytes_out += bytes.len() as u64,
                 Ok(Err(e)) => {
                     self.tally.error = Some(e.to_string());
                     reason = Some(CloseReason::Error);
@@ -441,6 +515,9 @@ impl Connection {
                     reason = Some(CloseReason::OutputStalled);
                 }
             }
+        }
+        if wire.capacity() <= KEEP_CAPACITY {
+            self.wire = wire;
         }
         if reason.is_none() && self.out.close {
             reason = Some(CloseReason::Server);

@@ -12,6 +12,7 @@ mod registry;
 mod run;
 mod serial_line;
 mod setup;
+mod tls_setup;
 
 use clap::Parser;
 

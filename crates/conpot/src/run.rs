@@ -62,6 +62,36 @@ pub fn bind(config: &Config, template: &Template) -> Result<Vec<(BindSpec, StdBo
             }
         }
     }
+    // TLS listeners (issue 13): a second port of a TCP section, named on its own.
+    for l in crate::tls_setup::listeners(template) {
+        let Some(section) = template.protocols.get(&l.section) else {
+            continue;
+        };
+        if crate::registry::transports(&l.section).is_none_or(|t| !t.contains(&Transport::Tcp)) {
+            tracing::error!("{}: TLS needs a TCP protocol", l.section);
+            return Err(1);
+        }
+        let host = config.listen.host.as_deref().unwrap_or(&section.host);
+        let Ok(ip) = host.parse::<IpAddr>() else {
+            tracing::error!("{}: bad listen address `{host}`", l.name);
+            return Err(1);
+        };
+        let port = config.listen.ports.get(&l.name).copied().unwrap_or(l.port);
+        plan.push(BindSpec {
+            name: l.name.clone(),
+            addr: SocketAddr::new(ip, port),
+            transport: Transport::Tcp,
+            optional: false,
+        });
+        if config.listen.ipv6 && ip == IpAddr::from([0, 0, 0, 0]) {
+            plan.push(BindSpec {
+                name: l.name.clone(),
+                addr: SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+                transport: Transport::Tcp,
+                optional: true,
+            });
+        }
+    }
     match conpot_net::bind_all_std(&plan) {
         Ok((bound, warnings)) => {
             for w in warnings {
@@ -126,6 +156,37 @@ pub async fn run(
         .vfs
         .set_limits(conpot_core::vfs::VfsLimits::from(&config.limits));
 
+    let mut tls_servers = std::collections::HashMap::new();
+    for p in &built.tls {
+        match crate::tls_setup::server(p, &config.state_dir, &key) {
+            Ok((server, origin)) => {
+                match origin {
+                    crate::tls_setup::Origin::Operator => {
+                        tracing::info!("{}: the operator's certificate", p.listener.name)
+                    }
+                    crate::tls_setup::Origin::Made(path) => {
+                        tracing::info!(
+                            "{}: new certificate for this deployment [{}]",
+                            p.listener.name,
+                            path.display()
+                        )
+                    }
+                    crate::tls_setup::Origin::Kept(path) => {
+                        tracing::info!(
+                            "{}: this deployment's certificate [{}]",
+                            p.listener.name,
+                            path.display()
+                        )
+                    }
+                }
+                tls_servers.insert(p.listener.name.clone(), (p.listener.section.clone(), server));
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                return 1;
+            }
+        }
+    }
     let origin = Origin {
         sensor_id: Arc::from(config.sensor_id.as_str()),
         persona: Arc::from(built.device.persona.label().as_str()),
@@ -265,6 +326,13 @@ pub async fn run(
         crate::serial_line::start(&sensor, sec, &built.device);
     }
     for (spec, listener) in bound_listeners {
+        if let Some((section, tls)) = tls_servers.get(&spec.name)
+            && let Some(service) = services.get(section.as_str())
+            && let conpot_net::Bound::Tcp(l) = listener
+        {
+            conpot_net::serve_tcp_tls(Arc::clone(&sensor), l, Arc::clone(service), tls.clone());
+            continue;
+        }
         if let Some(service) = services.get(spec.name.as_str()) {
             conpot_net::serve(Arc::clone(&sensor), listener, Arc::clone(service), udp_limits);
         }

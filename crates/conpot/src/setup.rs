@@ -56,14 +56,24 @@ pub fn check_port_names<'a>(
     names: impl IntoIterator<Item = &'a str>,
     origin: &str,
 ) -> Result<(), String> {
+    // TLS listeners (`https`) are named too.
+    let tls: Vec<String> = crate::tls_setup::listeners(template)
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
     let unknown: Vec<&str> = names
         .into_iter()
-        .filter(|n| !template.protocols.contains_key(*n))
+        .filter(|n| !template.protocols.contains_key(*n) && !tls.iter().any(|t| t == n))
         .collect();
     if unknown.is_empty() {
         return Ok(());
     }
-    let valid: Vec<&str> = template.protocols.keys().map(String::as_str).collect();
+    let valid: Vec<&str> = template
+        .protocols
+        .keys()
+        .map(String::as_str)
+        .chain(tls.iter().map(String::as_str))
+        .collect();
     Err(format!(
         "{origin}: template `{}` has no protocol named {}; its protocols are: {}",
         template.name,
@@ -82,6 +92,8 @@ pub struct Built {
     pub device: Device,
     /// Enabled, implemented protocols with their services.
     pub services: Vec<(ProtocolSection, Service)>,
+    /// The TLS listeners of enabled sections (issue 13).
+    pub tls: Vec<crate::tls_setup::Plan>,
 }
 
 /// What of `template` this version serves, in words: `Ok(None)` when every enabled
@@ -127,7 +139,14 @@ pub fn build(template: &Template, persona: Persona, boots: u32) -> Result<Built,
     );
     let mut errs = Vec::new();
     let mut services = Vec::new();
+    let mut tls = Vec::new();
     for section in template.protocols.values() {
+        match crate::tls_setup::plan(section, &device) {
+            Ok(Some(p)) if section.enabled => tls.push(p),
+            Ok(_) => {}
+            Err(e) => errs.extend(e),
+        }
+        let section = &*crate::tls_setup::strip(section);
         match registry::build(section, &device, &template.source) {
             Some(Err(e)) => errs.extend(e),
             Some(Ok(svc)) if section.enabled => services.push((section.clone(), svc)),
@@ -136,7 +155,7 @@ pub fn build(template: &Template, persona: Persona, boots: u32) -> Result<Built,
         }
     }
     if errs.is_empty() {
-        Ok(Built { device, services })
+        Ok(Built { device, services, tls })
     } else {
         Err(errs)
     }

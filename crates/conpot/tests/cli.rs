@@ -192,7 +192,7 @@ impl Running {
             .args(if args.contains(&"-t") {
                 &[][..]
             } else {
-                &["--port", "telnet=0"][..]
+                &["--port", "telnet=0", "--port", "https=0"][..]
             })
             .current_dir(cwd)
             .stdout(Stdio::piped())

@@ -1,0 +1,200 @@
+//! TLS loads: new handshakes per second (each worker connects, completes a full
+//! handshake, sends close_notify, closes) and keep-alive HTTPS GETs. Blocking rustls
+//! clients on threads of their own: the client's share of the crypto is the same whatever
+//! runtime drives it, and the server's is what is measured. The certificate is not
+//! verified (a honeypot's is self-signed; scanners do not verify either).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::load::{Report, merge};
+
+/// Accepts any certificate, checks signatures properly (so the handshake costs what a
+/// real client's does).
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A client configuration offering `version` (1.2 or 1.3), without session resumption (every
+/// handshake is a full one).
+fn client(tls12: bool) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let version: &'static rustls::SupportedProtocolVersion = if tls12 {
+        &rustls::version::TLS12
+    } else {
+        &rustls::version::TLS13
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[version])
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn connect(
+    target: SocketAddr,
+    config: &Arc<rustls::ClientConfig>,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let name = ServerName::IpAddress(target.ip().into());
+    let conn = rustls::ClientConnection::new(Arc::clone(config), name).map_err(std::io::Error::other)?;
+    let sock = TcpStream::connect(target)?;
+    sock.set_nodelay(true)?;
+    sock.set_read_timeout(Some(Duration::from_secs(5)))?;
+    Ok(rustls::StreamOwned::new(conn, sock))
+}
+
+/// Runs `job` on `workers` threads until `duration` is over; each call is one operation.
+fn run<J>(label: String, workers: usize, duration: Duration, job: J) -> Report
+where
+    J: Fn() -> std::io::Result<()> + Send + Sync + 'static,
+{
+    let job = Arc::new(job);
+    let start = Instant::now();
+    let deadline = start + duration;
+    let threads: Vec<_> = (0..workers)
+        .map(|_| {
+            let job = Arc::clone(&job);
+            std::thread::spawn(move || {
+                let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::new());
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    match job() {
+                        Ok(()) => {
+                            ok += 1;
+                            lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                        }
+                        Err(_) => err += 1,
+                    }
+                }
+                (ok, err, lat)
+            })
+        })
+        .collect();
+    let parts = threads
+        .into_iter()
+        .map(|t| t.join().unwrap_or((0, 1, Vec::new())))
+        .collect();
+    merge(&label, parts, start.elapsed())
+}
+
+/// New full handshakes: connect, handshake, close_notify, close.
+pub fn handshakes(target: SocketAddr, workers: usize, duration: Duration, tls12: bool) -> Result<Report, String> {
+    let config = client(tls12)?;
+    let label = format!("tls{} handshakes {workers} workers", if tls12 { "1.2" } else { "1.3" });
+    Ok(run(label, workers, duration, move || {
+        let mut s = connect(target, &config)?;
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock)?;
+        }
+        s.conn.send_close_notify();
+        let _ = s.conn.complete_io(&mut s.sock);
+        Ok(())
+    }))
+}
+
+/// Keep-alive GETs of `path` over TLS 1.3 on `connections` connections; each operation
+/// is one GET answered with 200.
+pub fn https(target: SocketAddr, path: &str, connections: usize, duration: Duration) -> Result<Report, String> {
+    let config = client(false)?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: conpot-bench\r\n\r\n").into_bytes();
+    let start = Instant::now();
+    let deadline = start + duration;
+    let threads: Vec<_> = (0..connections)
+        .map(|_| {
+            let (config, request) = (Arc::clone(&config), request.clone());
+            std::thread::spawn(move || {
+                let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::with_capacity(1 << 16));
+                let Ok(mut s) = connect(target, &config) else {
+                    return (0, 1, lat);
+                };
+                let mut buf = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    match s.write_all(&request).and_then(|()| response(&mut s, &mut buf)) {
+                        Ok(200) => {
+                            ok += 1;
+                            lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                        }
+                        _ => {
+                            err += 1;
+                            break;
+                        }
+                    }
+                }
+                (ok, err, lat)
+            })
+        })
+        .collect();
+    let parts = threads
+        .into_iter()
+        .map(|t| t.join().unwrap_or((0, 1, Vec::new())))
+        .collect();
+    Ok(merge(&format!("https {connections} conns"), parts, start.elapsed()))
+}
+
+/// Reads one response with a `Content-Length`; returns its status.
+fn response(s: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some((status, total)) = crate::load::response_head(buf) {
+            while buf.len() < total {
+                let n = s.read(&mut chunk)?;
+                if n == 0 {
+                    return Err(std::io::Error::other("closed"));
+                }
+                buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            }
+            buf.drain(..total);
+            return Ok(status);
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::Error::other("closed"));
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    }
+}
