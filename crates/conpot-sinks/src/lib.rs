@@ -1,5 +1,6 @@
-//! Event sinks of conpot-rs: encoders (native, conpot-legacy, conpot-v1, ecs, text) apart
-//! from transports (JSON-lines file, SQLite, PostgreSQL, syslog, the text log). The sink
+//! Event sinks of conpot-rs: encoders (native, conpot-legacy, conpot-v1, ecs, text, stix)
+//! apart from transports (JSON-lines file, SQLite, PostgreSQL, syslog over UDP, TCP or TLS,
+//! hpfeeds, TAXII 2.1, the text log). The sink
 //! configuration is read here from the raw `[[sinks]]` tables the core keeps
 //! ([`spec::parse_all`]). Every sink runs the same [`runner::Runner`] on its own thread and
 //! bounded queue: batching, retry with back-off, a disk spool during outages, drops
@@ -7,6 +8,8 @@
 //! ([`conpot_core::bus::SinkReceiver`]): what they drop is reported by class and source.
 
 pub mod encode;
+pub mod hpfeeds;
+pub mod http;
 pub mod jsonl;
 pub mod postgres;
 pub mod record;
@@ -16,7 +19,9 @@ pub mod spool;
 pub mod sql;
 pub mod sqlite;
 pub mod syslog;
+pub mod taxii;
 pub mod textlog;
+pub mod tls;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -49,6 +54,8 @@ pub fn attach(
         TransportSpec::Sqlite { path } => Box::new(sqlite::Sqlite::open(path)?),
         TransportSpec::Postgres { url } => Box::new(postgres::Postgres::new(url, &spec.name)?),
         TransportSpec::Syslog(s) => Box::new(syslog::Syslog::new(s.clone())?),
+        TransportSpec::Hpfeeds(h) => Box::new(hpfeeds::Hpfeeds::new(h.clone())),
+        TransportSpec::Taxii(t) => Box::new(taxii::Taxii::new(t)?),
     };
     let spool = if spec.delivery.spool_bytes > 0 {
         Some(spool::Spool::open(
