@@ -255,3 +255,33 @@ fn broker_outage_of_a_minute_under_load_loses_nothing() {
         "the spool drained"
     );
 }
+
+/// Conpot's `[hpfriends]` section, keys as Conpot writes them (channels as a Python list),
+/// enables the sink: Conpot's whole record reaches the subscriber.
+#[test]
+fn conpot_hpfriends_section_publishes_conpot_records() {
+    let Some(addr) = server("CONPOT_TEST_HPFEEDS") else {
+        return;
+    };
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let ini = format!(
+        "[hpfriends]\nenabled = True\nhost = {host}\nport = {port}\nident = conpot\nsecret = conpot-secret\nchannels = [\"conpot.events\", ]\n"
+    );
+    let config = conpot_core::config::Config::from_conpot_ini("testing.cfg", &ini).unwrap();
+    let specs = conpot_sinks::parse_all(&config.sinks).unwrap();
+    assert_eq!(specs[0].encoder, conpot_sinks::Encoder::ConpotV1);
+    let sub = Subscriber::start(&addr, &["conpot.events"]);
+    let sensor = unique("hpf-ini");
+    let o = origin(&sensor);
+    let run = Running::start(&specs[0], o.clone(), &tmp("hpfeeds-ini"), 100);
+    let e = request(&o, &session(47300), 7);
+    run.publish(e.clone());
+    let m = run.finish();
+    assert_eq!(m.events_failed.load(Ordering::Relaxed), 0);
+    let got = sub.collect(15, |(_, _, p)| p.contains(&sensor));
+    let (chan, ident, payload) = got.iter().find(|(_, _, p)| p.contains(&sensor)).expect("the record");
+    assert_eq!((chan.as_str(), ident.as_str()), ("conpot.events", "conpot"));
+    let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+    assert_eq!(v["data"]["n"], 7);
+    assert_eq!(v["sensorid"], sensor);
+}
