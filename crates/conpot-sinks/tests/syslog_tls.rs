@@ -56,7 +56,11 @@ fn rfc5425_messages_arrive_framed_and_parsed() {
         assert_eq!(f[1], "1", "RFC 5424 inside the TLS stream");
         assert_eq!(f[4], "conpot");
         assert_eq!(f[6], "modbus.request");
-        assert!(f[7].contains(&format!("event_id=\"{}\"", e.event_id.hyphenated())), "{}", f[7]);
+        assert!(
+            f[7].contains(&format!("event_id=\"{}\"", e.event_id.hyphenated())),
+            "{}",
+            f[7]
+        );
         let body: serde_json::Value = serde_json::from_str(f[8].trim()).unwrap();
         assert_eq!(body["data"]["n"], e.data.get("n").cloned().unwrap());
     }
@@ -69,7 +73,9 @@ fn an_untrusted_certificate_is_refused() {
     };
     // A CA file holding a certificate other than the server's issuer: the server's own
     // certificate is not a CA, so the chain cannot be built.
-    let ca = std::env::var("CONPOT_TEST_SYSLOG_TLS_CA").unwrap().replace("ca.pem", "server.pem");
+    let ca = std::env::var("CONPOT_TEST_SYSLOG_TLS_CA")
+        .unwrap()
+        .replace("ca.pem", "server.pem");
     let sensor = unique("tls-bad");
     let o = origin(&sensor);
     let run = Running::start(
@@ -80,5 +86,9 @@ fn an_untrusted_certificate_is_refused() {
     );
     run.publish(request(&o, &session(49100), 0));
     let m = run.finish();
-    assert_eq!(m.events_failed.load(Ordering::Relaxed), 1, "nothing sent to an unverified receiver");
+    assert_eq!(
+        m.events_failed.load(Ordering::Relaxed),
+        1,
+        "nothing sent to an unverified receiver"
+    );
 }
