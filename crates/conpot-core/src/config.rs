@@ -144,6 +144,9 @@ pub struct Config {
     pub listen: ListenOverrides,
     /// Event sinks.
     pub sinks: Vec<SinkTable>,
+    /// Where the Prometheus metrics endpoint listens (`[metrics] listen`, `host:port`);
+    /// `None` (the default) serves none, since a honeypot should expose nothing it need not.
+    pub metrics_listen: Option<String>,
     /// Settings accepted but not acted on, for the operator to read.
     pub warnings: Vec<String>,
 }
@@ -156,6 +159,7 @@ impl Default for Config {
             session_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             public_ip: None,
+            metrics_listen: None,
             listen: ListenOverrides {
                 ipv6: true,
                 ..Default::default()
@@ -200,7 +204,25 @@ impl Config {
         let mut errs = Errors::default();
         let mut c = Config::default();
         let top = Table::new(file, "", &root);
-        top.deny_unknown(&["sensor", "session", "limits", "listen", "sinks"], &mut errs);
+        top.deny_unknown(
+            &["sensor", "session", "limits", "listen", "sinks", "metrics"],
+            &mut errs,
+        );
+        if let Some(t) = top.table("metrics", false, &mut errs) {
+            let t = Table::new(file, "metrics", t);
+            t.deny_unknown(&["listen"], &mut errs);
+            if let Some(v) = t.str("listen", false, &mut errs) {
+                if v.parse::<std::net::SocketAddr>().is_ok() {
+                    c.metrics_listen = Some(v.to_owned());
+                } else {
+                    errs.push(
+                        file,
+                        "metrics.listen",
+                        format!("an address like 127.0.0.1:9464, found `{v}`"),
+                    );
+                }
+            }
+        }
         if let Some(t) = top.table("sensor", false, &mut errs) {
             let t = Table::new(file, "sensor", t);
             t.deny_unknown(&["id", "state_dir", "public_ip"], &mut errs);

@@ -69,6 +69,11 @@ pub enum Command {
         #[command(subcommand)]
         action: TemplateAction,
     },
+    /// Print the counters of a running sensor (from its `[metrics] listen` endpoint).
+    Status {
+        /// The endpoint's address (default: `[metrics] listen` of the -c configuration).
+        address: Option<String>,
+    },
 }
 
 /// Template commands.

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod embedded;
+mod prometheus;
 mod registry;
 mod run;
 mod setup;
@@ -22,6 +23,21 @@ fn main() {
         Some(cli::Command::Template {
             action: cli::TemplateAction::Check { path },
         }) => commands::check_template(path),
+        Some(cli::Command::Status { address }) => {
+            // The address given, else the one the configuration (-c) serves metrics on.
+            let from_config = || {
+                setup::load_config(cli.config.as_deref(), false)
+                    .ok()
+                    .and_then(|c| c.metrics_listen)
+            };
+            match address.clone().or_else(from_config) {
+                Some(a) => prometheus::status(&a),
+                None => {
+                    eprintln!("conpot status: give the metrics address, or -c the configuration with [metrics] listen");
+                    2
+                }
+            }
+        }
         None => start(cli),
     };
     std::process::exit(code);

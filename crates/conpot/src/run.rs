@@ -146,6 +146,31 @@ pub async fn run(config: Config, template: Template) -> i32 {
             }
         }
     }
+    // --- The Prometheus endpoint (`[metrics] listen`; off by default) ---
+    let mut metrics_listener = None;
+    if let Some(addr) = &config.metrics_listen {
+        let listener = match tokio::net::TcpListener::bind(addr.as_str()).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("cannot listen for metrics on {addr}: {e}");
+                return 1;
+            }
+        };
+        let exporter = crate::prometheus::Exporter::new(
+            Arc::clone(&metrics),
+            config.state_dir.join(conpot_sinks::SPOOL_DIR),
+            sinks.iter().map(|s| s.name.clone()).collect(),
+        );
+        let task = exporter.attach(&mut bus, config.limits.event_queue);
+        match spawn_sink("metrics".into(), task) {
+            Ok(t) => sink_tasks.push(t),
+            Err(e) => {
+                tracing::error!("cannot start the metrics thread: {e}");
+                return 1;
+            }
+        }
+        metrics_listener = Some((listener, exporter));
+    }
     // Every event is also a line of the text log, as in Conpot's log (unless -q hides it).
     let text_log = tracing::enabled!(tracing::Level::INFO);
     if text_log {
@@ -204,6 +229,12 @@ pub async fn run(config: Config, template: Template) -> i32 {
         let mut out = std::io::stdout().lock();
         for (name, transport, addr) in &listening {
             let _ = writeln!(out, "listening {name} {transport} {addr}");
+        }
+        if let Some((listener, exporter)) = metrics_listener.take() {
+            if let Ok(addr) = listener.local_addr() {
+                let _ = writeln!(out, "listening metrics tcp {addr}");
+            }
+            tokio::spawn(crate::prometheus::serve(listener, exporter));
         }
         let _ = out.flush();
     }
