@@ -53,6 +53,11 @@ def test_counters_parse_and_move_with_traffic(tmp_path):
         assert after["conpot_protocol_sessions_total{protocol=modbus}"] == 1
         assert after["conpot_connections_accepted_total"] >= before["conpot_connections_accepted_total"] + 1
         assert after["conpot_events_published_total"] >= before["conpot_events_published_total"] + 6
+        # Per sink: both JSON-lines files took the events (the counts are read while the sinks
+        # may still be writing the last ones, so at least what was published before).
+        delivered = {k: v for k, v in after.items() if k.startswith("conpot_sink_delivered_total")}
+        assert len(delivered) == 2, delivered
+        assert all(v >= before["conpot_events_published_total"] for v in delivered.values()), delivered
         # The sink's spool gauge is there for every configured sink, empty for files.
         assert all(v == 0 for k, v in after.items() if k.startswith("conpot_sink_spool_bytes"))
         status = subprocess.run(

@@ -49,6 +49,19 @@ pub fn attach(
     reopen: Arc<AtomicU64>,
     state_dir: &Path,
 ) -> std::io::Result<(String, impl FnOnce() + Send + 'static)> {
+    attach_counted(spec, bus, capacity, origin, reopen, state_dir).map(|(name, job, _)| (name, job))
+}
+
+/// [`attach`], also returning the sink's own counters (delivered, failed, dropped by the
+/// spool and by the queue) for the metrics endpoint.
+pub fn attach_counted(
+    spec: &SinkSpec,
+    bus: &mut EventBus,
+    capacity: usize,
+    origin: Origin,
+    reopen: Arc<AtomicU64>,
+    state_dir: &Path,
+) -> std::io::Result<(String, impl FnOnce() + Send + 'static, Arc<runner::SinkStats>)> {
     let mut deliver: Box<dyn Deliver> = match &spec.transport {
         TransportSpec::JsonLines { path, rotate } => Box::new(jsonl::JsonLines::open(path)?.rotating(*rotate)),
         TransportSpec::Sqlite { path } => Box::new(sqlite::Sqlite::open(path)?),
@@ -67,7 +80,12 @@ pub fn attach(
         None
     };
     let rx = bus.add_sink(spec.name.clone(), capacity);
+    let stats = Arc::new(runner::SinkStats {
+        queue_dropped: Arc::clone(&rx.dropped),
+        ..Default::default()
+    });
     let runner = runner::Runner {
+        stats: Arc::clone(&stats),
         rx,
         origin,
         metrics: Arc::clone(bus.metrics()),
@@ -77,7 +95,7 @@ pub fn attach(
         spool,
         envelope: true,
     };
-    Ok((spec.name.clone(), move || runner.run(&mut *deliver)))
+    Ok((spec.name.clone(), move || runner.run(&mut *deliver), stats))
 }
 
 /// Attaches the text log: every event as one readable line through `tracing` (so to stderr
@@ -92,6 +110,10 @@ pub fn attach_text_log(
     let name = textlog::NAME.to_owned();
     let rx = bus.add_sink(name.clone(), capacity);
     let runner = runner::Runner {
+        stats: Arc::new(runner::SinkStats {
+            queue_dropped: Arc::clone(&rx.dropped),
+            ..Default::default()
+        }),
         rx,
         origin,
         metrics: Arc::clone(bus.metrics()),

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use conpot_core::bus::EventBus;
 use conpot_core::metrics::Metrics;
+use conpot_sinks::runner::SinkStats;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest request head read from a scraper.
@@ -34,7 +35,7 @@ pub struct Exporter {
     metrics: Arc<Metrics>,
     protocols: Mutex<BTreeMap<String, Proto>>,
     spool_dir: PathBuf,
-    sinks: Vec<String>,
+    sinks: Vec<(String, Arc<SinkStats>)>,
 }
 
 /// Escapes a label value (`\`, `"`, newline).
@@ -43,8 +44,8 @@ fn label(v: &str) -> String {
 }
 
 impl Exporter {
-    /// An exporter over `metrics`, the spool folder and the configured sinks' names.
-    pub fn new(metrics: Arc<Metrics>, spool_dir: PathBuf, sinks: Vec<String>) -> Arc<Exporter> {
+    /// An exporter over `metrics`, the spool folder and the configured sinks' counters.
+    pub fn new(metrics: Arc<Metrics>, spool_dir: PathBuf, sinks: Vec<(String, Arc<SinkStats>)>) -> Arc<Exporter> {
         Arc::new(Exporter {
             metrics,
             protocols: Mutex::new(BTreeMap::new()),
@@ -103,13 +104,32 @@ impl Exporter {
                 );
             }
         }
+        for (metric, help) in [
+            ("delivered", "Records the sink's destination took"),
+            ("failed", "Records the sink gave up"),
+            ("spool_dropped", "Records the sink's full spool could not take"),
+            ("queue_dropped", "Events the sink's full queue could not take"),
+        ] {
+            let _ = writeln!(out, "# HELP conpot_sink_{metric}_total {help}.");
+            let _ = writeln!(out, "# TYPE conpot_sink_{metric}_total counter");
+            for (sink, st) in &self.sinks {
+                let v = match metric {
+                    "delivered" => &st.delivered,
+                    "failed" => &st.failed,
+                    "spool_dropped" => &st.spool_dropped,
+                    _ => &st.queue_dropped,
+                }
+                .load(std::sync::atomic::Ordering::Relaxed);
+                let _ = writeln!(out, "conpot_sink_{metric}_total{{sink=\"{}\"}} {v}", label(sink));
+            }
+        }
         let _ = writeln!(
             out,
             "# HELP conpot_sink_spool_bytes Bytes waiting in a sink's disk spool."
         );
         let _ = writeln!(out, "# TYPE conpot_sink_spool_bytes gauge");
         let mut total = 0;
-        for sink in &self.sinks {
+        for (sink, _) in &self.sinks {
             let path = self
                 .spool_dir
                 .join(format!("{}.spool", conpot_sinks::spool::file_stem(sink)));
@@ -212,7 +232,9 @@ mod tests {
             [0u8; 7],
         )
         .unwrap();
-        let x = Exporter::new(Arc::clone(&m), dir.clone(), vec!["a\"b".into()]);
+        let st = Arc::new(SinkStats::default());
+        Metrics::add(&st.delivered, 3);
+        let x = Exporter::new(Arc::clone(&m), dir.clone(), vec![("a\"b".into(), st)]);
         x.protocols.lock().unwrap().insert(
             "modbus".into(),
             Proto {
@@ -226,6 +248,10 @@ mod tests {
         assert!(text.contains("conpot_protocol_requests_total{protocol=\"modbus\"} 2\n"));
         assert!(text.contains("conpot_sink_spool_bytes{sink=\"a\\\"b\"} 7\n"), "{text}");
         assert!(text.contains("\nconpot_spool_bytes 7\n"));
+        assert!(
+            text.contains("conpot_sink_delivered_total{sink=\"a\\\"b\"} 3\n"),
+            "{text}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

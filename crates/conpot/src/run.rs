@@ -124,8 +124,9 @@ pub async fn run(config: Config, template: Template) -> i32 {
             return 1;
         }
     };
+    let mut sink_stats = Vec::new();
     for sink in &sinks {
-        match conpot_sinks::attach(
+        match conpot_sinks::attach_counted(
             sink,
             &mut bus,
             config.limits.event_queue,
@@ -133,8 +134,11 @@ pub async fn run(config: Config, template: Template) -> i32 {
             Arc::clone(&reopen),
             &config.state_dir,
         ) {
-            Ok((name, task)) => match spawn_sink(name, task) {
-                Ok(t) => sink_tasks.push(t),
+            Ok((name, task, stats)) => match spawn_sink(name.clone(), task) {
+                Ok(t) => {
+                    sink_tasks.push(t);
+                    sink_stats.push((name, stats));
+                }
                 Err(e) => {
                     tracing::error!("cannot start the sink thread: {e}");
                     return 1;
@@ -159,7 +163,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
         let exporter = crate::prometheus::Exporter::new(
             Arc::clone(&metrics),
             config.state_dir.join(conpot_sinks::SPOOL_DIR),
-            sinks.iter().map(|s| s.name.clone()).collect(),
+            sink_stats,
         );
         let task = exporter.attach(&mut bus, config.limits.event_queue);
         match spawn_sink("metrics".into(), task) {
