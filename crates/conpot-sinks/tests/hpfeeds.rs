@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// The tests that stop and start the outage broker take turns.
+static OUTAGE_BROKER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The reference subscriber, its lines (`channel`, `ident`, `payload`) on a channel.
 struct Subscriber {
     child: Child,
@@ -178,6 +181,7 @@ fn broker_outage_of_a_minute_under_load_loses_nothing() {
         let st = Command::new(ctl).args([action, "hpfeeds-outage"]).status().unwrap();
         assert!(st.success(), "ctl {action} hpfeeds-outage");
     };
+    let _turn = OUTAGE_BROKER.lock().unwrap_or_else(|e| e.into_inner());
     let secs: u64 = std::env::var("CONPOT_TEST_OUTAGE_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -284,4 +288,60 @@ fn conpot_hpfriends_section_publishes_conpot_records() {
     let v: serde_json::Value = serde_json::from_str(payload).unwrap();
     assert_eq!(v["data"]["n"], 7);
     assert_eq!(v["sensorid"], sensor);
+}
+
+/// With the spool made tiny, what an outage cannot keep is counted and, once the broker is
+/// back, reported to it as an `events.dropped` event with the exact count.
+#[test]
+fn a_tiny_spool_counts_and_reports_the_loss() {
+    let Some(addr) = server("CONPOT_TEST_HPFEEDS_OUTAGE") else {
+        return;
+    };
+    let ctl = |action: &str| {
+        let ctl = std::env::var("CONPOT_TEST_SERVERS_CTL").expect("CONPOT_TEST_SERVERS_CTL");
+        let st = Command::new(ctl).args([action, "hpfeeds-outage"]).status().unwrap();
+        assert!(st.success(), "ctl {action} hpfeeds-outage");
+    };
+    let _turn = OUTAGE_BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    ctl("start");
+    let sub = Subscriber::start(&addr, &["conpot.events"]);
+    let sensor = unique("hpf-tiny");
+    let spec = hpfeeds_spec(
+        &addr,
+        "conpot-secret",
+        &[
+            ("confirm", true.into()),
+            ("spool_bytes", 16_384.into()),
+            ("name", format!("tiny-{sensor}").into()),
+        ],
+    );
+    let o = origin(&sensor);
+    let run = Running::start(&spec, o.clone(), &tmp("hpfeeds-tiny"), 10_000);
+    let s = session(47400);
+    run.publish(request(&o, &s, 0));
+    assert!(
+        !sub.collect(15, |(_, _, p)| p.contains(&sensor)).is_empty(),
+        "the first event arrives"
+    );
+    ctl("stop");
+    for n in 1..=300 {
+        run.publish(request(&o, &s, n));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    ctl("start");
+    std::thread::sleep(Duration::from_millis(500));
+    run.publish(request(&o, &s, 301));
+    let got = sub.collect(30, |(_, _, p)| p.contains(&sensor) && p.contains("events.dropped"));
+    let m = run.finish();
+    let dropped = m.events_dropped.load(Ordering::Relaxed);
+    assert!(
+        dropped > 0 && dropped < 300,
+        "some events fit the spool, the rest were dropped: {dropped}"
+    );
+    let report = got
+        .iter()
+        .find(|(_, _, p)| p.contains(&sensor) && p.contains("events.dropped"))
+        .expect("an events.dropped event reached the broker");
+    let v: serde_json::Value = serde_json::from_str(&report.2).unwrap();
+    assert_eq!(v["data"]["spool_full"], dropped, "{v}");
 }
