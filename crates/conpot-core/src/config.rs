@@ -146,6 +146,9 @@ pub struct Config {
     pub sinks: Vec<SinkTable>,
     /// Whom the sensor runs as once its sockets are bound.
     pub daemon: Daemon,
+    /// Where the Prometheus metrics endpoint listens (`[metrics] listen`, `host:port`);
+    /// `None` (the default) serves none, since a honeypot should expose nothing it need not.
+    pub metrics_listen: Option<String>,
     /// Settings accepted but not acted on, for the operator to read.
     pub warnings: Vec<String>,
 }
@@ -158,6 +161,7 @@ impl Default for Config {
             session_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             public_ip: None,
+            metrics_listen: None,
             listen: ListenOverrides {
                 ipv6: true,
                 ..Default::default()
@@ -216,7 +220,10 @@ impl Config {
         let mut errs = Errors::default();
         let mut c = Config::default();
         let top = Table::new(file, "", &root);
-        top.deny_unknown(&["sensor", "session", "limits", "listen", "sinks", "daemon"], &mut errs);
+        top.deny_unknown(
+            &["sensor", "session", "limits", "listen", "sinks", "daemon", "metrics"],
+            &mut errs,
+        );
         if let Some(t) = top.table("daemon", false, &mut errs) {
             let t = Table::new(file, "daemon", t);
             t.deny_unknown(&["user", "group", "allow_root"], &mut errs);
@@ -224,6 +231,21 @@ impl Config {
             c.daemon.group = t.str("group", false, &mut errs).map(str::to_owned);
             if let Some(b) = t.bool("allow_root", &mut errs) {
                 c.daemon.allow_root = b;
+            }
+        }
+        if let Some(t) = top.table("metrics", false, &mut errs) {
+            let t = Table::new(file, "metrics", t);
+            t.deny_unknown(&["listen"], &mut errs);
+            if let Some(v) = t.str("listen", false, &mut errs) {
+                if v.parse::<std::net::SocketAddr>().is_ok() {
+                    c.metrics_listen = Some(v.to_owned());
+                } else {
+                    errs.push(
+                        file,
+                        "metrics.listen",
+                        format!("an address like 127.0.0.1:9464, found `{v}`"),
+                    );
+                }
             }
         }
         if let Some(t) = top.table("sensor", false, &mut errs) {
@@ -458,12 +480,76 @@ impl Config {
             }
             c.sinks.push(SinkTable::from_pairs(file, "syslog", &pairs));
         }
-        for s in ["hpfriends", "taxii"] {
-            if enabled(s, &mut errs) {
+        if enabled("hpfriends", &mut errs) {
+            // Conpot publishes its whole event record (our conpot-v1) to every channel.
+            let mut pairs = vec![
+                ("type", toml::Value::from("hpfeeds")),
+                ("format", "conpot-v1".into()),
+                (
+                    "host",
+                    get("hpfriends", "host").unwrap_or("hpfriends.honeycloud.net").into(),
+                ),
+                ("ident", get("hpfriends", "ident").unwrap_or_default().into()),
+                ("secret", get("hpfriends", "secret").unwrap_or_default().into()),
+            ];
+            let port = get("hpfriends", "port").unwrap_or("20000");
+            match port.parse::<u16>() {
+                Ok(p) => pairs.push(("port", i64::from(p).into())),
+                Err(_) => errs.push(file, "hpfriends.port", format!("a port number, found `{port}`")),
+            }
+            let channels = get("hpfriends", "channels").unwrap_or("[\"conpot.events\"]");
+            match python_str_list(channels) {
+                Some(list) => pairs.push((
+                    "channels",
+                    toml::Value::Array(list.into_iter().map(toml::Value::from).collect()),
+                )),
+                None => errs.push(
+                    file,
+                    "hpfriends.channels",
+                    format!("a list of quoted channel names like [\"conpot.events\"], found `{channels}`"),
+                ),
+            }
+            c.sinks.push(SinkTable::from_pairs(file, "hpfriends", &pairs));
+        }
+        if enabled("taxii", &mut errs) {
+            // Conpot posted STIX 1 to a TAXII 1.1 inbox; we post STIX 2.1 to a TAXII 2.1
+            // collection, so inbox_path names the collection (`/<api-root>/collections/<id>/`).
+            let https = match get("taxii", "use_https").map(|v| (v, parse_bool(v))) {
+                None => false,
+                Some((_, Some(b))) => b,
+                Some((v, None)) => {
+                    errs.push(file, "taxii.use_https", format!("a boolean (True/False), found `{v}`"));
+                    false
+                }
+            };
+            let host = get("taxii", "host").unwrap_or("localhost");
+            let port = get("taxii", "port").unwrap_or(if https { "443" } else { "80" });
+            if port.parse::<u16>().is_err() {
+                errs.push(file, "taxii.port", format!("a port number, found `{port}`"));
+            }
+            let path = get("taxii", "inbox_path").unwrap_or("/");
+            if path.contains("/services/inbox") {
                 c.warnings.push(format!(
-                    "{file}: [{s}] is enabled but this sink is not available yet; its events go to the other sinks only"
+                    "{file}: [taxii] inbox_path `{path}` looks like a TAXII 1.1 inbox; conpot-rs posts to a TAXII 2.1 collection (`/<api-root>/collections/<id>/`)"
                 ));
             }
+            let scheme = if https { "https" } else { "http" };
+            let path = if path.starts_with('/') {
+                path.to_owned()
+            } else {
+                format!("/{path}")
+            };
+            let mut pairs = vec![
+                ("type", toml::Value::from("taxii")),
+                ("format", "stix".into()),
+                ("url", format!("{scheme}://{host}:{port}{path}").into()),
+            ];
+            for k in ["username", "password", "ca_file"] {
+                if let Some(v) = get("taxii", k) {
+                    pairs.push((k, v.into()));
+                }
+            }
+            c.sinks.push(SinkTable::from_pairs(file, "taxii", &pairs));
         }
         if enabled("fetch_public_ip", &mut errs) {
             c.warnings.push(format!(
@@ -477,6 +563,25 @@ impl Config {
         }
         if errs.is_empty() { Ok(c) } else { Err(errs.0) }
     }
+}
+
+/// The strings of a Python list literal such as Conpot's `channels = ["conpot.events", ]`
+/// (quotes single or double, a trailing comma allowed); `None` when it is not one.
+fn python_str_list(v: &str) -> Option<Vec<String>> {
+    let inner = v.trim().strip_prefix('[')?.strip_suffix(']')?;
+    let mut out = Vec::new();
+    for item in inner.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let unq = item
+            .strip_prefix('"')
+            .and_then(|r| r.strip_suffix('"'))
+            .or_else(|| item.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')))?;
+        out.push(unq.to_owned());
+    }
+    Some(out)
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -549,6 +654,41 @@ mod tests {
         assert_eq!(parse_ini(text)["syslog"]["socket"], "dev");
         let bad = Config::from_conpot_ini("t.cfg", "[json]\nenabled = maybe\n").unwrap_err();
         assert_eq!(bad[0].key, "json.enabled");
+    }
+
+    #[test]
+    fn conpot_ini_hpfriends_and_taxii_sections_become_sinks() {
+        let text = "[hpfriends]\nenabled = True\nhost = 127.0.0.1\nport = 20001\nident = 3Ykf9Znv\nsecret = 4nFRhpm44QkG9cvD\nchannels = [\"conpot.events\", 'other', ]\n[taxii]\nenabled = True\nhost = taxii.example\nport = 8443\ninbox_path = /api1/collections/c1/\nuse_https = True\nusername = u\n";
+        let c = Config::from_conpot_ini("t.cfg", text).unwrap();
+        let h = &c.sinks[0];
+        assert_eq!(h.str("type"), Some("hpfeeds"));
+        assert_eq!(h.str("format"), Some("conpot-v1"));
+        assert_eq!(h.str("ident"), Some("3Ykf9Znv"));
+        assert_eq!(h.table.get("port").and_then(toml::Value::as_integer), Some(20001));
+        let chans: Vec<&str> = h.table["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(chans, ["conpot.events", "other"]);
+        let t = &c.sinks[1];
+        assert_eq!(t.str("type"), Some("taxii"));
+        assert_eq!(t.str("url"), Some("https://taxii.example:8443/api1/collections/c1/"));
+        assert_eq!(t.str("username"), Some("u"));
+        let bad =
+            Config::from_conpot_ini("t.cfg", "[hpfriends]\nenabled = True\nchannels = conpot.events\n").unwrap_err();
+        assert_eq!(bad[0].key, "hpfriends.channels");
+        let old = Config::from_conpot_ini(
+            "t.cfg",
+            "[taxii]\nenabled = True\ninbox_path = /services/inbox/default/\n",
+        )
+        .unwrap();
+        assert!(
+            old.warnings.iter().any(|w| w.contains("TAXII 1.1")),
+            "{:?}",
+            old.warnings
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Events per second one sink takes on this machine: `cargo run --release -p conpot-sinks
-//! --example sink_rate -- TYPE=jsonl|sqlite|postgresql|nats [URL] [EVENTS]`. Publishes Modbus
+//! --example sink_rate -- TYPE=jsonl|sqlite|postgresql|nats|hpfeeds|hpfeeds-confirm [URL] [EVENTS]`
+//! (hpfeeds: URL is the broker's `host:port`, ident `conpot` as tests/servers/start makes it). Publishes Modbus
 //! request events as fast as the queue takes them (the producer waits when the queue is
 //! full rather than dropping, so the figure is the sink's, not the bus's) and reports the
 //! rate once the sink has delivered the last one.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -25,6 +26,15 @@ fn main() {
     match kind {
         "jsonl" => pairs.push(("path", dir.join("e.jsonl").display().to_string().into())),
         "sqlite" => pairs.push(("path", dir.join("e.db").display().to_string().into())),
+        "hpfeeds" | "hpfeeds-confirm" => {
+            let (host, port) = url.rsplit_once(':').expect("hpfeeds takes host:port");
+            pairs[0] = ("type", "hpfeeds".into());
+            pairs.push(("host", host.into()));
+            pairs.push(("port", port.parse::<i64>().expect("a port").into()));
+            pairs.push(("ident", "conpot".into()));
+            pairs.push(("secret", "conpot-secret".into()));
+            pairs.push(("confirm", (kind == "hpfeeds-confirm").into()));
+        }
         _ => pairs.push(("url", url.into())),
     }
     pairs.push(("batch", 2000.into()));
@@ -62,7 +72,8 @@ fn main() {
             bus.publish(make(published));
             published += 1;
         }
-        // Below one source's share of the queue (all these events come from one address).
+        // Below one source's share of the queue (all these events come from one address) and
+        // well under its byte bound.
         while bus.backlog() > 4_000 {
             std::thread::sleep(std::time::Duration::from_micros(200));
         }

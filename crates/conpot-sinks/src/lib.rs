@@ -1,5 +1,6 @@
-//! Event sinks of conpot-rs: encoders (native, conpot-legacy, conpot-v1, ecs, text) apart
-//! from transports (JSON-lines file, SQLite, PostgreSQL, syslog, NATS JetStream, the text log). The sink
+//! Event sinks of conpot-rs: encoders (native, conpot-legacy, conpot-v1, ecs, text, stix)
+//! apart from transports (JSON-lines file, SQLite, PostgreSQL, syslog over UDP, TCP or TLS,
+//! NATS JetStream, hpfeeds, TAXII 2.1, the text log). The sink
 //! configuration is read here from the raw `[[sinks]]` tables the core keeps
 //! ([`spec::parse_all`]). Every sink runs the same [`runner::Runner`] on its own thread and
 //! bounded queue: batching, retry with back-off, a disk spool during outages, drops
@@ -8,6 +9,8 @@
 
 pub mod collect;
 pub mod encode;
+pub mod hpfeeds;
+pub mod http;
 pub mod jsonl;
 pub mod nats;
 pub mod postgres;
@@ -18,7 +21,9 @@ pub mod spool;
 pub mod sql;
 pub mod sqlite;
 pub mod syslog;
+pub mod taxii;
 pub mod textlog;
+pub mod tls;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -50,12 +55,27 @@ pub fn attach(
     reopen: Arc<AtomicU64>,
     state_dir: &Path,
 ) -> std::io::Result<(String, impl FnOnce() + Send + 'static)> {
+    attach_counted(spec, bus, capacity, origin, reopen, state_dir).map(|(name, job, _)| (name, job))
+}
+
+/// [`attach`], also returning the sink's own counters (delivered, failed, dropped by the
+/// spool and by the queue) for the metrics endpoint.
+pub fn attach_counted(
+    spec: &SinkSpec,
+    bus: &mut EventBus,
+    capacity: usize,
+    origin: Origin,
+    reopen: Arc<AtomicU64>,
+    state_dir: &Path,
+) -> std::io::Result<(String, impl FnOnce() + Send + 'static, Arc<runner::SinkStats>)> {
     let mut deliver: Box<dyn Deliver> = match &spec.transport {
         TransportSpec::JsonLines { path, rotate } => Box::new(jsonl::JsonLines::open(path)?.rotating(*rotate)),
         TransportSpec::Sqlite { path } => Box::new(sqlite::Sqlite::open(path)?),
         TransportSpec::Postgres { url } => Box::new(postgres::Postgres::new(url, &spec.name)?),
         TransportSpec::Syslog(s) => Box::new(syslog::Syslog::new(s.clone())?),
         TransportSpec::Nats(n) => Box::new(nats::Nats::new(n.clone(), &spec.name, &state_dir.join(CAPTURE_DIR))?),
+        TransportSpec::Hpfeeds(h) => Box::new(hpfeeds::Hpfeeds::new(h.clone())),
+        TransportSpec::Taxii(t) => Box::new(taxii::Taxii::new(t)?),
     };
     let spool = if spec.delivery.spool_bytes > 0 {
         Some(spool::Spool::open(
@@ -67,7 +87,12 @@ pub fn attach(
         None
     };
     let rx = bus.add_sink(spec.name.clone(), capacity);
+    let stats = Arc::new(runner::SinkStats {
+        queue_dropped: Arc::clone(&rx.dropped),
+        ..Default::default()
+    });
     let runner = runner::Runner {
+        stats: Arc::clone(&stats),
         rx,
         origin,
         metrics: Arc::clone(bus.metrics()),
@@ -77,7 +102,7 @@ pub fn attach(
         spool,
         envelope: true,
     };
-    Ok((spec.name.clone(), move || runner.run(&mut *deliver)))
+    Ok((spec.name.clone(), move || runner.run(&mut *deliver), stats))
 }
 
 /// Attaches the text log: every event as one readable line through `tracing` (so to stderr
@@ -92,6 +117,10 @@ pub fn attach_text_log(
     let name = textlog::NAME.to_owned();
     let rx = bus.add_sink(name.clone(), capacity);
     let runner = runner::Runner {
+        stats: Arc::new(runner::SinkStats {
+            queue_dropped: Arc::clone(&rx.dropped),
+            ..Default::default()
+        }),
         rx,
         origin,
         metrics: Arc::clone(bus.metrics()),

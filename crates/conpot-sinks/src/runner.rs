@@ -52,6 +52,19 @@ pub trait Deliver: Send {
     }
 }
 
+/// One sink's own counters, for the metrics endpoint: shared with whoever attached it.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    /// Records the destination took.
+    pub delivered: AtomicU64,
+    /// Records given up after a failed delivery, or not encodable.
+    pub failed: AtomicU64,
+    /// Records the full spool could not take.
+    pub spool_dropped: AtomicU64,
+    /// Events the full queue could not take (the queue's own counter).
+    pub queue_dropped: Arc<AtomicU64>,
+}
+
 /// What the runner needs besides the transport.
 pub struct Runner {
     /// The sink's queue.
@@ -70,6 +83,8 @@ pub struct Runner {
     pub spool: Option<Spool>,
     /// Whether records carry the envelope (set from the transport when the runner starts).
     pub envelope: bool,
+    /// This sink's counters.
+    pub stats: Arc<SinkStats>,
 }
 
 struct State {
@@ -208,6 +223,7 @@ impl Runner {
             Ok(r) => batch.push(r),
             Err(err) => {
                 Metrics::inc(&self.metrics.events_failed);
+                Metrics::inc(&self.stats.failed);
                 st.failed_total += 1;
                 st.failed_unreported += 1;
                 tracing::error!(sink = %self.rx.name, error = %err, "cannot encode an event");
@@ -267,7 +283,10 @@ impl Runner {
             return;
         }
         match deliver.deliver(&batch) {
-            Ok(()) => self.recovered(st),
+            Ok(()) => {
+                Metrics::add(&self.stats.delivered, batch.len() as u64);
+                self.recovered(st);
+            }
             Err(e) => {
                 let rest = batch.get(deliver.delivered_before_error()..).unwrap_or_default();
                 if self.spool.is_some() {
@@ -287,10 +306,12 @@ impl Runner {
                 Ok(true) => {}
                 Ok(false) => {
                     st.spool_dropped += 1;
+                    Metrics::inc(&self.stats.spool_dropped);
                     Metrics::inc(&self.metrics.events_dropped);
                 }
                 Err(e) => {
                     st.spool_dropped += 1;
+                    Metrics::inc(&self.stats.spool_dropped);
                     Metrics::inc(&self.metrics.events_dropped);
                     tracing::error!(sink = %self.rx.name, error = %e, "cannot write the spool");
                 }
@@ -316,6 +337,7 @@ impl Runner {
             };
             if damaged > 0 {
                 self.metrics.events_failed.fetch_add(damaged, Ordering::Relaxed);
+                Metrics::add(&self.stats.failed, damaged);
                 st.failed_total += damaged;
                 st.failed_unreported += damaged;
             }
@@ -326,6 +348,7 @@ impl Runner {
             };
             match sent {
                 Ok(()) => {
+                    Metrics::add(&self.stats.delivered, records.len() as u64);
                     if let Err(e) = spool.commit(pos) {
                         tracing::error!(sink = %self.rx.name, error = %e, "cannot update the spool");
                     }
@@ -360,6 +383,7 @@ impl Runner {
     fn failed(&self, st: &mut State, lost: u64, e: &io::Error) {
         if lost > 0 {
             self.metrics.events_failed.fetch_add(lost, Ordering::Relaxed);
+            Metrics::add(&self.stats.failed, lost);
             st.failed_total += lost;
             st.failed_unreported += lost;
         }

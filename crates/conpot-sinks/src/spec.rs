@@ -35,6 +35,8 @@ pub enum SyslogProtocol {
     Tcp,
     /// Datagrams to a local socket such as `/dev/log`.
     Unix,
+    /// TLS over TCP with octet-counting framing (RFC 5425).
+    Tls,
 }
 
 /// The syslog message format.
@@ -67,6 +69,41 @@ pub struct SyslogSpec {
     pub app_name: String,
     /// Longest message sent; longer ones are cut.
     pub max_message: usize,
+    /// CA certificates (PEM) the TLS receiver's certificate must chain to (`None`: the
+    /// system's roots).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// An hpfeeds broker (Conpot's `[hpfriends]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HpfeedsSpec {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Ident (the broker's user name).
+    pub ident: String,
+    /// Secret of the ident.
+    pub secret: String,
+    /// Channels every record is published to.
+    pub channels: Vec<String>,
+    /// Wait for the broker to send each batch's last record back on the first channel
+    /// (the ident needs to be allowed to subscribe there) before counting it delivered.
+    pub confirm: bool,
+}
+
+/// A TAXII 2.1 collection (Conpot's `[taxii]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaxiiSpec {
+    /// The collection's objects endpoint
+    /// (`http(s)://host:port/<api-root>/collections/<id>/objects/`).
+    pub url: String,
+    /// User for HTTP basic authentication.
+    pub username: Option<String>,
+    /// Password for HTTP basic authentication.
+    pub password: Option<String>,
+    /// CA certificates (PEM) for an `https` server (`None`: the system's roots).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// When a JSON-lines file is rotated: renamed to `<path>.1` (older ones shifted to `.2`,
@@ -105,6 +142,10 @@ pub enum TransportSpec {
     Syslog(SyslogSpec),
     /// A NATS JetStream stream.
     Nats(crate::nats::NatsSpec),
+    /// An hpfeeds broker.
+    Hpfeeds(HpfeedsSpec),
+    /// A TAXII 2.1 collection.
+    Taxii(TaxiiSpec),
 }
 
 /// One sink, read and checked.
@@ -179,7 +220,10 @@ impl SinkSpec {
                 SyslogProtocol::Unix => format!("syslog {}", s.path.display()),
                 SyslogProtocol::Udp => format!("syslog udp {}:{}", s.host, s.port),
                 SyslogProtocol::Tcp => format!("syslog tcp {}:{}", s.host, s.port),
+                SyslogProtocol::Tls => format!("syslog tls {}:{}", s.host, s.port),
             },
+            TransportSpec::Hpfeeds(h) => format!("hpfeeds {}:{}", h.host, h.port),
+            TransportSpec::Taxii(t) => format!("taxii {}", t.url),
         }
     }
 
@@ -205,7 +249,11 @@ impl SinkSpec {
             "retry_min_ms",
             "retry_max_ms",
         ];
-        let f = t.str("format", false, errs).unwrap_or("native");
+        let kind = t.str("type", true, errs)?;
+        // A TAXII collection takes STIX objects only: that is its default format.
+        let f = t
+            .str("format", false, errs)
+            .unwrap_or(if kind == "taxii" { "stix" } else { "native" });
         let encoder = Encoder::parse(f).unwrap_or_else(|| {
             let names: Vec<&str> = Encoder::ALL.iter().map(|e| e.name()).collect();
             errs.push(
@@ -215,7 +263,6 @@ impl SinkSpec {
             );
             Encoder::Native
         });
-        let kind = t.str("type", true, errs)?;
         let (transport, extra, network): (TransportSpec, &[&str], bool) = match kind {
             "jsonl" => (
                 TransportSpec::JsonLines {
@@ -247,7 +294,7 @@ impl SinkSpec {
             ),
             "syslog" => {
                 let s = Self::syslog(&t, errs)?;
-                let net = s.protocol == SyslogProtocol::Tcp;
+                let net = matches!(s.protocol, SyslogProtocol::Tcp | SyslogProtocol::Tls);
                 (
                     TransportSpec::Syslog(s),
                     &[
@@ -260,6 +307,7 @@ impl SinkSpec {
                         "severity",
                         "app_name",
                         "max_message",
+                        "ca_file",
                     ],
                     net,
                 )
@@ -284,11 +332,43 @@ impl SinkSpec {
                 ],
                 true,
             ),
+            "hpfeeds" => (
+                TransportSpec::Hpfeeds(Self::hpfeeds(&t, errs)?),
+                &["host", "port", "ident", "secret", "channels", "confirm"],
+                true,
+            ),
+            "taxii" => {
+                let url = t.str("url", true, errs)?;
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    errs.push(
+                        file,
+                        &t.key("url"),
+                        format!("an http:// or https:// URL, found \"{url}\""),
+                    );
+                }
+                let url = if url.ends_with("/objects/") {
+                    url.to_owned()
+                } else {
+                    format!("{}/objects/", url.trim_end_matches('/'))
+                };
+                (
+                    TransportSpec::Taxii(TaxiiSpec {
+                        url,
+                        username: t.str("username", false, errs).map(str::to_owned),
+                        password: t.str("password", false, errs).map(str::to_owned),
+                        ca_file: t.str("ca_file", false, errs).map(PathBuf::from),
+                    }),
+                    &["url", "username", "password", "ca_file"],
+                    true,
+                )
+            }
             other => {
                 errs.push(
                     file,
                     &t.key("type"),
-                    format!("a supported sink type (jsonl, sqlite, postgresql, syslog, nats), found \"{other}\""),
+                    format!(
+                        "a supported sink type (jsonl, sqlite, postgresql, syslog, nats, hpfeeds, taxii), found \"{other}\""
+                    ),
                 );
                 return None;
             }
@@ -301,6 +381,12 @@ impl SinkSpec {
                 &t.key("format"),
                 "a JSON encoder (databases store JSON documents)",
             );
+        }
+        if matches!(transport, TransportSpec::Taxii(_)) && encoder != Encoder::Stix {
+            errs.push(file, &t.key("format"), "stix (a TAXII collection holds STIX objects)");
+        }
+        if matches!(transport, TransportSpec::Hpfeeds(_)) && !encoder.is_json() {
+            errs.push(file, &t.key("format"), "a JSON encoder (hpfeeds subscribers read JSON)");
         }
         let default_spool: u64 = if network { 64 << 20 } else { 0 };
         let ms = |k: &str, d: u64, errs: &mut Errors| {
@@ -402,8 +488,13 @@ impl SinkSpec {
             "udp" => SyslogProtocol::Udp,
             "tcp" => SyslogProtocol::Tcp,
             "unix" => SyslogProtocol::Unix,
+            "tls" => SyslogProtocol::Tls,
             other => {
-                errs.push(file, &t.key("protocol"), format!("udp, tcp or unix, found \"{other}\""));
+                errs.push(
+                    file,
+                    &t.key("protocol"),
+                    format!("udp, tcp, tls or unix, found \"{other}\""),
+                );
                 return None;
             }
         };
@@ -456,7 +547,9 @@ impl SinkSpec {
             ),
             _ => (
                 t.str("host", false, errs).unwrap_or("localhost").to_owned(),
-                t.int("port", 1, 65535, false, errs).unwrap_or(514) as u16,
+                // RFC 5425 assigns port 6514 to syslog over TLS.
+                t.int("port", 1, 65535, false, errs)
+                    .unwrap_or(if protocol == SyslogProtocol::Tls { 6514 } else { 514 }) as u16,
                 PathBuf::new(),
             ),
         };
@@ -470,6 +563,49 @@ impl SinkSpec {
             severity,
             app_name,
             max_message: t.int("max_message", 480, 1 << 20, false, errs).unwrap_or(8192) as usize,
+            ca_file: t.str("ca_file", false, errs).map(PathBuf::from),
+        })
+    }
+
+    fn hpfeeds(t: &Table<'_>, errs: &mut Errors) -> Option<HpfeedsSpec> {
+        let file = t.file;
+        let word = |k: &str, errs: &mut Errors| {
+            let v = t.str(k, true, errs)?;
+            if v.is_empty() || v.len() > 255 {
+                errs.push(file, &t.key(k), "1 to 255 bytes (hpfeeds sends its length in one byte)");
+            }
+            Some(v.to_owned())
+        };
+        let ident = word("ident", errs);
+        let secret = t.str("secret", true, errs).map(str::to_owned);
+        let mut channels = Vec::new();
+        match t.get("channels") {
+            Some(toml::Value::String(c)) => channels.push(c.clone()),
+            Some(toml::Value::Array(a)) => {
+                for v in a {
+                    match v.as_str() {
+                        Some(c) if !c.is_empty() && c.len() <= 255 => channels.push(c.to_owned()),
+                        _ => errs.push(file, &t.key("channels"), "channel names of 1 to 255 bytes"),
+                    }
+                }
+            }
+            None => channels.push("conpot.events".to_owned()),
+            Some(other) => errs.push(
+                file,
+                &t.key("channels"),
+                format!("a list of channel names, found {}", other.type_str()),
+            ),
+        }
+        if channels.is_empty() {
+            errs.push(file, &t.key("channels"), "at least one channel");
+        }
+        Some(HpfeedsSpec {
+            host: t.str("host", true, errs)?.to_owned(),
+            port: t.int("port", 1, 65535, false, errs).unwrap_or(20000) as u16,
+            ident: ident?,
+            secret: secret?,
+            channels,
+            confirm: t.bool("confirm", errs).unwrap_or(false),
         })
     }
 }

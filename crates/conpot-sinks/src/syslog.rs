@@ -1,17 +1,19 @@
 //! The syslog transport (Conpot's `[syslog]`): RFC 5424 messages carrying the event's
 //! envelope as structured data, or the BSD form (RFC 3164) Conpot's Python handler sends;
-//! over UDP (one datagram each), TCP with octet-counting framing (RFC 6587), or a local
-//! datagram socket such as `/dev/log`.
+//! over UDP (one datagram each), TCP with octet-counting framing (RFC 6587), TLS with the
+//! same framing (RFC 5425), or a local datagram socket such as `/dev/log`.
 
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use conpot_core::time::Civil;
 
 use crate::record::Record;
 use crate::spec::{SyslogFormat, SyslogProtocol, SyslogSpec};
+use crate::tls::{self, TlsStream};
 
 /// The SD-ID of our structured data. 32473 is the private enterprise number RFC 5612
 /// reserves for documentation; a deployment that owns a number can filter on the name.
@@ -112,6 +114,7 @@ pub fn message(spec: &SyslogSpec, r: &Record) -> String {
 enum Socket {
     Udp(UdpSocket),
     Tcp(TcpStream),
+    Tls(Box<TlsStream>),
     Unix(UnixDatagram),
 }
 
@@ -120,6 +123,7 @@ pub struct Syslog {
     spec: SyslogSpec,
     socket: Option<Socket>,
     out: Vec<u8>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for Syslog {
@@ -129,12 +133,19 @@ impl std::fmt::Debug for Syslog {
 }
 
 impl Syslog {
-    /// A sender to `spec`'s destination; the socket is made on the first batch.
+    /// A sender to `spec`'s destination; the socket is made on the first batch (the TLS
+    /// trust roots are read now, so a bad CA file stops the start).
     pub fn new(spec: SyslogSpec) -> io::Result<Syslog> {
+        let tls = if spec.protocol == SyslogProtocol::Tls {
+            Some(tls::client_config(spec.ca_file.as_deref())?)
+        } else {
+            None
+        };
         Ok(Syslog {
             spec,
             socket: None,
             out: Vec::new(),
+            tls,
         })
     }
 
@@ -146,7 +157,7 @@ impl Syslog {
                 sock.connect(&s.path)?;
                 Ok(Socket::Unix(sock))
             }
-            SyslogProtocol::Udp | SyslogProtocol::Tcp => {
+            SyslogProtocol::Udp | SyslogProtocol::Tcp | SyslogProtocol::Tls => {
                 let addr = (s.host.as_str(), s.port)
                     .to_socket_addrs()?
                     .next()
@@ -164,7 +175,13 @@ impl Syslog {
                     let sock = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
                     sock.set_write_timeout(Some(Duration::from_secs(5)))?;
                     sock.set_nodelay(true)?;
-                    Ok(Socket::Tcp(sock))
+                    match &self.tls {
+                        Some(config) => {
+                            sock.set_read_timeout(Some(Duration::from_secs(5)))?;
+                            Ok(Socket::Tls(Box::new(tls::connect(config, &s.host, sock)?)))
+                        }
+                        None => Ok(Socket::Tcp(sock)),
+                    }
                 }
             }
         }
@@ -185,15 +202,35 @@ impl Syslog {
         gone || stream.set_nonblocking(false).is_err()
     }
 
+    /// The batch with octet-counting framing, in `self.out`.
+    fn framed(&mut self, batch: &[Record]) {
+        self.out.clear();
+        for r in batch {
+            let m = message(&self.spec, r);
+            self.out.extend_from_slice(format!("{} ", m.len()).as_bytes());
+            self.out.extend_from_slice(m.as_bytes());
+        }
+    }
+
+    /// Whether the receiver sent anything on `stream` (without taking it).
+    fn readable(stream: &TcpStream) -> bool {
+        let mut b = [0u8; 1];
+        if stream.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let got = matches!(stream.peek(&mut b), Ok(n) if n > 0);
+        got || stream.set_nonblocking(false).is_err()
+    }
+
     fn send(&mut self, socket: &mut Socket, batch: &[Record]) -> io::Result<()> {
         match socket {
             Socket::Tcp(stream) => {
-                self.out.clear();
-                for r in batch {
-                    let m = message(&self.spec, r);
-                    self.out.extend_from_slice(format!("{} ", m.len()).as_bytes());
-                    self.out.extend_from_slice(m.as_bytes());
-                }
+                self.framed(batch);
+                stream.write_all(&self.out)?;
+                stream.flush()
+            }
+            Socket::Tls(stream) => {
+                self.framed(batch);
                 stream.write_all(&self.out)?;
                 stream.flush()
             }
@@ -217,6 +254,9 @@ impl crate::Deliver for Syslog {
     fn deliver(&mut self, batch: &[Record]) -> io::Result<()> {
         let mut socket = match self.socket.take() {
             Some(Socket::Tcp(s)) if Self::closed(&s) => self.connect()?,
+            // A receiver sends nothing over syslog-TLS but its close_notify alert: anything
+            // to read means the session is ending.
+            Some(Socket::Tls(s)) if Self::closed(&s.sock) || Self::readable(&s.sock) => self.connect()?,
             Some(s) => s,
             None => self.connect()?,
         };
@@ -266,6 +306,7 @@ mod tests {
             severity: 6,
             app_name: "conpot".into(),
             max_message: 8192,
+            ca_file: None,
         }
     }
 

@@ -142,9 +142,15 @@ fn every_json_encoder_escapes_what_could_disguise_a_line() {
     let mut d = conpot_core::event::EventDraft::new("modbus.request");
     d.body.request = Some(serde_json::json!({"name": "evil\u{202e}txt.exe\u{85}"}));
     let e = conpot_core::event::Event::stamp(&o, &s, d, std::time::SystemTime::now());
+    // STIX carries no decoded request: a captured file's name is its attacker-given text.
+    let f = conpot_core::event::EventDraft::new("file.upload")
+        .with("name", "evil\u{202e}txt.exe\u{85}")
+        .with("sha256", "ab".repeat(32));
+    let upload = conpot_core::event::Event::stamp(&o, &s, f, std::time::SystemTime::now());
     for enc in Encoder::ALL.into_iter().filter(|e| e.is_json()) {
         let mut out = Vec::new();
-        enc.encode(&e, &mut out).unwrap();
+        let ev = if enc == Encoder::Stix { &upload } else { &e };
+        enc.encode(ev, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains('\u{202e}') && !text.contains('\u{85}'), "{enc}: {text}");
         assert!(text.contains(r"evil\u202etxt.exe\u0085"), "{enc}: {text}");

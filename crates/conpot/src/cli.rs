@@ -90,6 +90,11 @@ pub enum Command {
     /// JSON lines, acknowledging each batch only after the write commits.
     Collect(CollectArgs),
     // --- end conpot collect ---
+    /// Print the counters of a running sensor (from its `[metrics] listen` endpoint).
+    Status {
+        /// The endpoint's address (default: `[metrics] listen` of the -c configuration).
+        address: Option<String>,
+    },
 }
 
 // --- conpot collect (issue 12) ---

@@ -8,6 +8,7 @@ mod embedded;
 mod health;
 mod notify;
 mod privilege;
+mod prometheus;
 mod registry;
 mod run;
 mod serial_line;
@@ -32,6 +33,21 @@ fn main() {
             action: cli::TemplateAction::Check { path },
         }) => commands::check_template(path),
         Some(cli::Command::Collect(args)) => collect::main(args),
+        Some(cli::Command::Status { address }) => {
+            // The address given, else the one the configuration (-c) serves metrics on.
+            let from_config = || {
+                setup::load_config(cli.config.as_deref(), false)
+                    .ok()
+                    .and_then(|c| c.metrics_listen)
+            };
+            match address.clone().or_else(from_config) {
+                Some(a) => prometheus::status(&a),
+                None => {
+                    eprintln!("conpot status: give the metrics address, or -c the configuration with [metrics] listen");
+                    2
+                }
+            }
+        }
         None => start(cli),
     };
     std::process::exit(code);

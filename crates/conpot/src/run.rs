@@ -205,8 +205,9 @@ pub async fn run(
             return 1;
         }
     };
+    let mut sink_stats = Vec::new();
     for sink in &sinks {
-        match conpot_sinks::attach(
+        match conpot_sinks::attach_counted(
             sink,
             &mut bus,
             config.limits.event_queue,
@@ -214,8 +215,11 @@ pub async fn run(
             Arc::clone(&reopen),
             &config.state_dir,
         ) {
-            Ok((name, task)) => match spawn_sink(name, task) {
-                Ok(t) => sink_tasks.push(t),
+            Ok((name, task, stats)) => match spawn_sink(name.clone(), task) {
+                Ok(t) => {
+                    sink_tasks.push(t);
+                    sink_stats.push((name, stats));
+                }
                 Err(e) => {
                     tracing::error!("cannot start the sink thread: {e}");
                     return 1;
@@ -226,6 +230,31 @@ pub async fn run(
                 return 1;
             }
         }
+    }
+    // --- The Prometheus endpoint (`[metrics] listen`; off by default) ---
+    let mut metrics_listener = None;
+    if let Some(addr) = &config.metrics_listen {
+        let listener = match tokio::net::TcpListener::bind(addr.as_str()).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("cannot listen for metrics on {addr}: {e}");
+                return 1;
+            }
+        };
+        let exporter = crate::prometheus::Exporter::new(
+            Arc::clone(&metrics),
+            config.state_dir.join(conpot_sinks::SPOOL_DIR),
+            sink_stats,
+        );
+        let task = exporter.attach(&mut bus, config.limits.event_queue);
+        match spawn_sink("metrics".into(), task) {
+            Ok(t) => sink_tasks.push(t),
+            Err(e) => {
+                tracing::error!("cannot start the metrics thread: {e}");
+                return 1;
+            }
+        }
+        metrics_listener = Some((listener, exporter));
     }
     // Every event is also a line of the text log, as in Conpot's log (unless -q hides it).
     let text_log = tracing::enabled!(tracing::Level::INFO);
@@ -285,6 +314,12 @@ pub async fn run(
         let mut out = std::io::stdout().lock();
         for (name, transport, addr) in &listening {
             let _ = writeln!(out, "listening {name} {transport} {addr}");
+        }
+        if let Some((listener, exporter)) = metrics_listener.take() {
+            if let Ok(addr) = listener.local_addr() {
+                let _ = writeln!(out, "listening metrics tcp {addr}");
+            }
+            tokio::spawn(crate::prometheus::serve(listener, exporter));
         }
         let _ = out.flush();
     }

@@ -6,6 +6,7 @@ mod ecs;
 mod legacy;
 mod native;
 pub mod safe;
+pub mod stix;
 mod text;
 mod v1;
 
@@ -28,16 +29,19 @@ pub enum Encoder {
     Ecs,
     /// One readable line, as the text log shows events (not JSON).
     Text,
+    /// A STIX 2.1 bundle (observed-data, indicators, addresses and files), for TAXII.
+    Stix,
 }
 
 impl Encoder {
     /// Every encoder, for messages and tests.
-    pub const ALL: [Encoder; 5] = [
+    pub const ALL: [Encoder; 6] = [
         Encoder::Native,
         Encoder::ConpotLegacy,
         Encoder::ConpotV1,
         Encoder::Ecs,
         Encoder::Text,
+        Encoder::Stix,
     ];
 
     /// The name a configuration gives it.
@@ -48,6 +52,7 @@ impl Encoder {
             Encoder::ConpotV1 => "conpot-v1",
             Encoder::Ecs => "ecs",
             Encoder::Text => "text",
+            Encoder::Stix => "stix",
         }
     }
 
@@ -72,6 +77,7 @@ impl Encoder {
             Encoder::ConpotLegacy => safe::to_writer(out, &legacy::Legacy(event)),
             Encoder::ConpotV1 => safe::to_writer(out, &v1::value(event)),
             Encoder::Ecs => safe::to_writer(out, &ecs::value(event)),
+            Encoder::Stix => safe::to_writer(out, &stix::value(event)),
             Encoder::Text => {
                 let mut line = String::new();
                 text_line(event, &mut line);
