@@ -559,8 +559,8 @@ fn a_template_with_nothing_to_serve_is_an_error() {
     for (name, body, expected) in [
         (
             "unserved",
-            "[protocols.guardian_ast]\nport = 10001\n[protocols.proxy]\nport = 5020\n",
-            "this version serves none of the template's protocols (guardian_ast, proxy)",
+            "[protocols.guardian_ast]\nport = 10001\n[protocols.dnp3]\nport = 20000\n",
+            "this version serves none of the template's protocols (dnp3, guardian_ast)",
         ),
         ("none", "", "the template enables no protocol"),
         (
