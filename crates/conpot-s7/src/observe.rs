@@ -21,6 +21,8 @@ use crate::wire::{self, rosctr};
 const GROUP_SZL: u8 = 4;
 /// SZL subfunction: read.
 const SZL_READ: u8 = 1;
+/// Userdata method of answers and of a client's follow-ups.
+const METHOD_RESPONSE: u8 = 0x12;
 
 fn event(kind: &'static str, raw: &[u8]) -> EventDraft {
     let mut d = EventDraft::new(kind);
@@ -34,19 +36,42 @@ pub fn reference(pdu: &[u8]) -> Option<u16> {
     wire::pdu_ref(pdu)
 }
 
-/// Whether `pdu` is an answer (ACK, ACK_DATA, or a userdata response) rather than a
-/// request, so a proxy pairs it with the request of the same reference.
+/// Whether `pdu`, coming from the client, is an answer (ACK or ACK_DATA to a job of the
+/// CPU's own, as in a download) rather than a request.
 pub fn is_answer(pdu: &[u8]) -> bool {
-    match wire::s7(pdu) {
-        Ok(p) if matches!(p.rosctr, rosctr::ACK | rosctr::ACK_DATA) => true,
-        Ok(p) if p.rosctr == rosctr::USERDATA => userdata::parse_head(p.param).is_ok_and(|h| h.method == 0x12),
-        _ => false,
-    }
+    matches!(wire::s7(pdu), Ok(p) if matches!(p.rosctr, rosctr::ACK | rosctr::ACK_DATA))
+}
+
+/// Whether `pdu`, coming from the CPU, is a job of its own (download requests) rather than
+/// an answer.
+pub fn is_cpu_job(pdu: &[u8]) -> bool {
+    matches!(wire::s7(pdu), Ok(p) if p.rosctr == rosctr::JOB)
+}
+
+/// Whether a userdata request asks for the rest of a long answer (its method is the
+/// response method, as a client's follow-up is).
+pub fn is_follow_up(pdu: &[u8]) -> bool {
+    matches!(wire::s7(pdu), Ok(p) if p.rosctr == rosctr::USERDATA
+        && userdata::parse_head(p.param).is_ok_and(|h| h.method == METHOD_RESPONSE))
+}
+
+/// Whether a userdata answer says more data units follow (the client asks for them).
+pub fn continues(pdu: &[u8]) -> bool {
+    let Ok(p) = wire::s7(pdu) else { return false };
+    // Head (8 bytes), data unit reference, then the last-data-unit flag.
+    p.rosctr == rosctr::USERDATA && p.param.get(9).is_some_and(|&more| more != 0)
 }
 
 /// The event of one S7 PDU `request` (the whole PDU, as carried in COTP data) sent to a
 /// CPU, with the CPU's `response` PDU if one came.
 pub fn pdu_event(request: &[u8], response: Option<&[u8]>) -> EventDraft {
+    pdu_event_parts(request, response.as_slice())
+}
+
+/// [`pdu_event`] for an answer the CPU sent in parts (a long SZL answer continued on the
+/// client's follow-ups): the answer is the first part, its length that of all parts.
+pub fn pdu_event_parts(request: &[u8], parts: &[&[u8]]) -> EventDraft {
+    let response = parts.first().copied();
     let Ok(req) = wire::s7(request) else {
         let mut d = event("s7.malformed", request);
         d.body.error = Some("S7 header cannot be read".into());
@@ -58,7 +83,7 @@ pub fn pdu_event(request: &[u8], response: Option<&[u8]>) -> EventDraft {
         (rosctr::JOB, Some(function::SETUP)) => setup_event(request, req.param, resp.as_ref()),
         (rosctr::JOB, Some(function::READ_VAR)) => read_event(request, req.param, resp.as_ref()),
         (rosctr::JOB, Some(function::WRITE_VAR)) => write_event(request, req.param, req.data, resp.as_ref()),
-        (rosctr::USERDATA, _) => szl_event(request, req.param, req.data, resp.as_ref()),
+        (rosctr::USERDATA, _) => szl_event(request, req.param, req.data, parts),
         _ => None,
     };
     built.unwrap_or_else(|| {
@@ -187,7 +212,7 @@ fn write_event(raw: &[u8], param: &[u8], data: &[u8], resp: Option<&wire::S7Pdu<
     Some(d)
 }
 
-fn szl_event(raw: &[u8], param: &[u8], data: &[u8], resp: Option<&wire::S7Pdu<'_>>) -> Option<EventDraft> {
+fn szl_event(raw: &[u8], param: &[u8], data: &[u8], parts: &[&[u8]]) -> Option<EventDraft> {
     let head = userdata::parse_head(param).ok()?;
     if head.group != GROUP_SZL || head.sub != SZL_READ {
         return None;
@@ -197,7 +222,8 @@ fn szl_event(raw: &[u8], param: &[u8], data: &[u8], resp: Option<&wire::S7Pdu<'_
     let (id, index) = (r.u16_be().ok()?, r.u16_be().ok()?);
     let mut d = event("s7.szl_read", raw);
     d.body.request = Some(json!({"szl_id": format!("{id:#06x}"), "index": format!("{index:#06x}")}));
-    d.body.response = resp.map(|a| {
+    let answers: Vec<wire::S7Pdu<'_>> = parts.iter().filter_map(|p| wire::s7(p).ok()).collect();
+    d.body.response = answers.first().map(|a| {
         // The answer's parameter ends with the error code (zero when the list came).
         let error = a
             .param
@@ -205,8 +231,12 @@ fn szl_event(raw: &[u8], param: &[u8], data: &[u8], resp: Option<&wire::S7Pdu<'_
             .checked_sub(2)
             .and_then(|at| a.param.get(at..))
             .map_or(0, |b| b.iter().fold(0u16, |acc, &x| (acc << 8) | u16::from(x)));
-        match userdata::parse_payload(a.data) {
-            Ok(v) if error == 0 => json!({"length": v.len()}),
+        let lengths: Result<Vec<usize>, _> = answers
+            .iter()
+            .map(|a| userdata::parse_payload(a.data).map(<[u8]>::len))
+            .collect();
+        match lengths {
+            Ok(v) if error == 0 => json!({"length": v.iter().sum::<usize>()}),
             _ => json!({"error": format!("{error:#06x}")}),
         }
     });
@@ -230,6 +260,8 @@ mod tests {
         );
         assert_eq!(d.body.response, Some(json!({"pdu_size": 240, "max_amq": 1})));
         assert!(!is_answer(&req) && is_answer(&resp));
+        assert!(!is_cpu_job(&resp) && is_cpu_job(&req));
+        assert!(!continues(&resp) && !is_follow_up(&req));
         assert_eq!(reference(&req), Some(0));
     }
 

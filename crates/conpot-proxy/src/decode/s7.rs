@@ -23,12 +23,26 @@ struct Side {
     tsdu: Vec<u8>,
 }
 
+/// Parts of one long answer kept (each at most a PDU).
+pub const MAX_PARTS: usize = 64;
+
+/// A request on its way to the CPU.
+#[derive(Debug)]
+struct Asked {
+    reference: Option<u16>,
+    pdu: Vec<u8>,
+    /// A client's follow-up for the rest of a long answer.
+    follow_up: bool,
+}
+
 /// A relayed S7comm connection's decoder.
 #[derive(Debug, Default)]
 pub struct S7Decoder {
     to_upstream: Side,
     from_upstream: Side,
-    asked: VecDeque<(Option<u16>, Vec<u8>)>,
+    asked: VecDeque<Asked>,
+    /// A long answer in parts: the request and the parts so far.
+    continuing: Option<(Vec<u8>, Vec<Vec<u8>>)>,
 }
 
 impl S7Decoder {
@@ -85,24 +99,47 @@ impl S7Decoder {
             ));
         }
         let reference = observe::reference(&pdu);
-        if observe::is_answer(&pdu) {
-            let at = self.asked.iter().position(|(r, _)| *r == reference);
-            match at.and_then(|i| self.asked.remove(i)) {
-                Some((_, req)) => out.push(observe::pdu_event(&req, Some(&pdu))),
-                None => out.push(raw_event(dir, &pdu, Some("answer without a request"))),
+        match dir {
+            Direction::FromUpstream if observe::is_cpu_job(&pdu) => {
+                // A job of the CPU's own (a download request): logged as it comes.
+                out.push(observe::pdu_event(&pdu, None));
             }
-            return;
+            Direction::FromUpstream => {
+                let at = self.asked.iter().position(|a| a.reference == reference);
+                let Some(asked) = at.and_then(|i| self.asked.remove(i)) else {
+                    return out.push(raw_event(dir, &pdu, Some("answer without a request")));
+                };
+                let (request, mut parts) = match (asked.follow_up, self.continuing.take()) {
+                    (true, Some(c)) => c,
+                    // A follow-up after no long answer: logged on its own.
+                    (_, _) => (asked.pdu, Vec::new()),
+                };
+                if parts.len() < MAX_PARTS {
+                    parts.push(pdu);
+                }
+                let more = parts.last().is_some_and(|p| observe::continues(p));
+                if more {
+                    self.continuing = Some((request, parts));
+                } else {
+                    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+                    out.push(observe::pdu_event_parts(&request, &refs));
+                }
+            }
+            Direction::ToUpstream if observe::is_answer(&pdu) => out.push(observe::pdu_event(&pdu, None)),
+            Direction::ToUpstream => {
+                if self.asked.len() >= MAX_OUTSTANDING
+                    && let Some(old) = self.asked.pop_front()
+                {
+                    out.push(observe::pdu_event(&old.pdu, None));
+                }
+                let follow_up = self.continuing.is_some() && observe::is_follow_up(&pdu);
+                self.asked.push_back(Asked {
+                    reference,
+                    pdu,
+                    follow_up,
+                });
+            }
         }
-        if dir == Direction::FromUpstream {
-            // A job of the CPU's own (a download request): logged as it comes.
-            return out.push(observe::pdu_event(&pdu, None));
-        }
-        if self.asked.len() >= MAX_OUTSTANDING
-            && let Some((_, old)) = self.asked.pop_front()
-        {
-            out.push(observe::pdu_event(&old, None));
-        }
-        self.asked.push_back((reference, pdu));
     }
 
     fn frames(&mut self, dir: Direction, out: &mut Vec<EventDraft>) {
@@ -141,8 +178,14 @@ impl Decoder for S7Decoder {
     }
 
     fn finish(&mut self, out: &mut Vec<EventDraft>) {
-        for (_, req) in self.asked.drain(..) {
-            out.push(observe::pdu_event(&req, None));
+        if let Some((req, parts)) = self.continuing.take() {
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            out.push(observe::pdu_event_parts(&req, &refs));
+        }
+        for a in self.asked.drain(..) {
+            if !a.follow_up {
+                out.push(observe::pdu_event(&a.pdu, None));
+            }
         }
         for dir in [Direction::ToUpstream, Direction::FromUpstream] {
             let side = self.side(dir);
