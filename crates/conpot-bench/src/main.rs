@@ -5,11 +5,12 @@
 //! connection and idle memory), `telnet` (whole console sessions: login, three commands,
 //! logout), `rtu` (Modbus RTU over TCP to the serial device server), `ftp` (whole anonymous
 //! FTP sessions with a listing and a download), `tftp` (parallel TFTP downloads with
-//! options), and `suite` (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
+//! options), `proxy` (proxied Modbus against direct Modbus in one run), and `suite` (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
 //! Traffic goes to loopback only.
 
 mod load;
 mod proc_info;
+mod proxy;
 mod suite;
 mod transfer;
 mod udp;
@@ -235,6 +236,19 @@ enum Mode {
         #[arg(long, default_value = "127.0.0.1:5021")]
         listen: SocketAddr,
     },
+    /// Proxied Modbus against direct Modbus: a conpot device and a conpot proxy in front of
+    /// it, the same load on each in turn (exit 2 if the proxy keeps under 0.7 of the rate).
+    Proxy {
+        /// The conpot binary (build it with --release).
+        #[arg(long, default_value = "target/release/conpot")]
+        conpot: String,
+        /// Concurrent connections.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds per run (four runs).
+        #[arg(short, long, default_value_t = 5)]
+        duration: u64,
+    },
     /// Run every measurement against the bare responder and a conpot binary.
     Suite {
         /// The conpot binary (build it with --release).
@@ -419,6 +433,11 @@ fn main() {
                     1
                 }
             },
+            Mode::Proxy {
+                conpot,
+                connections,
+                duration,
+            } => proxy::run(&conpot, connections, Duration::from_secs(duration)).await,
             Mode::Suite { conpot, duration } => suite::run(&conpot, Duration::from_secs(duration)).await,
         }
     });
