@@ -248,6 +248,9 @@ enum Mode {
         /// Seconds per run (four runs).
         #[arg(short, long, default_value_t = 5)]
         duration: u64,
+        /// The device's response time in milliseconds (0: answers at once).
+        #[arg(long, default_value_t = 0)]
+        device_ms: u32,
     },
     /// Run every measurement against the bare responder and a conpot binary.
     Suite {
@@ -437,7 +440,8 @@ fn main() {
                 conpot,
                 connections,
                 duration,
-            } => proxy::run(&conpot, connections, Duration::from_secs(duration)).await,
+                device_ms,
+            } => proxy::run(&conpot, connections, Duration::from_secs(duration), device_ms).await,
             Mode::Suite { conpot, duration } => suite::run(&conpot, Duration::from_secs(duration)).await,
         }
     });

@@ -25,8 +25,10 @@ fn config(dir: &std::path::Path, name: &str) -> Result<std::path::PathBuf, Strin
 
 /// Runs the comparison with `connections` clients for `duration` per run; prints the
 /// rates and the ratio. Returns the exit code (1 on errors, 2 under [`MIN_RATIO`]).
-pub async fn run(conpot: &str, connections: usize, duration: Duration) -> i32 {
-    match measure(conpot, connections, duration).await {
+/// `device_ms`: the device's response time (0: the emulated device answers at once, so the
+/// proxy's own cost is all that is measured; a real PLC answers in milliseconds).
+pub async fn run(conpot: &str, connections: usize, duration: Duration, device_ms: u32) -> i32 {
+    match measure(conpot, connections, duration, device_ms).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("proxy bench: {e}");
@@ -35,15 +37,26 @@ pub async fn run(conpot: &str, connections: usize, duration: Duration) -> i32 {
     }
 }
 
-async fn measure(conpot: &str, connections: usize, duration: Duration) -> Result<i32, String> {
+async fn measure(conpot: &str, connections: usize, duration: Duration, device_ms: u32) -> Result<i32, String> {
     let dir = std::env::temp_dir().join(format!("conpot-bench-proxy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let conpot = std::fs::canonicalize(conpot).unwrap_or_else(|_| conpot.into());
 
+    // The embedded default persona, with the device's response time.
+    let device_template = dir.join("device-template");
+    std::fs::create_dir_all(&device_template).map_err(|e| e.to_string())?;
+    let text = include_str!("../../../templates/default/template.toml").replacen(
+        "[protocols.modbus]\n",
+        &format!("[protocols.modbus]\nresponse_time_ms = [{device_ms}, {device_ms}]\n"),
+        1,
+    );
+    std::fs::write(device_template.join("template.toml"), text).map_err(|e| e.to_string())?;
     let mut device = Command::new(&conpot);
     device.args([
         "-c",
         &config(&dir, "device")?.to_string_lossy(),
+        "-t",
+        &device_template.to_string_lossy(),
         "--listen-host",
         "127.0.0.1",
         "-q",
@@ -89,7 +102,7 @@ async fn measure(conpot: &str, connections: usize, duration: Duration) -> Result
     let _ = std::fs::remove_dir_all(&dir);
     let ratio = if direct > 0.0 { proxied / direct } else { 0.0 };
     println!(
-        "| Modbus read holding registers, {connections} connections | direct {:.0} req/s | proxied {:.0} req/s | ratio {ratio:.2} |",
+        "| Modbus read holding registers, {connections} connections, device {device_ms} ms | direct {:.0} req/s | proxied {:.0} req/s | ratio {ratio:.2} |",
         direct / 2.0,
         proxied / 2.0
     );

@@ -111,7 +111,51 @@ pub(super) fn import(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    const XML: &str = r#"<proxies enabled="True">
+    <proxy name="Kamstrup Channel A" host="0.0.0.0" port="1025">
+        <proxy_host>192.168.1.176</proxy_host><proxy_port>1025</proxy_port><decoder></decoder>
+    </proxy>
+    <proxy name="SSL proxy" host="127.0.0.1" port="1234" keyfile="ssl.key" certfile="ssl.crt">
+        <proxy_host>192.168.1.123</proxy_host><proxy_port>443</proxy_port><decoder/>
+    </proxy>
+    <proxy name="SSL proxy" host="0.0.0.0" port="1235"><proxy_host>10.0.0.1</proxy_host></proxy>
+</proxies>"#;
+
+    static FILES: &[(&str, &[u8])] = &[("proxy/proxy.xml", XML.as_bytes())];
+
+    #[test]
+    fn each_proxy_is_a_section_with_its_own_element() {
+        let (mut protocols, mut errs, mut warnings) = (BTreeMap::new(), Errors::default(), Vec::new());
+        import(&FileSource::Embedded(FILES), &mut protocols, &mut errs, &mut warnings);
+        assert!(errs.is_empty(), "{:?}", errs.0);
+        let names: Vec<&str> = protocols.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            ["proxy.kamstrup_channel_a", "proxy.ssl_proxy", "proxy.ssl_proxy_2"]
+        );
+        let ssl = &protocols["proxy.ssl_proxy"];
+        assert_eq!((ssl.host.as_str(), ssl.port, ssl.enabled), ("127.0.0.1", 1234, true));
+        match &ssl.body {
+            SectionBody::ConpotXml(x) => {
+                assert!(x.starts_with("<proxy name=\"SSL proxy\"") && x.ends_with("</proxy>") && x.contains("443"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(warnings.len(), 1, "the TLS proxy is relayed without termination");
+        // Disabled as a whole, and a bad port is named.
+        static OFF: &[(&str, &[u8])] = &[(
+            "proxy/proxy.xml",
+            b"<proxies enabled=\"False\"><proxy name=\"a\" port=\"x\"><proxy_host>1.2.3.4</proxy_host></proxy>\
+              <proxy name=\"b\" port=\"1\"><proxy_host>1.2.3.4</proxy_host></proxy></proxies>",
+        )];
+        let (mut protocols, mut errs) = (BTreeMap::new(), Errors::default());
+        import(&FileSource::Embedded(OFF), &mut protocols, &mut errs, &mut warnings);
+        assert!(errs.0.iter().any(|e| e.key.contains("@port")));
+        assert!(!protocols["proxy.b"].enabled);
+    }
 
     #[test]
     fn names_become_section_names() {
