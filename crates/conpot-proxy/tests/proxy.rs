@@ -153,6 +153,26 @@ fn upstream_failure_closes_the_client_with_an_event() {
 }
 
 #[test]
+fn a_request_held_when_the_upstream_fails_is_logged_unanswered() {
+    let (_svc, mut s) = session(DecoderKind::Modbus);
+    let mut out = Output::default();
+    s.on_open(t0(), &mut out);
+    s.on_input(&hex("000100000006ff0100000001"), t0(), &mut out);
+    out.clear();
+    s.on_io(
+        IoEvent::Failed {
+            channel: UPSTREAM,
+            reason: "connect",
+        },
+        t0(),
+        &mut out,
+    );
+    assert_eq!(types(&out), ["proxy.upstream", "modbus.request"]);
+    assert_eq!(out.events[1].body.response, Some(json!({"reply": "none"})));
+    assert_eq!(out.events[1].body.data.get("function_code"), Some(&json!(1)));
+}
+
+#[test]
 fn connect_and_idle_timeouts() {
     let (_svc, mut s) = session(DecoderKind::Raw);
     let mut out = Output::default();
