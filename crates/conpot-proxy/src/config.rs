@@ -89,7 +89,8 @@ fn from_toml(section: &ProtocolSection, file: &str, t: &toml::Table, errs: &mut 
         .int("max_connections", 1, 100_000, false, errs)
         .map_or(DEFAULT_MAX_CONNECTIONS, |n| n as usize);
     let connect_timeout = root
-        .int("connect_timeout_ms", 1, 60_000, false, errs)
+        // The listener gives up a connect after 10 s whatever is asked.
+        .int("connect_timeout_ms", 1, 10_000, false, errs)
         .map_or(DEFAULT_CONNECT_TIMEOUT, |ms| Duration::from_millis(ms as u64));
     let idle_timeout = root
         .int("idle_timeout_s", 1, 86_400, false, errs)

@@ -55,6 +55,7 @@ impl Drop for Slot {
 /// One client connection relayed to the upstream.
 pub struct ProxySession {
     config: Arc<ProxyConfig>,
+    /// Released when the session is dropped (the listener drops it when the connection ends).
     slot: Option<Slot>,
     link: Link,
     held: Vec<u8>,
@@ -246,12 +247,5 @@ impl Session for ProxySession {
             self.link = Link::Down;
         }
         self.finish(out);
-    }
-}
-
-impl Drop for ProxySession {
-    fn drop(&mut self) {
-        // The slot is released with the session.
-        self.slot.take();
     }
 }
