@@ -11,6 +11,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The tests run as root in CI; the sensor refuses that unless allowed (its privilege drop is
+# tested in test_privilege.py, which clears this).
+os.environ.setdefault("CONPOT_ALLOW_ROOT", "1")
+
 
 def conpot_bin():
     return os.environ.get("CONPOT_BIN", str(ROOT / "target" / "debug" / "conpot"))

@@ -18,11 +18,6 @@ def rss_mb(pid):
     return 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 8 open: since the sink runner of issue 12 replaced the JSON-lines loop, the peak is 85-105 MB "
-    "(under 80 MB before); the output bound still holds, the extra memory is not found yet",
-)
 def test_forty_clients_that_never_read_keep_the_process_small(conpot):
     port = conpot.ports["modbus"]
     stop = threading.Event()

@@ -1,7 +1,7 @@
 """The serial device server with real clients: pymodbus over RTU-over-TCP to the emulated
-slaves of the embedded `nport` template, a pymodbus serial RTU client on a pseudo-terminal
-(socat carrying the line to the TCP port), and the bridge to a pymodbus RTU serial slave on a
-socat pseudo-terminal."""
+slaves of the embedded `nport` template, the bridge to a TCP serial server (socat carrying a
+pseudo-terminal with a pymodbus RTU serial slave to a TCP port), and pyserial's RFC 2217
+client. The real serial lines conpot-rs opens itself are in test_serial_line.py."""
 
 import socket
 import subprocess
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from pymodbus import FramerType
-from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
 from conftest import Conpot
@@ -65,28 +65,6 @@ def test_pymodbus_rtu_over_tcp_reaches_the_emulated_slaves(nport):
     assert [e["data"]["unit_id"] for e in events[:4]] == [1, 2, 2, 9]
     assert all(e["data"]["framing"] == "rtu" for e in events)
     assert events[3]["data"]["slave_id"] is None and events[3]["response"] == {"reply": "none"}
-
-
-def test_pymodbus_serial_client_on_a_pty(nport, tmp_path):
-    # socat is the line adapter: a pseudo-terminal whose other side is the honeypot's port.
-    tty = tmp_path / "ttyRTU"
-    socat = subprocess.Popen(
-        ["socat", f"pty,raw,echo=0,link={tty}", f"tcp:127.0.0.1:{nport.ports['serial']}"],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_path(tty)
-        c = ModbusSerialClient(str(tty), framer=FramerType.RTU, baudrate=9600, timeout=2, retries=0)
-        assert c.connect()
-        flow = c.read_input_registers(0, count=8, device_id=2)
-        assert not flow.isError() and all(120 <= v <= 480 for v in flow.registers)
-        assert not c.write_coil(3, True, device_id=2).isError()
-        assert c.read_coils(0, count=8, device_id=2).bits[:4] == [False, False, False, True]
-        c.close()
-    finally:
-        socat.kill()
-        socat.wait()
-    assert wait_for(lambda: len(rtu_events(nport)) >= 3)
 
 
 def test_bridge_to_an_rtu_slave_on_a_pty(tmp_path):

@@ -286,3 +286,61 @@ def test_v3_account_from_the_shared_credential_store(conpot):
     args = ["-v3", "-u", "admin", "-l", "authPriv", "-a", "SHA", "-A", f"Siemens-{p['hostname']}", "-x", "AES", "-X", f"Simatic-{p['hostname']}"]
     out = snmp("snmpget", *args, [SYS_DESCR], port=conpot.ports["snmp"]).stdout
     assert p["order_code"] in out
+
+
+def test_getbulk_flood_cannot_amplify_the_log(tmp_path):
+    """Issue 8, finding 4: a GETBULK flood from one source. Answers over the budget are not
+    sent and not logged as answered: each logged request says whether its answer left, the
+    suppressed ones carry no response, the rest are summarised per second, and the log
+    grows far less than the flood (documented in docs/configuration.md)."""
+    conpot = Conpot(tmp_path)
+    port = conpot.ports["snmp"]
+    req = bytes.fromhex("302602010104067075626c6963a519020101020100020203e8300d300b06072b060102010101 0500".replace(" ", ""))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.setblocking(False)
+    sent = answers = 0
+    start = time.monotonic()
+    # Paced at 4,000 a second, so the socket buffer does not drop what the sensor must count.
+    while time.monotonic() - start < 3 and sent < 12_000:
+        if sent > (time.monotonic() - start) * 4_000:
+            time.sleep(0.001)
+        try:
+            s.sendto(req, ("127.0.0.1", port))
+            sent += 1
+        except BlockingIOError:
+            pass
+        try:
+            while True:
+                s.recv(65535)
+                answers += 1
+        except BlockingIOError:
+            pass
+    time.sleep(0.5)
+    assert conpot.stop() == 0
+    log_bytes = conpot.native.stat().st_size
+    events = conpot.events()
+    requests = [e for e in events if e["event_type"] == "snmp.request"]
+    summaries = [e for e in events if e["event_type"] == "udp.suppressed"]
+    assert sent > 5_000, sent
+    assert summaries, "the flood is summarised"
+    # Every datagram the sensor received (the kernel may drop some of the flood) is either
+    # logged or counted in a summary.
+    received = sum(e["data"]["datagrams"] for e in events if e["event_type"] == "session.close" and e["protocol"] == "snmp")
+    assert received > sent / 2, (received, sent)
+    assert sum(e["data"]["requests"] for e in summaries) + len(requests) == received
+    suppressed = [e for e in requests if e["data"].get("answer") == "suppressed"]
+    assert suppressed and all("response" not in e or e["response"] is None for e in suppressed)
+    answered = [e for e in requests if e["data"].get("answer") != "suppressed"]
+    # Only what left is logged as answered (slack for answers the client's socket dropped).
+    assert len(answered) <= answers * 1.03 + 5, (len(answered), answers)
+    # The log grows with the answers sent (at most the budget, 250 a second), never with
+    # the flood: past them, a few events a second (the first suppressed request in full, a
+    # summary) whatever the source sends.
+    assert len(answered) <= 250 * 5, len(answered)
+    lines = conpot.native.read_text().splitlines()
+    answered_ids = {e["event_id"] for e in answered}
+    answered_bytes = sum(len(l) + 1 for l, e in zip(lines, events) if e["event_id"] in answered_ids)
+    rest = log_bytes - answered_bytes
+    assert rest < 5 * 4 * 2048, (rest, len(suppressed), len(summaries))
+    assert rest < sent * len(req) / 20, (rest, sent)

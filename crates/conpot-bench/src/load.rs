@@ -1,5 +1,8 @@
 //! The load modes and the bare responder.
 
+// guardian (issue 15)
+pub mod guardian;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -583,6 +586,49 @@ pub async fn enip(target: SocketAddr, workers: usize, duration: Duration) -> Rep
                 return Err(std::io::Error::other("not an EtherNet/IP answer"));
             }
             Ok(())
+        },
+    )
+    .await
+}
+
+/// KMP GetRegister of registers 13, 1054 and 1024 to address 0x3F (as a Kamstrup reading
+/// head sends it: the stuffed 0x0D of register 13 included).
+const KMP_GET_REGISTER: [u8; 14] = [
+    0x80, 0x3F, 0x10, 0x03, 0x00, 0x1B, 0xF2, 0x04, 0x1E, 0x04, 0x00, 0xF6, 0x4D, 0x0D,
+];
+
+/// `connections` connections, each sending KMP GetRegister back to back for `duration`
+/// (run the meter with `response_time_ms = [0, 0]` to measure the server, not the delay).
+pub async fn kmp(target: SocketAddr, connections: usize, duration: Duration) -> Report {
+    sessions_persistent(
+        &format!("kmp get-register, {connections} connections"),
+        target,
+        connections,
+        duration,
+        |s| {
+            Box::pin(async move {
+                s.write_all(&KMP_GET_REGISTER).await?;
+                // A reply ends at its first 0x0D (stuffing escapes every other one).
+                let mut buf = [0u8; 256];
+                let mut got = 0;
+                loop {
+                    let n = s.read(buf.get_mut(got..).unwrap_or_default()).await?;
+                    if n == 0 {
+                        return Err(std::io::Error::other("closed"));
+                    }
+                    got += n;
+                    if buf.get(..got).is_some_and(|b| b.last() == Some(&0x0D)) {
+                        break;
+                    }
+                    if got >= buf.len() {
+                        return Err(std::io::Error::other("reply too long"));
+                    }
+                }
+                if buf.first() != Some(&0x40) {
+                    return Err(std::io::Error::other("not a KMP reply"));
+                }
+                Ok(())
+            })
         },
     )
     .await

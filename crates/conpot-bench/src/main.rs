@@ -3,7 +3,8 @@
 //! connections and measure the server's memory), `bare` (the reference responder: a
 //! fixed Modbus reply without parsing or logging), `startup` (time to first accepted
 //! connection and idle memory), `telnet` (whole console sessions: login, three commands,
-//! logout), `rtu` (Modbus RTU over TCP to the serial device server), `ftp` (whole anonymous
+//! logout), `rtu` (Modbus RTU over TCP to the serial device server), `kmp` (Kamstrup
+//! GetRegister on C connections), `ftp` (whole anonymous
 //! FTP sessions with a listing and a download), `tftp` (parallel TFTP downloads with
 //! options), `proxy` (proxied Modbus against direct Modbus in one run), and `suite` (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
 //! Traffic goes to loopback only.
@@ -114,6 +115,19 @@ enum Mode {
         /// Its password (the default template's is `Siemens-<hostname of the persona>`).
         #[arg(long)]
         password: String,
+    },
+    /// C connections, each sending Kamstrup KMP GetRegister requests back to back for D
+    /// seconds (kamstrup helper).
+    Kmp {
+        /// Meter address (loopback).
+        #[arg(long, default_value = "127.0.0.1:1025")]
+        target: SocketAddr,
+        /// Concurrent connections.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
     },
     /// C connections, each sending Modbus RTU-over-TCP requests back to back for D seconds.
     Rtu {
@@ -261,6 +275,20 @@ enum Mode {
         #[arg(short, long, default_value_t = 10)]
         duration: u64,
     },
+    // guardian (issue 15)
+    /// C connections, each asking the tank gauge for its inventory (`SOH I20100 LF`) back
+    /// to back for D seconds.
+    Guardian {
+        /// Server address (loopback).
+        #[arg(long, default_value = "127.0.0.1:10001")]
+        target: SocketAddr,
+        /// Concurrent connections.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds to run.
+        #[arg(short, long, default_value_t = 10)]
+        duration: u64,
+    },
 }
 
 fn main() {
@@ -335,6 +363,15 @@ fn main() {
                 let r = load::telnet(target, connections, Duration::from_secs(duration), user, password).await;
                 println!("{}", r.summary());
                 i32::from(r.errors > 0)
+            }
+            Mode::Kmp {
+                target,
+                connections,
+                duration,
+            } => {
+                let r = load::kmp(target, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
+                i32::from(r.errors > 0 || r.requests == 0)
             }
             Mode::Rtu {
                 target,
@@ -443,6 +480,16 @@ fn main() {
                 device_ms,
             } => proxy::run(&conpot, connections, Duration::from_secs(duration), device_ms).await,
             Mode::Suite { conpot, duration } => suite::run(&conpot, Duration::from_secs(duration)).await,
+            // guardian (issue 15)
+            Mode::Guardian {
+                target,
+                connections,
+                duration,
+            } => {
+                let r = load::guardian::inventory(target, connections, Duration::from_secs(duration)).await;
+                println!("{}", r.summary());
+                i32::from(r.errors > 0)
+            }
         }
     });
     std::process::exit(code);

@@ -130,6 +130,8 @@ pub async fn run(conpot: &str, duration: Duration) -> i32 {
 
     let conpot = std::fs::canonicalize(conpot).unwrap_or_else(|_| conpot.into());
     let mut cmd = Command::new(conpot);
+    // The load runs wherever the operator runs it, root included.
+    cmd.env("CONPOT_ALLOW_ROOT", "1");
     cmd.args([
         "-c",
         &config.to_string_lossy(),

@@ -45,8 +45,8 @@ pub struct QueueLimits {
 impl Default for QueueLimits {
     fn default() -> Self {
         QueueLimits {
-            events: 65_536,
-            bytes: 32 << 20,
+            events: 16_384,
+            bytes: 8 << 20,
             source_share: 25,
         }
     }

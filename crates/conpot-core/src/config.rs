@@ -63,7 +63,7 @@ impl Default for Limits {
             max_connections: 20_000,
             max_connections_per_ip: 256,
             max_buffer: 64 * 1024,
-            event_queue: 65_536,
+            event_queue: 16_384,
             raw_limit: 4096,
             max_capture: 1 << 20,
             capture_quota: 256 << 20,
@@ -76,7 +76,7 @@ impl Default for Limits {
             min_input_rate: 16,
             output_timeout: Duration::from_secs(10),
             field_limit: 1024,
-            event_queue_bytes: 32 << 20,
+            event_queue_bytes: 8 << 20,
             event_source_share: 25,
         }
     }
@@ -144,6 +144,8 @@ pub struct Config {
     pub listen: ListenOverrides,
     /// Event sinks.
     pub sinks: Vec<SinkTable>,
+    /// Whom the sensor runs as once its sockets are bound.
+    pub daemon: Daemon,
     /// Settings accepted but not acted on, for the operator to read.
     pub warnings: Vec<String>,
 }
@@ -165,9 +167,23 @@ impl Default for Config {
                 "sinks[0]",
                 &[("type", "jsonl".into()), ("path", "conpot-events.jsonl".into())],
             )],
+            daemon: Daemon::default(),
             warnings: Vec::new(),
         }
     }
+}
+
+/// The unprivileged account the sensor switches to after binding its listeners (Conpot's
+/// `[daemon] user/group`, our `[daemon]`): started as root for ports below 1024, it must
+/// not stay root while it parses what attackers send.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Daemon {
+    /// User name (or numeric uid) to run as.
+    pub user: Option<String>,
+    /// Group name (or numeric gid); the user's primary group when absent.
+    pub group: Option<String>,
+    /// Keep running as root when no user is configured (otherwise the sensor refuses).
+    pub allow_root: bool,
 }
 
 impl Config {
@@ -200,7 +216,16 @@ impl Config {
         let mut errs = Errors::default();
         let mut c = Config::default();
         let top = Table::new(file, "", &root);
-        top.deny_unknown(&["sensor", "session", "limits", "listen", "sinks"], &mut errs);
+        top.deny_unknown(&["sensor", "session", "limits", "listen", "sinks", "daemon"], &mut errs);
+        if let Some(t) = top.table("daemon", false, &mut errs) {
+            let t = Table::new(file, "daemon", t);
+            t.deny_unknown(&["user", "group", "allow_root"], &mut errs);
+            c.daemon.user = t.str("user", false, &mut errs).map(str::to_owned);
+            c.daemon.group = t.str("group", false, &mut errs).map(str::to_owned);
+            if let Some(b) = t.bool("allow_root", &mut errs) {
+                c.daemon.allow_root = b;
+            }
+        }
         if let Some(t) = top.table("sensor", false, &mut errs) {
             let t = Table::new(file, "sensor", t);
             t.deny_unknown(&["id", "state_dir", "public_ip"], &mut errs);
@@ -361,6 +386,8 @@ impl Config {
                 false
             }),
         };
+        c.daemon.user = get("daemon", "user").filter(|v| !v.is_empty()).map(str::to_owned);
+        c.daemon.group = get("daemon", "group").filter(|v| !v.is_empty()).map(str::to_owned);
         if let Some(v) = get("common", "sensorid") {
             c.sensor_id = v.to_owned();
         }
@@ -493,6 +520,19 @@ fn parse_ini(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn daemon_user_from_ini_and_toml() {
+        let c = Config::from_conpot_ini("t.cfg", "[daemon]\nuser = conpot\ngroup = conpot\n").unwrap();
+        assert_eq!(c.daemon.user.as_deref(), Some("conpot"));
+        assert_eq!(c.daemon.group.as_deref(), Some("conpot"));
+        assert!(!c.daemon.allow_root);
+        let t = Config::from_toml("c.toml", "[daemon]\nuser = \"nobody\"\nallow_root = true\n").unwrap();
+        assert_eq!(t.daemon.user.as_deref(), Some("nobody"));
+        assert_eq!(t.daemon.group, None);
+        assert!(t.daemon.allow_root);
+        assert!(Config::from_toml("c.toml", "[daemon]\nuid = 3\n").is_err());
+    }
 
     #[test]
     fn conpot_ini() {

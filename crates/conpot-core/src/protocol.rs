@@ -78,6 +78,13 @@ pub trait Service: Send + Sync + 'static {
     fn upstream_targets(&self) -> &[SocketAddr] {
         &[]
     }
+
+    /// The serial device the service shares among its sessions (a serial device server
+    /// bridged to a real line it opened): the only line an [`IoRequest::SerialLine`]
+    /// reaches. Like the upstream targets, only the template sets it.
+    fn serial_line(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Identifies a channel opened by an [`IoRequest`]; chosen by the session, unique within it.
@@ -116,6 +123,25 @@ pub enum IoRequest {
         channel: ChannelId,
         /// The target, one of the configured ones.
         addr: SocketAddr,
+    },
+    /// Attach to the service's serial line ([`Service::serial_line`]), shared with the
+    /// service's other sessions: what is sent on the channel goes to the line's arbiter,
+    /// and what the line sends for this session arrives as [`IoEvent::Data`]. Answered
+    /// with [`IoEvent::Connected`]; refused if the service has no line.
+    SerialLine {
+        /// Channel of the attachment.
+        channel: ChannelId,
+    },
+    /// An RFC 2217 COM-PORT-OPTION client command (its code and value, as on the wire)
+    /// to apply to the serial line attached on `channel`: a client of a serial device
+    /// server sets the real line's baud rate, framing and flow control.
+    SerialControl {
+        /// The channel of a [`IoRequest::SerialLine`].
+        channel: ChannelId,
+        /// The client command code (1 SET-BAUDRATE ... 5 SET-CONTROL).
+        command: u8,
+        /// Its value.
+        value: Vec<u8>,
     },
     /// Send bytes (one datagram on a UDP channel) on an open channel.
     Send {

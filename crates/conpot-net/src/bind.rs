@@ -70,20 +70,61 @@ pub fn bind(addr: SocketAddr, transport: Transport) -> io::Result<Bound> {
 
 /// Binds a TCP listening socket on `addr`.
 pub fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
-    let sock = socket(addr, socket2::Type::STREAM, socket2::Protocol::TCP)?;
-    sock.bind(&addr.into())?;
-    sock.listen(4096)?;
-    TcpListener::from_std(sock.into())
+    TcpListener::from_std(bind_tcp_std(addr)?)
 }
 
 /// Binds a UDP socket on `addr` (asking for destination addresses on a wildcard bind).
 pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    UdpSocket::from_std(bind_udp_std(addr)?)
+}
+
+fn bind_tcp_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let sock = socket(addr, socket2::Type::STREAM, socket2::Protocol::TCP)?;
+    sock.bind(&addr.into())?;
+    sock.listen(4096)?;
+    Ok(sock.into())
+}
+
+fn bind_udp_std(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let sock = socket(addr, socket2::Type::DGRAM, socket2::Protocol::UDP)?;
     sock.bind(&addr.into())?;
     if addr.ip().is_unspecified() {
         crate::pktinfo::enable(&sock, addr.is_ipv6())?;
     }
-    UdpSocket::from_std(sock.into())
+    Ok(sock.into())
+}
+
+/// A socket bound before the runtime exists: the sensor binds its (possibly privileged)
+/// ports while still root and single-threaded, gives up root, and only then starts the
+/// runtime that takes these over with [`StdBound::into_tokio`].
+#[derive(Debug)]
+pub enum StdBound {
+    /// A TCP listener (non-blocking).
+    Tcp(std::net::TcpListener),
+    /// A UDP socket (non-blocking).
+    Udp(std::net::UdpSocket),
+}
+
+impl StdBound {
+    /// Registers the socket with the current tokio runtime.
+    pub fn into_tokio(self) -> io::Result<Bound> {
+        match self {
+            StdBound::Tcp(l) => TcpListener::from_std(l).map(Bound::Tcp),
+            StdBound::Udp(u) => UdpSocket::from_std(u).map(Bound::Udp),
+        }
+    }
+}
+
+/// What [`bind_all_std`] returns: the bound sockets and the optional ones that failed.
+pub type StdPlan = (Vec<(BindSpec, StdBound)>, Vec<BindFailure>);
+
+/// [`bind_all`] without a runtime: the same all-or-nothing binding and reporting, the
+/// sockets left for [`StdBound::into_tokio`].
+pub fn bind_all_std(plan: &[BindSpec]) -> Result<StdPlan, Vec<BindFailure>> {
+    bind_plan(plan, |addr, transport| match transport {
+        Transport::Udp => bind_udp_std(addr).map(StdBound::Udp),
+        _ => bind_tcp_std(addr).map(StdBound::Tcp),
+    })
 }
 
 /// One socket of a plan: what to bind, for whom.
@@ -134,11 +175,18 @@ pub type Plan = (Vec<(BindSpec, Bound)>, Vec<BindFailure>);
 /// that failed are returned as warnings beside them), or every failure is returned and
 /// nothing stays bound, so the caller can report all conflicts at once.
 pub fn bind_all(plan: &[BindSpec]) -> Result<Plan, Vec<BindFailure>> {
+    bind_plan(plan, bind)
+}
+
+/// Binds each socket of `plan` with `bind_one`, all or nothing.
+type BindResult<B> = Result<(Vec<(BindSpec, B)>, Vec<BindFailure>), Vec<BindFailure>>;
+
+fn bind_plan<B>(plan: &[BindSpec], bind_one: impl Fn(SocketAddr, Transport) -> io::Result<B>) -> BindResult<B> {
     let mut bound = Vec::new();
     let mut warnings = Vec::new();
     let mut failures = Vec::new();
     for spec in plan {
-        match bind(spec.addr, spec.transport) {
+        match bind_one(spec.addr, spec.transport) {
             Ok(b) => bound.push((spec.clone(), b)),
             Err(error) => {
                 let f = BindFailure {

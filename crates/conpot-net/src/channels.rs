@@ -91,6 +91,8 @@ pub fn refused_event(request: &IoRequest, why: Refused) -> EventDraft {
         IoRequest::Upstream { addr, .. } => ("upstream", Some(*addr)),
         IoRequest::Send { .. } => ("send", None),
         IoRequest::Close { .. } => ("close", None),
+        IoRequest::SerialLine { .. } => ("serial_line", None),
+        IoRequest::SerialControl { .. } => ("serial_control", None),
     };
     let mut d = EventDraft::new("io.refused")
         .with("request", kind)
@@ -112,13 +114,17 @@ pub fn channel_of(request: &IoRequest) -> ChannelId {
         | IoRequest::NewUdpPort { channel }
         | IoRequest::Upstream { channel, .. }
         | IoRequest::Send { channel, .. }
-        | IoRequest::Close { channel } => *channel,
+        | IoRequest::Close { channel }
+        | IoRequest::SerialLine { channel }
+        | IoRequest::SerialControl { channel, .. } => *channel,
     }
 }
 
 enum Command {
     Send(Vec<u8>),
     Close,
+    /// An RFC 2217 command for a serial line (other channels ignore it).
+    Control(u8, Vec<u8>),
 }
 
 /// The channels of one TCP session.
@@ -166,18 +172,27 @@ impl Channels {
         Some(ev)
     }
 
-    /// Carries out one request.
-    pub(crate) async fn handle(&mut self, request: IoRequest, upstreams: &[SocketAddr]) {
+    /// Carries out one request; `line` is the service's serial line, if it has one.
+    pub(crate) async fn handle(&mut self, request: IoRequest, upstreams: &[SocketAddr], line: Option<&str>) {
         let channel = channel_of(&request);
         let now = SystemTime::now();
         let opens = matches!(
             request,
-            IoRequest::OpenDataListener { .. } | IoRequest::ConnectBack { .. } | IoRequest::Upstream { .. }
+            IoRequest::OpenDataListener { .. }
+                | IoRequest::ConnectBack { .. }
+                | IoRequest::Upstream { .. }
+                | IoRequest::SerialLine { .. }
         );
+        let hub = match (&request, line) {
+            (IoRequest::SerialLine { .. }, Some(path)) => self.sensor.lines.get(path),
+            _ => None,
+        };
         let refusal = if matches!(request, IoRequest::NewUdpPort { .. }) {
             Err(Refused::Unsupported)
         } else if opens && (self.open.len() >= MAX_CHANNELS || self.open.contains_key(&channel)) {
             Err(Refused::ChannelLimit)
+        } else if matches!(request, IoRequest::SerialLine { .. }) && hub.is_none() {
+            Err(Refused::NotConfigured)
         } else {
             check(&request, self.peer, upstreams)
         };
@@ -195,6 +210,16 @@ impl Channels {
         match request {
             IoRequest::Send { channel, bytes } => self.command(channel, Command::Send(bytes)).await,
             IoRequest::Close { channel } => self.command(channel, Command::Close).await,
+            IoRequest::SerialControl {
+                channel,
+                command,
+                value,
+            } => self.command(channel, Command::Control(command, value)).await,
+            IoRequest::SerialLine { channel } => {
+                if let Some(hub) = hub {
+                    self.attach_line(channel, hub).await;
+                }
+            }
             IoRequest::OpenDataListener { channel, ports } => {
                 let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
                 self.open.insert(channel, cmd_tx);
@@ -242,6 +267,47 @@ impl Channels {
             }
             IoRequest::NewUdpPort { .. } => {}
         }
+    }
+
+    /// Attaches the session to its service's shared serial line: the line's task answers
+    /// the attachment and sends the line's data for it; a small task carries the
+    /// session's sends and settings to the line and detaches it when the channel goes.
+    async fn attach_line(&mut self, channel: ChannelId, hub: mpsc::Sender<crate::serial::LineCmd>) {
+        use crate::serial::LineCmd;
+        let client = self.sensor.lines.next_client();
+        let attach = LineCmd::Attach {
+            client,
+            channel,
+            peer: self.peer,
+            tx: self.tx.clone(),
+        };
+        if hub.send(attach).await.is_err() {
+            self.pending.push_back(IoEvent::Failed { channel, reason: "io" });
+            return;
+        }
+        let (cmd_tx, mut cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        self.open.insert(channel, cmd_tx);
+        let tx = self.tx.clone();
+        self.sensor.tracker.spawn(async move {
+            let mut closed = false;
+            while let Some(cmd) = cmd_rx.recv().await {
+                let sent = match cmd {
+                    Command::Send(bytes) => hub.send(LineCmd::Data { client, bytes }).await,
+                    Command::Control(command, value) => hub.send(LineCmd::Control { client, command, value }).await,
+                    Command::Close => {
+                        closed = true;
+                        break;
+                    }
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+            let _ = hub.send(LineCmd::Detach { client }).await;
+            if closed {
+                let _ = tx.send(IoEvent::Closed { channel }).await;
+            }
+        });
     }
 
     async fn command(&mut self, channel: ChannelId, cmd: Command) {
@@ -318,7 +384,7 @@ impl DataListener {
                         return;
                     }
                     // Nothing is connected to send to.
-                    Some(Command::Send(_)) => continue,
+                    Some(Command::Send(_) | Command::Control(..)) => continue,
                 },
                 r = listener.accept() => r,
             };
@@ -382,6 +448,7 @@ async fn pump(
                         return;
                     }
                 }
+                Some(Command::Control(..)) => {}
                 Some(Command::Close) | None => {
                     let _ = tokio::time::timeout(idle, stream.shutdown()).await;
                     let _ = tx.send(IoEvent::Closed { channel }).await;

@@ -11,12 +11,13 @@ pub mod channels;
 pub mod close;
 pub mod pktinfo;
 pub mod sensor;
+pub mod serial;
 pub mod sys;
 pub mod tcp;
 pub mod timer;
 pub mod udp;
 
-pub use bind::{BindFailure, BindSpec, Bound, bind, bind_all, bind_tcp, bind_udp};
+pub use bind::{BindFailure, BindSpec, Bound, StdBound, StdPlan, bind, bind_all, bind_all_std, bind_tcp, bind_udp};
 pub use sensor::Sensor;
 pub use tcp::serve_tcp;
 pub use udp::{UdpLimits, serve_udp};

@@ -48,6 +48,8 @@ pub struct Sensor {
     pub tracker: TaskTracker,
     /// Where files handed over by attackers are kept (none: only their events).
     pub captures: Option<FileStore>,
+    /// The shared serial lines, by device path (serial device server bridged to a device).
+    pub lines: crate::serial::Lines,
     gates: [ReportGate; GATED.len() + 1],
     epoch: std::time::Instant,
 }
@@ -72,6 +74,7 @@ impl Sensor {
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             captures,
+            lines: Default::default(),
             gates: Default::default(),
             epoch: std::time::Instant::now(),
         })

@@ -413,7 +413,7 @@ impl Connection {
             for r in requests {
                 // Boxed: the request path is rare, and an idle connection's future should
                 // not carry its size.
-                Box::pin(channels.handle(r, self.service.upstream_targets())).await;
+                Box::pin(channels.handle(r, self.service.upstream_targets(), self.service.serial_line())).await;
             }
         }
         let delay = answer_delay(self.response_time, &self.out);

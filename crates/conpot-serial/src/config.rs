@@ -41,7 +41,13 @@ pub enum Mode {
     Emulate(Box<ModbusConfig>),
     /// Carry the bytes to the serial server at this address and back.
     Bridge(SocketAddr),
+    /// Share the real serial line [`SerialConfig::device`] among the TCP clients (the
+    /// serial device server bridged to the device it opened).
+    Device,
 }
+
+/// The longest serial device path a template may give.
+pub const MAX_DEVICE_PATH: usize = 256;
 
 /// The serial device server's configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +62,12 @@ pub struct SerialConfig {
     pub decode: bool,
     /// The TCP stream is Telnet with RFC 2217 COM-PORT-OPTION (`rfc2217 = true`).
     pub rfc2217: bool,
+    /// The serial device the sensor opens (`device = "/dev/ttyUSB0"`): shared by the TCP
+    /// clients in bridge mode, served by the emulated slaves in emulate mode. Only the
+    /// template names it.
+    pub device: Option<String>,
+    /// How long a request on a shared line waits for its answer before the next one goes.
+    pub response_timeout: Duration,
 }
 
 /// Builds the configuration of `section` for `device`.
@@ -93,7 +105,17 @@ fn from_toml(
 ) -> Option<SerialConfig> {
     let root = Table::new(file, "protocols.serial", t);
     root.deny_unknown(
-        &["mode", "line", "upstream", "decoder", "silence_ms", "modbus", "rfc2217"],
+        &[
+            "mode",
+            "line",
+            "upstream",
+            "decoder",
+            "silence_ms",
+            "modbus",
+            "rfc2217",
+            "device",
+            "response_timeout_ms",
+        ],
         errs,
     );
     let mut line = Line {
@@ -148,6 +170,20 @@ fn from_toml(
             true
         }
     };
+    let device_path = match root.str("device", false, errs) {
+        Some(d) if d.starts_with('/') && d.len() <= MAX_DEVICE_PATH && !d.contains('\0') => Some(d.to_owned()),
+        Some(d) => {
+            errs.push(
+                file,
+                &root.key("device"),
+                format!("an absolute device path of at most {MAX_DEVICE_PATH} bytes, found \"{d}\""),
+            );
+            return None;
+        }
+        None => None,
+    };
+    let response_timeout =
+        Duration::from_millis(root.int("response_timeout_ms", 10, 60_000, false, errs).unwrap_or(1000) as u64);
     let mode = match root.str("mode", false, errs).unwrap_or("emulate") {
         "emulate" => {
             let mut mt = match root.table("modbus", true, errs) {
@@ -176,6 +212,13 @@ fn from_toml(
                 }
             }
         }
+        "bridge" if device_path.is_some() => {
+            if root.str("upstream", false, errs).is_some() {
+                errs.push(file, &root.key("upstream"), "either upstream or device, not both");
+                return None;
+            }
+            Mode::Device
+        }
         "bridge" => {
             let up = root.str("upstream", true, errs)?;
             match up.parse::<SocketAddr>() {
@@ -201,5 +244,7 @@ fn from_toml(
         silence,
         decode,
         rfc2217: root.bool("rfc2217", errs).unwrap_or(false),
+        device: device_path,
+        response_timeout,
     })
 }

@@ -8,6 +8,7 @@
 //! reads `[protocols.serial]`. Nothing here does I/O.
 
 pub mod config;
+pub mod line;
 pub mod rfc2217;
 pub mod rtu;
 pub mod session;
@@ -40,6 +41,7 @@ impl SerialService {
                 Vec::new(),
             ),
             config::Mode::Bridge(a) => (None, vec![*a]),
+            config::Mode::Device => (None, Vec::new()),
         };
         Ok(SerialService {
             config: Arc::new(config),
@@ -52,6 +54,28 @@ impl SerialService {
     pub fn config(&self) -> &SerialConfig {
         &self.config
     }
+
+    /// The serial device the sensor opens for this service, if the template names one.
+    pub fn device_path(&self) -> Option<&str> {
+        self.config.device.as_deref()
+    }
+
+    /// Serial line mode (emulate with a `device`): the session that serves the device's
+    /// slaves on the line itself, a master on the RS-485 line answered as over TCP.
+    pub fn line_session(&self) -> Option<Box<dyn Session>> {
+        self.config.device.as_ref()?;
+        let d = self.device.as_ref()?;
+        Some(Box::new(session::EmulatedSession::new(
+            Arc::clone(d),
+            self.config.silence,
+        )))
+    }
+
+    /// Bridge to a device: the arbiter of the shared line.
+    pub fn arbiter(&self) -> Option<line::Arbiter> {
+        (self.config.mode == config::Mode::Device)
+            .then(|| line::Arbiter::new(self.config.decode, self.config.silence, self.config.response_timeout))
+    }
 }
 
 impl Service for SerialService {
@@ -61,6 +85,14 @@ impl Service for SerialService {
 
     fn new_session(&self, _ctx: &SessionCtx) -> Box<dyn Session> {
         let c = &self.config;
+        if let (config::Mode::Device, Some(path)) = (&c.mode, &c.device) {
+            let bridge = session::BridgeSession::to(session::Target::Line(path.clone()), c.silence, c.decode);
+            return if c.rfc2217 {
+                Box::new(rfc2217::ComPort::new(bridge).applying(session::UPSTREAM))
+            } else {
+                Box::new(bridge)
+            };
+        }
         match (&self.device, c.rfc2217) {
             (Some(d), false) => Box::new(session::EmulatedSession::new(Arc::clone(d), c.silence)),
             (Some(d), true) => Box::new(rfc2217::ComPort::new(session::EmulatedSession::new(
@@ -86,5 +118,12 @@ impl Service for SerialService {
 
     fn upstream_targets(&self) -> &[SocketAddr] {
         &self.upstream
+    }
+
+    fn serial_line(&self) -> Option<&str> {
+        match self.config.mode {
+            config::Mode::Device => self.config.device.as_deref(),
+            _ => None,
+        }
     }
 }

@@ -9,7 +9,7 @@
 use std::time::SystemTime;
 
 use conpot_core::event::EventDraft;
-use conpot_core::protocol::{IoEvent, Output, Session};
+use conpot_core::protocol::{ChannelId, IoEvent, IoRequest, Output, Session};
 use conpot_telnet::codec::{self, IAC, Item, Parser};
 use conpot_telnet::options::{self, Options, Side};
 use serde_json::{Value as Json, json};
@@ -78,11 +78,43 @@ fn describe(code: u8, value: &[u8]) -> Json {
     }
 }
 
+/// Applies a client command (`code`, `value` as on the wire) to `line`: SET-BAUDRATE,
+/// SET-DATASIZE, SET-PARITY, SET-STOPSIZE and the flow control values of SET-CONTROL.
+/// Returns whether a setting changed; queries (value 0), control lines, break, and
+/// values a line cannot take (1.5 stop bits, a baud rate of 0) change nothing.
+pub fn apply(line: &mut crate::config::Line, code: u8, value: &[u8]) -> bool {
+    let before = line.clone();
+    match (code, value) {
+        (1, [a, b, c, d]) => {
+            let baud = u32::from_be_bytes([*a, *b, *c, *d]);
+            if (50..=4_000_000).contains(&baud) {
+                line.baud = baud;
+            }
+        }
+        (2, [n @ 5..=8]) => line.data_bits = *n,
+        (3, [p @ 1..=5]) => {
+            line.parity = ["none", "odd", "even", "mark", "space"]
+                .get(usize::from(*p - 1))
+                .copied()
+                .unwrap_or("none")
+                .to_owned();
+        }
+        (4, [s @ 1..=2]) => line.stop_bits = *s,
+        (5, [1]) => line.flow = "none".into(),
+        (5, [2]) => line.flow = "xonxoff".into(),
+        (5, [3]) => line.flow = "rtscts".into(),
+        _ => {}
+    }
+    *line != before
+}
+
 /// A session whose TCP stream is Telnet with COM-PORT-OPTION around `inner`'s bytes.
 pub struct ComPort<S> {
     inner: S,
     parser: Parser,
     opts: Options,
+    /// The serial line channel the settings are applied to (bridge to a device).
+    apply_on: Option<ChannelId>,
     /// The settings the client made, by command name.
     pub settings: serde_json::Map<String, Json>,
 }
@@ -105,11 +137,19 @@ impl<S: Session> ComPort<S> {
             inner,
             parser,
             opts,
+            apply_on: None,
             settings: serde_json::Map::new(),
         }
     }
 
-    fn sub(&mut self, params: &[u8], out: &mut Vec<u8>, events: &mut Vec<EventDraft>) {
+    /// Passes every line setting (codes 1-5) on to the serial line attached on `channel`
+    /// ([`IoRequest::SerialControl`]), where the listener applies it to the real line.
+    pub fn applying(mut self, channel: ChannelId) -> Self {
+        self.apply_on = Some(channel);
+        self
+    }
+
+    fn sub(&mut self, params: &[u8], out: &mut Vec<u8>, events: &mut Vec<EventDraft>, requests: &mut Vec<IoRequest>) {
         let Some((&code, value)) = params.split_first() else {
             return;
         };
@@ -126,19 +166,31 @@ impl<S: Session> ComPort<S> {
         reply.extend_from_slice(answer);
         codec::put_sub(out, options::COM_PORT, &reply);
         let described = describe(code, value);
-        if code != 0 && !value.is_empty() && value != [0] {
+        if code != 0 && value.iter().any(|b| *b != 0) {
             self.settings.insert(command_name(code).to_owned(), described.clone());
         }
+        let forward = self
+            .apply_on
+            .filter(|_| (1..=5).contains(&code) && value.iter().any(|b| *b != 0));
         let mut d = EventDraft::new("serial.settings")
             .with("command", command_name(code))
-            .with("value", described);
+            .with("value", described)
+            .with("forwarded", forward.is_some());
         d.body.raw = Some(params.to_vec());
         events.push(d);
+        if let Some(channel) = forward {
+            requests.push(IoRequest::SerialControl {
+                channel,
+                command: code,
+                value: value.to_vec(),
+            });
+        }
     }
 
     /// Reads the Telnet stream: answers negotiation and settings into `answers`, returns
     /// the serial data bytes.
-    fn read(&mut self, input: &[u8], answers: &mut Vec<u8>, events: &mut Vec<EventDraft>) -> Vec<u8> {
+    fn read(&mut self, input: &[u8], answers: &mut Vec<u8>, out: &mut Output) -> Vec<u8> {
+        let events = &mut out.events;
         let mut data = Vec::with_capacity(input.len());
         let mut items = Vec::new();
         self.parser.feed(input, |i| items.push(i));
@@ -162,7 +214,7 @@ impl<S: Session> ComPort<S> {
                             ),
                     );
                 }
-                Item::Sub(o, p) if o == options::COM_PORT => self.sub(&p, answers, events),
+                Item::Sub(o, p) if o == options::COM_PORT => self.sub(&p, answers, events, &mut out.requests),
                 Item::Sub(..) | Item::SubTooLong(..) | Item::Command(_) => {}
             }
         }
@@ -201,7 +253,7 @@ impl<S: Session> Session for ComPort<S> {
 
     fn on_input(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
         let mut answers = Vec::new();
-        let data = self.read(input, &mut answers, &mut out.events);
+        let data = self.read(input, &mut answers, out);
         self.wrap(answers, out, |s, out| {
             let mut used = 0;
             while used < data.len() {

@@ -143,7 +143,8 @@ impl Session for EmulatedSession {
     }
 }
 
-const UPSTREAM: ChannelId = 1;
+/// The channel of a bridge's upstream or serial line.
+pub const UPSTREAM: ChannelId = 1;
 
 /// Back-off of reconnections to a vanished serial server: 1 s doubling to 30 s.
 pub fn backoff(failures: u32) -> Duration {
@@ -157,9 +158,21 @@ enum Link {
     Down,
 }
 
-/// A TCP client bridged to the configured upstream serial server, every frame decoded.
+/// Where a bridge carries its client's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A TCP serial server (one connection per client).
+    Tcp(SocketAddr),
+    /// The serial line the sensor opened, shared with the other clients: the listener's
+    /// arbiter takes whole request frames (decoded) or the bytes as they come (raw), and
+    /// reports the line's state itself.
+    Line(String),
+}
+
+/// A TCP client bridged to the configured upstream serial server or to the shared serial
+/// line, every frame decoded.
 pub struct BridgeSession {
-    upstream: SocketAddr,
+    target: Target,
     link: Link,
     failures: u32,
     held: Vec<u8>,
@@ -175,8 +188,13 @@ impl BridgeSession {
     /// A session bridged to `upstream`; `decode`: frames are logged as Modbus RTU,
     /// otherwise each chunk is logged raw.
     pub fn new(upstream: SocketAddr, silence: Duration, decode: bool) -> Self {
+        Self::to(Target::Tcp(upstream), silence, decode)
+    }
+
+    /// A session bridged to `target`.
+    pub fn to(target: Target, silence: Duration, decode: bool) -> Self {
         BridgeSession {
-            upstream,
+            target,
             link: Link::Connecting,
             failures: 0,
             held: Vec::new(),
@@ -190,16 +208,23 @@ impl BridgeSession {
 
     fn connect(&mut self, out: &mut Output) {
         self.link = Link::Connecting;
-        out.request(IoRequest::Upstream {
-            channel: UPSTREAM,
-            addr: self.upstream,
+        out.request(match &self.target {
+            Target::Tcp(addr) => IoRequest::Upstream {
+                channel: UPSTREAM,
+                addr: *addr,
+            },
+            Target::Line(_) => IoRequest::SerialLine { channel: UPSTREAM },
         });
     }
 
     fn link_event(&self, state: &str, reason: Option<&str>) -> EventDraft {
+        let (key, target) = match &self.target {
+            Target::Tcp(a) => ("upstream", a.to_string()),
+            Target::Line(d) => ("device", d.clone()),
+        };
         EventDraft::new("serial.link")
             .with("state", state.to_owned())
-            .with("upstream", self.upstream.to_string())
+            .with(key, target)
             .with("reason", reason.map_or(serde_json::Value::Null, |r| json!(r)))
             .with("failures", self.failures)
     }
@@ -215,13 +240,17 @@ impl BridgeSession {
         out.set_deadline(now + wait);
     }
 
-    fn log_request(&mut self, out: &mut Output) {
+    /// Logs the whole request frames received and returns them, back to back.
+    fn log_request(&mut self, out: &mut Output) -> Vec<u8> {
+        let mut frames = Vec::new();
         while let Some(f) = self.requests.next(Direction::Request, &mut out.events) {
+            frames.extend_from_slice(&f);
             if let Some(old) = self.asked.replace(f) {
                 // The line never answered the previous one (a timeout on a real master).
                 out.events.push(request_event(&old, None));
             }
         }
+        frames
     }
 
     fn log_response(&mut self, out: &mut Output) {
@@ -264,9 +293,14 @@ impl Session for BridgeSession {
     }
 
     fn on_input(&mut self, input: &[u8], now: SystemTime, out: &mut Output) -> usize {
+        // A shared line takes whole frames only: a partial one would garble the others'.
+        let mut frames = None;
         if self.decode {
             self.requests.push(input, &mut out.events);
-            self.log_request(out);
+            let whole = self.log_request(out);
+            if matches!(self.target, Target::Line(_)) {
+                frames = Some(whole);
+            }
             if self.requests.pending() {
                 out.set_deadline(now + self.silence);
             }
@@ -275,14 +309,16 @@ impl Session for BridgeSession {
             d.body.raw = Some(input.to_vec());
             out.events.push(d);
         }
+        let send = frames.as_deref().unwrap_or(input);
         match self.link {
+            _ if send.is_empty() => {}
             Link::Up => out.request(IoRequest::Send {
                 channel: UPSTREAM,
-                bytes: input.to_vec(),
+                bytes: send.to_vec(),
             }),
             _ => {
                 let room = MAX_HELD.saturating_sub(self.held.len());
-                let (keep, drop) = input.split_at(input.len().min(room));
+                let (keep, drop) = send.split_at(send.len().min(room));
                 self.held.extend_from_slice(keep);
                 if !drop.is_empty() {
                     out.events.push(malformed("serial line down: bytes dropped", drop));
@@ -296,7 +332,9 @@ impl Session for BridgeSession {
         match ev {
             IoEvent::Connected { .. } => {
                 self.link = Link::Up;
-                out.events.push(self.link_event("up", None));
+                if matches!(self.target, Target::Tcp(_)) {
+                    out.events.push(self.link_event("up", None));
+                }
                 self.failures = 0;
                 if !self.held.is_empty() {
                     out.request(IoRequest::Send {

@@ -256,3 +256,160 @@ fn rfc2217_settings_are_answered_and_data_escaped() {
         .collect();
     assert_eq!(s.bytes, escaped);
 }
+
+const DEVICE: &str = r#"
+[template]
+unit = "t"
+vendor = "v"
+[protocols.serial]
+port = 4001
+mode = "bridge"
+device = "/dev/ttyUSB0"
+line = { baud = 19200, parity = "even" }
+response_timeout_ms = 300
+"#;
+
+#[test]
+fn bridge_to_a_device_sends_whole_frames_to_the_shared_line() {
+    let (dev, s) = device_and_section(DEVICE, "serial").unwrap();
+    let svc = SerialService::build(&s, &dev).unwrap();
+    assert_eq!(svc.serial_line(), Some("/dev/ttyUSB0"));
+    assert!(svc.upstream_targets().is_empty());
+    assert_eq!(svc.config().response_timeout, Duration::from_millis(300));
+    assert!(svc.arbiter().is_some() && svc.line_session().is_none());
+    let (mut d, open) = Driver::tcp(&svc, 4001, t0());
+    assert_eq!(open.requests, [IoRequest::SerialLine { channel: 1 }]);
+    // Attached: the line's task reports its state, the session adds no link event.
+    let s = d.io(
+        IoEvent::Connected {
+            channel: 1,
+            peer: "0.0.0.0:0".parse().unwrap(),
+        },
+        t0(),
+    );
+    assert!(s.event("serial.link").is_none());
+    // Half a frame goes nowhere; the whole frame goes as one send.
+    let req = rtu_frame(&[1, 3, 0, 0, 0, 1]);
+    assert!(d.input(&req[..5], t0()).requests.is_empty());
+    let s = d.input(&req[5..], t0());
+    assert_eq!(
+        s.requests,
+        [IoRequest::Send {
+            channel: 1,
+            bytes: req.clone()
+        }]
+    );
+    // A frame with a bad CRC never reaches the line.
+    let mut bad = req.clone();
+    bad[7] ^= 1;
+    let s = d.input(&bad, t0());
+    assert!(s.requests.is_empty());
+    assert_eq!(s.types(), ["serial.malformed"]);
+    let resp = rtu_frame(&[1, 3, 2, 0, 42]);
+    let s = d.io(
+        IoEvent::Data {
+            channel: 1,
+            bytes: resp.clone(),
+        },
+        t0(),
+    );
+    assert_eq!(s.bytes, resp);
+    assert_eq!(
+        s.event("modbus.request").unwrap().body.raw_response.as_deref(),
+        Some(&resp[..])
+    );
+}
+
+#[test]
+fn rfc2217_settings_on_a_device_bridge_are_passed_to_the_line() {
+    let t = DEVICE.replace("response_timeout_ms = 300", "rfc2217 = true");
+    let (dev, s) = device_and_section(&t, "serial").unwrap();
+    let svc = SerialService::build(&s, &dev).unwrap();
+    let (mut d, _) = Driver::tcp(&svc, 4001, t0());
+    // IAC SB COM-PORT-OPTION SET-BAUDRATE 19200 IAC SE
+    let mut sb = vec![255, 250, 44, 1];
+    sb.extend_from_slice(&19_200u32.to_be_bytes());
+    sb.extend_from_slice(&[255, 240]);
+    let s = d.input(&sb, t0());
+    assert!(s.requests.contains(&IoRequest::SerialControl {
+        channel: 1,
+        command: 1,
+        value: 19_200u32.to_be_bytes().to_vec()
+    }));
+    let e = s.event("serial.settings").unwrap();
+    assert_eq!(e.body.data.get("forwarded").unwrap(), true);
+    // A query (value 0) is answered, not applied.
+    let s = d.input(&[255, 250, 44, 1, 0, 0, 0, 0, 255, 240], t0());
+    assert!(!s.requests.iter().any(|r| matches!(r, IoRequest::SerialControl { .. })));
+}
+
+#[test]
+fn a_device_in_emulate_mode_is_the_line_mode() {
+    let t = EMULATE.replace("mode = \"emulate\"", "mode = \"emulate\"\ndevice = \"/tmp/ttyRTU\"");
+    let (dev, s) = device_and_section(&t, "serial").unwrap();
+    let svc = SerialService::build(&s, &dev).unwrap();
+    assert_eq!(svc.device_path(), Some("/tmp/ttyRTU"));
+    // The TCP port still serves; the line is served by its own session, not shared.
+    assert_eq!(svc.serial_line(), None);
+    let mut line = svc.line_session().unwrap();
+    let mut out = conpot_core::protocol::Output::default();
+    line.on_input(&rtu_frame(&[1, 3, 0, 1, 0, 1]), t0(), &mut out);
+    assert_eq!(out.bytes, rtu_frame(&[1, 3, 2, 0, 20]));
+}
+
+#[test]
+fn device_paths_come_checked_from_the_template() {
+    for (from, to, wants) in [
+        ("device = \"/dev/ttyUSB0\"", "device = \"ttyUSB0\"", "absolute"),
+        (
+            "device = \"/dev/ttyUSB0\"",
+            "device = \"/dev/ttyUSB0\"\nupstream = \"127.0.0.1:1\"",
+            "not both",
+        ),
+        (
+            "response_timeout_ms = 300",
+            "response_timeout_ms = 0",
+            "response_timeout_ms",
+        ),
+    ] {
+        let (d, s) = device_and_section(&DEVICE.replace(from, to), "serial").unwrap();
+        let e = format!("{:?}", SerialService::build(&s, &d).unwrap_err());
+        assert!(e.contains(wants), "{to}: {e}");
+    }
+    let long = format!("device = \"/{}\"", "a".repeat(300));
+    let (d, s) = device_and_section(&DEVICE.replace("device = \"/dev/ttyUSB0\"", &long), "serial").unwrap();
+    assert!(SerialService::build(&s, &d).is_err());
+}
+
+#[test]
+fn rfc2217_commands_change_the_line_settings() {
+    use conpot_serial::config::Line;
+    use conpot_serial::rfc2217::apply;
+    let mut l = Line {
+        baud: 9600,
+        data_bits: 8,
+        parity: "none".into(),
+        stop_bits: 1,
+        flow: "none".into(),
+    };
+    assert!(apply(&mut l, 1, &38_400u32.to_be_bytes()));
+    assert!(apply(&mut l, 2, &[7]));
+    assert!(apply(&mut l, 3, &[3]));
+    assert!(apply(&mut l, 4, &[2]));
+    assert!(apply(&mut l, 5, &[3]));
+    assert_eq!(
+        (l.baud, l.data_bits, l.parity.as_str(), l.stop_bits, l.flow.as_str()),
+        (38_400, 7, "even", 2, "rtscts")
+    );
+    // Queries, the same value again, 1.5 stop bits, DTR: nothing changes.
+    for (code, v) in [
+        (1, &[0, 0, 0, 0][..]),
+        (2, &[7]),
+        (4, &[3]),
+        (5, &[8]),
+        (3, &[9]),
+        (1, &[0, 0, 0, 1]),
+    ] {
+        assert!(!apply(&mut l, code, v), "{code} {v:?}");
+    }
+}

@@ -1,13 +1,15 @@
 //! Event sinks of conpot-rs: encoders (native, conpot-legacy, conpot-v1, ecs, text) apart
-//! from transports (JSON-lines file, SQLite, PostgreSQL, syslog, the text log). The sink
+//! from transports (JSON-lines file, SQLite, PostgreSQL, syslog, NATS JetStream, the text log). The sink
 //! configuration is read here from the raw `[[sinks]]` tables the core keeps
 //! ([`spec::parse_all`]). Every sink runs the same [`runner::Runner`] on its own thread and
 //! bounded queue: batching, retry with back-off, a disk spool during outages, drops
 //! reported as `events.dropped`. Queues are the bus's byte-bounded, fair ones
 //! ([`conpot_core::bus::SinkReceiver`]): what they drop is reported by class and source.
 
+pub mod collect;
 pub mod encode;
 pub mod jsonl;
+pub mod nats;
 pub mod postgres;
 pub mod record;
 pub mod runner;
@@ -32,6 +34,10 @@ pub use spec::{SinkSpec, TransportSpec, parse_all};
 /// The folder below the state folder that holds the sinks' spools.
 pub const SPOOL_DIR: &str = "spool";
 
+/// The folder below the state folder where the sensor keeps captured files (the NATS sink
+/// publishes them from there).
+pub const CAPTURE_DIR: &str = "captures";
+
 /// Opens the sink of `spec` (its spool in `<state_dir>/spool`), attaches a queue of
 /// `capacity` events to `bus`, and returns the sink's name and the blocking job that
 /// drains it: run it on its own thread, so encoding and writes never stall a protocol.
@@ -49,6 +55,7 @@ pub fn attach(
         TransportSpec::Sqlite { path } => Box::new(sqlite::Sqlite::open(path)?),
         TransportSpec::Postgres { url } => Box::new(postgres::Postgres::new(url, &spec.name)?),
         TransportSpec::Syslog(s) => Box::new(syslog::Syslog::new(s.clone())?),
+        TransportSpec::Nats(n) => Box::new(nats::Nats::new(n.clone(), &spec.name, &state_dir.join(CAPTURE_DIR))?),
     };
     let spool = if spec.delivery.spool_bytes > 0 {
         Some(spool::Spool::open(

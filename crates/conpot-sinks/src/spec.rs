@@ -103,6 +103,8 @@ pub enum TransportSpec {
     },
     /// A syslog receiver.
     Syslog(SyslogSpec),
+    /// A NATS JetStream stream.
+    Nats(crate::nats::NatsSpec),
 }
 
 /// One sink, read and checked.
@@ -172,6 +174,7 @@ impl SinkSpec {
             TransportSpec::JsonLines { path, .. } => path.display().to_string(),
             TransportSpec::Sqlite { path } => format!("sqlite {}", path.display()),
             TransportSpec::Postgres { url } => format!("postgresql {}", redact_url(url)),
+            TransportSpec::Nats(n) => format!("nats {}/{}", n.url, n.stream),
             TransportSpec::Syslog(s) => match s.protocol {
                 SyslogProtocol::Unix => format!("syslog {}", s.path.display()),
                 SyslogProtocol::Udp => format!("syslog udp {}:{}", s.host, s.port),
@@ -261,11 +264,31 @@ impl SinkSpec {
                     net,
                 )
             }
+            "nats" => (
+                TransportSpec::Nats(Self::nats(&t, errs)?),
+                &[
+                    "url",
+                    "user",
+                    "password",
+                    "token",
+                    "stream",
+                    "subject_prefix",
+                    "max_bytes",
+                    "max_messages",
+                    "max_age_secs",
+                    "duplicate_window_secs",
+                    "replicas",
+                    "storage",
+                    "files_bucket",
+                    "ack_timeout_ms",
+                ],
+                true,
+            ),
             other => {
                 errs.push(
                     file,
                     &t.key("type"),
-                    format!("a supported sink type (jsonl, sqlite, postgresql, syslog), found \"{other}\""),
+                    format!("a supported sink type (jsonl, sqlite, postgresql, syslog, nats), found \"{other}\""),
                 );
                 return None;
             }
@@ -305,6 +328,72 @@ impl SinkSpec {
             None => format!("{kind}:{}", spec.destination().rsplit(' ').next().unwrap_or_default()),
         };
         Some(SinkSpec { name, ..spec })
+    }
+
+    fn nats(t: &Table<'_>, errs: &mut Errors) -> Option<crate::nats::NatsSpec> {
+        let file = t.file;
+        let name_ok = |s: &str| !s.is_empty() && s.len() <= 64 && crate::nats::token(s) == s;
+        let stream = t.str("stream", false, errs).unwrap_or("CONPOT").to_owned();
+        if !name_ok(&stream) {
+            errs.push(
+                file,
+                &t.key("stream"),
+                "a stream name of 1 to 64 characters without `.`, `*`, `>` or blanks",
+            );
+        }
+        let prefix = t.str("subject_prefix", false, errs).unwrap_or("conpot").to_owned();
+        if prefix.is_empty() || prefix.len() > 128 || prefix.split('.').any(|p| crate::nats::token(p) != p) {
+            errs.push(
+                file,
+                &t.key("subject_prefix"),
+                "subject tokens separated by `.` (no wildcards or blanks)",
+            );
+        }
+        let files_bucket = match t.str("files_bucket", false, errs).unwrap_or("conpot-files") {
+            "" => None,
+            b if name_ok(b) => Some(b.to_owned()),
+            _ => {
+                errs.push(
+                    file,
+                    &t.key("files_bucket"),
+                    "a bucket name without `.`, `*`, `>` or blanks (\"\" for none)",
+                );
+                None
+            }
+        };
+        let memory = match t.str("storage", false, errs).unwrap_or("file") {
+            "file" => false,
+            "memory" => true,
+            other => {
+                errs.push(file, &t.key("storage"), format!("file or memory, found \"{other}\""));
+                false
+            }
+        };
+        let secs = |k: &str, d: u64, errs: &mut Errors| {
+            t.int(k, 0, 100 * 366 * 86_400, false, errs)
+                .map_or(Duration::from_secs(d), |v| Duration::from_secs(v as u64))
+        };
+        let limits = crate::nats::StreamLimits {
+            max_bytes: t.int("max_bytes", -1, i64::MAX, false, errs).unwrap_or(-1),
+            max_messages: t.int("max_messages", -1, i64::MAX, false, errs).unwrap_or(-1),
+            max_age: secs("max_age_secs", 0, errs),
+            duplicate_window: secs("duplicate_window_secs", 600, errs),
+            replicas: t.int("replicas", 1, 5, false, errs).unwrap_or(1) as usize,
+            memory,
+        };
+        Some(crate::nats::NatsSpec {
+            url: t.str("url", false, errs).unwrap_or("nats://127.0.0.1:4222").to_owned(),
+            user: t.str("user", false, errs).map(str::to_owned),
+            password: t.str("password", false, errs).map(str::to_owned),
+            token: t.str("token", false, errs).map(str::to_owned),
+            stream,
+            subject_prefix: prefix,
+            limits,
+            files_bucket,
+            ack_timeout: Duration::from_millis(
+                t.int("ack_timeout_ms", 100, 600_000, false, errs).unwrap_or(5000) as u64
+            ),
+        })
     }
 
     fn syslog(t: &Table<'_>, errs: &mut Errors) -> Option<SyslogSpec> {

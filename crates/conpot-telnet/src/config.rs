@@ -66,6 +66,18 @@ pub fn build(section: &ProtocolSection, device: &Device) -> Result<Console, Vec<
     )
 }
 
+/// Builds a console from a TOML table written like a `[protocols.telnet]` section (an
+/// embedded console named by `console`, or all of it): for protocols whose console is
+/// written in this language but served under their own name (Kamstrup's management
+/// console). `file` names the table's origin in error messages.
+pub fn from_table(file: &str, table: &toml::Table, device: &Device) -> Result<Console, Vec<TemplateError>> {
+    let mut errs = Errors::default();
+    match from_toml(file, table, device, &mut errs) {
+        Some(c) if errs.is_empty() => Ok(c),
+        _ => Err(errs.0),
+    }
+}
+
 /// The section's table laid over the embedded console it names (its keys replace the
 /// console's; `commands` are added after the console's own, and a command with the same
 /// words and modes replaces the console's).
@@ -283,6 +295,7 @@ fn command(
             "back",
             "logout",
             "set",
+            "sets",
             "privilege",
         ],
         errs,
@@ -334,35 +347,14 @@ fn command(
             Privilege::User
         }),
     };
-    let set = match ct.table("set", false, errs) {
-        None => None,
-        Some(st) => {
-            let set_path = format!("{path}.set");
-            let st = Table::new(file, &set_path, st);
-            st.deny_unknown(&["key", "index", "value"], errs);
-            let key = st.str("key", true, errs).unwrap_or_default().to_owned();
-            if !scope.device.databus.contains(&key) {
-                errs.push(file, &st.key("key"), format!("a databus key named `{key}`"));
-            }
-            let index = match st.get("index") {
-                None => None,
-                Some(toml::Value::Integer(i)) if *i >= 0 => Some(Index::Fixed(*i as usize)),
-                Some(toml::Value::String(s))
-                    if s.strip_prefix("arg")
-                        .and_then(|n| n.parse::<usize>().ok())
-                        .is_some_and(|n| n >= 1) =>
-                {
-                    s.get(3..).and_then(|n| n.parse().ok()).map(Index::Arg)
-                }
-                Some(_) => {
-                    errs.push(file, &st.key("index"), "a position from 0, or \"argN\"");
-                    None
-                }
-            };
-            let value = text(&st, "value", "{arg1}", scope, errs);
-            Some(SetAction { key, index, value })
-        }
-    };
+    let set = ct
+        .table("set", false, errs)
+        .map(|st| set_action(file, &format!("{path}.set"), st, scope, errs));
+    let sets = ct
+        .tables("sets", false, errs)
+        .into_iter()
+        .map(|(p, st)| set_action(file, &p, st, scope, errs))
+        .collect();
     Some(Command {
         words,
         modes: cmd_modes,
@@ -373,6 +365,34 @@ fn command(
         back: ct.bool("back", errs).unwrap_or(false),
         logout: ct.bool("logout", errs).unwrap_or(false),
         set,
+        sets,
         privilege,
     })
+}
+
+/// One databus write of a command (`set = {...}` or an entry of `sets = [...]`).
+fn set_action(file: &str, path: &str, st: &toml::Table, scope: &Scope<'_>, errs: &mut Errors) -> SetAction {
+    let st = Table::new(file, path, st);
+    st.deny_unknown(&["key", "index", "value"], errs);
+    let key = st.str("key", true, errs).unwrap_or_default().to_owned();
+    if !scope.device.databus.contains(&key) {
+        errs.push(file, &st.key("key"), format!("a databus key named `{key}`"));
+    }
+    let index = match st.get("index") {
+        None => None,
+        Some(toml::Value::Integer(i)) if *i >= 0 => Some(Index::Fixed(*i as usize)),
+        Some(toml::Value::String(s))
+            if s.strip_prefix("arg")
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n >= 1) =>
+        {
+            s.get(3..).and_then(|n| n.parse().ok()).map(Index::Arg)
+        }
+        Some(_) => {
+            errs.push(file, &st.key("index"), "a position from 0, or \"argN\"");
+            None
+        }
+    };
+    let value = text(&st, "value", "{arg1}", scope, errs);
+    SetAction { key, index, value }
 }

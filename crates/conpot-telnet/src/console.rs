@@ -60,6 +60,8 @@ pub struct Command {
     pub logout: bool,
     /// The databus write it makes.
     pub set: Option<SetAction>,
+    /// Further writes after `set`, in order (a command that stores an address and a port).
+    pub sets: Vec<SetAction>,
     /// The privilege it needs (`operator` for writes); the console's `denied` text otherwise.
     pub privilege: Privilege,
 }
@@ -170,7 +172,7 @@ impl Console {
         }
         let in_mode = |c: &&Command| c.modes.is_empty() || c.modes.iter().any(|m| m == mode);
         // Commands whose words the line covers entirely, by how exactly.
-        let mut best: Option<(usize, usize, &Command)> = None;
+        let mut best: Option<(usize, usize, usize, &Command)> = None;
         let mut tied = false;
         let mut incomplete = false;
         for c in self.commands.iter().filter(in_mode) {
@@ -197,19 +199,23 @@ impl Console {
             if !ok {
                 continue;
             }
-            let key = (c.words.len(), exact);
+            // Among commands with the same words, one whose argument count fits wins (so
+            // `H` and `H <cmd>` may be two commands with their own outputs).
+            let given = typed.len().saturating_sub(c.words.len());
+            let fits = usize::from((c.args.0..=c.args.1).contains(&given));
+            let key = (c.words.len(), exact, fits);
             match best {
-                Some((l, e, _)) if (l, e) > key => {}
-                Some((l, e, _)) if (l, e) == key => tied = true,
+                Some((l, e, f, _)) if (l, e, f) > key => {}
+                Some((l, e, f, _)) if (l, e, f) == key => tied = true,
                 _ => {
-                    best = Some((key.0, key.1, c));
+                    best = Some((key.0, key.1, key.2, c));
                     tied = false;
                 }
             }
         }
         match best {
-            Some((len, exact, _)) if tied && exact < len => Found::Ambiguous,
-            Some((len, _, c)) => {
+            Some((len, exact, _, _)) if tied && exact < len => Found::Ambiguous,
+            Some((len, _, _, c)) => {
                 let args: Vec<String> = typed.iter().skip(len).map(|s| (*s).to_owned()).collect();
                 if args.len() < c.args.0 {
                     Found::Incomplete
@@ -257,6 +263,7 @@ mod tests {
             back: false,
             logout: false,
             set: None,
+            sets: vec![],
             privilege: Privilege::User,
         }
     }
@@ -324,6 +331,21 @@ mod tests {
         assert_eq!(c.find("enable", "enable"), Found::Unknown);
         assert_eq!(name(&c.find("enable", "show running")), "show [\"running\"]");
         assert!(c.help("user").contains("show version"));
+        // The same words with other argument counts: the one that fits.
+        let mut c = console();
+        c.commands.push(Command {
+            help: "set register (one)".into(),
+            ..cmd("set register", &[], (1, 1))
+        });
+        let Found::Command(one, _) = c.find("user", "set register 7") else {
+            panic!()
+        };
+        assert_eq!(one.help, "set register (one)");
+        let Found::Command(two, _) = c.find("user", "set register 7 8") else {
+            panic!()
+        };
+        assert_eq!(two.help, "set register");
+        assert_eq!(c.find("user", "set register 1 2 3"), Found::Unknown);
         assert!(!c.help("enable").contains("  enable"));
     }
 }

@@ -37,6 +37,14 @@ impl TelnetService {
         })
     }
 
+    /// A service serving `console` for `device` (a console built elsewhere, e.g. with
+    /// [`config::from_table`]).
+    pub fn from_console(console: Console, device: &Device) -> Self {
+        TelnetService {
+            shared: Arc::new(session::shared(console, device.clone())),
+        }
+    }
+
     /// The console served.
     pub fn console(&self) -> &Console {
         &self.shared.console

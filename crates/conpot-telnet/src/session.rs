@@ -460,8 +460,11 @@ impl TelnetSession {
                 if privilege < c.privilege {
                     self.put(&console.denied, now, &args, &line, out);
                     ("denied", name, args)
-                } else if let Some(set) = &c.set
-                    && let Err(e) = self.write(set, &args, &line, now)
+                } else if let Some((set, e)) = c
+                    .set
+                    .iter()
+                    .chain(&c.sets)
+                    .find_map(|set| self.write(set, &args, &line, now).err().map(|e| (set, e)))
                 {
                     self.put(&console.invalid, now, &args, &line, out);
                     out.events.push(
@@ -472,7 +475,7 @@ impl TelnetSession {
                     );
                     ("invalid", name, args)
                 } else {
-                    if let Some(set) = &c.set {
+                    for set in c.set.iter().chain(&c.sets) {
                         let value = self.shared.device.databus.get(&set.key, now);
                         out.events.push(
                             EventDraft::new("telnet.write")

@@ -7,7 +7,8 @@
 //! `{databus.KEY[argN]}`, `{uptime}`, `{argN}` (1-based), `{args}`, `{line}`, `{user}`,
 //! `{help}` (the commands of the current mode with their help texts); any of the
 //! runtime ones may end in a filter: `|duration` (seconds as `3 days, 04:12:55`), `|dhms`
-//! (`3 days, 04h:12m:55s`), `|upper`. `{{` and `}}` are literal braces.
+//! (`3 days, 04h:12m:55s`), `|upper`, `|ip` (an IPv4 address as a device parses one, dotted or
+//! twelve digits), `|port` (1-65535, else 0). `{{` and `}}` are literal braces.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -35,6 +36,11 @@ pub enum Filter {
     Dhms,
     /// Upper case.
     Upper,
+    /// An IPv4 address as embedded devices read one: dotted, or twelve digits cut in
+    /// groups of three (`192168001002` is 192.168.1.2); anything else is `0.0.0.0`.
+    Ip,
+    /// A TCP port 1-65535, anything else `0`.
+    Port,
 }
 
 /// One part of a text.
@@ -239,6 +245,8 @@ fn apply(filter: Filter, v: String) -> String {
     match filter {
         Filter::Plain => v,
         Filter::Upper => v.to_uppercase(),
+        Filter::Ip => ipv4(&v),
+        Filter::Port => v.trim().parse::<u16>().ok().filter(|p| *p > 0).unwrap_or(0).to_string(),
         Filter::Duration | Filter::Dhms => {
             let secs = v
                 .parse::<f64>()
@@ -255,6 +263,26 @@ fn apply(filter: Filter, v: String) -> String {
     }
 }
 
+/// The `|ip` filter: dotted quads, or digits cut into groups of three.
+fn ipv4(v: &str) -> String {
+    let v = v.trim();
+    let parts: Vec<&str> = if v.contains('.') {
+        v.split('.').collect()
+    } else if v.is_ascii() {
+        (0..v.len())
+            .step_by(3)
+            .filter_map(|i| v.get(i..(i + 3).min(v.len())))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let octets: Vec<u8> = parts.iter().filter_map(|p| p.parse::<u8>().ok()).collect();
+    match octets.as_slice() {
+        [a, b, c, d] if parts.len() == 4 => format!("{a}.{b}.{c}.{d}"),
+        _ => "0.0.0.0".to_owned(),
+    }
+}
+
 fn placeholder(body: &str, device: &Device) -> Result<Part, String> {
     let (name, filter) = match body.split_once('|') {
         None => (body, Filter::Plain),
@@ -264,7 +292,9 @@ fn placeholder(body: &str, device: &Device) -> Result<Part, String> {
                 "duration" => Filter::Duration,
                 "dhms" => Filter::Dhms,
                 "upper" => Filter::Upper,
-                other => return Err(format!("a filter duration, dhms or upper, found `{other}`")),
+                "ip" => Filter::Ip,
+                "port" => Filter::Port,
+                other => return Err(format!("a filter duration, dhms, upper, ip or port, found `{other}`")),
             },
         ),
     };
@@ -359,6 +389,30 @@ Uptime = 90061
         let vars = BTreeMap::from([("model".to_owned(), "X-1".to_owned())]);
         let t = Text::parse("<{databus.regs[9]}{databus.regs[arg3]}{var.model}>", &d, &vars).unwrap();
         assert_eq!(t.fill(&f), "<X-1>");
+    }
+
+    #[test]
+    fn ip_and_port_filters_read_as_embedded_devices_do() {
+        let d = device();
+        let t = Text::parse("{arg1|ip}:{arg2|port}", &d, &BTreeMap::new()).unwrap();
+        let help = || String::new();
+        let run = |a: &[&str]| {
+            let args: Vec<String> = a.iter().map(|s| (*s).to_owned()).collect();
+            t.fill(&Fill {
+                device: &d,
+                now: SystemTime::UNIX_EPOCH,
+                args: &args,
+                line: "",
+                user: "",
+                help: &help,
+            })
+        };
+        assert_eq!(run(&["192168001002", "61000"]), "192.168.1.2:61000");
+        assert_eq!(run(&["10.0.0.9", "0"]), "10.0.0.9:0");
+        assert_eq!(run(&["10.0.0.256", "65536"]), "0.0.0.0:0");
+        assert_eq!(run(&["1921680010021", "x"]), "0.0.0.0:0");
+        assert_eq!(run(&["0"]), "0.0.0.0:0");
+        assert_eq!(run(&["1.2.3"]), "0.0.0.0:0");
     }
 
     #[test]

@@ -538,6 +538,8 @@ unit = "t"
 vendor = "v"
 [databus]
 ip = "192.168.1.2"
+srv = "202.202.202.1"
+port = 50
 [protocols.telnet]
 port = 50100
 login = "none"
@@ -559,6 +561,14 @@ args = 1
 privilege = "user"
 set = { key = "ip" }
 output = "OK\n"
+[[protocols.telnet.commands]]
+command = "!SA"
+output = "\nService server addr.: {databus.srv}:{databus.port}\n"
+[[protocols.telnet.commands]]
+command = "!SA"
+args = [1, 2]
+sets = [{ key = "srv", value = "{arg1|ip}" }, { key = "port", value = "{arg2|port}" }]
+output = "\nOK\nService server addr.: {databus.srv}:{databus.port}\n"
 "#;
     let (dev, s) = device_and_section(text, "telnet").unwrap();
     let svc = TelnetService::build(&s, &dev).unwrap();
@@ -572,4 +582,14 @@ output = "OK\n"
     assert_eq!(text_of(&d.input(b"!gi\r\n", t0())), "?\r\n");
     assert_eq!(text_of(&d.input(b"!SI 10.0.0.9\r\n", t0())), "OK\r\n");
     assert_eq!(dev.databus.get("ip", t0()).unwrap(), Value::Str("10.0.0.9".into()));
+    // The same command with and without arguments, two writes, the `ip` and `port` filters.
+    assert_eq!(
+        text_of(&d.input(b"!SA\r\n", t0())),
+        "\r\nService server addr.: 202.202.202.1:50\r\n"
+    );
+    let step = d.input(b"!SA 192168001002 61000\r\n", t0());
+    assert_eq!(text_of(&step), "\r\nOK\r\nService server addr.: 192.168.1.2:61000\r\n");
+    assert_eq!(step.types().iter().filter(|t| **t == "telnet.write").count(), 2);
+    assert_eq!(dev.databus.get("port", t0()).unwrap(), Value::Int(61000));
+    assert_eq!(text_of(&d.input(b"!SA 1 2 3\r\n", t0())), "?\r\n");
 }

@@ -53,6 +53,11 @@ pub struct Cli {
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
 
+    /// Keep running as root when started as root without `[daemon] user` (otherwise the
+    /// sensor refuses; with a user it switches to it once the ports are bound).
+    #[arg(long = "allow-root", env = "CONPOT_ALLOW_ROOT", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_root: bool,
+
     /// A command instead of running the honeypot.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -63,13 +68,64 @@ pub struct Cli {
 pub enum Command {
     /// List the embedded templates.
     Templates,
+    /// Exit 0 if the sensor using this state folder is alive (its heartbeat is fresh): the
+    /// health check of a container image that holds nothing but the binary.
+    Health {
+        /// The running sensor's state folder.
+        #[arg(long = "state-dir", value_name = "DIR", default_value = "conpot-state")]
+        state_dir: std::path::PathBuf,
+        /// Seconds after which a heartbeat is too old.
+        #[arg(long = "max-age", default_value_t = 30)]
+        max_age: u64,
+    },
     /// Work with a template.
     Template {
         /// What to do.
         #[command(subcommand)]
         action: TemplateAction,
     },
+    // --- conpot collect (issue 12) ---
+    /// Central collector: read every sensor's events from a NATS JetStream stream (a
+    /// durable pull consumer several collectors share) and write them to PostgreSQL or
+    /// JSON lines, acknowledging each batch only after the write commits.
+    Collect(CollectArgs),
+    // --- end conpot collect ---
 }
+
+// --- conpot collect (issue 12) ---
+/// Options of `conpot collect`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("output").required(true).args(["postgres", "jsonl"])))]
+pub struct CollectArgs {
+    /// NATS server URL(s), comma separated; credentials as `nats://user:pw@host:4222`.
+    #[arg(long = "nats", value_name = "URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats: String,
+    /// The stream the sensors publish to (created when missing).
+    #[arg(long = "stream", value_name = "NAME", default_value = "CONPOT")]
+    pub stream: String,
+    /// The sensors' subject prefix (the consumer reads `<prefix>.>`).
+    #[arg(long = "subject-prefix", value_name = "PREFIX", default_value = "conpot")]
+    pub subject_prefix: String,
+    /// Durable consumer name: collectors with the same name share the work.
+    #[arg(long = "consumer", value_name = "NAME", default_value = "conpot-collect")]
+    pub consumer: String,
+    /// Write to this PostgreSQL database (the sink's schema; repeats ignored).
+    #[arg(long = "postgres", value_name = "URL")]
+    pub postgres: Option<String>,
+    /// Append to this JSON-lines file (at least once: a redelivered event may repeat).
+    #[arg(long = "jsonl", value_name = "FILE")]
+    pub jsonl: Option<PathBuf>,
+    /// Most events fetched and written at once.
+    #[arg(long = "batch", value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
+    /// Seconds before an unacknowledged event is delivered again (to any collector).
+    #[arg(long = "ack-wait", value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub ack_wait: u32,
+    /// Warnings and errors only.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+// --- end conpot collect ---
 
 /// Template commands.
 #[derive(Debug, Subcommand)]

@@ -41,6 +41,22 @@ pub const TEMPLATES: &[(&str, Files)] = &[
             include_bytes!("../../../templates/logix/template.toml"),
         )],
     ),
+    // Kamstrup 382 (kamstrup helper).
+    (
+        "kamstrup_382",
+        &[(
+            "template.toml",
+            include_bytes!("../../../templates/kamstrup_382/template.toml"),
+        )],
+    ),
+    // guardian (issue 15)
+    (
+        "guardian_ast",
+        &[(
+            "template.toml",
+            include_bytes!("../../../templates/guardian_ast/template.toml"),
+        )],
+    ),
 ];
 
 /// The embedded template called `name`.

@@ -1,27 +1,36 @@
 //! The `conpot` binary: command line, logging, and the run.
 
+mod alloc;
 mod cli;
+mod collect;
 mod commands;
 mod embedded;
+mod health;
+mod notify;
+mod privilege;
 mod registry;
 mod run;
+mod serial_line;
 mod setup;
 
 use clap::Parser;
 
-/// Many small, short-lived allocations cross threads (events go from sessions to sink
-/// threads); mimalloc keeps that from contending on one lock.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 fn main() {
+    alloc::return_memory_promptly();
     let cli = cli::Cli::parse();
     let code = match &cli.command {
         Some(cli::Command::Templates) => commands::list_templates(),
+        Some(cli::Command::Health { state_dir, max_age }) => health::check(
+            state_dir,
+            std::time::Duration::from_secs(*max_age),
+            std::time::SystemTime::now(),
+        ),
         Some(cli::Command::Template {
             action: cli::TemplateAction::Check { path },
         }) => commands::check_template(path),
+        Some(cli::Command::Collect(args)) => collect::main(args),
         None => start(cli),
     };
     std::process::exit(code);
@@ -87,6 +96,23 @@ fn start(cli: cli::Cli) -> i32 {
     }
     config.listen.ports.extend(cli.ports);
     conpot_net::sys::raise_fd_limit();
+    let started = std::time::Instant::now();
+    let notifier = notify::Notifier::from_env();
+    let bound = match run::bind(&config, &template) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    match privilege::drop_privileges(&config.daemon, cli.allow_root, &config.state_dir) {
+        Ok(outcome) => {
+            if let Some(m) = privilege::describe(&outcome) {
+                tracing::info!("{m}");
+            }
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -94,7 +120,7 @@ fn start(cli: cli::Cli) -> i32 {
             return 1;
         }
     };
-    runtime.block_on(run::run(config, template))
+    runtime.block_on(run::run(config, template, bound, started, notifier))
 }
 
 /// Whether the log on stderr is coloured: only on a terminal, and never when `NO_COLOR` is

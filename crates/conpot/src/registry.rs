@@ -97,6 +97,23 @@ static ENTRIES: &[Entry] = &[
         transports: TCP,
         build: |s, d, _| conpot_proxy::ProxyService::build(s, d).map(arc),
     },
+    // Kamstrup 382 (kamstrup helper): the KMP meter and its module's management console.
+    Entry {
+        name: "kamstrup_meter",
+        transports: TCP,
+        build: |s, d, _| conpot_kamstrup::MeterService::build(s, d).map(arc),
+    },
+    Entry {
+        name: "kamstrup_management",
+        transports: TCP,
+        build: |s, d, _| conpot_kamstrup::ManagementService::build(s, d).map(arc),
+    },
+    // guardian (issue 15)
+    Entry {
+        name: "guardian_ast",
+        transports: TCP,
+        build: |s, d, _| conpot_guardian::GuardianService::build(s, d).map(arc),
+    },
 ];
 
 /// The registry name serving the section named `protocol`: the part before a dot, so

@@ -14,34 +14,26 @@ use conpot_core::template::Template;
 use serde_json::json;
 
 use crate::setup;
-use conpot_net::{BindSpec, Sensor};
+use conpot_net::{BindSpec, Sensor, StdBound};
 
 /// How long shutdown waits for sessions and sinks.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Runs until SIGINT or SIGTERM; returns the exit code.
-pub async fn run(config: Config, template: Template) -> i32 {
-    let started = Instant::now();
-    // Catch the signals before anything is announced, so a stop right after start is clean.
-    let mut stop = match Stop::install() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot install signal handlers: {e}");
-            return 1;
-        }
-    };
+/// Checks the template and binds every socket of the plan, before the runtime exists (so
+/// privileges can be given up between the two): a port in use names every conflict and
+/// nothing is written. Returns the bound sockets, or the exit code.
+pub fn bind(config: &Config, template: &Template) -> Result<Vec<(BindSpec, StdBound)>, i32> {
     for w in config.warnings.iter().chain(&template.warnings) {
         tracing::warn!("{w}");
     }
-    match setup::coverage(&template) {
+    match setup::coverage(template) {
         Ok(None) => {}
         Ok(Some(skipped)) => tracing::warn!("{skipped}"),
         Err(e) => {
             tracing::error!("{e}");
-            return 1;
+            return Err(1);
         }
     }
-    // Bind every socket first: a port in use names every conflict and writes no file.
     let mut plan = Vec::new();
     for section in template.protocols.values().filter(|s| s.enabled) {
         let Some(transports) = crate::registry::transports(&section.name) else {
@@ -50,7 +42,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
         let host = config.listen.host.as_deref().unwrap_or(&section.host);
         let Ok(ip) = host.parse::<IpAddr>() else {
             tracing::error!("{}: bad listen address `{host}`", section.name);
-            return 1;
+            return Err(1);
         };
         let port = config.listen.ports.get(&section.name).copied().unwrap_or(section.port);
         for &transport in transports {
@@ -70,20 +62,48 @@ pub async fn run(config: Config, template: Template) -> i32 {
             }
         }
     }
-    let bound_listeners = match conpot_net::bind_all(&plan) {
+    match conpot_net::bind_all_std(&plan) {
         Ok((bound, warnings)) => {
             for w in warnings {
                 tracing::warn!("{w}");
             }
-            bound
+            Ok(bound)
         }
         Err(failures) => {
             for f in &failures {
                 tracing::error!("{f}");
             }
+            Err(1)
+        }
+    }
+}
+
+/// Runs until SIGINT or SIGTERM on the sockets [`bind`] bound; returns the exit code.
+pub async fn run(
+    config: Config,
+    template: Template,
+    bound: Vec<(BindSpec, StdBound)>,
+    started: Instant,
+    notifier: crate::notify::Notifier,
+) -> i32 {
+    // Catch the signals before anything is announced, so a stop right after start is clean.
+    let mut stop = match Stop::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install signal handlers: {e}");
             return 1;
         }
     };
+    let mut bound_listeners = Vec::with_capacity(bound.len());
+    for (spec, sock) in bound {
+        match sock.into_tokio() {
+            Ok(b) => bound_listeners.push((spec, b)),
+            Err(e) => {
+                tracing::error!("{}: cannot register {}: {e}", spec.name, spec.addr);
+                return 1;
+            }
+        }
+    }
     let key = template.persona_key();
     let persona = match Persona::load_or_create(&template.persona, &template.name, &key, &config.state_dir) {
         Ok(p) => p,
@@ -239,10 +259,40 @@ pub async fn run(config: Config, template: Template) -> i32 {
         .iter()
         .map(|(sec, svc)| (sec.name.as_str(), svc))
         .collect();
+    // Serial lines named by the template open before the listeners, so a bridge's
+    // sessions find their shared line.
+    for (sec, _) in built.services.iter().filter(|(sec, _)| sec.name == "serial") {
+        crate::serial_line::start(&sensor, sec, &built.device);
+    }
     for (spec, listener) in bound_listeners {
         if let Some(service) = services.get(spec.name.as_str()) {
             conpot_net::serve(Arc::clone(&sensor), listener, Arc::clone(service), udp_limits);
         }
+    }
+    notifier.send(&format!("READY=1\nSTATUS=serving template {}", template.name));
+    let state_dir = config.state_dir.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::health::PERIOD);
+        let mut warned = false;
+        loop {
+            tick.tick().await;
+            if let Err(e) = crate::health::beat(&state_dir, SystemTime::now())
+                && !std::mem::replace(&mut warned, true)
+            {
+                tracing::warn!("cannot write the heartbeat in {}: {e}", state_dir.display());
+            }
+        }
+    });
+    let notifier = Arc::new(notifier);
+    if let Some(period) = notifier.watchdog_period() {
+        let n = Arc::clone(&notifier);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                n.send("WATCHDOG=1");
+            }
+        });
     }
 
     while stop.wait().await == Signal::Hangup {
@@ -250,6 +300,7 @@ pub async fn run(config: Config, template: Template) -> i32 {
         reopen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     tracing::info!("shutting down: closing listeners and sessions");
+    notifier.send("STOPPING=1");
     sensor.shutdown.cancel();
     sensor.tracker.close();
     if tokio::time::timeout(DRAIN, sensor.tracker.wait()).await.is_err() {

@@ -58,6 +58,7 @@ fn modbus_traffic_reaches_sqlite_postgresql_and_syslog() {
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_conpot"))
+        .env("CONPOT_ALLOW_ROOT", "1")
         .args([
             "-c",
             "c.toml",
