@@ -7,7 +7,13 @@
 use conpot_proxy::decode::{DecoderKind, Direction, MAX_RAW};
 use libfuzzer_sys::fuzz_target;
 
-const KINDS: [DecoderKind; 4] = [DecoderKind::Raw, DecoderKind::Ascii, DecoderKind::Modbus, DecoderKind::S7];
+const KINDS: [DecoderKind; 5] = [
+    DecoderKind::Raw,
+    DecoderKind::Ascii,
+    DecoderKind::Modbus,
+    DecoderKind::S7,
+    DecoderKind::Kamstrup,
+];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&first, rest)) = data.split_first() else { return };

@@ -175,3 +175,45 @@ def test_conpots_proxy_folder_starts_and_relays(tmp_path, device):
         assert data[0]["data"]["proxy"] == "Kamstrup telnet"
     finally:
         c.stop()
+
+
+def test_kmp_through_the_proxy_logs_what_the_meter_logs(tmp_path):
+    from test_kamstrup import frame, get_register
+
+    meter = Conpot(tmp_path / "meter", args=["-t", "kamstrup_382", "--port", "kamstrup_meter=0",
+                                             "--port", "kamstrup_management=0"],
+                   expect={"kamstrup_meter", "kamstrup_management"}, mkdir=True)
+    t = tmp_path / "kmp-proxy"
+    t.mkdir()
+    (t / "template.toml").write_text(
+        f"""
+[template]
+unit = "Proxy"
+vendor = "None"
+[persona]
+vendor = "None"
+[protocols."proxy.kmp"]
+port = 0
+upstream = "127.0.0.1:{meter.ports['kamstrup_meter']}"
+decoder = "kamstrup_meter"
+"""
+    )
+    proxy = Conpot(tmp_path / "proxy", args=["-t", str(t)], expect={"proxy.kmp"}, mkdir=True)
+    try:
+        s = socket.create_connection(("127.0.0.1", proxy.ports["proxy.kmp"]), timeout=5)
+        for req in (get_register(1001, 1054), frame(0x02), frame(0x01)):
+            s.sendall(req)
+            reply = b""
+            while not reply.endswith(b"\r"):
+                reply += s.recv(4096)
+            assert reply[0] == 0x40
+        s.close()
+        own = wait_for(lambda: len(of_types(meter, {"kamstrup.request"})) >= 3 and of_types(meter, {"kamstrup.request"}))
+        seen = wait_for(lambda: len(of_types(proxy, {"kamstrup.request"})) >= 3 and of_types(proxy, {"kamstrup.request"}))
+        assert len(seen) == len(own) == 3
+        for p, d in zip(seen, own):
+            assert comparable(p) == comparable(d)
+        assert seen[0]["data"]["status"] == "ok"
+    finally:
+        proxy.stop()
+        meter.stop()

@@ -4,11 +4,13 @@
 //! protocol uses; bytes it cannot frame are logged raw (bounded). Adding a protocol is a
 //! variant of [`DecoderKind`] and a type implementing [`Decoder`].
 
+mod kamstrup;
 mod modbus;
 mod raw;
 mod s7;
 mod stream;
 
+pub use kamstrup::KamstrupDecoder;
 pub use modbus::ModbusDecoder;
 pub use raw::{AsciiDecoder, MAX_RAW, RawDecoder, raw_event};
 pub use s7::S7Decoder;
@@ -48,8 +50,7 @@ pub trait Decoder: Send {
 
 /// The decoders a proxy can be given.
 ///
-/// Kamstrup KMP (Conpot's `Decoder382`) and Guardian AST get their variants when their
-/// crates land; until then Conpot's `Decoder382` maps to [`DecoderKind::Raw`].
+/// Guardian AST gets its variant when its crate offers a decoder of relayed traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecoderKind {
     /// Every chunk logged as bytes (`proxy.data`).
@@ -60,11 +61,13 @@ pub enum DecoderKind {
     Modbus,
     /// S7comm over ISO-on-TCP, logged as the S7 CPU logs (`s7.setup`, `s7.read_var`...).
     S7,
+    /// Kamstrup KMP (Conpot's `Decoder382`), logged as the meter logs (`kamstrup.request`).
+    Kamstrup,
 }
 
 impl DecoderKind {
     /// The names [`DecoderKind::parse`] accepts, for messages.
-    pub const NAMES: &'static str = "raw, ascii, modbus or s7comm";
+    pub const NAMES: &'static str = "raw, ascii, modbus, s7comm or kamstrup_meter";
 
     /// The decoder named `name` in a native template.
     pub fn parse(name: &str) -> Option<DecoderKind> {
@@ -73,6 +76,7 @@ impl DecoderKind {
             "ascii" => DecoderKind::Ascii,
             "modbus" => DecoderKind::Modbus,
             "s7comm" | "s7" => DecoderKind::S7,
+            "kamstrup_meter" | "kamstrup" => DecoderKind::Kamstrup,
             _ => return None,
         })
     }
@@ -83,8 +87,7 @@ impl DecoderKind {
         let short = class.trim().rsplit('.').next().unwrap_or_default();
         match short {
             "AsciiDecoder" => Some(DecoderKind::Ascii),
-            // KMP frames are logged raw until conpot-kamstrup's decoder is added.
-            "Decoder382" => Some(DecoderKind::Raw),
+            "Decoder382" => Some(DecoderKind::Kamstrup),
             _ => DecoderKind::parse(class),
         }
     }
@@ -95,6 +98,7 @@ impl DecoderKind {
             DecoderKind::Raw | DecoderKind::Ascii => None,
             DecoderKind::Modbus => Some("modbus"),
             DecoderKind::S7 => Some("s7comm"),
+            DecoderKind::Kamstrup => Some("kamstrup_meter"),
         }
     }
 
@@ -105,6 +109,7 @@ impl DecoderKind {
             DecoderKind::Ascii => Box::new(AsciiDecoder),
             DecoderKind::Modbus => Box::new(ModbusDecoder::default()),
             DecoderKind::S7 => Box::new(S7Decoder::default()),
+            DecoderKind::Kamstrup => Box::new(KamstrupDecoder::default()),
         }
     }
 }
@@ -122,7 +127,7 @@ mod tests {
         );
         assert_eq!(
             k("conpot.protocols.kamstrup_meter.decoder_382.Decoder382"),
-            Some(DecoderKind::Raw)
+            Some(DecoderKind::Kamstrup)
         );
         assert_eq!(k(""), Some(DecoderKind::Raw));
         assert_eq!(k("modbus"), Some(DecoderKind::Modbus));
