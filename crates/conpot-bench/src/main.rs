@@ -8,12 +8,14 @@
 //! FTP sessions with a listing and a download), `tftp` (parallel TFTP downloads with
 //! options), `enip` (whole EtherNet/IP sessions), `iec104` (station interrogations on
 //! persistent connections), `tls-handshakes` (new full TLS handshakes), `https` (keep-alive
-//! GETs over TLS), and `suite` (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
+//! GETs over TLS), `proxy` (proxied Modbus against direct Modbus in one run), and `suite`
+//! (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
 //! Traffic goes to loopback only.
 
 mod iec104;
 mod load;
 mod proc_info;
+mod proxy;
 mod suite;
 mod tls;
 mod transfer;
@@ -297,6 +299,22 @@ enum Mode {
         #[arg(long, default_value = "127.0.0.1:5021")]
         listen: SocketAddr,
     },
+    /// Proxied Modbus against direct Modbus: a conpot device and a conpot proxy in front of
+    /// it, the same load on each in turn (exit 2 if the proxy keeps under 0.7 of the rate).
+    Proxy {
+        /// The conpot binary (build it with --release).
+        #[arg(long, default_value = "target/release/conpot")]
+        conpot: String,
+        /// Concurrent connections.
+        #[arg(short, long, default_value_t = 16)]
+        connections: usize,
+        /// Seconds per run (four runs).
+        #[arg(short, long, default_value_t = 5)]
+        duration: u64,
+        /// The device's response time in milliseconds (0: answers at once).
+        #[arg(long, default_value_t = 0)]
+        device_ms: u32,
+    },
     /// Run every measurement against the bare responder and a conpot binary.
     Suite {
         /// The conpot binary (build it with --release).
@@ -557,6 +575,12 @@ fn main() {
                     1
                 }
             },
+            Mode::Proxy {
+                conpot,
+                connections,
+                duration,
+                device_ms,
+            } => proxy::run(&conpot, connections, Duration::from_secs(duration), device_ms).await,
             Mode::Suite { conpot, duration } => suite::run(&conpot, Duration::from_secs(duration)).await,
             // guardian (issue 15)
             Mode::Guardian {

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use crate::load;
 use crate::proc_info::rss_mb;
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     s7: Option<SocketAddr>,
     snmp: Option<SocketAddr>,
     ftp: Option<SocketAddr>,
@@ -29,7 +29,7 @@ impl Drop for Server {
 
 /// Spawns `cmd` and waits for a line with `marker` followed by the listening address;
 /// conpot's S7 listener is picked up when `with_s7` (its line comes after Modbus).
-fn spawn(mut cmd: Command, marker: &str, with_s7: bool) -> Result<Server, String> {
+pub(crate) fn spawn(mut cmd: Command, marker: &str, with_s7: bool) -> Result<Server, String> {
     let t = Instant::now();
     let mut child = cmd
         .stdout(Stdio::piped())

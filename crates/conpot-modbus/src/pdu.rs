@@ -38,6 +38,21 @@ impl Exception {
     }
 }
 
+impl Exception {
+    /// The exception of code `code`, if it is one this crate knows.
+    pub fn from_code(code: u8) -> Option<Exception> {
+        Some(match code {
+            0x01 => Exception::IllegalFunction,
+            0x02 => Exception::IllegalDataAddress,
+            0x03 => Exception::IllegalDataValue,
+            0x04 => Exception::ServerDeviceFailure,
+            0x0A => Exception::GatewayPathUnavailable,
+            0x0B => Exception::GatewayTargetFailed,
+            _ => return None,
+        })
+    }
+}
+
 impl From<WireError> for Exception {
     /// A request cut short or with bytes left over is malformed: ILLEGAL DATA VALUE.
     fn from(_: WireError) -> Self {
@@ -427,6 +442,99 @@ impl Response {
         Response::ServerId { body }
     }
 
+    /// Parses a response PDU observed on the wire (a proxy's upstream answering
+    /// `request`): the inverse of [`Response::encode`], so a relayed answer is described
+    /// exactly as this server describes its own. `None` when the bytes are not a response
+    /// to that request (another function, a byte count that disagrees, bytes left over).
+    pub fn parse(request: &Request, pdu: &[u8]) -> Option<Response> {
+        let mut r = Reader::new(pdu);
+        let fc = r.u8().ok()?;
+        let function = request.function();
+        if fc == function | 0x80 {
+            let exception = Exception::from_code(r.u8().ok()?)?;
+            r.expect_end("nothing after the exception code").ok()?;
+            return Some(Response::Exception { function, exception });
+        }
+        if fc != function {
+            return None;
+        }
+        let resp = match request {
+            Request::ReadBits { quantity, .. } => {
+                let count = usize::from(r.u8().ok()?);
+                let bytes = r.take(count).ok()?;
+                if bytes.len() != usize::from(quantity.div_ceil(8)) {
+                    return None;
+                }
+                let bits = (0..usize::from(*quantity))
+                    .map(|i| bytes.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0))
+                    .collect();
+                Response::Bits { function, bits }
+            }
+            Request::ReadRegisters { quantity, .. } => {
+                let count = usize::from(r.u8().ok()?);
+                if count != 2 * usize::from(*quantity) {
+                    return None;
+                }
+                let values = (0..*quantity).map(|_| r.u16_be()).collect::<WireResult<_>>().ok()?;
+                Response::Registers { function, values }
+            }
+            Request::WriteCoil { .. } => {
+                let address = r.u16_be().ok()?;
+                let value = match r.u16_be().ok()? {
+                    COIL_ON => true,
+                    COIL_OFF => false,
+                    _ => return None,
+                };
+                Response::WriteCoil { address, value }
+            }
+            Request::WriteRegister { .. } => Response::WriteRegister {
+                address: r.u16_be().ok()?,
+                value: r.u16_be().ok()?,
+            },
+            Request::WriteCoils { .. } | Request::WriteRegisters { .. } => Response::Written {
+                function,
+                address: r.u16_be().ok()?,
+                quantity: r.u16_be().ok()?,
+            },
+            Request::Diagnostics { .. } => Response::Diagnostics {
+                sub: r.u16_be().ok()?,
+                data: r.take_rest().to_vec(),
+            },
+            Request::ReportServerId => {
+                let count = usize::from(r.u8().ok()?);
+                let body = r.take(count).ok()?;
+                Response::ServerId { body: body.to_vec() }
+            }
+            Request::ReadDeviceId { .. } => {
+                if r.u8().ok()? != MEI_DEVICE_ID {
+                    return None;
+                }
+                let code = r.u8().ok()?;
+                let conformity = r.u8().ok()?;
+                let more_follows = r.u8().ok()? != 0;
+                let next_object = r.u8().ok()?;
+                let count = r.u8().ok()?;
+                let mut objects = Vec::with_capacity(usize::from(count));
+                for _ in 0..count {
+                    let id = r.u8().ok()?;
+                    let len = usize::from(r.u8().ok()?);
+                    let value = r.take(len).ok()?;
+                    objects.push((id, value.to_vec()));
+                }
+                Response::DeviceId {
+                    code,
+                    conformity,
+                    more_follows,
+                    next_object,
+                    objects,
+                }
+            }
+            Request::Mei { .. } | Request::Unsupported { .. } => return None,
+        };
+        r.expect_end("nothing after the response").ok()?;
+        Some(resp)
+    }
+
     /// Writes the PDU.
     pub fn encode(&self, w: &mut Writer<'_>) -> WireResult<()> {
         match self {
@@ -673,6 +781,96 @@ mod tests {
             }
         }
         assert_eq!(Request::parse(&[]), Err(Exception::IllegalFunction));
+    }
+
+    fn encoded(resp: &Response) -> Vec<u8> {
+        let mut out = Vec::new();
+        conpot_core::wire::append(&mut out, MAX_PDU, |w| resp.encode(w)).unwrap();
+        out
+    }
+
+    #[test]
+    fn responses_parse_back_for_their_requests() {
+        let cases = [
+            (
+                Request::parse(&[0x01, 0x00, 0x01, 0x00, 0x0A]).unwrap(),
+                Response::Bits {
+                    function: 1,
+                    bits: vec![true, false, true, true, false, false, true, true, true, false],
+                },
+            ),
+            (
+                Request::parse(&[0x04, 0x75, 0x31, 0x00, 0x02]).unwrap(),
+                Response::Registers {
+                    function: 4,
+                    values: vec![1, 0xBEEF],
+                },
+            ),
+            (
+                Request::parse(&[0x05, 0x00, 0x01, 0xFF, 0x00]).unwrap(),
+                Response::WriteCoil {
+                    address: 1,
+                    value: true,
+                },
+            ),
+            (
+                Request::parse(&[0x10, 0x00, 0x01, 0x00, 0x01, 0x02, 0x00, 0x0A]).unwrap(),
+                Response::Written {
+                    function: 0x10,
+                    address: 1,
+                    quantity: 1,
+                },
+            ),
+            (Request::ReportServerId, Response::server_id(b"id", b"x")),
+            (
+                Request::ReadDeviceId { code: 1, object: 0 },
+                Response::DeviceId {
+                    code: 1,
+                    conformity: 0x81,
+                    more_follows: false,
+                    next_object: 0,
+                    objects: vec![(0, b"Siemens".to_vec()), (1, b"SIMATIC".to_vec())],
+                },
+            ),
+            (
+                Request::Unsupported { function: 7 },
+                Response::Exception {
+                    function: 7,
+                    exception: Exception::IllegalFunction,
+                },
+            ),
+        ];
+        for (req, resp) in cases {
+            let pdu = encoded(&resp);
+            assert_eq!(Response::parse(&req, &pdu), Some(resp.clone()), "{req:?}");
+            // Cut short or with a byte more, it is not that response.
+            assert_eq!(Response::parse(&req, &pdu[..pdu.len() - 1]), None, "{req:?} cut");
+            let mut longer = pdu.clone();
+            longer.push(0);
+            assert_eq!(Response::parse(&req, &longer), None, "{req:?} longer");
+        }
+        // An answer to another function is not this request's.
+        let req = Request::parse(&[0x03, 0x00, 0x00, 0x00, 0x01]).unwrap();
+        assert_eq!(Response::parse(&req, &[0x04, 0x02, 0x00, 0x01]), None);
+        // A byte count that disagrees with the quantity asked for.
+        assert_eq!(Response::parse(&req, &[0x03, 0x04, 0, 1, 0, 2]), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn register_reads_round_trip(address in 0u16.., values in proptest::collection::vec(0u16.., 1..=125)) {
+            let pdu = [vec![0x03], address.to_be_bytes().to_vec(), (values.len() as u16).to_be_bytes().to_vec()].concat();
+            let req = Request::parse(&pdu).unwrap();
+            let resp = Response::Registers { function: 3, values };
+            proptest::prop_assert_eq!(Response::parse(&req, &encoded(&resp)), Some(resp));
+        }
+
+        #[test]
+        fn any_bytes_parse_without_panic(fc in 0u8..=0x2B, pdu in proptest::collection::vec(0u8.., 0..260)) {
+            if let Ok(req) = Request::parse(&[fc, 0, 0, 0, 1]) {
+                let _ = Response::parse(&req, &pdu);
+            }
+        }
     }
 
     #[test]

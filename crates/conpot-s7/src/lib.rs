@@ -5,7 +5,8 @@
 //! blocks; `device` is the CPU every connection shares (mode, clock, protection);
 //! `session` is one connection's COTP state machine and dispatch, handing each request
 //! with its `context` to the `job` and `userdata` handlers (one file per function
-//! group); `plus` answers S7CommPlus session setup; `config` builds a CPU from a native
+//! group); `plus` answers S7CommPlus session setup; `observe` logs relayed
+//! traffic (a proxy in front of a real CPU) in the emulated CPU's event schemas; `config` builds a CPU from a native
 //! or Conpot template.
 
 pub mod blocks;
@@ -14,6 +15,7 @@ mod context;
 pub mod device;
 mod job;
 pub mod memory;
+pub mod observe;
 pub mod plus;
 pub mod session;
 pub mod szl;

@@ -104,6 +104,20 @@ pub enum ItemError {
     Access = 0x03,
 }
 
+impl ItemError {
+    /// The error of return code `code`, if it is one of these.
+    pub fn from_code(code: u8) -> Option<ItemError> {
+        Some(match code {
+            0x0A => ItemError::NoObject,
+            0x05 => ItemError::Address,
+            0x06 => ItemError::Type,
+            0x07 => ItemError::Inconsistent,
+            0x03 => ItemError::Access,
+            _ => return None,
+        })
+    }
+}
+
 /// The CPU's memory map.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Memory {

@@ -27,6 +27,30 @@ const TPDU_SIZE_DEFAULT: u8 = 0x0A;
 /// TPDU size codes accepted: 128 to 1024 bytes.
 const TPDU_SIZE_CODES: std::ops::RangeInclusive<u8> = 0x07..=0x0A;
 
+/// The TPDU size code a connection request asking for `requested` gets: the default when
+/// none is asked, clamped to what the CPU accepts (a proxy reports the same size).
+pub fn tpdu_size_code(requested: Option<u8>) -> u8 {
+    requested
+        .unwrap_or(TPDU_SIZE_DEFAULT)
+        .clamp(*TPDU_SIZE_CODES.start(), *TPDU_SIZE_CODES.end())
+}
+
+/// The `s7.cotp_connect` event of a connection request: the TSAPs, rack and slot, and
+/// the TPDU size the connection gets.
+pub fn connect_event(raw: &[u8], calling_tsap: &[u8], called_tsap: &[u8], tpdu_size: Option<u8>) -> EventDraft {
+    // The called TSAP's second byte: rack in the top three bits, slot below.
+    let (rack, slot) = called_tsap.get(1).map(|b| (b >> 5, b & 0x1F)).unzip();
+    let mut d = event("s7.cotp_connect", raw);
+    d.body.request = Some(json!({
+        "calling_tsap": hex::encode(calling_tsap),
+        "called_tsap": hex::encode(called_tsap),
+        "rack": rack,
+        "slot": slot,
+        "tpdu_size": 1usize << tpdu_size_code(tpdu_size),
+    }));
+    d
+}
+
 /// A connection's state.
 #[derive(Debug)]
 pub struct S7Session {
@@ -91,26 +115,15 @@ impl S7Session {
                 if self.connected {
                     return self.close_with_dr(out, "connection request on an open connection", raw);
                 }
-                let code = tpdu_size
-                    .unwrap_or(TPDU_SIZE_DEFAULT)
-                    .clamp(*TPDU_SIZE_CODES.start(), *TPDU_SIZE_CODES.end());
+                let code = tpdu_size_code(tpdu_size);
                 self.tpdu_max = 1usize << code;
                 self.peer_ref = src_ref;
                 if let Err(e) = wire::emit_cc(src_ref, self.own_ref, code, calling_tsap, called_tsap, &mut out.bytes) {
                     return self.close_with_dr(out, &format!("connection confirm not framed: {e}"), raw);
                 }
                 self.connected = true;
-                // The called TSAP's second byte: rack in the top three bits, slot below.
-                let (rack, slot) = called_tsap.get(1).map(|b| (b >> 5, b & 0x1F)).unzip();
-                let mut d = event("s7.cotp_connect", raw);
-                d.body.request = Some(json!({
-                    "calling_tsap": hex::encode(calling_tsap),
-                    "called_tsap": hex::encode(called_tsap),
-                    "rack": rack,
-                    "slot": slot,
-                    "tpdu_size": self.tpdu_max,
-                }));
-                out.events.push(d);
+                out.events
+                    .push(connect_event(raw, calling_tsap, called_tsap, tpdu_size));
             }
             Ok(Cotp::DisconnectRequest) => {
                 out.events.push(event("s7.cotp_disconnect", raw));

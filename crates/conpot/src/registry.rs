@@ -90,6 +90,13 @@ static ENTRIES: &[Entry] = &[
         transports: TCP,
         build: |s, d, _| conpot_iec104::Iec104Service::build(s, d).map(arc),
     },
+    // Proxies: `proxy` and every `proxy.NAME` section (one per `<proxy>` of Conpot's
+    // proxy.xml), see `family`.
+    Entry {
+        name: "proxy",
+        transports: TCP,
+        build: |s, d, _| conpot_proxy::ProxyService::build(s, d).map(arc),
+    },
     // Kamstrup 382 (kamstrup helper): the KMP meter and its module's management console.
     Entry {
         name: "kamstrup_meter",
@@ -109,10 +116,19 @@ static ENTRIES: &[Entry] = &[
     },
 ];
 
+/// The registry name serving the section named `protocol`: the part before a dot, so
+/// that `proxy.plant_a` and `proxy.plant_b` are both proxies.
+fn family(protocol: &str) -> &str {
+    protocol.split_once('.').map_or(protocol, |(f, _)| f)
+}
+
 /// The transports the service of `protocol` listens on, known before anything is built
 /// so the sockets can be bound before any file is written.
 pub fn transports(protocol: &str) -> Option<&'static [Transport]> {
-    ENTRIES.iter().find(|e| e.name == protocol).map(|e| e.transports)
+    ENTRIES
+        .iter()
+        .find(|e| e.name == family(protocol))
+        .map(|e| e.transports)
 }
 
 /// Builds the service of `section` (its files read from `source`); `None` if the protocol
@@ -122,7 +138,7 @@ pub fn build(
     device: &Device,
     source: &FileSource,
 ) -> Option<Result<Service, Vec<TemplateError>>> {
-    let entry = ENTRIES.iter().find(|e| e.name == section.name)?;
+    let entry = ENTRIES.iter().find(|e| e.name == family(&section.name))?;
     let built = (entry.build)(section, device, source);
     if let Ok(service) = &built {
         debug_assert_eq!(service.transports(), entry.transports, "{}", entry.name);

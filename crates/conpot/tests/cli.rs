@@ -563,8 +563,8 @@ fn a_template_with_nothing_to_serve_is_an_error() {
     for (name, body, expected) in [
         (
             "unserved",
-            "[protocols.dnp3]\nport = 20000\n[protocols.proxy]\nport = 5020\n",
-            "this version serves none of the template's protocols (dnp3, proxy)",
+            "[protocols.dnp3]\nport = 20000\n",
+            "this version serves none of the template's protocols (dnp3)",
         ),
         ("none", "", "the template enables no protocol"),
         (

@@ -25,7 +25,7 @@ pub const CONPOT_PROTOCOLS: &[&str] = &[
 ];
 
 /// Largest XML file read.
-const MAX_XML: usize = 8 << 20;
+pub(super) const MAX_XML: usize = 8 << 20;
 
 pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<TemplateError>> {
     let file = source.label("template.xml");
@@ -131,12 +131,7 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         }
     }
 
-    if source.read("proxy/proxy.xml").is_some() {
-        warnings.push(format!(
-            "{}: proxies are not served by this version; skipped",
-            source.label("proxy/proxy.xml")
-        ));
-    }
+    super::conpot_proxy::import(&source, &mut protocols, &mut errs, &mut warnings);
 
     let auth = super::conpot_users::import(&protocols, &mut errs);
 

@@ -2,6 +2,7 @@
 //! (`template.toml`); Conpot's XML template folders (`template.xml` plus
 //! `<protocol>/<protocol>.xml`) are imported into the same model.
 
+mod conpot_proxy;
 mod conpot_users;
 mod conpot_xml;
 mod filesystem;

@@ -5,8 +5,8 @@
 
 mod blocks;
 mod control;
-mod read_write;
-mod setup;
+pub(crate) mod read_write;
+pub(crate) mod setup;
 
 pub(crate) use blocks::{Download, Upload, answer};
 

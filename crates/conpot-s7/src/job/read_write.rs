@@ -20,7 +20,7 @@ const SPEC_TYPE: u8 = 0x12;
 /// Syntax id of an S7ANY address.
 const SYNTAX_S7ANY: u8 = 0x10;
 /// Return code of an item read or written.
-const ITEM_OK: u8 = 0xFF;
+pub(crate) const ITEM_OK: u8 = 0xFF;
 
 /// Transport sizes of a request item.
 mod ts {
@@ -47,7 +47,7 @@ mod ts {
 }
 
 /// Transport sizes of a data item (answers and written values).
-mod data_ts {
+pub(crate) mod data_ts {
     /// BIT: length in bits.
     pub const BIT: u8 = 0x03;
     /// BYTE/WORD/DWORD: length in bits.
@@ -76,7 +76,7 @@ mod data_ts {
 
 /// One S7ANY item of a read or write job.
 #[derive(Debug, Clone, Copy)]
-struct Item {
+pub(crate) struct Item {
     ts: u8,
     count: u16,
     db: u16,
@@ -86,7 +86,7 @@ struct Item {
 
 /// Parses the item list of a read or write job parameter: function, item count, then
 /// the items. A count over [`MAX_ITEMS`] is [`WireError::TooLong`].
-fn parse_items(param: &[u8]) -> WireResult<Vec<Item>> {
+pub(crate) fn parse_items(param: &[u8]) -> WireResult<Vec<Item>> {
     let mut r = Reader::new(param);
     r.skip(1)?;
     let count = usize::from(r.u8()?);
@@ -177,7 +177,7 @@ impl Item {
         mem.write(&dev.databus, area, start, value, now)
     }
 
-    fn describe(&self, value: Option<&[u8]>, error: Option<ItemError>) -> Json {
+    pub(crate) fn describe(&self, value: Option<&[u8]>, error: Option<ItemError>) -> Json {
         let area = self.area().map_or_else(|| format!("{:#04x}", self.area), Area::name);
         let mut j = json!({
             "area": area,
@@ -286,7 +286,7 @@ pub(super) fn read_var(cx: &mut Ctx<'_>, param: &[u8]) {
 
 /// Reads the value of one data item of a Write Var: return code (reserved), transport
 /// size, length, value, and the fill byte after an odd value that is not the last.
-fn take_value<'a>(r: &mut Reader<'a>, last: bool) -> WireResult<&'a [u8]> {
+pub(crate) fn take_value<'a>(r: &mut Reader<'a>, last: bool) -> WireResult<&'a [u8]> {
     r.skip(1)?;
     let t = r.u8()?;
     let len = usize::from(r.u16_be()?);

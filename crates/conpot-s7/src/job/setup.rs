@@ -8,13 +8,13 @@ use super::function;
 use crate::context::{Ctx, ERR_CONTEXT};
 
 /// A Setup Communication parameter: function, reserved, AmQ calling, AmQ called, PDU size.
-struct Setup {
-    amq_calling: u16,
-    amq_called: u16,
-    pdu_size: u16,
+pub(crate) struct Setup {
+    pub amq_calling: u16,
+    pub amq_called: u16,
+    pub pdu_size: u16,
 }
 
-fn parse(param: &[u8]) -> WireResult<Setup> {
+pub(crate) fn parse(param: &[u8]) -> WireResult<Setup> {
     let mut r = Reader::new(param);
     r.skip(2)?;
     Ok(Setup {

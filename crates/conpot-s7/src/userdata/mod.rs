@@ -61,17 +61,17 @@ pub(crate) struct Pending {
 
 /// The parameter header of a userdata request.
 #[derive(Debug, Clone, Copy)]
-struct Head {
-    method: u8,
-    group: u8,
-    sub: u8,
-    seq: u8,
+pub(crate) struct Head {
+    pub method: u8,
+    pub group: u8,
+    pub sub: u8,
+    pub seq: u8,
 }
 
 /// Parses a userdata parameter: the head `00 01 12`, the length of what follows, the
 /// method, type and group, subfunction and sequence number (a follow-up carries four
 /// more bytes, not needed here).
-fn parse_head(param: &[u8]) -> WireResult<Head> {
+pub(crate) fn parse_head(param: &[u8]) -> WireResult<Head> {
     let mut r = Reader::new(param);
     r.expect_bytes(&PARAM_HEAD, "userdata parameter head 00 01 12")?;
     r.skip(1)?;
@@ -85,7 +85,7 @@ fn parse_head(param: &[u8]) -> WireResult<Head> {
 
 /// The payload of a userdata data part: return code, transport size, length, then that
 /// many bytes. An empty data part has no payload.
-fn parse_payload(data: &[u8]) -> WireResult<&[u8]> {
+pub(crate) fn parse_payload(data: &[u8]) -> WireResult<&[u8]> {
     if data.is_empty() {
         return Ok(&[]);
     }
