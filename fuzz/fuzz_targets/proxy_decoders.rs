@@ -7,12 +7,13 @@
 use conpot_proxy::decode::{DecoderKind, Direction, MAX_RAW};
 use libfuzzer_sys::fuzz_target;
 
-const KINDS: [DecoderKind; 5] = [
+const KINDS: [DecoderKind; 6] = [
     DecoderKind::Raw,
     DecoderKind::Ascii,
     DecoderKind::Modbus,
     DecoderKind::S7,
     DecoderKind::Kamstrup,
+    DecoderKind::Guardian,
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -406,7 +406,7 @@ proptest! {
 
     #[test]
     fn hostile_bytes_give_bounded_events(
-        kind in prop_oneof![Just(DecoderKind::Raw), Just(DecoderKind::Ascii), Just(DecoderKind::Modbus), Just(DecoderKind::S7), Just(DecoderKind::Kamstrup)],
+        kind in prop_oneof![Just(DecoderKind::Raw), Just(DecoderKind::Ascii), Just(DecoderKind::Modbus), Just(DecoderKind::S7), Just(DecoderKind::Kamstrup), Just(DecoderKind::Guardian)],
         chunks in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..9000)), 0..6),
     ) {
         let mut d = kind.build();

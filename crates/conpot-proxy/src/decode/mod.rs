@@ -4,12 +4,14 @@
 //! protocol uses; bytes it cannot frame are logged raw (bounded). Adding a protocol is a
 //! variant of [`DecoderKind`] and a type implementing [`Decoder`].
 
+mod guardian;
 mod kamstrup;
 mod modbus;
 mod raw;
 mod s7;
 mod stream;
 
+pub use guardian::GuardianDecoder;
 pub use kamstrup::KamstrupDecoder;
 pub use modbus::ModbusDecoder;
 pub use raw::{AsciiDecoder, MAX_RAW, RawDecoder, raw_event};
@@ -49,8 +51,6 @@ pub trait Decoder: Send {
 }
 
 /// The decoders a proxy can be given.
-///
-/// Guardian AST gets its variant when its crate offers a decoder of relayed traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecoderKind {
     /// Every chunk logged as bytes (`proxy.data`).
@@ -63,11 +63,13 @@ pub enum DecoderKind {
     S7,
     /// Kamstrup KMP (Conpot's `Decoder382`), logged as the meter logs (`kamstrup.request`).
     Kamstrup,
+    /// Guardian AST / Veeder-Root TLS-350, logged as the tank gauge logs (`guardian_ast.command`).
+    Guardian,
 }
 
 impl DecoderKind {
     /// The names [`DecoderKind::parse`] accepts, for messages.
-    pub const NAMES: &'static str = "raw, ascii, modbus, s7comm or kamstrup_meter";
+    pub const NAMES: &'static str = "raw, ascii, modbus, s7comm, kamstrup_meter or guardian_ast";
 
     /// The decoder named `name` in a native template.
     pub fn parse(name: &str) -> Option<DecoderKind> {
@@ -77,6 +79,7 @@ impl DecoderKind {
             "modbus" => DecoderKind::Modbus,
             "s7comm" | "s7" => DecoderKind::S7,
             "kamstrup_meter" | "kamstrup" => DecoderKind::Kamstrup,
+            "guardian_ast" | "guardian" => DecoderKind::Guardian,
             _ => return None,
         })
     }
@@ -99,6 +102,7 @@ impl DecoderKind {
             DecoderKind::Modbus => Some("modbus"),
             DecoderKind::S7 => Some("s7comm"),
             DecoderKind::Kamstrup => Some("kamstrup_meter"),
+            DecoderKind::Guardian => Some("guardian_ast"),
         }
     }
 
@@ -110,6 +114,7 @@ impl DecoderKind {
             DecoderKind::Modbus => Box::new(ModbusDecoder::default()),
             DecoderKind::S7 => Box::new(S7Decoder::default()),
             DecoderKind::Kamstrup => Box::new(KamstrupDecoder::default()),
+            DecoderKind::Guardian => Box::new(GuardianDecoder::default()),
         }
     }
 }
@@ -133,6 +138,7 @@ mod tests {
         assert_eq!(k("modbus"), Some(DecoderKind::Modbus));
         assert_eq!(k("s7comm"), Some(DecoderKind::S7));
         assert_eq!(k("some.other.Class"), None);
+        assert_eq!(k("guardian_ast"), Some(DecoderKind::Guardian));
         assert_eq!(DecoderKind::parse("telnet"), None);
     }
 }
