@@ -160,19 +160,8 @@ impl Decoder for ModbusDecoder {
         for a in self.asked.drain(..) {
             out.push(paired(&a, None));
         }
-        for (dir, s) in [
-            (Direction::ToUpstream, &mut self.requests),
-            (Direction::FromUpstream, &mut self.responses),
-        ] {
-            let rest = s.take_all();
-            if !rest.is_empty() {
-                out.push(raw_event(
-                    dir,
-                    &rest,
-                    Some("connection closed inside a frame (truncated)"),
-                ));
-            }
-        }
+        self.requests.log_leftover(Direction::ToUpstream, "frame", out);
+        self.responses.log_leftover(Direction::FromUpstream, "frame", out);
     }
 }
 

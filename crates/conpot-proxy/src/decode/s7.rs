@@ -188,15 +188,7 @@ impl Decoder for S7Decoder {
             }
         }
         for dir in [Direction::ToUpstream, Direction::FromUpstream] {
-            let side = self.side(dir);
-            let rest = side.stream.take_all();
-            if !rest.is_empty() {
-                out.push(raw_event(
-                    dir,
-                    &rest,
-                    Some("connection closed inside a TPKT (truncated)"),
-                ));
-            }
+            self.side(dir).stream.log_leftover(dir, "TPKT", out);
         }
     }
 }

@@ -1,6 +1,10 @@
 //! One direction's reassembly buffer: bytes appended as they are relayed, whole frames
 //! taken from the front, never more kept than a frame can be long.
 
+use conpot_core::event::EventDraft;
+
+use super::{Direction, raw_event};
+
 /// A bounded reassembly buffer.
 #[derive(Debug, Default)]
 pub struct Stream {
@@ -32,6 +36,16 @@ impl Stream {
     /// Takes everything buffered (framing lost, or the connection ended).
     pub fn take_all(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
+    }
+
+    /// At the end of a connection: what is left (a frame cut by the close) is logged raw,
+    /// with `unit` naming what it was inside of (`frame`, `TPKT`).
+    pub fn log_leftover(&mut self, dir: Direction, unit: &str, out: &mut Vec<EventDraft>) {
+        let rest = self.take_all();
+        if !rest.is_empty() {
+            let note = format!("connection closed inside a {unit} (truncated)");
+            out.push(raw_event(dir, &rest, Some(&note)));
+        }
     }
 }
 
