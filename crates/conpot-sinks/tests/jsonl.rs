@@ -330,8 +330,10 @@ async fn a_failed_write_counts_every_event_it_loses() {
     }
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(Arc::clone(&metrics));
+    // Room for every event in the queue (the default 8 MiB holds fewer of them).
     bus.set_queue_limits(conpot_core::bus::QueueLimits {
         source_share: 100,
+        bytes: 64 << 20,
         ..Default::default()
     });
     let cfg = spec(path, EventFormat::Native);
