@@ -66,7 +66,7 @@ def test_minimal_image_answers_modbus_and_snmp(tmp_path):
         "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=1024:1024",
         "-v", f"{state}:/var/lib/conpot", IMAGE,
         "--listen-host", "127.0.0.1", "--port", "modbus=15020", "--port", "snmp=16161",
-        "--port", "s7comm=0", "--port", "ftp=0", "--port", "tftp=0", "--port", "http=0", "--port", "telnet=0")
+        "--port", "s7comm=0", "--port", "ftp=0", "--port", "tftp=0", "--port", "http=0", "--port", "https=0", "--port", "telnet=0")
     try:
         client = ModbusTcpClient("127.0.0.1", port=15020, timeout=3)
         deadline = time.monotonic() + 20

@@ -78,7 +78,7 @@ def test_root_on_privileged_ports_switches_to_the_user_and_still_serves(monkeypa
 def test_root_without_a_user_refuses_with_a_clear_message(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CONPOT_ALLOW_ROOT"}
     out = subprocess.run([conpot_bin(), "--state-dir", str(tmp_path / "state"), "--listen-host", "127.0.0.1",
-                          *[a for n in ("modbus", "s7comm", "snmp", "ftp", "tftp", "http", "telnet") for a in ("--port", f"{n}=0")]],
+                          *[a for n in ("modbus", "s7comm", "snmp", "ftp", "tftp", "http", "https", "telnet") for a in ("--port", f"{n}=0")]],
                          capture_output=True, text=True, timeout=20, env=env, cwd=tmp_path)
     assert out.returncode == 1
     assert "refusing to run as root" in out.stderr and "[daemon] user" in out.stderr and "--allow-root" in out.stderr

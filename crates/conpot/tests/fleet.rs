@@ -114,6 +114,8 @@ fn sensor(dir: &Path, id: &str, nats: &str, stream: &str, prefix: &str) -> (Proc
             "telnet=0",
             "--port",
             "tftp=0",
+            "--port",
+            "https=0",
         ])
         .current_dir(dir)
         .stdout(Stdio::piped())

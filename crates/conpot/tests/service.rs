@@ -72,7 +72,7 @@ fn readiness_watchdog_and_stopping_are_notified() {
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
     let mut ports = Vec::new();
-    for p in ["modbus", "s7comm", "snmp", "ftp", "tftp", "http", "telnet"] {
+    for p in ["modbus", "s7comm", "snmp", "ftp", "tftp", "http", "https", "telnet"] {
         ports.push("--port".to_owned());
         ports.push(format!("{p}=0"));
     }
