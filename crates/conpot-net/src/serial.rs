@@ -129,11 +129,22 @@ fn baud_rate(baud: u32) -> io::Result<BaudRate> {
     })
 }
 
+/// Sets both speeds of `t` through its control flags (the speed bits, and no separate input
+/// speed), which is what `cfsetspeed` does on Linux. Not through `cfsetspeed` itself: the
+/// libc crate binds glibc's `cfset*speed` to a versioned symbol, which the statically linked
+/// binary of the container image cannot resolve.
+fn set_speed(t: &mut termios::Termios, rate: BaudRate) {
+    t.control_flags
+        .remove(ControlFlags::CBAUD | ControlFlags::CBAUDEX | ControlFlags::CIBAUD);
+    t.control_flags
+        .insert(ControlFlags::from_bits_truncate(rate as libc::tcflag_t));
+}
+
 /// Sets `fd`'s termios to a raw line with `s`'s speed, framing and flow control.
 pub fn apply_settings(fd: impl AsFd, s: &LineSettings) -> io::Result<()> {
     let mut t = termios::tcgetattr(fd.as_fd())?;
     termios::cfmakeraw(&mut t);
-    termios::cfsetspeed(&mut t, baud_rate(s.baud)?)?;
+    set_speed(&mut t, baud_rate(s.baud)?);
     let c = &mut t.control_flags;
     c.remove(
         ControlFlags::CSIZE
