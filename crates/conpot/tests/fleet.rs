@@ -93,7 +93,9 @@ fn sensor(dir: &Path, id: &str, nats: &str, stream: &str, prefix: &str) -> (Proc
         ),
     )
     .unwrap();
+    // The tests run as root in CI; the privilege drop has its own tests.
     let mut child = Command::new(env!("CARGO_BIN_EXE_conpot"))
+        .env("CONPOT_ALLOW_ROOT", "1")
         .args([
             "-c",
             "c.toml",
