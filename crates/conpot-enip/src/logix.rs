@@ -99,27 +99,11 @@ fn struct_service(
             let Some(rest) = all.get(at..at + want).and_then(|b| b.get(offset..)) else {
                 return Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END);
             };
-            let more = svc == service::UNCONNECTED_SEND && rest.len() > FRAGMENT;
-            let chunk = if more {
-                rest.get(..FRAGMENT).unwrap_or_default()
-            } else {
-                rest
-            };
-            let mut data = match member {
+            let head = match member {
                 Some(m) => m.ty.code().to_le_bytes().to_vec(),
                 None => [STRUCT_TYPE.to_le_bytes(), st.handle.to_le_bytes()].concat(),
             };
-            data.extend_from_slice(chunk);
-            Reply {
-                service: svc,
-                status: if more {
-                    general::PARTIAL_TRANSFER
-                } else {
-                    general::SUCCESS
-                },
-                extended: Vec::new(),
-                data,
-            }
+            read_reply(svc, head, rest)
         }
         service::WRITE_TAG | service::WRITE_TAG_FRAGMENTED => {
             let head = (|| {
@@ -222,23 +206,7 @@ fn tag_service(dev: &EnipDevice, tag: &Tag, start: usize, req: &Request<'_>, now
             let Some(rest) = all.get(offset..) else {
                 return Reply::error_ext(svc, GENERAL_ERROR, BEYOND_END);
             };
-            let (chunk, more) = if svc == service::UNCONNECTED_SEND && rest.len() > FRAGMENT {
-                (rest.get(..FRAGMENT).unwrap_or_default(), true)
-            } else {
-                (rest, false)
-            };
-            let mut data = code.to_le_bytes().to_vec();
-            data.extend_from_slice(chunk);
-            Reply {
-                service: svc,
-                status: if more {
-                    general::PARTIAL_TRANSFER
-                } else {
-                    general::SUCCESS
-                },
-                extended: Vec::new(),
-                data,
-            }
+            read_reply(svc, code.to_le_bytes().to_vec(), rest)
         }
         service::WRITE_TAG | service::WRITE_TAG_FRAGMENTED => {
             let head = (|| {
@@ -390,5 +358,27 @@ pub fn symbol_list(dev: &EnipDevice, start: u32, data: &[u8]) -> Reply {
         },
         extended: Vec::new(),
         data: out,
+    }
+}
+
+/// A read's answer, shared by tag and structure reads: the type `head`, then `rest` (the value
+/// from the requested offset), cut at one fragment with "partial transfer" under the same
+/// condition for both.
+fn read_reply(svc: u8, mut head: Vec<u8>, rest: &[u8]) -> Reply {
+    let more = svc == service::UNCONNECTED_SEND && rest.len() > FRAGMENT;
+    head.extend_from_slice(if more {
+        rest.get(..FRAGMENT).unwrap_or_default()
+    } else {
+        rest
+    });
+    Reply {
+        service: svc,
+        status: if more {
+            general::PARTIAL_TRANSFER
+        } else {
+            general::SUCCESS
+        },
+        extended: Vec::new(),
+        data: head,
     }
 }
