@@ -149,6 +149,8 @@ pub struct Config {
     /// Where the Prometheus metrics endpoint listens (`[metrics] listen`, `host:port`);
     /// `None` (the default) serves none, since a honeypot should expose nothing it need not.
     pub metrics_listen: Option<String>,
+    /// The devices this process serves (`[[personas]]`); empty: the one template of `-t`.
+    pub personas: Vec<crate::personas::PersonaEntry>,
     /// Settings accepted but not acted on, for the operator to read.
     pub warnings: Vec<String>,
 }
@@ -172,6 +174,7 @@ impl Default for Config {
                 &[("type", "jsonl".into()), ("path", "conpot-events.jsonl".into())],
             )],
             daemon: Daemon::default(),
+            personas: Vec::new(),
             warnings: Vec::new(),
         }
     }
@@ -221,9 +224,12 @@ impl Config {
         let mut c = Config::default();
         let top = Table::new(file, "", &root);
         top.deny_unknown(
-            &["sensor", "session", "limits", "listen", "sinks", "daemon", "metrics"],
+            &[
+                "sensor", "session", "limits", "listen", "sinks", "daemon", "metrics", "personas",
+            ],
             &mut errs,
         );
+        c.personas = crate::personas::parse(file, &top, &mut errs);
         if let Some(t) = top.table("daemon", false, &mut errs) {
             let t = Table::new(file, "daemon", t);
             t.deny_unknown(&["user", "group", "allow_root"], &mut errs);

@@ -19,6 +19,7 @@ pub mod hex;
 pub mod limits;
 pub mod metrics;
 pub mod persona;
+pub mod personas;
 pub mod protocol;
 pub mod rng;
 pub mod template;

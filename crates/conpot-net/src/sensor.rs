@@ -80,6 +80,29 @@ impl Sensor {
         })
     }
 
+    /// Another persona served by this process (`[[personas]]`): its events carry `origin`
+    /// and its captures go to `captures`, while the bus, counters, connection admission
+    /// (one global and per-source count for every persona), limits, shutdown and task
+    /// tracking are this sensor's, so one stop drains every persona and an attacker
+    /// cannot multiply the connection limits by spreading over the devices.
+    pub fn sibling(&self, origin: Origin, captures: Option<FileStore>) -> Arc<Self> {
+        Arc::new(Sensor {
+            origin,
+            limiter: Arc::clone(&self.limiter),
+            metrics: Arc::clone(&self.metrics),
+            bus: Arc::clone(&self.bus),
+            limits: self.limits.clone(),
+            session_timeout: self.session_timeout,
+            shutdown: self.shutdown.clone(),
+            tracker: self.tracker.clone(),
+            captures,
+            lines: Default::default(),
+            gates: Default::default(),
+            // The limiter's clock is the first sensor's, whichever persona asks.
+            epoch: self.epoch,
+        })
+    }
+
     /// A sensor whose events go to one in-memory queue of `queue` events, with the default
     /// envelope of a test sensor: what integration tests and tools run listeners with.
     pub fn standalone(
@@ -149,5 +172,40 @@ impl Sensor {
                 now,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_sibling_names_its_persona_and_shares_bus_limits_and_shutdown() {
+        let limits = Limits {
+            max_connections_per_ip: 1,
+            ..Limits::default()
+        };
+        let (first, mut rx) = Sensor::standalone(limits, Duration::from_secs(5), None, 16);
+        let second = first.sibling(
+            Origin {
+                persona: "meter".into(),
+                ..first.origin.clone()
+            },
+            None,
+        );
+        let session = SessionInfo::new("kamstrup_meter".into(), conpot_core::event::Transport::Tcp, None, None);
+        second.emit(&session, EventDraft::new("x.y"), SystemTime::now());
+        first.emit(&session, EventDraft::new("x.y"), SystemTime::now());
+        assert_eq!(&*rx.try_recv().unwrap().persona, "meter");
+        assert_eq!(&*rx.try_recv().unwrap().persona, "standalone");
+        // One connection per source for the whole process: the second persona refuses the next.
+        let ip = "192.0.2.1".parse().unwrap();
+        let held = first.limiter.admit(ip, first.clock_ms()).unwrap();
+        assert!(second.limiter.admit(ip, second.clock_ms()).is_err());
+        assert_eq!(second.limiter.open(), 1);
+        drop(held);
+        first.shutdown.cancel();
+        assert!(second.shutdown.is_cancelled());
     }
 }

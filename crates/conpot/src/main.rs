@@ -7,6 +7,7 @@ mod commands;
 mod embedded;
 mod health;
 mod notify;
+mod personas;
 mod privilege;
 mod prometheus;
 mod registry;
@@ -94,32 +95,29 @@ fn start(cli: cli::Cli) -> i32 {
     if let Some(host) = cli.listen_host {
         config.listen.host = Some(host.to_string());
     }
-    let template = match setup::load_template(cli.template.as_deref()) {
-        Ok(t) => t,
+    // The devices to serve: `[[personas]]` of the configuration, or the one of `-t`.
+    let units = match personas::units(&config, cli.template.as_deref(), &cli.ports) {
+        Ok(u) => u,
         Err(e) => {
             tracing::error!("{e}");
             return 1;
         }
     };
-    let checked = setup::check_port_names(
-        &template,
-        config.listen.ports.keys().map(String::as_str),
-        "[listen.ports] of the configuration",
-    )
-    .and_then(|()| setup::check_port_names(&template, cli.ports.iter().map(|(n, _)| n.as_str()), "--port"));
-    if let Err(e) = checked {
-        tracing::error!("{e}");
-        return 1;
-    }
-    config.listen.ports.extend(cli.ports);
     conpot_net::sys::raise_fd_limit();
     let started = std::time::Instant::now();
     let notifier = notify::Notifier::from_env();
-    let bound = match run::bind(&config, &template) {
+    let bound = match run::bind(&config, &units) {
         Ok(b) => b,
         Err(code) => return code,
     };
-    match privilege::drop_privileges(&config.daemon, cli.allow_root, &config.state_dir) {
+    let mut state_dirs = vec![config.state_dir.as_path()];
+    state_dirs.extend(
+        units
+            .iter()
+            .map(|u| u.state_dir.as_path())
+            .filter(|d| !d.starts_with(&config.state_dir)),
+    );
+    match privilege::drop_privileges(&config.daemon, cli.allow_root, &state_dirs) {
         Ok(outcome) => {
             if let Some(m) = privilege::describe(&outcome) {
                 tracing::info!("{m}");
@@ -137,7 +135,7 @@ fn start(cli: cli::Cli) -> i32 {
             return 1;
         }
     };
-    runtime.block_on(run::run(config, template, bound, started, notifier))
+    runtime.block_on(run::run(config, units, bound, started, notifier))
 }
 
 /// Whether the log on stderr is coloured: only on a terminal, and never when `NO_COLOR` is

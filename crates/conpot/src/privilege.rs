@@ -28,9 +28,10 @@ pub enum Outcome {
 }
 
 /// Switches to `daemon.user`/`daemon.group` when running as root, first handing the state
-/// folder (persona, captures) to that account, since it will write there. As root without a
+/// folders (the sensor's, then each persona's: identity, certificates, captures) to that
+/// account, since it will write there. As root without a
 /// configured user it refuses, unless `allow_root` (the flag or `[daemon] allow_root`).
-pub fn drop_privileges(daemon: &Daemon, allow_root: bool, state_dir: &Path) -> Result<Outcome, String> {
+pub fn drop_privileges(daemon: &Daemon, allow_root: bool, state_dirs: &[&Path]) -> Result<Outcome, String> {
     // SAFETY: geteuid has no preconditions.
     #[allow(unsafe_code)]
     let euid = unsafe { libc::geteuid() };
@@ -57,8 +58,10 @@ pub fn drop_privileges(daemon: &Daemon, allow_root: bool, state_dir: &Path) -> R
     if uid == 0 {
         return Err(format!("[daemon] user `{user}` is root: name an unprivileged account"));
     }
-    std::fs::create_dir_all(state_dir).map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
-    chown_tree(state_dir, uid, gid, 0)?;
+    for state_dir in state_dirs {
+        std::fs::create_dir_all(state_dir).map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+        chown_tree(state_dir, uid, gid, 0)?;
+    }
     switch(uid, gid)?;
     Ok(Outcome::Switched { uid, gid })
 }
@@ -234,18 +237,18 @@ mod tests {
         if !root {
             // Unprivileged: nothing to refuse, and nothing changes.
             assert_eq!(
-                drop_privileges(&Daemon::default(), false, Path::new("/nonexistent")),
+                drop_privileges(&Daemon::default(), false, &[Path::new("/nonexistent")]),
                 Ok(Outcome::Unprivileged)
             );
             return;
         }
-        let err = drop_privileges(&Daemon::default(), false, Path::new("/nonexistent")).unwrap_err();
+        let err = drop_privileges(&Daemon::default(), false, &[Path::new("/nonexistent")]).unwrap_err();
         assert!(
             err.contains("refusing to run as root") && err.contains("--allow-root"),
             "{err}"
         );
         assert_eq!(
-            drop_privileges(&Daemon::default(), true, Path::new("/nonexistent")),
+            drop_privileges(&Daemon::default(), true, &[Path::new("/nonexistent")]),
             Ok(Outcome::StaysRoot)
         );
         let bad = Daemon {
@@ -253,7 +256,7 @@ mod tests {
             ..Daemon::default()
         };
         assert!(
-            drop_privileges(&bad, false, Path::new("/nonexistent"))
+            drop_privileges(&bad, false, &[Path::new("/nonexistent")])
                 .unwrap_err()
                 .contains("no such account")
         );

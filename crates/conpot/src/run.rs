@@ -10,56 +10,112 @@ use conpot_core::config::Config;
 use conpot_core::event::{EventDraft, Origin, SessionInfo, Transport};
 use conpot_core::metrics::Metrics;
 use conpot_core::persona::Persona;
-use conpot_core::template::Template;
 use serde_json::json;
 
+use crate::personas::Unit;
 use crate::setup;
 use conpot_net::{BindSpec, Sensor, StdBound};
 
 /// How long shutdown waits for sessions and sinks.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Checks the template and binds every socket of the plan, before the runtime exists (so
-/// privileges can be given up between the two): a port in use names every conflict and
-/// nothing is written. Returns the bound sockets, or the exit code.
-pub fn bind(config: &Config, template: &Template) -> Result<Vec<(BindSpec, StdBound)>, i32> {
-    for w in config.warnings.iter().chain(&template.warnings) {
+/// The sockets of one unit (persona), in its order.
+pub type Bound = Vec<(BindSpec, StdBound)>;
+
+/// Checks every unit's template and binds every socket of every unit, before the runtime
+/// exists (so privileges can be given up between the two): a port in use, or claimed by
+/// two personas, names every conflict and nothing is written. Returns each unit's bound
+/// sockets (in the order of `units`), or the exit code.
+pub fn bind(config: &Config, units: &[Unit]) -> Result<Vec<Bound>, i32> {
+    for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    match setup::coverage(template) {
-        Ok(None) => {}
-        Ok(Some(skipped)) => tracing::warn!("{skipped}"),
-        Err(e) => {
-            tracing::error!("{e}");
-            return Err(1);
+    let mut plans = Vec::with_capacity(units.len());
+    let mut failed = false;
+    for unit in units {
+        for w in &unit.template.warnings {
+            tracing::warn!("{}{w}", unit.prefix());
+        }
+        match setup::coverage(&unit.template) {
+            Ok(None) => {}
+            Ok(Some(skipped)) => tracing::warn!("{}{skipped}", unit.prefix()),
+            Err(e) => {
+                tracing::error!("{}{e}", unit.prefix());
+                failed = true;
+            }
+        }
+        match plan(unit) {
+            Ok(p) => plans.push((unit.name.clone().unwrap_or_default(), p)),
+            Err(e) => {
+                tracing::error!("{}{e}", unit.prefix());
+                failed = true;
+            }
         }
     }
+    if failed {
+        return Err(1);
+    }
+    let clashes = crate::personas::conflicts(&plans);
+    for c in &clashes {
+        tracing::error!("{c}");
+    }
+    if !clashes.is_empty() {
+        return Err(1);
+    }
+    let mut all = Vec::with_capacity(units.len());
+    for (unit, (_, plan)) in units.iter().zip(&plans) {
+        match conpot_net::bind_all_std(plan) {
+            Ok((bound, warnings)) => {
+                for w in warnings {
+                    tracing::warn!("{}{w}", unit.prefix());
+                }
+                all.push(bound);
+            }
+            Err(failures) => {
+                for f in &failures {
+                    tracing::error!("{}{f}", unit.prefix());
+                }
+                failed = true;
+            }
+        }
+    }
+    if failed { Err(1) } else { Ok(all) }
+}
+
+/// Every socket `unit` listens on: each enabled, served protocol on each of its
+/// transports, and each TLS listener, at the unit's address and ports.
+fn plan(unit: &Unit) -> Result<Vec<BindSpec>, String> {
+    let template = &unit.template;
+    let listen = &unit.listen;
     let mut plan = Vec::new();
+    let mut push = |name: &str, host: &str, port: u16, transport: Transport| -> Result<(), String> {
+        let Ok(ip) = host.parse::<IpAddr>() else {
+            return Err(format!("{name}: bad listen address `{host}`"));
+        };
+        plan.push(BindSpec {
+            name: name.to_owned(),
+            addr: SocketAddr::new(ip, port),
+            transport,
+            optional: false,
+        });
+        if listen.ipv6 && ip == IpAddr::from([0, 0, 0, 0]) {
+            plan.push(BindSpec {
+                name: name.to_owned(),
+                addr: SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+                transport,
+                optional: true,
+            });
+        }
+        Ok(())
+    };
     for section in template.protocols.values().filter(|s| s.enabled) {
         let Some(transports) = crate::registry::transports(&section.name) else {
             continue;
         };
-        let host = config.listen.host.as_deref().unwrap_or(&section.host);
-        let Ok(ip) = host.parse::<IpAddr>() else {
-            tracing::error!("{}: bad listen address `{host}`", section.name);
-            return Err(1);
-        };
-        let port = config.listen.ports.get(&section.name).copied().unwrap_or(section.port);
+        let host = listen.host.as_deref().unwrap_or(&section.host);
+        let port = listen.ports.get(&section.name).copied().unwrap_or(section.port);
         for &transport in transports {
-            plan.push(BindSpec {
-                name: section.name.clone(),
-                addr: SocketAddr::new(ip, port),
-                transport,
-                optional: false,
-            });
-            if config.listen.ipv6 && ip == IpAddr::from([0, 0, 0, 0]) {
-                plan.push(BindSpec {
-                    name: section.name.clone(),
-                    addr: SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-                    transport,
-                    optional: true,
-                });
-            }
+            push(&section.name, host, port, transport)?;
         }
     }
     // TLS listeners (issue 13): a second port of a TCP section, named on its own.
@@ -68,51 +124,81 @@ pub fn bind(config: &Config, template: &Template) -> Result<Vec<(BindSpec, StdBo
             continue;
         };
         if crate::registry::transports(&l.section).is_none_or(|t| !t.contains(&Transport::Tcp)) {
-            tracing::error!("{}: TLS needs a TCP protocol", l.section);
-            return Err(1);
+            return Err(format!("{}: TLS needs a TCP protocol", l.section));
         }
-        let host = config.listen.host.as_deref().unwrap_or(&section.host);
-        let Ok(ip) = host.parse::<IpAddr>() else {
-            tracing::error!("{}: bad listen address `{host}`", l.name);
-            return Err(1);
-        };
-        let port = config.listen.ports.get(&l.name).copied().unwrap_or(l.port);
-        plan.push(BindSpec {
-            name: l.name.clone(),
-            addr: SocketAddr::new(ip, port),
-            transport: Transport::Tcp,
-            optional: false,
-        });
-        if config.listen.ipv6 && ip == IpAddr::from([0, 0, 0, 0]) {
-            plan.push(BindSpec {
-                name: l.name.clone(),
-                addr: SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-                transport: Transport::Tcp,
-                optional: true,
-            });
-        }
+        let host = listen.host.as_deref().unwrap_or(&section.host);
+        let port = listen.ports.get(&l.name).copied().unwrap_or(l.port);
+        push(&l.name, host, port, Transport::Tcp)?;
     }
-    match conpot_net::bind_all_std(&plan) {
-        Ok((bound, warnings)) => {
-            for w in warnings {
-                tracing::warn!("{w}");
-            }
-            Ok(bound)
-        }
-        Err(failures) => {
-            for f in &failures {
-                tracing::error!("{f}");
-            }
-            Err(1)
-        }
-    }
+    Ok(plan)
 }
 
-/// Runs until SIGINT or SIGTERM on the sockets [`bind`] bound; returns the exit code.
+/// One unit made ready to serve: its device and services, certificates and listeners.
+struct Ready {
+    built: setup::Built,
+    persona_path: std::path::PathBuf,
+    tls_servers: std::collections::HashMap<String, (String, conpot_net::TlsServer)>,
+    listeners: Vec<(BindSpec, conpot_net::Bound)>,
+}
+
+/// Registers `bound` with the runtime and builds `unit`'s device from its persona (made
+/// or kept in its state folder), with its TLS certificates.
+fn prepare(config: &Config, unit: &Unit, bound: Bound) -> Result<Ready, String> {
+    let mut listeners = Vec::with_capacity(bound.len());
+    for (spec, sock) in bound {
+        match sock.into_tokio() {
+            Ok(b) => listeners.push((spec, b)),
+            Err(e) => return Err(format!("{}: cannot register {}: {e}", spec.name, spec.addr)),
+        }
+    }
+    let template = &unit.template;
+    let state_dir = &unit.state_dir;
+    let key = template.persona_key();
+    let persona = Persona::load_or_create(&template.persona, &template.name, &key, state_dir)
+        .map_err(|e| format!("cannot keep the persona in {}: {e}", state_dir.display()))?;
+    let persona_path = Persona::path(state_dir, &key);
+    let boots = Persona::next_boot(state_dir, &key).unwrap_or(1);
+    let built = setup::build(template, persona, boots)
+        .map_err(|errs| format!("template errors:\n{}", setup::format_errors(&errs)))?;
+    built
+        .device
+        .vfs
+        .set_limits(conpot_core::vfs::VfsLimits::from(&config.limits));
+    let mut tls_servers = std::collections::HashMap::new();
+    for p in &built.tls {
+        let (server, origin) = crate::tls_setup::server(p, state_dir, &key)?;
+        let name = &p.listener.name;
+        match origin {
+            crate::tls_setup::Origin::Operator => tracing::info!("{}{name}: the operator's certificate", unit.prefix()),
+            crate::tls_setup::Origin::Made(path) => tracing::info!(
+                "{}{name}: new certificate for this deployment [{}]",
+                unit.prefix(),
+                path.display()
+            ),
+            crate::tls_setup::Origin::Kept(path) => tracing::info!(
+                "{}{name}: this deployment's certificate [{}]",
+                unit.prefix(),
+                path.display()
+            ),
+        }
+        tls_servers.insert(name.clone(), (p.listener.section.clone(), server));
+    }
+    Ok(Ready {
+        built,
+        persona_path,
+        tls_servers,
+        listeners,
+    })
+}
+
+/// Runs until SIGINT or SIGTERM on the sockets [`bind`] bound for `units`; returns the
+/// exit code. Every unit gets its own device (databus, filesystem, credentials, identity,
+/// certificates) and events naming it, while the bus, sinks, counters, connection limits,
+/// metrics endpoint and heartbeat are the process's.
 pub async fn run(
     config: Config,
-    template: Template,
-    bound: Vec<(BindSpec, StdBound)>,
+    units: Vec<Unit>,
+    bound: Vec<Bound>,
     started: Instant,
     notifier: crate::notify::Notifier,
 ) -> i32 {
@@ -124,74 +210,45 @@ pub async fn run(
             return 1;
         }
     };
-    let mut bound_listeners = Vec::with_capacity(bound.len());
-    for (spec, sock) in bound {
-        match sock.into_tokio() {
-            Ok(b) => bound_listeners.push((spec, b)),
+    let mut ready = Vec::with_capacity(units.len());
+    for (unit, b) in units.iter().zip(bound) {
+        match prepare(&config, unit, b) {
+            Ok(r) => ready.push(r),
             Err(e) => {
-                tracing::error!("{}: cannot register {}: {e}", spec.name, spec.addr);
+                tracing::error!("{}{e}", unit.prefix());
                 return 1;
             }
         }
     }
-    let key = template.persona_key();
-    let persona = match Persona::load_or_create(&template.persona, &template.name, &key, &config.state_dir) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!("cannot keep the persona in {}: {e}", config.state_dir.display());
-            return 1;
-        }
+    let origins: Vec<Origin> = units
+        .iter()
+        .zip(&ready)
+        .map(|(unit, r)| Origin {
+            sensor_id: Arc::from(unit.sensor_id.as_str()),
+            persona: Arc::from(
+                unit.name
+                    .clone()
+                    .unwrap_or_else(|| r.built.device.persona.label())
+                    .as_str(),
+            ),
+            public_ip: config.public_ip.as_deref().map(Arc::from),
+            raw_limit: config.limits.raw_limit,
+        })
+        .collect();
+    // The sinks' own events (health, drops) name the process: the one persona of `-t`,
+    // or `sensor` when it serves several.
+    let Some(first_origin) = origins.first() else {
+        tracing::error!("nothing to serve");
+        return 1;
     };
-    let persona_path = Persona::path(&config.state_dir, &key);
-    let boots = Persona::next_boot(&config.state_dir, &key).unwrap_or(1);
-    let built = match setup::build(&template, persona, boots) {
-        Ok(b) => b,
-        Err(errs) => {
-            tracing::error!("template errors:\n{}", setup::format_errors(&errs));
-            return 1;
+    let origin = if units.len() == 1 && units.iter().all(|u| u.name.is_none()) {
+        first_origin.clone()
+    } else {
+        Origin {
+            sensor_id: Arc::from(config.sensor_id.as_str()),
+            persona: Arc::from("sensor"),
+            ..first_origin.clone()
         }
-    };
-    built
-        .device
-        .vfs
-        .set_limits(conpot_core::vfs::VfsLimits::from(&config.limits));
-
-    let mut tls_servers = std::collections::HashMap::new();
-    for p in &built.tls {
-        match crate::tls_setup::server(p, &config.state_dir, &key) {
-            Ok((server, origin)) => {
-                match origin {
-                    crate::tls_setup::Origin::Operator => {
-                        tracing::info!("{}: the operator's certificate", p.listener.name)
-                    }
-                    crate::tls_setup::Origin::Made(path) => {
-                        tracing::info!(
-                            "{}: new certificate for this deployment [{}]",
-                            p.listener.name,
-                            path.display()
-                        )
-                    }
-                    crate::tls_setup::Origin::Kept(path) => {
-                        tracing::info!(
-                            "{}: this deployment's certificate [{}]",
-                            p.listener.name,
-                            path.display()
-                        )
-                    }
-                }
-                tls_servers.insert(p.listener.name.clone(), (p.listener.section.clone(), server));
-            }
-            Err(e) => {
-                tracing::error!("{e}");
-                return 1;
-            }
-        }
-    }
-    let origin = Origin {
-        sensor_id: Arc::from(config.sensor_id.as_str()),
-        persona: Arc::from(built.device.persona.label().as_str()),
-        public_ip: config.public_ip.as_deref().map(Arc::from),
-        raw_limit: config.limits.raw_limit,
     };
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(Arc::clone(&metrics));
@@ -269,51 +326,92 @@ pub async fn run(
             }
         }
     }
-    let captures = conpot_core::capture::FileStore::new(
-        config.state_dir.join("captures"),
-        config.limits.capture_quota,
-        config.limits.max_capture,
-    );
-    let sensor = Sensor::new(
-        origin,
-        Arc::new(bus),
-        config.limits.clone(),
-        config.session_timeout,
-        Some(captures),
-    );
+    let captures = |state_dir: &std::path::Path| {
+        conpot_core::capture::FileStore::new(
+            state_dir.join("captures"),
+            config.limits.capture_quota,
+            config.limits.max_capture,
+        )
+    };
+    // The first persona's sensor holds the shared parts; the others are its siblings.
+    let bus = Arc::new(bus);
+    let mut sensors: Vec<Arc<Sensor>> = Vec::with_capacity(units.len());
+    for (unit, o) in units.iter().zip(origins) {
+        let store = Some(captures(&unit.state_dir));
+        let sensor = match sensors.first() {
+            None => Sensor::new(
+                o,
+                Arc::clone(&bus),
+                config.limits.clone(),
+                config.session_timeout,
+                store,
+            ),
+            Some(first) => first.sibling(o, store),
+        };
+        sensors.push(sensor);
+    }
+    drop(bus);
+    // What the process says of itself (sensor.stop): the one persona, or the sensor.
+    let sensor = match sensors.as_slice() {
+        [] => {
+            tracing::error!("nothing to serve");
+            return 1;
+        }
+        [one] => Arc::clone(one),
+        [first, ..] => first.sibling(origin, None),
+    };
 
     let mut listening = Vec::new();
-    for (spec, listener) in &bound_listeners {
-        if let Some(ttl) = config.listen.ttl
-            && let Err(e) = listener.set_ttl(ttl)
-        {
-            tracing::warn!("{}: cannot set the TTL to {ttl}: {e}", spec.name);
+    for (i, r) in ready.iter().enumerate() {
+        for (spec, listener) in &r.listeners {
+            if let Some(ttl) = config.listen.ttl
+                && let Err(e) = listener.set_ttl(ttl)
+            {
+                tracing::warn!("{}: cannot set the TTL to {ttl}: {e}", spec.name);
+            }
+            let transport = match spec.transport {
+                Transport::Udp => "udp",
+                _ => "tcp",
+            };
+            listening.push((
+                i,
+                spec.name.clone(),
+                transport,
+                listener.local_addr().unwrap_or(spec.addr),
+            ));
         }
-        let transport = match spec.transport {
-            Transport::Udp => "udp",
-            _ => "tcp",
-        };
-        listening.push((spec.name.clone(), transport, listener.local_addr().unwrap_or(spec.addr)));
     }
 
     // In tenths of a millisecond: more digits only say how fast the clock is read.
     let ready_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
-    let p = &built.device.persona;
-    tracing::info!(
-        "conpot-rs {} ready in {ready_ms:.1} ms: template `{}` ({} {}), persona {} [{}]",
-        env!("CARGO_PKG_VERSION"),
-        template.name,
-        template.meta.vendor,
-        template.meta.unit,
-        p.label(),
-        persona_path.display()
-    );
+    for (unit, r) in units.iter().zip(&ready) {
+        let p = &r.built.device.persona;
+        let t = &unit.template;
+        tracing::info!(
+            "conpot-rs {} ready in {ready_ms:.1} ms: {}template `{}` ({} {}), persona {} [{}]",
+            env!("CARGO_PKG_VERSION"),
+            unit.prefix(),
+            t.name,
+            t.meta.vendor,
+            t.meta.unit,
+            p.label(),
+            r.persona_path.display()
+        );
+    }
     {
-        // One parseable line per listener on stdout (a closed stdout is not an error).
+        // One parseable line per listener on stdout (a closed stdout is not an error);
+        // a persona's name follows its listeners' addresses.
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        for (name, transport, addr) in &listening {
-            let _ = writeln!(out, "listening {name} {transport} {addr}");
+        for (i, name, transport, addr) in &listening {
+            match units.get(*i).and_then(|u| u.name.as_deref()) {
+                Some(persona) => {
+                    let _ = writeln!(out, "listening {name} {transport} {addr} {persona}");
+                }
+                None => {
+                    let _ = writeln!(out, "listening {name} {transport} {addr}");
+                }
+            }
         }
         if let Some((listener, exporter)) = metrics_listener.take() {
             if let Ok(addr) = listener.local_addr() {
@@ -330,49 +428,66 @@ pub async fn run(
         tracing::info!("events (text) -> this log");
     }
     let sensor_session = SessionInfo::new("sensor".into(), Transport::None, None, None);
-    let listeners_json: Vec<_> = listening
-        .iter()
-        .map(|(n, t, a)| json!({"protocol": n, "transport": t, "address": a.to_string()}))
-        .collect();
-    let persona_json: serde_json::Map<String, serde_json::Value> =
-        p.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-    sensor.emit(
-        &sensor_session,
-        EventDraft::new("sensor.start")
-            .with("template", template.name.as_str())
-            .with("listeners", listeners_json)
-            .with("identity", persona_json)
-            .with("ready_ms", ready_ms),
-        SystemTime::now(),
-    );
+    // One sensor.start per persona, from the persona (its template, listeners, identity).
+    for (i, ((unit, r), s)) in units.iter().zip(&ready).zip(&sensors).enumerate() {
+        let listeners_json: Vec<_> = listening
+            .iter()
+            .filter(|(u, ..)| *u == i)
+            .map(|(_, n, t, a)| json!({"protocol": n, "transport": t, "address": a.to_string()}))
+            .collect();
+        let persona_json: serde_json::Map<String, serde_json::Value> = r
+            .built
+            .device
+            .persona
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        s.emit(
+            &sensor_session,
+            EventDraft::new("sensor.start")
+                .with("template", unit.template.name.as_str())
+                .with("listeners", listeners_json)
+                .with("identity", persona_json)
+                .with("ready_ms", ready_ms),
+            SystemTime::now(),
+        );
+    }
     let udp_limits = conpot_net::UdpLimits {
         answers_per_source: config.limits.udp_answers_per_source,
         amplification: config.limits.udp_amplification,
         max_sessions: config.limits.max_connections,
     };
-    let services: std::collections::HashMap<&str, &crate::registry::Service> = built
-        .services
-        .iter()
-        .map(|(sec, svc)| (sec.name.as_str(), svc))
-        .collect();
-    // Serial lines named by the template open before the listeners, so a bridge's
-    // sessions find their shared line.
-    for (sec, _) in built.services.iter().filter(|(sec, _)| sec.name == "serial") {
-        crate::serial_line::start(&sensor, sec, &built.device);
-    }
-    for (spec, listener) in bound_listeners {
-        if let Some((section, tls)) = tls_servers.get(&spec.name)
-            && let Some(service) = services.get(section.as_str())
-            && let conpot_net::Bound::Tcp(l) = listener
-        {
-            conpot_net::serve_tcp_tls(Arc::clone(&sensor), l, Arc::clone(service), tls.clone());
-            continue;
+    for (r, s) in ready.into_iter().zip(&sensors) {
+        let services: std::collections::HashMap<&str, &crate::registry::Service> = r
+            .built
+            .services
+            .iter()
+            .map(|(sec, svc)| (sec.name.as_str(), svc))
+            .collect();
+        // Serial lines named by the template open before the listeners, so a bridge's
+        // sessions find their shared line.
+        for (sec, _) in r.built.services.iter().filter(|(sec, _)| sec.name == "serial") {
+            crate::serial_line::start(s, sec, &r.built.device);
         }
-        if let Some(service) = services.get(spec.name.as_str()) {
-            conpot_net::serve(Arc::clone(&sensor), listener, Arc::clone(service), udp_limits);
+        for (spec, listener) in r.listeners {
+            if let Some((section, tls)) = r.tls_servers.get(&spec.name)
+                && let Some(service) = services.get(section.as_str())
+                && let conpot_net::Bound::Tcp(l) = listener
+            {
+                conpot_net::serve_tcp_tls(Arc::clone(s), l, Arc::clone(service), tls.clone());
+                continue;
+            }
+            if let Some(service) = services.get(spec.name.as_str()) {
+                conpot_net::serve(Arc::clone(s), listener, Arc::clone(service), udp_limits);
+            }
         }
     }
-    notifier.send(&format!("READY=1\nSTATUS=serving template {}", template.name));
+    let status = match units.as_slice() {
+        [one] => format!("serving template {}", one.template.name),
+        many => format!("serving {} personas", many.len()),
+    };
+    notifier.send(&format!("READY=1\nSTATUS={status}"));
     let state_dir = config.state_dir.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(crate::health::PERIOD);
@@ -421,6 +536,7 @@ pub async fn run(
     );
     // Dropping the last handle on the bus closes every sink queue; the sinks drain and flush.
     drop(sensor);
+    drop(sensors);
     for (name, task) in sink_tasks {
         if tokio::time::timeout(DRAIN, task).await.is_err() {
             tracing::error!("sink {name} did not finish flushing in {DRAIN:?}");
