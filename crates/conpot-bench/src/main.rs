@@ -8,12 +8,14 @@
 //! FTP sessions with a listing and a download), `tftp` (parallel TFTP downloads with
 //! options), `enip` (whole EtherNet/IP sessions), `iec104` (station interrogations on
 //! persistent connections), `tls-handshakes` (new full TLS handshakes), `https` (keep-alive
-//! GETs over TLS), `proxy` (proxied Modbus against direct Modbus in one run), and `suite`
+//! GETs over TLS), `proxy` (proxied Modbus against direct Modbus in one run), `personas` (N
+//! devices in one process: start time and idle memory), and `suite`
 //! (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
 //! Traffic goes to loopback only.
 
 mod iec104;
 mod load;
+mod personas;
 mod proc_info;
 mod proxy;
 mod suite;
@@ -315,6 +317,17 @@ enum Mode {
         #[arg(long, default_value_t = 0)]
         device_ms: u32,
     },
+    /// N personas in one conpot process (the embedded templates in turn on 127.0.0.10
+    /// onwards, their own ports: run as root): time to every listener accepting and idle
+    /// memory, at first start and at a restart.
+    Personas {
+        /// The conpot binary (build it with --release).
+        #[arg(long, default_value = "target/release/conpot")]
+        conpot: String,
+        /// How many personas.
+        #[arg(short = 'n', long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=200))]
+        personas: u16,
+    },
     /// Run every measurement against the bare responder and a conpot binary.
     Suite {
         /// The conpot binary (build it with --release).
@@ -582,6 +595,7 @@ fn main() {
                 device_ms,
             } => proxy::run(&conpot, connections, Duration::from_secs(duration), device_ms).await,
             Mode::Suite { conpot, duration } => suite::run(&conpot, Duration::from_secs(duration)).await,
+            Mode::Personas { conpot, personas } => personas::run(&conpot, usize::from(personas)),
             // guardian (issue 15)
             Mode::Guardian {
                 target,

@@ -16,6 +16,8 @@ pub(crate) struct Server {
     ftp: Option<SocketAddr>,
     tftp: Option<SocketAddr>,
     ready: Duration,
+    /// Every `listening NAME tcp ADDR` line read before the marker: the TCP listeners.
+    pub(crate) tcp: Vec<SocketAddr>,
 }
 
 impl Drop for Server {
@@ -38,8 +40,15 @@ pub(crate) fn spawn(mut cmd: Command, marker: &str, with_s7: bool) -> Result<Ser
         .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let (mut addr, mut s7, mut snmp, mut ftp, mut tftp) = (None, None, None, None, None);
+    let mut tcp = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.map_err(|e| e.to_string())?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["listening", _, "tcp", a, ..] = words.as_slice()
+            && let Ok(a) = a.parse::<SocketAddr>()
+        {
+            tcp.push(a);
+        }
         if let Some(rest) = line.strip_prefix("listening s7comm tcp ") {
             s7 = rest.trim().parse::<SocketAddr>().ok();
         }
@@ -70,6 +79,7 @@ pub(crate) fn spawn(mut cmd: Command, marker: &str, with_s7: bool) -> Result<Ser
                 ftp,
                 tftp,
                 ready: t.elapsed(),
+                tcp,
             });
         }
     }
