@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use sha2::Digest;
 
 /// An authentication protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuthProto {
     /// HMAC-MD5-96.
     Md5,
@@ -91,31 +91,11 @@ impl AuthProto {
 
     /// The localized key of `password` for `engine_id` (RFC 3414 A.2): the digest of
     /// 1 MiB of the repeated password, then of that key around the engine id. Hashed in
-    /// 64-byte pieces, so nothing large is allocated.
+    /// 64-byte pieces, so nothing large is allocated. The first digest (which does not
+    /// depend on the engine) is kept per protocol and password for the process, so a
+    /// sensor serving many personas of one template stretches each password once.
     pub fn localized_key(self, password: &[u8], engine_id: &[u8]) -> Vec<u8> {
-        fn stretch<D: Digest>(password: &[u8]) -> Vec<u8> {
-            let mut d = D::new();
-            if !password.is_empty() {
-                let mut chunk = [0u8; 64];
-                let mut at = 0usize;
-                for _ in 0..(1 << 20) / 64 {
-                    for b in chunk.iter_mut() {
-                        *b = password.get(at % password.len()).copied().unwrap_or(0);
-                        at += 1;
-                    }
-                    d.update(chunk);
-                }
-            }
-            d.finalize().to_vec()
-        }
-        let ku = match self {
-            AuthProto::Md5 => stretch::<md5::Md5>(password),
-            AuthProto::Sha1 => stretch::<sha1::Sha1>(password),
-            AuthProto::Sha224 => stretch::<sha2::Sha224>(password),
-            AuthProto::Sha256 => stretch::<sha2::Sha256>(password),
-            AuthProto::Sha384 => stretch::<sha2::Sha384>(password),
-            AuthProto::Sha512 => stretch::<sha2::Sha512>(password),
-        };
+        let ku = stretched(self, password);
         self.hash(&[&ku, engine_id, &ku])
     }
 
@@ -141,6 +121,55 @@ impl AuthProto {
         full.truncate(self.mac_len());
         full
     }
+}
+
+/// Most stretched passwords kept (a template has a handful of SNMPv3 accounts; personas
+/// of one template share them): past it nothing more is kept, only computed.
+const STRETCH_CACHE: usize = 256;
+
+/// The password-to-key digest of RFC 3414 A.2 (1 MiB of the repeated password), memoized.
+fn stretched(proto: AuthProto, password: &[u8]) -> Vec<u8> {
+    type Cache = std::sync::Mutex<std::collections::HashMap<(AuthProto, Vec<u8>), Vec<u8>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Ok(c) = cache.lock()
+        && let Some(ku) = c.get(&(proto, password.to_vec()))
+    {
+        return ku.clone();
+    }
+    let ku = match proto {
+        AuthProto::Md5 => stretch::<md5::Md5>(password),
+        AuthProto::Sha1 => stretch::<sha1::Sha1>(password),
+        AuthProto::Sha224 => stretch::<sha2::Sha224>(password),
+        AuthProto::Sha256 => stretch::<sha2::Sha256>(password),
+        AuthProto::Sha384 => stretch::<sha2::Sha384>(password),
+        AuthProto::Sha512 => stretch::<sha2::Sha512>(password),
+    };
+    if let Ok(mut c) = cache.lock()
+        && c.len() < STRETCH_CACHE
+    {
+        c.insert((proto, password.to_vec()), ku.clone());
+    }
+    ku
+}
+
+/// The digest of 1 MiB of `password` repeated, fed in 64-byte pieces cut from one
+/// buffer holding the password repeated past 64 bytes (the pieces repeat with the
+/// password's length as period).
+fn stretch<D: Digest>(password: &[u8]) -> Vec<u8> {
+    let mut d = D::new();
+    if !password.is_empty() {
+        let len = password.len();
+        let pattern: Vec<u8> = password.iter().copied().cycle().take(len + 64).collect();
+        let mut at = 0usize;
+        for _ in 0..(1 << 20) / 64 {
+            if let Some(piece) = pattern.get(at..at + 64) {
+                d.update(piece);
+            }
+            at = (at + 64) % len;
+        }
+    }
+    d.finalize().to_vec()
 }
 
 /// A privacy protocol.
@@ -275,5 +304,19 @@ mod tests {
         }
         assert_eq!(PrivProto::Des.decrypt(&key, 0, 0, &salt, &[0; 7]), None);
         assert_eq!(AuthProto::Sha256.mac(&[1; 32], b"x").len(), 24);
+    }
+
+    #[test]
+    fn stretching_cuts_the_repeated_password_at_every_length() {
+        // The definition: 1 MiB of the password repeated, hashed at once.
+        for len in [1usize, 7, 63, 64, 65, 130, 300] {
+            let password: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+            let mib: Vec<u8> = password.iter().copied().cycle().take(1 << 20).collect();
+            let expected = sha1::Sha1::digest(&mib).to_vec();
+            assert_eq!(stretch::<sha1::Sha1>(&password), expected, "length {len}");
+            // Memoized, and the same again.
+            assert_eq!(stretched(AuthProto::Sha1, &password), expected);
+            assert_eq!(stretched(AuthProto::Sha1, &password), expected);
+        }
     }
 }
