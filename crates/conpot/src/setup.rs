@@ -132,7 +132,13 @@ pub fn coverage(template: &Template) -> Result<Option<String>, String> {
 /// Builds the device of `template` with `persona` (started for the `boots`-th time) and
 /// every enabled protocol's service.
 pub fn build(template: &Template, persona: Persona, boots: u32) -> Result<Built, Vec<TemplateError>> {
+    let t = std::time::Instant::now();
     let device = Device::build(template, persona, SystemTime::now(), &mut Rng::from_entropy())?;
+    tracing::debug!(
+        "{}: device in {:.1} ms",
+        template.name,
+        t.elapsed().as_secs_f64() * 1000.0
+    );
     device.databus.insert(
         conpot_core::device::KEY_BOOTS,
         conpot_core::databus::Entry::Value(conpot_core::Value::from(i64::from(boots))),
@@ -147,7 +153,15 @@ pub fn build(template: &Template, persona: Persona, boots: u32) -> Result<Built,
             Err(e) => errs.extend(e),
         }
         let section = &*crate::tls_setup::strip(section);
-        match registry::build(section, &device, &template.source) {
+        let t = std::time::Instant::now();
+        let built = registry::build(section, &device, &template.source);
+        tracing::debug!(
+            "{}: {} in {:.1} ms",
+            template.name,
+            section.name,
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        match built {
             Some(Err(e)) => errs.extend(e),
             Some(Ok(svc)) if section.enabled => services.push((section.clone(), svc)),
             // Disabled, or not served by this version (named by `coverage`).
