@@ -5,7 +5,11 @@ the KMP client of test_kamstrup.py, ipmitool, pymodbus, an SNMP GET) with its ow
 identity, and every event naming its persona."""
 
 import json
+import os
+import pwd
 import shutil
+import tempfile
+import urllib.request
 import signal
 import socket
 import subprocess
@@ -60,7 +64,7 @@ NAMES = ["plc-hall-3", "meter-7", "bmc-r40", "plc-v6"]
 class Fleet:
     """One conpot process serving every persona of PERSONAS, its state under `workdir`."""
 
-    def __init__(self, workdir, personas=PERSONAS):
+    def __init__(self, workdir, personas=PERSONAS, extra=""):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.native = self.workdir / "events.jsonl"
@@ -79,7 +83,10 @@ format = "native"
 type = "jsonl"
 path = "{self.legacy}"
 format = "conpot-legacy"
+[metrics]
+listen = "127.0.0.1:0"
 """
+            + extra
             + personas
         )
         self.stderr = self.workdir / "stderr.log"
@@ -87,10 +94,11 @@ format = "conpot-legacy"
             self.proc = subprocess.Popen(
                 [conpot_bin(), "-c", str(cfg)], cwd=self.workdir, stdout=subprocess.PIPE, stderr=err, text=True
             )
-        # persona -> protocol -> (host, port)
+        # persona -> protocol -> (host, port); the metrics line comes after every listener.
         self.addr = {}
+        self.metrics = None
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.metrics is None:
             line = self.proc.stdout.readline()
             if not line:
                 break
@@ -98,15 +106,16 @@ format = "conpot-legacy"
             if len(parts) == 5 and parts[0] == "listening":
                 host, port = parts[3].rsplit(":", 1)
                 self.addr.setdefault(parts[4], {})[parts[1]] = (host.strip("[]"), int(port))
-                if "ipmi" in self.addr.get("bmc-r40", {}) and len(self.addr.get("plc-v6", {})) == 8:
-                    break
-        if len(self.addr.get("plc-v6", {})) != 8:
+            elif parts[:3] == ["listening", "metrics", "tcp"]:
+                self.metrics = parts[3]
+        if self.metrics is None:
             self.proc.kill()
             self.proc.wait(timeout=5)
             raise RuntimeError("conpot did not start: " + self.stderr.read_text())
 
-    def persona(self, name):
-        text = next((self.workdir / "state" / "personas" / name).glob("persona-*.toml")).read_text()
+    def persona(self, name, state=None):
+        state = state or self.workdir / "state" / "personas" / name
+        text = next(Path(state).glob("persona-*.toml")).read_text()
         values = {}
         for line in text.splitlines():
             if " = " in line and not line.startswith(("seed", "template")):
@@ -126,13 +135,8 @@ format = "conpot-legacy"
 
 
 def s7_identity(fleet):
-    host, port = fleet.addr["plc-hall-3"]["s7comm"]
-    assert host == "127.0.0.2"
-    c = snap7.client.Client()
-    c.connect(host, 0, 2, port)
-    info = c.get_cpu_info()
-    c.disconnect()
-    return info.SerialNumber.decode(), info.ASName.decode()
+    assert fleet.addr["plc-hall-3"]["s7comm"][0] == "127.0.0.2"
+    return s7_identity_at(fleet, "plc-hall-3")
 
 
 def kmp_serial(fleet):
@@ -268,3 +272,75 @@ ports = { ipmi = 16230 }
     assert "persona `second` (ipmi) and persona `first` (ipmi) both listen on udp 127.0.0.5:16230" in r.stderr
     # Refused before anything is written.
     assert not (tmp_path / "state").exists()
+
+
+def status(pid):
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        fields[k] = v.split()
+    return fields
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_personas_on_privileged_ports_bind_first_then_drop(monkeypatch):
+    """As root with `[daemon] user`: every persona's privileged port is bound before the
+    switch, each persona's state folder (one outside the sensor's) is handed over, and the
+    metrics endpoint and heartbeat are the one process's."""
+    monkeypatch.delenv("CONPOT_ALLOW_ROOT", raising=False)
+    nobody = pwd.getpwnam("nobody")
+    work = Path(tempfile.mkdtemp(prefix="conpot-personas-priv-"))
+    os.chmod(work, 0o755)
+    os.chown(work, nobody.pw_uid, nobody.pw_gid)
+    own_state = work / "bmc-state"
+    personas = f"""
+[[personas]]
+name = "plc-priv"
+template = "default"
+listen = "127.0.0.6"
+ports = {{ s7comm = 102, modbus = 0, snmp = 0, http = 0, https = 0, ftp = 0, tftp = 0, telnet = 0 }}
+
+[[personas]]
+name = "bmc-priv"
+template = "ipmi"
+listen = "127.0.0.7"
+ports = {{ ipmi = 623 }}
+state_dir = "{own_state}"
+"""
+    fleet = Fleet(work, personas=personas, extra='[daemon]\nuser = "nobody"\n')
+    try:
+        assert fleet.addr["plc-priv"]["s7comm"] == ("127.0.0.6", 102)
+        assert fleet.addr["bmc-priv"]["ipmi"] == ("127.0.0.7", 623)
+        st = status(fleet.proc.pid)
+        assert st["Uid"] == [str(nobody.pw_uid)] * 4, st["Uid"]
+        assert int(st["CapEff"][0], 16) == 0 and st["NoNewPrivs"] == ["1"]
+        for state in (work / "state", own_state):
+            assert state.stat().st_uid == nobody.pw_uid and state.stat().st_mode & 0o077 == 0, state
+        serial, _ = s7_identity_at(fleet, "plc-priv")
+        assert serial == fleet.persona("plc-priv")["serial"]
+        if IPMITOOL:
+            r = subprocess.run(
+                ["ipmitool", "-I", "lanplus", "-H", "127.0.0.7", "-p", "623", "-U", "ADMIN", "-P", "ADMIN",
+                 "-R", "2", "-N", "1", "mc", "info"],
+                capture_output=True, text=True, timeout=60,
+            )
+            assert f"Firmware Revision         : {fleet.persona('bmc-priv', own_state)['firmware']}" in r.stdout, r
+        # One metrics endpoint counting every persona's sessions, one heartbeat.
+        with urllib.request.urlopen(f"http://{fleet.metrics}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        assert 'protocol="s7comm"' in text, text[:2000]
+        health = subprocess.run([conpot_bin(), "health", "--state-dir", str(work / "state")],
+                                capture_output=True, text=True, timeout=10)
+        assert health.returncode == 0, health
+    finally:
+        assert fleet.stop() == 0
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def s7_identity_at(fleet, persona):
+    host, port = fleet.addr[persona]["s7comm"]
+    c = snap7.client.Client()
+    c.connect(host, 0, 2, port)
+    info = c.get_cpu_info()
+    c.disconnect()
+    return info.SerialNumber.decode(), info.ASName.decode()
