@@ -6,6 +6,10 @@ screenshot is saved in the test's folder and is not blank. Without the token: 40
 
 import asyncio
 import base64
+import ftplib
+import hashlib
+import io
+import os
 import socket
 import subprocess
 import time
@@ -138,8 +142,33 @@ async def browse(tmp_path, c, port):
                     "[...document.querySelectorAll('#events tr.sse')].some(r => r.textContent.includes('<b/id=pwned>'))",
                     2,
                 ) is not None
+                # A login attempt with markup for a user name, then a file handed over by FTP: the
+                # login panel shows the name as text, the capture panel links the stored file.
+                f = ftplib.FTP()
+                f.connect("127.0.0.1", c.ports["ftp"], timeout=10)
+                with pytest.raises(ftplib.error_perm):
+                    f.login("<i/id=pwned2>", "wrong")
+                f.close()
+                payload = os.urandom(3000)
+                f = ftplib.FTP()
+                f.connect("127.0.0.1", c.ports["ftp"], timeout=10)
+                f.login("admin", "Siemens-" + c.persona()["hostname"])
+                assert f.storbinary("STOR fw.bin", io.BytesIO(payload)).startswith("226")
+                f.quit()
+                sha = hashlib.sha256(payload).hexdigest()
+                assert await page.until(
+                    "[...document.querySelectorAll('#logins td')].some(t => t.textContent === '<i/id=pwned2>')", 3
+                ) is not None, await page.js("document.getElementById('logins').outerHTML")
+                assert await page.until(f"document.querySelector('#captures a[href=\"/captures/{sha}\"]')", 3) is not None
+                download = subprocess.run(
+                    ["curl", "-sf", "-H", f"Authorization: Bearer {TOKEN}", f"http://127.0.0.1:{port}/captures/{sha}"],
+                    capture_output=True, timeout=10, check=True,
+                ).stdout
+                assert download == payload
+
                 await asyncio.sleep(1.2)  # a panel refresh, and a server-rendered page below
-                assert await page.js("document.getElementById('pwned') === null")
+                for pwned in ("pwned", "pwned2"):
+                    assert await page.js(f"document.getElementById('{pwned}') === null"), pwned
                 assert await page.js("document.querySelectorAll('script').length") == 1
 
                 shot = await page.call("Page.captureScreenshot", format="png")

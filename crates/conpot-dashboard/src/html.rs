@@ -143,10 +143,10 @@ pub fn panels(st: &State, health: &Health, now_ms: u64) -> String {
     // Request rates.
     let _ = write!(
         o,
-        "<section id=\"rates\"><h2>Requests per {BUCKET_SECS} s, last 5 min</h2>"
+        "<section id=\"rates\"><h2>Activity per {BUCKET_SECS} s, last 5 min</h2>"
     );
     if st.rates.is_empty() {
-        o.push_str("<p class=\"note\">no requests yet</p>");
+        o.push_str("<p class=\"note\">nothing yet</p>");
     }
     for (proto, rate) in &st.rates {
         let series = rate.series(now_ms / 1000);
@@ -195,9 +195,17 @@ pub fn panels(st: &State, health: &Health, now_ms: u64) -> String {
     for c in st.captures.newest_first().take(20) {
         let hash = if c.downloadable() {
             // The link is only ever /captures/<64 hex digits>: nothing of the attacker's name.
-            format!("<a href=\"/captures/{0}\" download>{0}</a>", escape(&c.sha256))
+            format!(
+                "<a href=\"/captures/{0}\" title=\"{0}\" download>{1}…</a>",
+                escape(&c.sha256),
+                escape(c.sha256.get(..16).unwrap_or_default())
+            )
         } else {
-            escape(&c.sha256)
+            format!(
+                "<span title=\"{0}\">{1}</span>",
+                escape(&c.sha256),
+                escape(&crate::state::clip(&c.sha256, 16))
+            )
         };
         let _ = write!(
             o,
@@ -243,7 +251,7 @@ pub fn panels(st: &State, health: &Health, now_ms: u64) -> String {
     for s in &health.sinks {
         let _ = write!(
             o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td title=\"{0}\">{0}</td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td><td>{5}</td></tr>",
             escape(&s.name),
             s.delivered,
             s.failed,

@@ -480,3 +480,30 @@ impl<'a> Request<'a> {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_what_the_dashboard_needs() {
+        let r =
+            Request::parse(b"GET /panels?token=abc HTTP/1.1\r\nHost: x\r\nCOOKIE: a=b\r\nauthorization:  Bearer t ")
+                .unwrap();
+        assert_eq!((r.method, r.path, r.query), ("GET", "/panels", Some("token=abc")));
+        assert_eq!((r.cookie, r.authorization), (Some("a=b"), Some("Bearer t")));
+        assert!(Request::parse(b"GET / SMTP/1.0").is_none());
+        assert!(Request::parse(b"GET  / HTTP/1.1").is_none());
+        assert!(Request::parse(b"GET / HTTP/1.1\r\nno colon").is_none());
+        assert!(Request::parse(b"\xff\xfe").is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_or_are_refused_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Request::parse(&bytes);
+        }
+    }
+}

@@ -184,6 +184,13 @@ pub fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Whether an event counts in its protocol's rate: what a protocol decoded (requests,
+/// commands, logins, malformed frames; not every protocol names its events `.request`),
+/// not the session's opening and closing nor the sensor's own events.
+pub fn counts_as_activity(event_type: &str) -> bool {
+    !matches!(event_type, "session.open" | "session.close" | "events.dropped") && !event_type.starts_with("sensor.")
+}
+
 /// Everything the dashboard keeps.
 #[derive(Debug)]
 pub struct State {
@@ -195,7 +202,7 @@ pub struct State {
     pub events: Ring<Row>,
     /// Events per source address.
     pub sources: HashMap<IpAddr, u64>,
-    /// Requests per protocol over the last five minutes.
+    /// Activity per protocol over the last five minutes (see [`counts_as_activity`]).
     pub rates: BTreeMap<String, Rate>,
     /// The newest login attempts.
     pub logins: Ring<Login>,
@@ -277,15 +284,15 @@ impl State {
                 status: text(e.data.get("status"), FIELD_CHARS),
             }),
             "limit.hit" => self.limits.push(row.clone()),
-            t if t.ends_with(".request")
-                && (self.rates.contains_key(&row.protocol) || self.rates.len() < MAX_PROTOCOLS) =>
-            {
-                self.rates
-                    .entry(row.protocol.clone())
-                    .or_default()
-                    .add(row.time_ms / 1000);
-            }
             _ => {}
+        }
+        if counts_as_activity(&e.event_type)
+            && (self.rates.contains_key(&row.protocol) || self.rates.len() < MAX_PROTOCOLS)
+        {
+            self.rates
+                .entry(row.protocol.clone())
+                .or_default()
+                .add(row.time_ms / 1000);
         }
         if let Some(s) = self.sessions.get_mut(&e.session_id) {
             s.events += 1;
@@ -351,10 +358,17 @@ mod tests {
             ("modbus", "plc-1", 3),
             "its open included"
         );
-        assert_eq!(st.rates["modbus"].series(101).iter().sum::<u32>(), 2);
+        assert_eq!(
+            st.rates["modbus"].series(101).iter().sum::<u32>(),
+            2,
+            "open and close not counted"
+        );
+        let sensor = SessionInfo::new("sensor".into(), Transport::None, None, None);
+        st.record(&event(&sensor, EventDraft::new("sensor.start"), 101));
+        assert!(!st.rates.contains_key("sensor"));
         st.record(&event(&a, EventDraft::new("session.close"), 102));
         assert!(st.sessions.is_empty());
-        assert_eq!(st.seen, 4);
+        assert_eq!(st.seen, 5);
         assert_eq!(st.top_sources(5), vec![("10.0.0.1".parse().unwrap(), 4)]);
     }
 
