@@ -326,24 +326,21 @@ impl Dashboard {
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n{}Connection: close\r\n\r\nretry: 2000\n\n",
             SECURITY_HEADERS
         );
-        let mut ok = write_all(stream, head.as_bytes()).await;
+        let mut result = write_timed(stream, head.as_bytes()).await;
         let mut ping = tokio::time::interval(KEEPALIVE);
         ping.tick().await;
-        while ok {
-            tokio::select! {
+        while result.is_ok() {
+            result = tokio::select! {
                 m = rx.recv() => match m {
-                    Ok(json) => {
-                        let frame = format!("data: {json}\n\n");
-                        ok = write_all(stream, frame.as_bytes()).await;
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        self.slow_viewers.fetch_add(1, Ordering::Relaxed);
-                        ok = false;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => ok = false,
+                    Ok(json) => write_timed(stream, format!("data: {json}\n\n").as_bytes()).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => Err(Cut::Slow),
+                    Err(broadcast::error::RecvError::Closed) => Err(Cut::Gone),
                 },
-                _ = ping.tick() => ok = write_all(stream, b": keepalive\n\n").await,
-            }
+                _ = ping.tick() => write_timed(stream, b": keepalive\n\n").await,
+            };
+        }
+        if result == Err(Cut::Slow) {
+            self.slow_viewers.fetch_add(1, Ordering::Relaxed);
         }
         self.viewers.fetch_sub(1, Ordering::AcqRel);
     }
@@ -371,11 +368,26 @@ const SECURITY_HEADERS: &str = "Cache-Control: no-store\r\nX-Content-Type-Option
      Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
      img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n";
 
+/// Why a live viewer's stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// It fell behind the shared ring, or a write stalled past [`WRITE_TIMEOUT`].
+    Slow,
+    /// It went away (or the sensor is stopping).
+    Gone,
+}
+
+/// Writes `bytes` within [`WRITE_TIMEOUT`].
+async fn write_timed(stream: &mut TcpStream, bytes: &[u8]) -> Result<(), Cut> {
+    match tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Cut::Gone),
+        Err(_) => Err(Cut::Slow),
+    }
+}
+
 async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> bool {
-    matches!(
-        tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await,
-        Ok(Ok(()))
-    )
+    write_timed(stream, bytes).await.is_ok()
 }
 
 async fn respond(

@@ -34,6 +34,13 @@ pub fn bind(config: &Config, template: &Template) -> Result<Vec<(BindSpec, StdBo
             return Err(1);
         }
     }
+    // The dashboard's settings (issue 16) are checked before anything is bound.
+    if let Some(t) = &config.dashboard
+        && let Err(e) = conpot_dashboard::DashboardConfig::from_table(t)
+    {
+        tracing::error!("{e}");
+        return Err(1);
+    }
     let mut plan = Vec::new();
     for section in template.protocols.values().filter(|s| s.enabled) {
         let Some(transports) = crate::registry::transports(&section.name) else {
