@@ -149,6 +149,9 @@ pub struct Config {
     /// Where the Prometheus metrics endpoint listens (`[metrics] listen`, `host:port`);
     /// `None` (the default) serves none, since a honeypot should expose nothing it need not.
     pub metrics_listen: Option<String>,
+    /// The operator's live dashboard (`[dashboard]`, off when absent), kept as its raw table:
+    /// `conpot-dashboard` reads and checks it, as `conpot-sinks` does the sink tables.
+    pub dashboard: Option<toml::Table>,
     /// Settings accepted but not acted on, for the operator to read.
     pub warnings: Vec<String>,
 }
@@ -162,6 +165,7 @@ impl Default for Config {
             limits: Limits::default(),
             public_ip: None,
             metrics_listen: None,
+            dashboard: None,
             listen: ListenOverrides {
                 ipv6: true,
                 ..Default::default()
@@ -221,7 +225,16 @@ impl Config {
         let mut c = Config::default();
         let top = Table::new(file, "", &root);
         top.deny_unknown(
-            &["sensor", "session", "limits", "listen", "sinks", "daemon", "metrics"],
+            &[
+                "sensor",
+                "session",
+                "limits",
+                "listen",
+                "sinks",
+                "daemon",
+                "metrics",
+                "dashboard",
+            ],
             &mut errs,
         );
         if let Some(t) = top.table("daemon", false, &mut errs) {
@@ -247,6 +260,10 @@ impl Config {
                     );
                 }
             }
+        }
+        // The live dashboard (issue 16): checked by conpot-dashboard when the sensor starts.
+        if let Some(t) = top.table("dashboard", false, &mut errs) {
+            c.dashboard = Some(t.clone());
         }
         if let Some(t) = top.table("sensor", false, &mut errs) {
             let t = Table::new(file, "sensor", t);
@@ -751,5 +768,15 @@ mod tests {
             Some("kafka"),
             "sink keys are read by conpot-sinks"
         );
+    }
+
+    // The live dashboard (issue 16): off unless configured; its table is kept for conpot-dashboard.
+    #[test]
+    fn dashboard_table_is_kept_raw_and_off_by_default() {
+        assert_eq!(Config::default().dashboard, None);
+        assert_eq!(Config::from_toml("c.toml", "").unwrap().dashboard, None);
+        let c = Config::from_toml("c.toml", "[dashboard]\nlisten = \"127.0.0.1:9780\"\n").unwrap();
+        assert_eq!(c.dashboard.unwrap()["listen"].as_str(), Some("127.0.0.1:9780"));
+        assert!(Config::from_toml("c.toml", "dashboard = 3\n").is_err());
     }
 }

@@ -4,6 +4,8 @@ mod alloc;
 mod cli;
 mod collect;
 mod commands;
+// the operator's live dashboard (issue 16)
+mod dashboard;
 mod embedded;
 mod health;
 mod notify;

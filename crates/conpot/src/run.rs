@@ -34,6 +34,13 @@ pub fn bind(config: &Config, template: &Template) -> Result<Vec<(BindSpec, StdBo
             return Err(1);
         }
     }
+    // The dashboard's settings (issue 16) are checked before anything is bound.
+    if let Some(t) = &config.dashboard
+        && let Err(e) = conpot_dashboard::DashboardConfig::from_table(t)
+    {
+        tracing::error!("{e}");
+        return Err(1);
+    }
     let mut plan = Vec::new();
     for section in template.protocols.values().filter(|s| s.enabled) {
         let Some(transports) = crate::registry::transports(&section.name) else {
@@ -231,6 +238,21 @@ pub async fn run(
             }
         }
     }
+    // --- The operator's live dashboard (`[dashboard]`; off by default; issue 16) ---
+    let mut dashboard = match crate::dashboard::prepare(&config, &metrics, sink_stats.clone(), &mut bus).await {
+        Ok(Some((d, task))) => match spawn_sink("dashboard".into(), task) {
+            Ok(t) => {
+                sink_tasks.push(t);
+                Some(d)
+            }
+            Err(e) => {
+                tracing::error!("cannot start the dashboard thread: {e}");
+                return 1;
+            }
+        },
+        Ok(None) => None,
+        Err(()) => return 1,
+    };
     // --- The Prometheus endpoint (`[metrics] listen`; off by default) ---
     let mut metrics_listener = None;
     if let Some(addr) = &config.metrics_listen {
@@ -320,6 +342,13 @@ pub async fn run(
                 let _ = writeln!(out, "listening metrics tcp {addr}");
             }
             tokio::spawn(crate::prometheus::serve(listener, exporter));
+        }
+        // The dashboard (issue 16).
+        if let Some(d) = dashboard.take() {
+            if let Ok(addr) = d.listener.local_addr() {
+                let _ = writeln!(out, "listening dashboard tcp {addr}");
+            }
+            tokio::spawn(d.dashboard.serve(d.listener));
         }
         let _ = out.flush();
     }
