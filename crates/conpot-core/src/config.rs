@@ -556,6 +556,7 @@ impl Config {
                 "{file}: [fetch_public_ip] is not done (the sensor makes no outbound requests); set public_ip in [common] instead"
             ));
         }
+        c.warnings.extend(ignored_ini_keys(file, &ini));
         if c.sinks.is_empty() {
             c.warnings.push(format!(
                 "{file}: no event log is enabled, events go to the text log only ([json] enabled = True writes one)"
@@ -563,6 +564,110 @@ impl Config {
         }
         if errs.is_empty() { Ok(c) } else { Err(errs.0) }
     }
+}
+
+/// Every key of Conpot's INI files (its packaged `testing.cfg` and `conpot.cfg`), with
+/// `None` when it is read and mapped onto our configuration, or why it is not.
+const CONPOT_INI_KEYS: &[(&str, &[&str], Option<&str>)] = &[
+    ("common", &["sensorid", "public_ip", "state_dir"], None),
+    ("session", &["timeout"], None),
+    ("daemon", &["user", "group"], None),
+    ("json", &["enabled", "filename"], None),
+    ("sqlite", &["enabled", "filename"], None),
+    (
+        "syslog",
+        &["enabled", "device", "host", "port", "facility", "socket"],
+        None,
+    ),
+    (
+        "hpfriends",
+        &["enabled", "host", "port", "ident", "secret", "channels"],
+        None,
+    ),
+    (
+        "taxii",
+        &[
+            "enabled",
+            "host",
+            "port",
+            "inbox_path",
+            "use_https",
+            "username",
+            "password",
+            "ca_file",
+        ],
+        None,
+    ),
+    ("fetch_public_ip", &["enabled"], None),
+    (
+        "fetch_public_ip",
+        &["urls"],
+        Some("the sensor makes no outbound requests; set [common] public_ip"),
+    ),
+    (
+        "virtual_file_system",
+        &["fs_url"],
+        Some(
+            "the device's files come from the template ([filesystem], or its Conpot ftp/tftp folders) and are held in memory",
+        ),
+    ),
+    (
+        "virtual_file_system",
+        &["data_fs_url"],
+        Some("uploads are kept by SHA-256 in the capture store of the state folder ([common] state_dir)"),
+    ),
+    (
+        "mysql",
+        &[
+            "enabled",
+            "device",
+            "host",
+            "port",
+            "db",
+            "username",
+            "passphrase",
+            "socket",
+        ],
+        Some(
+            "there is no MySQL sink; a TOML configuration's [[sinks]] type = \"postgres\" or \"sqlite\" stores events in a database",
+        ),
+    ),
+    (
+        "change_mac_addr",
+        &["enabled", "iface", "addr"],
+        Some("the sensor never changes the host's network interfaces; the MAC a device shows is its persona's"),
+    ),
+];
+
+/// The warnings naming every key of `ini` that is not read: one per section and reason,
+/// `ignored Conpot setting [SECTION] KEY, KEY: WHY`, so each such key is named once.
+fn ignored_ini_keys(file: &str, ini: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<String> {
+    const UNKNOWN: &str = "not a Conpot setting conpot-rs knows";
+    let mut out = Vec::new();
+    for (section, keys) in ini {
+        let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
+        for key in keys.keys() {
+            let known = CONPOT_INI_KEYS
+                .iter()
+                .find(|(s, ks, _)| *s == section.as_str() && ks.contains(&key.as_str()));
+            let reason = match known {
+                Some((_, _, None)) => continue,
+                Some((_, _, Some(why))) => *why,
+                None => UNKNOWN,
+            };
+            match by_reason.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, list)) => list.push(key),
+                None => by_reason.push((reason, vec![key])),
+            }
+        }
+        for (reason, list) in by_reason {
+            out.push(format!(
+                "{file}: ignored Conpot setting [{section}] {}: {reason}",
+                list.join(", ")
+            ));
+        }
+    }
+    out
 }
 
 /// The strings of a Python list literal such as Conpot's `channels = ["conpot.events", ]`
@@ -625,6 +730,68 @@ fn parse_ini(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
 #[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_conpot_ini_key_is_read_or_named_once() {
+        let text = "[common]\nsensorid = s1\n[virtual_file_system]\ndata_fs_url = default\nfs_url = default\n\
+            [session]\ntimeout = 30\n[daemon]\nuser = conpot\ngroup = conpot\n[json]\nenabled = True\nfilename = /tmp/c.json\n\
+            [sqlite]\nenabled = False\n[mysql]\nenabled = False\ndevice = /tmp/mysql.sock\nhost = localhost\nport = 3306\n\
+            db = conpot\nusername = conpot\npassphrase = conpot\nsocket = tcp\n\
+            [syslog]\nenabled = False\ndevice = /dev/log\nhost = localhost\nport = 514\nfacility = local0\nsocket = dev ; udp\n\
+            [hpfriends]\nenabled = False\nhost = h\nport = 20000\nident = i\nsecret = s\nchannels = [\"conpot.events\", ]\n\
+            [taxii]\nenabled = False\nhost = t\nport = 80\ninbox_path = /services/inbox/default/\nuse_https = False\n\
+            [fetch_public_ip]\nenabled = False\nurls = [\"http://wgetip.com/\"]\n\
+            [change_mac_addr]\nenabled = False\niface = eth0\naddr = 00:de:ad:be:ef:00\n[extra]\nthing = 1\n";
+        let c = Config::from_conpot_ini("t.cfg", text).unwrap();
+        assert_eq!(c.sensor_id, "s1");
+        let ignored: Vec<&String> = c
+            .warnings
+            .iter()
+            .filter(|w| w.contains("ignored Conpot setting"))
+            .collect();
+        assert_eq!(ignored.len(), 6, "{ignored:#?}");
+        for (section, keys) in [
+            ("virtual_file_system", "data_fs_url"),
+            ("virtual_file_system", "fs_url"),
+            ("mysql", "enabled, device, host, port, db, username, passphrase, socket"),
+            ("fetch_public_ip", "urls"),
+            ("change_mac_addr", "enabled, iface, addr"),
+            ("extra", "thing"),
+        ] {
+            let mut want: Vec<&str> = keys.split(", ").collect();
+            want.sort_unstable();
+            let hit = ignored
+                .iter()
+                .filter(|w| w.contains(&format!("[{section}] ")))
+                .any(|w| {
+                    let listed = w
+                        .split(&format!("[{section}] "))
+                        .nth(1)
+                        .unwrap()
+                        .split(':')
+                        .next()
+                        .unwrap();
+                    let mut got: Vec<&str> = listed.split(", ").collect();
+                    got.sort_unstable();
+                    got == want
+                });
+            assert!(hit, "[{section}] {keys} not named: {ignored:#?}");
+        }
+        // Keys that are read are never named.
+        for read in [
+            "[common]",
+            "[session]",
+            "[daemon]",
+            "[json]",
+            "[sqlite]",
+            "[syslog]",
+            "[hpfriends]",
+            "[taxii]",
+        ] {
+            let named = format!("setting {read}");
+            assert!(!ignored.iter().any(|w| w.contains(&named)), "{read}: {ignored:#?}");
+        }
+    }
 
     #[test]
     fn daemon_user_from_ini_and_toml() {
