@@ -204,7 +204,7 @@ impl Config {
         if path.extension().is_some_and(|e| e == "toml") {
             Config::from_toml(&label, &text)
         } else {
-            Config::from_conpot_ini(&label, &text)
+            Config::from_conpot_ini_env(&label, &text, &|name| std::env::var(name).ok())
         }
     }
 
@@ -390,8 +390,21 @@ impl Config {
     /// Parses a Conpot INI configuration (`[common] sensorid`, `[session] timeout`,
     /// `[json] enabled/filename`, ...). Inline `;` and `#` comments are stripped.
     pub fn from_conpot_ini(file: &str, text: &str) -> Result<Config, Vec<TemplateError>> {
-        let ini = parse_ini(text);
+        Config::from_conpot_ini_env(file, text, &|_| None)
+    }
+
+    /// [`Config::from_conpot_ini`] with Conpot's `%(NAME)s` references filled: Conpot seeds
+    /// its configuration with the environment, so T-Pot's `conpot.cfg` writes
+    /// `filename = %(CONPOT_JSON_LOG)s`. A name is looked up among the keys of the same
+    /// section, then in `env` (as written, then upper-cased); one found nowhere is an error.
+    pub fn from_conpot_ini_env(
+        file: &str,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Vec<TemplateError>> {
+        let mut ini = parse_ini(text);
         let mut errs = Errors::default();
+        interpolate_ini(file, &mut ini, env, &mut errs);
         let mut c = Config {
             sinks: Vec::new(),
             ..Config::default()
@@ -697,6 +710,60 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// Replaces every `%(NAME)s` in the values of `ini` (see [`Config::from_conpot_ini_env`]);
+/// `%%` is a literal `%`. References are not followed further (a value found is used as is).
+fn interpolate_ini(
+    file: &str,
+    ini: &mut BTreeMap<String, BTreeMap<String, String>>,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) {
+    for (section, keys) in ini.iter_mut() {
+        let raw = keys.clone();
+        for (key, value) in keys.iter_mut() {
+            if !value.contains('%') {
+                continue;
+            }
+            let mut out = String::new();
+            let mut rest = value.as_str();
+            while let Some(i) = rest.find('%') {
+                out.push_str(rest.get(..i).unwrap_or_default());
+                let after = rest.get(i + 1..).unwrap_or_default();
+                if let Some(tail) = after.strip_prefix('%') {
+                    out.push('%');
+                    rest = tail;
+                    continue;
+                }
+                let name = after
+                    .strip_prefix('(')
+                    .and_then(|a| a.find(")s").map(|end| (a.get(..end).unwrap_or_default(), end)));
+                let Some((name, end)) = name else {
+                    out.push('%');
+                    rest = after;
+                    continue;
+                };
+                let found = raw
+                    .get(&name.to_ascii_lowercase())
+                    .filter(|v| !v.contains("%("))
+                    .cloned()
+                    .or_else(|| env(name))
+                    .or_else(|| env(&name.to_ascii_uppercase()));
+                match found {
+                    Some(v) => out.push_str(&v),
+                    None => errs.push(
+                        file,
+                        &format!("{section}.{key}"),
+                        format!("`%({name})s` to name a key of [{section}] or a set environment variable"),
+                    ),
+                }
+                rest = after.get(end + 3..).unwrap_or_default();
+            }
+            out.push_str(rest);
+            *value = out;
+        }
+    }
+}
+
 /// Parses INI text into section -> key -> value (keys lower-cased, inline comments cut).
 fn parse_ini(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -791,6 +858,25 @@ mod tests {
             let named = format!("setting {read}");
             assert!(!ignored.iter().any(|w| w.contains(&named)), "{read}: {ignored:#?}");
         }
+    }
+
+    #[test]
+    fn tpot_conpot_cfg_references_the_environment() {
+        let text = "[json]\nenabled = True\nfilename = %(CONPOT_JSON_LOG)s\n[virtual_file_system]\ndata_fs_url = %(CONPOT_TMP)s\n[common]\nsensorid = %(name)s-100%%\nname = conpot\n";
+        let env = |k: &str| match k {
+            "CONPOT_JSON_LOG" => Some("/var/log/conpot/conpot_IEC104.json".to_owned()),
+            "CONPOT_TMP" => Some("/tmp/conpot".to_owned()),
+            _ => None,
+        };
+        let c = Config::from_conpot_ini_env("t.cfg", text, &env).unwrap();
+        assert_eq!(c.sinks[0].str("path"), Some("/var/log/conpot/conpot_IEC104.json"));
+        assert_eq!(c.sensor_id, "conpot-100%");
+        let e = Config::from_conpot_ini("t.cfg", text).unwrap_err();
+        assert!(
+            e.iter()
+                .any(|e| e.key == "json.filename" && e.expected.contains("CONPOT_JSON_LOG")),
+            "{e:?}"
+        );
     }
 
     #[test]
