@@ -569,6 +569,14 @@ mod tests {
         d
     }
 
+    /// A databus entry with a constant expression as the value it evaluates to.
+    fn settled(spec: &DatabusSpec) -> DatabusSpec {
+        match spec {
+            DatabusSpec::Expr(e) => constant(e).map_or_else(|| spec.clone(), DatabusSpec::Value),
+            other => other.clone(),
+        }
+    }
+
     #[test]
     fn databus_and_tells_convert() {
         let d = folder("bus", &[("template.xml", XML)]);
@@ -603,10 +611,7 @@ mod tests {
         assert_eq!(keys.len(), t.databus.len());
         for (k, spec) in &t.databus {
             let (_, got) = back.databus.iter().find(|(n, _)| n == k).unwrap();
-            match (spec, got) {
-                (DatabusSpec::Expr(e), DatabusSpec::Value(w)) => assert_eq!(constant(e).as_ref(), Some(w), "{k}"),
-                (a, b) => assert_eq!(a, b, "{k}"),
-            }
+            assert_eq!(settled(spec), settled(got), "{k}");
         }
         let _ = std::fs::remove_dir_all(d);
     }
@@ -655,6 +660,53 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(d);
         let _ = std::fs::remove_dir_all(out);
+    }
+
+    /// Each of Conpot's six folders, imported, loads into the same device model: the same
+    /// protocols with the same bodies, accounts, files and databus values.
+    #[test]
+    fn conpot_folders_import_into_the_same_model() {
+        let root = conpot_testkit::conpot_templates();
+        let out_root = std::env::temp_dir().join(format!("conpot-import-six-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out_root);
+        for name in ["default", "IEC104", "guardian_ast", "ipmi", "kamstrup_382", "proxy"] {
+            let out = out_root.join(name);
+            import_dir(&root.join(name), &out).unwrap();
+            let (xml, toml) = (
+                Template::load_dir(&root.join(name)).unwrap(),
+                Template::load_dir(&out).unwrap(),
+            );
+            assert!(!toml.conpot_xml);
+            assert_eq!(xml.meta, toml.meta, "{name}");
+            // The persona keeps every field; the TELL suggestions are extra fields.
+            for (k, f) in &xml.persona.fields {
+                assert_eq!(toml.persona.fields.get(k), Some(f), "{name} persona.{k}");
+            }
+            assert_eq!(xml.persona.variants, toml.persona.variants, "{name}");
+            let sections = |t: &Template| -> Vec<_> {
+                t.protocols
+                    .values()
+                    .map(|p| (p.name.clone(), p.enabled, p.host.clone(), p.port, p.body.clone()))
+                    .collect()
+            };
+            assert_eq!(sections(&xml), sections(&toml), "{name}");
+            assert_eq!(xml.auth, toml.auth, "{name}");
+            let entries = |t: &Template| {
+                let mut fs = t.filesystem.clone();
+                for e in &mut fs.entries {
+                    e.file.clear();
+                    e.key.clear();
+                }
+                fs
+            };
+            assert_eq!(entries(&xml), entries(&toml), "{name}");
+            assert_eq!(xml.databus.len(), toml.databus.len(), "{name}");
+            for (k, spec) in &xml.databus {
+                let (_, got) = toml.databus.iter().find(|(n, _)| n == k).unwrap();
+                assert_eq!(settled(spec), settled(got), "{name} {k}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(out_root);
     }
 
     #[test]
