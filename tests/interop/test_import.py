@@ -10,6 +10,8 @@ import subprocess
 import urllib.request
 
 import pytest
+import snap7
+from pymodbus.client import ModbusTcpClient
 
 from conftest import Conpot, conpot_bin, conpot_templates
 from test_guardian import ask, inventory
@@ -97,6 +99,18 @@ def probe(name, c):
     p, out = c.ports, {}
     if name == "default":
         out["modbus"] = modbus_device_id(p["modbus"])
+        m = ModbusTcpClient("127.0.0.1", port=p["modbus"], timeout=5, retries=0)
+        assert m.connect()
+        # Slave 2's holding registers start as zeros in Conpot's template (slave 1's coils are random).
+        hr = m.read_holding_registers(40001, count=8, device_id=2)
+        assert not hr.isError(), hr
+        out["modbus_holding"] = hr.registers
+        m.close()
+        s7c = snap7.client.Client()
+        s7c.connect("127.0.0.1", 0, 2, p["s7comm"])
+        info = s7c.get_cpu_info()
+        out["snap7"] = (info.ASName, info.ModuleTypeName, info.SerialNumber, info.Copyright)
+        s7c.disconnect()
         if NMAP:
             s7 = nmap_s7_info(p["s7comm"])
             out["s7"] = {f: field(s7, f) for f in ("System Name", "Module Type", "Serial Number",
