@@ -40,6 +40,9 @@ pub struct Tell {
     pub spec: &'static str,
 }
 
+/// System descriptions real Siemens communication processors give (one is drawn).
+const SIEMENS_DESCRIPTIONS: &str = "[\"Siemens, SIMATIC NET, CP 343-1 Lean, 6GK7 343-1CX10-0XE0, HW: Version 3, FW: Version V2.2.20\", \"Siemens, SIMATIC NET, CP 343-1, 6GK7 343-1EX30-0XE0, HW: Version 4, FW: Version V3.0.12\", \"Siemens, SIMATIC NET, CP 443-1, 6GK7 443-1EX20-0XE0, HW: Version 2, FW: Version V2.1.4\"]";
+
 /// Conpot's stock values (docs/reference: realism.md, conpot-behaviour.md section 5).
 pub const TELLS: &[Tell] = &[
     Tell {
@@ -68,7 +71,7 @@ pub const TELLS: &[Tell] = &[
     },
     Tell {
         needle: "Original Siemens Equipment",
-        what: "Conpot's stock S7 copyright entry; with the other stock values it marks a stock Conpot",
+        what: "Conpot's stock S7 copyright entry (real CPUs show it too: keep it, but with the other stock values it marks a stock Conpot)",
         field: "copyright",
         spec: "\"Original Siemens Equipment\"",
     },
@@ -76,13 +79,13 @@ pub const TELLS: &[Tell] = &[
         needle: "Siemens, SIMATIC, S7-200",
         what: "Conpot's stock device description (sysDescr, S7 module name, HTTP title)",
         field: "description",
-        spec: "\"{persona.vendor}, SIMATIC, {persona.product}\"",
+        spec: SIEMENS_DESCRIPTIONS,
     },
     Tell {
         needle: "Siemens, SIMATIC, S7-300",
         what: "the stock device description of Conpot's IEC104 template",
         field: "description",
-        spec: "\"{persona.vendor}, SIMATIC, {persona.product}\"",
+        spec: SIEMENS_DESCRIPTIONS,
     },
     Tell {
         needle: "CP 443-1 EX40",
@@ -106,7 +109,7 @@ pub const TELLS: &[Tell] = &[
         needle: "Siemens AG",
         what: "Conpot's stock sysContact",
         field: "contact",
-        spec: "{ pattern = \"instandhaltung-##@example.net\" }",
+        spec: "{ pattern = \"instandhaltung-##\\\\@example.net\" }",
     },
     Tell {
         needle: "Compagnie Generale des Eaux",
@@ -704,6 +707,62 @@ mod tests {
             for (k, spec) in &xml.databus {
                 let (_, got) = toml.databus.iter().find(|(n, _)| n == k).unwrap();
                 assert_eq!(settled(spec), settled(got), "{name} {k}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(out_root);
+    }
+
+    /// Following every TELL comment of the databus (its value replaced by the persona
+    /// reference it names) gives a template that builds, and the stock value is gone.
+    #[test]
+    fn following_the_tell_comments_gives_a_working_per_deployment_template() {
+        let root = conpot_testkit::conpot_templates();
+        let out_root = std::env::temp_dir().join(format!("conpot-import-fix-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out_root);
+        for name in ["default", "IEC104", "guardian_ast", "ipmi", "kamstrup_382"] {
+            let out = out_root.join(name);
+            import_dir(&root.join(name), &out).unwrap();
+            let text = std::fs::read_to_string(out.join("template.toml")).unwrap();
+            let (mut fixed, mut pending, mut in_bus, mut replaced) = (String::new(), None, false, Vec::new());
+            for line in text.lines() {
+                if line.starts_with('[') {
+                    in_bus = line == "[databus]";
+                }
+                if in_bus && line.starts_with("# TELL: \"") {
+                    let needle = line.split('"').nth(1).unwrap().to_owned();
+                    let reference = line
+                        .split("write \"")
+                        .nth(1)
+                        .unwrap()
+                        .split('"')
+                        .next()
+                        .unwrap()
+                        .to_owned();
+                    pending = Some((needle, reference));
+                } else if let (true, Some((needle, reference))) = (in_bus && !line.starts_with('#'), pending.take()) {
+                    let key = line.split(" = ").next().unwrap();
+                    fixed.push_str(&format!("{key} = \"{reference}\"\n"));
+                    replaced.push((key.trim_matches('"').to_owned(), needle));
+                    continue;
+                }
+                fixed.push_str(line);
+                fixed.push('\n');
+            }
+            assert!(!replaced.is_empty(), "{name}: no databus tell");
+            std::fs::write(out.join("template.toml"), fixed).unwrap();
+            let t = Template::load_dir(&out).unwrap();
+            let built = crate::setup::build(&t, t.persona.generate(&t.name, 7), 1)
+                .unwrap_or_else(|e| panic!("{name}: {}", crate::setup::format_errors(&e)));
+            for (key, needle) in replaced {
+                // Real S7 CPUs show Siemens' copyright too: that suggestion keeps the text.
+                if needle == "Original Siemens Equipment" {
+                    continue;
+                }
+                let v = built.device.databus.get(&key, std::time::SystemTime::now()).unwrap();
+                assert!(
+                    !format!("{v:?}").contains(&needle),
+                    "{name} {key} still {needle}: {v:?}"
+                );
             }
         }
         let _ = std::fs::remove_dir_all(out_root);
