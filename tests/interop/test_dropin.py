@@ -15,6 +15,7 @@ import pytest
 from conftest import Conpot
 from test_guardian import ask, inventory
 from test_kamstrup import Kmp, get_register, registers
+from test_ipmi import can_bind_623
 from test_s7_nmap import nmap_s7_info
 
 NAMES = {
@@ -148,3 +149,15 @@ def test_dropin_name_serves_every_protocol_without_conpots_stock_identity(name, 
     # Every protocol answered, and the log saw each one.
     served = {e.get("protocol") or e.get("data_type") for e in c.events()}
     assert set(protocols) - {"https"} <= served | {"https"}, served
+
+
+@pytest.mark.skipif(not NMAP or not can_bind_623(), reason="nmap's ipmi-version asks port 623")
+def test_dropin_ipmi_answers_nmap_ipmi_version(tmp_path):
+    c = Conpot(tmp_path, args=["-t", "ipmi", "--port", "ipmi=623"], expect=["ipmi"])
+    try:
+        out = nmap(623, "ipmi-version", udp=True)
+    finally:
+        assert c.stop() == 0
+    assert "IPMI-2.0" in out, out
+    for stock in STOCK:
+        assert stock not in out, out
