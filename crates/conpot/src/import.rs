@@ -479,6 +479,17 @@ pub fn import_dir(dir: &Path, out_dir: &Path) -> Result<String, String> {
             dir.display()
         ));
     }
+    let same = dir
+        .canonicalize()
+        .ok()
+        .zip(out_dir.canonicalize().ok())
+        .is_some_and(|(a, b)| a == b);
+    if same {
+        return Err(format!(
+            "{}: the output folder must not be the Conpot folder itself",
+            out_dir.display()
+        ));
+    }
     if out_dir.join("template.toml").exists() {
         return Err(format!(
             "{}: already holds a template.toml; choose another output folder",
@@ -653,6 +664,16 @@ mod tests {
         let m = &t.protocols["modbus"];
         assert_eq!((m.enabled, m.port), (true, 5020));
         assert!(matches!(&m.body, SectionBody::ConpotXml(x) if x == modbus));
+        // Into the folder itself: refused (copying its files onto themselves would empty them).
+        assert!(
+            import_dir(&d, &d)
+                .unwrap_err()
+                .contains("must not be the Conpot folder")
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("http/htdocs/index.html")).unwrap(),
+            "<h2>hi</h2>"
+        );
         // A second import into the same folder is refused rather than overwriting.
         assert!(import_dir(&d, &out).unwrap_err().contains("already holds"));
         // Not a Conpot folder.
