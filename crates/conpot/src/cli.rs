@@ -140,6 +140,17 @@ pub enum TemplateAction {
         /// Template folder or embedded name.
         path: String,
     },
+    // --- template import (issue 16) ---
+    /// Convert a Conpot template folder (template.xml and its protocol folders) into a
+    /// native TOML template, copying its files and marking Conpot's stock values (TELL).
+    Import {
+        /// The Conpot template folder.
+        dir: PathBuf,
+        /// Where to write template.toml and the copied files (default: ./<DIR name>-conpot-rs).
+        #[arg(short = 'o', long = "out", value_name = "OUT_DIR")]
+        out: Option<PathBuf>,
+    },
+    // --- end template import ---
 }
 
 fn parse_port(s: &str) -> Result<(String, u16), String> {

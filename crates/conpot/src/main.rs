@@ -8,6 +8,7 @@ mod commands;
 mod dashboard;
 mod embedded;
 mod health;
+mod import;
 mod notify;
 mod privilege;
 mod prometheus;
@@ -34,6 +35,23 @@ fn main() {
         Some(cli::Command::Template {
             action: cli::TemplateAction::Check { path },
         }) => commands::check_template(path),
+        // --- template import (issue 16) ---
+        Some(cli::Command::Template {
+            action: cli::TemplateAction::Import { dir, out },
+        }) => {
+            let out = out.clone().unwrap_or_else(|| import::default_out_dir(dir));
+            match import::import_dir(dir, &out) {
+                Ok(msg) => {
+                    println!("{msg}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    1
+                }
+            }
+        }
+        // --- end template import ---
         Some(cli::Command::Collect(args)) => collect::main(args),
         Some(cli::Command::Status { address }) => {
             // The address given, else the one the configuration (-c) serves metrics on.
