@@ -324,7 +324,7 @@ pub fn convert(template: &Template, origin: &str, files: &[String]) -> Imported 
     if !extra.is_empty() {
         let _ = writeln!(
             out,
-            "# Per-deployment values for the TELL lines below (unused until a value refers to them):"
+            "# Per-deployment values for the TELL lines below (unused until a value refers to them, but for common_address, which the IEC 104 station reads from the persona itself):"
         );
         for (k, spec) in extra {
             let _ = writeln!(out, "{k} = {spec}");
