@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use conpot_core::event::EventDraft;
 use conpot_core::protocol::{ChannelId, IoRequest, Output};
 
-use crate::transfer::{DataChannel, DataMode, Direction};
+use crate::transfer::{DataChannel, DataMode};
 
 use super::{FtpSession, PendingListen};
 
@@ -85,17 +85,7 @@ impl FtpSession {
     pub(super) fn abor_cmd(&mut self, now: SystemTime, out: &mut Output) {
         match self.transfer.take() {
             Some(t) => {
-                out.request(IoRequest::Close { channel: t.channel.id });
-                self.transfer_event(&t, 426, "aborted", now, out);
-                if let (
-                    Some(path),
-                    Direction::Receive {
-                        buf, received, mode, ..
-                    },
-                ) = (&t.path, &t.dir)
-                {
-                    self.keep_upload(&t, path, buf, *received, *mode, now, out);
-                }
+                self.cut_short(&t, "aborted", now, out);
                 self.reply(out, 426, "Failure writing network stream.");
                 self.reply(out, 226, "ABOR successful.");
             }

@@ -23,7 +23,7 @@ use serde_json::json;
 use crate::Shared;
 use crate::command::{Line, LineReader, parse};
 use crate::reply;
-use crate::transfer::{DataChannel, Direction, Transfer, pasv_text};
+use crate::transfer::{DataChannel, Transfer, pasv_text};
 
 mod data_channel;
 mod dispatch;
@@ -286,17 +286,7 @@ impl Session for FtpSession {
             }
             let t = self.transfer.take();
             if let Some(t) = t {
-                out.request(IoRequest::Close { channel: t.channel.id });
-                self.transfer_event(&t, 426, "timeout", now, out);
-                if let (
-                    Some(path),
-                    Direction::Receive {
-                        buf, received, mode, ..
-                    },
-                ) = (&t.path, &t.dir)
-                {
-                    self.keep_upload(&t, path, buf, *received, *mode, now, out);
-                }
+                self.cut_short(&t, "timeout", now, out);
             }
             self.reply(out, 426, "Transfer timed out.");
             self.last_active = now;

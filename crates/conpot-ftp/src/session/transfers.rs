@@ -262,6 +262,22 @@ impl FtpSession {
         }
     }
 
+    /// Ends transfer `t` before its data connection did (`ABOR`, a timeout): closes the
+    /// channel, logs it with code 426 and `result`, and keeps what an upload had received.
+    pub(super) fn cut_short(&mut self, t: &Transfer, result: &str, now: SystemTime, out: &mut Output) {
+        out.request(IoRequest::Close { channel: t.channel.id });
+        self.transfer_event(t, 426, result, now, out);
+        if let (
+            Some(path),
+            Direction::Receive {
+                buf, received, mode, ..
+            },
+        ) = (&t.path, &t.dir)
+        {
+            self.keep_upload(t, path, buf, *received, *mode, now, out);
+        }
+    }
+
     /// The data connection ended (`code` 150: closed by the client as expected; else the
     /// failure's code): complete the transfer and reply.
     pub(super) fn finish(&mut self, why: u16, now: SystemTime, out: &mut Output) {
