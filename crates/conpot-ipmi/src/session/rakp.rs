@@ -129,6 +129,15 @@ impl IpmiSession {
         self.send_clear(rmcp::PAYLOAD_OPEN_RSP, 0, &d);
     }
 
+    /// The index of the RMCP+ session whose BMC session id is `sid` (4 bytes, little
+    /// endian, as a RAKP message carries it) and whose stage `at` accepts.
+    fn rmcp_plus_session(&self, sid: &[u8], at: impl Fn(Stage) -> bool) -> Option<usize> {
+        let bmc_id = u32::from_le_bytes(sid.try_into().unwrap_or([0; 4]));
+        self.sessions
+            .iter()
+            .position(|e| e.suite.is_some() && e.id == bmc_id && at(e.stage))
+    }
+
     pub(super) fn rakp1(&mut self, p: &[u8], now: SystemTime) {
         let (Some(tag), Some(sid), Some(rm), Some(role), Some(ulen)) =
             (p.first(), p.get(4..8), p.get(8..24), p.get(24), p.get(27))
@@ -136,12 +145,7 @@ impl IpmiSession {
             return;
         };
         let tag = *tag;
-        let bmc_id = u32::from_le_bytes(sid.try_into().unwrap_or([0; 4]));
-        let Some(i) = self
-            .sessions
-            .iter()
-            .position(|e| e.suite.is_some() && e.id == bmc_id && matches!(e.stage, Stage::Opened | Stage::Rakp2Sent))
-        else {
+        let Some(i) = self.rmcp_plus_session(sid, |s| matches!(s, Stage::Opened | Stage::Rakp2Sent)) else {
             return self.send_clear(rmcp::PAYLOAD_RAKP2, 0, &[tag, ST_BAD_SESSION, 0, 0, 0, 0, 0, 0]);
         };
         let Some(e) = self.sessions.get(i).cloned() else { return };
@@ -229,12 +233,7 @@ impl IpmiSession {
             return;
         };
         let tag = *tag;
-        let bmc_id = u32::from_le_bytes(sid.try_into().unwrap_or([0; 4]));
-        let Some(i) = self
-            .sessions
-            .iter()
-            .position(|e| e.suite.is_some() && e.id == bmc_id && e.stage == Stage::Rakp2Sent)
-        else {
+        let Some(i) = self.rmcp_plus_session(sid, |s| s == Stage::Rakp2Sent) else {
             return self.send_clear(rmcp::PAYLOAD_RAKP4, 0, &[tag, ST_BAD_SESSION, 0, 0, 0, 0, 0, 0]);
         };
         let Some(e) = self.sessions.get(i).cloned() else { return };
