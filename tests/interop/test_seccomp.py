@@ -200,3 +200,99 @@ def test_bacnet_answers_who_is(tmp_path):
         assert data[0] == 0x81 and data[6:8] == b"\x10\x00", data.hex()  # I-Am
     finally:
         assert c.stop() == 0
+
+
+NETWORK_SINKS = ["CONPOT_TEST_PG", "CONPOT_TEST_SYSLOG_UDP", "CONPOT_TEST_SYSLOG_TCP", "CONPOT_TEST_SYSLOG_UNIX",
+                 "CONPOT_TEST_SYSLOG_TLS", "CONPOT_TEST_SYSLOG_TLS_CA", "CONPOT_TEST_HPFEEDS", "CONPOT_TEST_TAXII",
+                 "CONPOT_TEST_NATS"]
+
+
+def by_name(hostport):
+    """`127.0.0.1:port` as `localhost:port`, so the sink resolves a name (glibc's resolver,
+    under the filter)."""
+    return hostport.replace("127.0.0.1", "localhost")
+
+
+@pytest.mark.skipif(any(k not in os.environ for k in NETWORK_SINKS), reason="the servers of tests/servers/start")
+def test_every_network_sink_delivers_under_the_filter(tmp_path):
+    env = os.environ
+    udp_port = env["CONPOT_TEST_SYSLOG_UDP"].rsplit(":", 1)[1]
+    tcp_port = env["CONPOT_TEST_SYSLOG_TCP"].rsplit(":", 1)[1]
+    tls_port = env["CONPOT_TEST_SYSLOG_TLS"].rsplit(":", 1)[1]
+    hp_port = env["CONPOT_TEST_HPFEEDS"].rsplit(":", 1)[1]
+    extra = f"""
+[[sinks]]
+type = "sqlite"
+path = "{tmp_path / 'events.db'}"
+[[sinks]]
+type = "postgresql"
+url = "{by_name(env['CONPOT_TEST_PG'])}"
+[[sinks]]
+type = "syslog"
+protocol = "udp"
+host = "localhost"
+port = {udp_port}
+[[sinks]]
+type = "syslog"
+protocol = "tcp"
+host = "localhost"
+port = {tcp_port}
+[[sinks]]
+type = "syslog"
+protocol = "unix"
+path = "{env['CONPOT_TEST_SYSLOG_UNIX']}"
+[[sinks]]
+type = "syslog"
+protocol = "tls"
+host = "localhost"
+port = {tls_port}
+ca_file = "{env['CONPOT_TEST_SYSLOG_TLS_CA']}"
+[[sinks]]
+type = "hpfeeds"
+host = "localhost"
+port = {hp_port}
+ident = "conpot"
+secret = "conpot-secret"
+[[sinks]]
+type = "taxii"
+url = "{by_name(env['CONPOT_TEST_TAXII'])}"
+username = "conpot"
+password = "conpot"
+[[sinks]]
+type = "nats"
+url = "{by_name(env['CONPOT_TEST_NATS'])}"
+stream = "SECCOMPTEST"
+subject_prefix = "seccomptest"
+[metrics]
+listen = "127.0.0.1:0"
+"""
+    c = Conpot(tmp_path, config_extra=extra)
+    try:
+        metrics = None
+        for line in iter(c.proc.stdout.readline, ""):
+            if line.startswith("listening metrics tcp "):
+                metrics = line.split()[3]
+                break
+        assert metrics, "no metrics endpoint"
+        m = ModbusTcpClient("127.0.0.1", port=c.ports["modbus"], timeout=5, retries=0)
+        assert m.connect()
+        assert not m.read_holding_registers(0, count=1, device_id=255).isError()
+        m.close()
+        delivered = {}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=5) as r:
+                text = r.read().decode()
+            delivered = {l.split('"')[1]: int(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+                         if l.startswith("conpot_sink_delivered_total{")}
+            if len(delivered) == 11 and all(v >= 3 for v in delivered.values()):
+                break
+            time.sleep(0.3)
+        # The conftest's two JSON-lines sinks, SQLite and the eight network sinks: each took
+        # sensor.start, daemon.seccomp and the Modbus session's events.
+        assert len(delivered) == 11 and all(v >= 3 for v in delivered.values()), delivered
+        for st in threads(c.proc.pid):
+            assert st["Seccomp"] == "2", st
+    finally:
+        assert c.stop() == 0
+    assert "Operation not permitted" not in c.stderr.read_text()
