@@ -82,8 +82,9 @@ def test_off_by_flag_env_or_config(tmp_path, monkeypatch, how):
     assert "seccomp: off" in c.stderr.read_text()
 
 
-def test_kill_action_from_the_config(tmp_path):
-    c = Conpot(tmp_path, config_extra='[daemon]\nseccomp = "kill"\n')
+@pytest.mark.parametrize("action", ["kill", "log"])
+def test_kill_and_log_actions_from_the_config(tmp_path, action):
+    c = Conpot(tmp_path, config_extra=f'[daemon]\nseccomp = "{action}"\n')
     try:
         m = ModbusTcpClient("127.0.0.1", port=c.ports["modbus"], timeout=5, retries=0)
         assert m.connect()
@@ -94,7 +95,7 @@ def test_kill_action_from_the_config(tmp_path):
     finally:
         assert c.stop() == 0
     ev = [e for e in c.events() if e["event_type"] == "daemon.seccomp"]
-    assert ev and ev[0]["data"]["action"] == "kill", ev
+    assert ev and ev[0]["data"]["action"] == action, ev
 
 
 def test_default_template_serves_every_protocol_and_the_sinks_record(tmp_path):
