@@ -271,7 +271,6 @@ mod imp {
         libc::PR_SET_NAME as u64,
         libc::PR_GET_NAME as u64,
         libc::PR_SET_VMA as u64,
-        libc::PR_GET_DUMPABLE as u64,
     ];
 
     /// `clone` flags that make new namespaces: never needed by a thread.
@@ -365,20 +364,32 @@ mod imp {
         let len = u16::try_from(prog.len()).map_err(|_| err("too many instructions"))?;
         let fprog = libc::sock_fprog {
             len,
-            // The kernel only reads the program (it copies it in).
+            // seccompiler's instruction is the kernel's `struct sock_filter` (both
+            // `repr(C)`: u16, u8, u8, u32); the kernel only reads the program (it copies it).
             filter: prog.as_ptr() as *mut libc::sock_filter,
         };
-        let flags = libc::SECCOMP_FILTER_FLAG_TSYNC | if log { libc::SECCOMP_FILTER_FLAG_LOG } else { 0 };
-        // SAFETY: `fprog` points at `len` instructions that live across the call; the
-        // kernel copies them and keeps no pointer.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                flags,
-                &fprog as *const libc::sock_fprog,
-            )
+        let call = |flags: libc::c_ulong| {
+            // SAFETY: `fprog` points at `len` instructions that live across the call; the
+            // kernel copies them and keeps no pointer.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    flags,
+                    &fprog as *const libc::sock_fprog,
+                )
+            }
         };
+        let tsync = libc::SECCOMP_FILTER_FLAG_TSYNC;
+        let mut rc = call(if log {
+            tsync | libc::SECCOMP_FILTER_FLAG_LOG
+        } else {
+            tsync
+        });
+        if rc < 0 && log && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            // A kernel before 4.14 knows no FLAG_LOG: the same filter, without the logging.
+            rc = call(tsync);
+        }
         match rc {
             0 => Ok(()),
             r if r > 0 => Err(format!(
@@ -439,8 +450,8 @@ pub fn allowed_names() -> Vec<&'static str> {
 
 /// Installs the allow-list for this process and every thread it has or will have, with
 /// `action` for calls outside it. Call once, after the listeners are bound and privileges
-/// given up (binding, `setuid` and `capset` are not on the list). The filter cannot be
-/// removed: a second call stacks another, identical one.
+/// given up (`setresuid`, `setgroups` and `capset` are not on the list). The filter cannot
+/// be removed, and a second call fails: `seccomp` itself is not on the list.
 pub fn install(action: Action) -> Result<Installed, String> {
     let installed = imp::install(action)?;
     let _ = INSTALLED.set(installed);
