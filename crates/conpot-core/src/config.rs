@@ -192,6 +192,44 @@ pub struct Daemon {
     pub group: Option<String>,
     /// Keep running as root when no user is configured (otherwise the sensor refuses).
     pub allow_root: bool,
+    /// The seccomp allow-list of the running sensor (`[daemon] seccomp`; on by default).
+    pub seccomp: Seccomp,
+}
+
+/// What the seccomp allow-list does with a system call outside it (`[daemon] seccomp`):
+/// `true` (the default) or `"errno"` refuses it with EPERM, `"kill"` ends the process,
+/// `"log"` lets it through and has the kernel log it, `false` or `"off"` installs no filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Seccomp {
+    /// The call fails with EPERM (and the kernel logs it): a rare path the list missed
+    /// becomes an error the sensor handles, not a dead sensor.
+    #[default]
+    Errno,
+    /// The process is killed (SIGSYS): for operators who prefer a dead sensor to one that
+    /// an attacker has turned to a forbidden call.
+    Kill,
+    /// The call is allowed and logged by the kernel: for finding what the list misses.
+    Log,
+    /// No filter.
+    Off,
+}
+
+impl Seccomp {
+    /// Reads the TOML value: a boolean or one of the mode names.
+    pub fn from_toml(v: &toml::Value) -> Option<Seccomp> {
+        match v {
+            toml::Value::Boolean(true) => Some(Seccomp::Errno),
+            toml::Value::Boolean(false) => Some(Seccomp::Off),
+            toml::Value::String(s) => match s.as_str() {
+                "errno" | "eperm" | "on" => Some(Seccomp::Errno),
+                "kill" => Some(Seccomp::Kill),
+                "log" => Some(Seccomp::Log),
+                "off" => Some(Seccomp::Off),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 impl Config {
@@ -239,11 +277,21 @@ impl Config {
         );
         if let Some(t) = top.table("daemon", false, &mut errs) {
             let t = Table::new(file, "daemon", t);
-            t.deny_unknown(&["user", "group", "allow_root"], &mut errs);
+            t.deny_unknown(&["user", "group", "allow_root", "seccomp"], &mut errs);
             c.daemon.user = t.str("user", false, &mut errs).map(str::to_owned);
             c.daemon.group = t.str("group", false, &mut errs).map(str::to_owned);
             if let Some(b) = t.bool("allow_root", &mut errs) {
                 c.daemon.allow_root = b;
+            }
+            if let Some(v) = t.get("seccomp") {
+                match Seccomp::from_toml(v) {
+                    Some(m) => c.daemon.seccomp = m,
+                    None => errs.push(
+                        file,
+                        &t.key("seccomp"),
+                        "true, false, \"errno\", \"kill\", \"log\" or \"off\"",
+                    ),
+                }
             }
         }
         if let Some(t) = top.table("metrics", false, &mut errs) {
@@ -907,6 +955,7 @@ mod tests {
         assert_eq!(t.daemon.group, None);
         assert!(t.daemon.allow_root);
         assert!(Config::from_toml("c.toml", "[daemon]\nuid = 3\n").is_err());
+        assert_eq!(t.daemon.seccomp, Seccomp::Errno);
     }
 
     #[test]
@@ -1031,5 +1080,23 @@ mod tests {
         let c = Config::from_toml("c.toml", "[dashboard]\nlisten = \"127.0.0.1:9780\"\n").unwrap();
         assert_eq!(c.dashboard.unwrap()["listen"].as_str(), Some("127.0.0.1:9780"));
         assert!(Config::from_toml("c.toml", "dashboard = 3\n").is_err());
+    }
+
+    #[test]
+    fn daemon_seccomp_modes() {
+        let mode =
+            |v: &str| Config::from_toml("c.toml", &format!("[daemon]\nseccomp = {v}\n")).map(|c| c.daemon.seccomp);
+        assert_eq!(mode("true"), Ok(Seccomp::Errno));
+        assert_eq!(mode("false"), Ok(Seccomp::Off));
+        assert_eq!(mode("\"kill\""), Ok(Seccomp::Kill));
+        assert_eq!(mode("\"log\""), Ok(Seccomp::Log));
+        assert_eq!(mode("\"errno\""), Ok(Seccomp::Errno));
+        assert_eq!(mode("\"off\""), Ok(Seccomp::Off));
+        let err = mode("\"maybe\"").unwrap_err();
+        assert!(
+            err[0].key.contains("seccomp") && err[0].expected.contains("kill"),
+            "{err:?}"
+        );
+        assert!(mode("3").is_err());
     }
 }

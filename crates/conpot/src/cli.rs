@@ -58,6 +58,12 @@ pub struct Cli {
     #[arg(long = "allow-root", env = "CONPOT_ALLOW_ROOT", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_root: bool,
 
+    // --- seccomp (issue 16) ---
+    /// Run without the seccomp allow-list (otherwise installed once the ports are bound,
+    /// as `[daemon] seccomp` says; on by default).
+    #[arg(long = "no-seccomp", env = "CONPOT_NO_SECCOMP", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_seccomp: bool,
+    // --- end seccomp ---
     /// A command instead of running the honeypot.
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -14,6 +14,7 @@ mod privilege;
 mod prometheus;
 mod registry;
 mod run;
+mod seccomp;
 mod serial_line;
 mod setup;
 mod tls_setup;
@@ -150,6 +151,12 @@ fn start(cli: cli::Cli) -> i32 {
             return 1;
         }
     }
+    // --- seccomp (issue 16): after binding and the privilege drop, before any thread ---
+    if let Err(e) = seccomp::start(config.daemon.seccomp, cli.no_seccomp) {
+        tracing::error!("{e}");
+        return 1;
+    }
+    // --- end seccomp ---
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

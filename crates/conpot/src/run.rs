@@ -374,6 +374,17 @@ pub async fn run(
             .with("ready_ms", ready_ms),
         SystemTime::now(),
     );
+    // --- seccomp (issue 16): the filter installed before the runtime, as an event ---
+    if let Some(f) = crate::seccomp::installed() {
+        sensor.emit(
+            &sensor_session,
+            EventDraft::new("daemon.seccomp")
+                .with("allowed", f.allowed)
+                .with("action", f.action.name()),
+            SystemTime::now(),
+        );
+    }
+    // --- end seccomp ---
     let udp_limits = conpot_net::UdpLimits {
         answers_per_source: config.limits.udp_answers_per_source,
         amplification: config.limits.udp_amplification,
