@@ -11,6 +11,8 @@ mod privilege;
 mod prometheus;
 mod registry;
 mod run;
+// conpot selftest (issue 16)
+mod selftest;
 mod serial_line;
 mod setup;
 mod tls_setup;
@@ -33,6 +35,8 @@ fn main() {
             action: cli::TemplateAction::Check { path },
         }) => commands::check_template(path),
         Some(cli::Command::Collect(args)) => collect::main(args),
+        // conpot selftest (issue 16)
+        Some(cli::Command::Selftest(args)) => selftest::main(args),
         Some(cli::Command::Status { address }) => {
             // The address given, else the one the configuration (-c) serves metrics on.
             let from_config = || {
