@@ -104,7 +104,7 @@ pub fn main(args: &SelftestArgs) -> i32 {
         }
     };
     let host = args.listen_host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let rows = runtime.block_on(drive(&built, host, &args.ports));
+    let rows = runtime.block_on(drive(&built, &template.network, host, &args.ports));
     let p = &built.device.persona;
     println!(
         "selftest of template `{}` ({} {}), persona {}",
@@ -132,7 +132,12 @@ pub fn main(args: &SelftestArgs) -> i32 {
 }
 
 /// Binds, serves and probes every enabled protocol of `template`.
-async fn drive(built: &setup::Built, host: IpAddr, ports: &[(String, u16)]) -> Vec<Row> {
+async fn drive(
+    built: &setup::Built,
+    network: &conpot_core::template::network::NetworkPersonality,
+    host: IpAddr,
+    ports: &[(String, u16)],
+) -> Vec<Row> {
     let (sensor, _events) = conpot_net::Sensor::standalone(Limits::default(), Duration::from_secs(30), None, 4096);
     let udp_limits = conpot_net::UdpLimits {
         answers_per_source: 1000,
@@ -166,6 +171,10 @@ async fn drive(built: &setup::Built, host: IpAddr, ports: &[(String, u16)]) -> V
             };
             match conpot_net::bind(addr, transport) {
                 Ok(bound) => {
+                    // The same stack as `conpot` itself: the template's network personality.
+                    for (option, e) in conpot_net::personality::apply(&bound, network) {
+                        eprintln!("{}: cannot set the network personality's {option}: {e}", section.name);
+                    }
                     let local = bound.local_addr().unwrap_or(addr);
                     conpot_net::serve(Arc::clone(&sensor), bound, Arc::clone(service), udp_limits);
                     targets.push((section.clone(), udp, local, rows.len()));

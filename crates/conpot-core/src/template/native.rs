@@ -31,6 +31,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
             "auth",
             "credentials",
             "filesystem",
+            "network",
         ],
         &mut errs,
     );
@@ -102,6 +103,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
     let auth = super::users::read(&file, &top, &known_fields, &mut errs);
     let keys: Vec<&str> = databus.iter().map(|(k, _): &(String, _)| k.as_str()).collect();
     let filesystem = super::filesystem::from_toml(&file, &top, &source, &known_fields, &keys, &mut errs);
+    let network = super::network::NetworkPersonality::from_toml(&file, &top, &mut errs);
 
     if !errs.is_empty() {
         return Err(errs.0);
@@ -117,6 +119,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
         warnings: Vec::new(),
         auth,
         filesystem,
+        network,
     })
 }
 
