@@ -158,22 +158,51 @@ pub async fn probe(section: &ProtocolSection, udp: bool, addr: SocketAddr) -> Ou
 // ---- Modbus/TCP ----
 
 async fn modbus(section: &ProtocolSection, s: &mut TcpStream) -> Outcome {
-    let unit = setting(section, "slaves.0.id")
-        .and_then(toml::Value::as_integer)
-        .and_then(|v| u8::try_from(v).ok())
-        .unwrap_or(255);
+    let unit = modbus_unit(section);
     // Read Holding Registers 0, one register.
     let read = [0, 1, 0, 0, 0, 6, unit, 0x03, 0, 0, 0, 1];
     let a = ask(s, &read, mbap_done).await?;
-    let register = match (a.get(7), a.get(9), a.get(10)) {
-        (Some(0x03), Some(&h), Some(&l)) => format!("HR0={}", u16::from_be_bytes([h, l])),
-        (Some(&f), Some(&code), _) if f & 0x80 != 0 => format!("HR0: exception {code}"),
-        _ => return Err(format!("not a Modbus answer: {}", printable(&a))),
+    let register = match (a.get(7), a.get(8), a.get(9), a.get(10)) {
+        (Some(0x03), _, Some(&h), Some(&l)) => format!("HR0={}", u16::from_be_bytes([h, l])),
+        (Some(&f), Some(&code), ..) if f & 0x80 != 0 => format!("HR0: exception {code}"),
+        _ => {
+            return Err(format!(
+                "not a Modbus answer: {:02x?}",
+                a.get(..a.len().min(12)).unwrap_or_default()
+            ));
+        }
     };
     // Read Device Identification (MEI 0x0E), basic objects.
     let ident = [0, 2, 0, 0, 0, 5, unit, 0x2B, 0x0E, 0x01, 0x00];
     let a = ask(s, &ident, mbap_done).await?;
     Ok(format!("unit {unit} {register}; {}", device_identification(&a)))
+}
+
+/// The unit id to ask: 255 (what a Modbus/TCP server answers as itself) when the template
+/// has a slave of that id or names none, else its first slave.
+fn modbus_unit(section: &ProtocolSection) -> u8 {
+    let ids: Vec<u8> = match &section.body {
+        SectionBody::Toml(_) => setting(section, "slaves")
+            .and_then(toml::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.get("id")?.as_integer())
+                    .filter_map(|v| u8::try_from(v).ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        // Conpot's modbus.xml: `<slave id="N">`.
+        SectionBody::ConpotXml(xml) => xml
+            .split("<slave id=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next()?.parse().ok())
+            .collect(),
+    };
+    if ids.is_empty() || ids.contains(&255) {
+        255
+    } else {
+        ids.first().copied().unwrap_or(255)
+    }
 }
 
 /// The objects of a Read Device Identification answer, space separated.
