@@ -651,6 +651,29 @@ mod tests {
         );
     }
 
+    fn section(body: SectionBody) -> ProtocolSection {
+        ProtocolSection {
+            name: "modbus".into(),
+            enabled: true,
+            host: "127.0.0.1".into(),
+            port: 0,
+            file: "t".into(),
+            body,
+        }
+    }
+
+    #[test]
+    fn modbus_unit_prefers_255_then_the_first_slave() {
+        let toml = |t: &str| section(SectionBody::Toml(t.parse().unwrap()));
+        assert_eq!(modbus_unit(&toml("")), 255);
+        assert_eq!(modbus_unit(&toml("slaves = [{ id = 3 }, { id = 255 }]")), 255);
+        assert_eq!(modbus_unit(&toml("slaves = [{ id = 7 }, { id = 9 }]")), 7);
+        let xml = section(SectionBody::ConpotXml(
+            r#"<slaves><slave id="1"></slave><slave id="2"/></slaves>"#.into(),
+        ));
+        assert_eq!(modbus_unit(&xml), 1);
+    }
+
     #[test]
     fn enip_identity_reads_the_name() {
         let mut a = vec![0u8; 63];
