@@ -113,6 +113,7 @@ pub fn main(args: &SelftestArgs) -> i32 {
         template.meta.unit,
         p.label()
     );
+    println!("network personality: {}", template.network.describe());
     print!("{}", table(&rows));
     let tls: Vec<String> = crate::tls_setup::listeners(&template)
         .into_iter()

@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// A fresh folder per run: tests of the same template run side by side.
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("conpot-selftest-{}-{name}", std::process::id()));
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("conpot-selftest-{}-{name}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -133,6 +136,12 @@ fn default_template_every_protocol_answers_as_the_s7_300() {
     assert!(r.summary("telnet", "tcp").contains("SCALANCE"), "{}", r.stdout);
     assert!(r.summary("tftp", "udp").starts_with("RRQ:"), "{}", r.stdout);
     assert!(r.stdout.contains("not probed (TLS listeners): https"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("network personality: ttl 30, mss 1460, window 5840, DF clear"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -207,6 +216,21 @@ fn a_port_in_use_fails_with_a_clear_row() {
         r.stdout
     );
     drop(taken);
+}
+
+#[test]
+fn an_address_that_cannot_be_bound_is_a_row_not_a_crash() {
+    // 192.0.2.1 (TEST-NET-1) is on no interface of the test machine.
+    let r = selftest("ipmi", &["--listen-host", "192.0.2.1"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(r.rows.len(), 1, "{}", r.stdout);
+    assert!(!r.rows[0].2);
+    assert!(r.rows[0].3.starts_with("cannot listen:"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("1 of 1 protocol listeners did not answer"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

@@ -76,6 +76,41 @@ impl NetworkPersonality {
         n
     }
 
+    /// The settings in one line (`ttl 30, mss 1460, window 5840, DF clear`), or
+    /// `system defaults`: what `conpot selftest` prints about the stack it serves with.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let mut num = |name: &str, v: Option<u32>| {
+            if let Some(v) = v {
+                parts.push(format!("{name} {v}"));
+            }
+        };
+        num("ttl", self.ttl);
+        num("hop limit", self.hop_limit);
+        num("mss", self.mss);
+        num("window", self.window);
+        num("rcvbuf", self.receive_buffer);
+        num("sndbuf", self.send_buffer);
+        num("tos", self.tos);
+        if let Some(df) = self.dont_fragment {
+            parts.push(if df { "DF set" } else { "DF clear" }.to_owned());
+        }
+        if self.keepalive() {
+            let s = |v: Option<u32>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+            parts.push(format!(
+                "keepalive {}/{}/{}",
+                s(self.keepalive_idle),
+                s(self.keepalive_interval),
+                s(self.keepalive_count)
+            ));
+        }
+        if parts.is_empty() {
+            "system defaults".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// Reads the `[network]` table of `top` (a template's root), recording every error.
     pub fn from_toml(file: &str, top: &Table<'_>, errs: &mut Errors) -> NetworkPersonality {
         let Some(t) = top.table("network", false, errs) else {
@@ -144,6 +179,10 @@ mod tests {
         );
         assert!(n.keepalive());
         assert!(!n.is_default());
+        assert_eq!(
+            n.describe(),
+            "ttl 30, hop limit 31, mss 1380, window 8192, rcvbuf 16384, sndbuf 8192, tos 16, DF clear, keepalive 60/5/3"
+        );
     }
 
     #[test]
@@ -151,6 +190,7 @@ mod tests {
         let n = parse("[template]\nunit = \"x\"\n").unwrap();
         assert!(n.is_default());
         assert!(!n.keepalive());
+        assert_eq!(n.describe(), "system defaults");
     }
 
     #[test]
