@@ -96,6 +96,11 @@ pub enum Command {
     /// JSON lines, acknowledging each batch only after the write commits.
     Collect(CollectArgs),
     // --- end conpot collect ---
+    // --- conpot selftest (issue 16) ---
+    /// Serve the template on loopback ports in this process, drive each of its protocols
+    /// with a built-in client and print what answered (exit 0 when every one did).
+    Selftest(crate::selftest::SelftestArgs),
+    // --- end conpot selftest ---
     /// Print the counters of a running sensor (from its `[metrics] listen` endpoint).
     Status {
         /// The endpoint's address (default: `[metrics] listen` of the -c configuration).
@@ -159,7 +164,8 @@ pub enum TemplateAction {
     // --- end template import ---
 }
 
-fn parse_port(s: &str) -> Result<(String, u16), String> {
+/// Parses `PROTOCOL=PORT` (`--port`).
+pub fn parse_port(s: &str) -> Result<(String, u16), String> {
     let (name, port) = s
         .split_once('=')
         .ok_or_else(|| format!("expected PROTOCOL=PORT, found `{s}`"))?;

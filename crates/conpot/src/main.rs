@@ -15,6 +15,8 @@ mod prometheus;
 mod registry;
 mod run;
 mod seccomp;
+// conpot selftest (issue 16)
+mod selftest;
 mod serial_line;
 mod setup;
 mod tls_setup;
@@ -54,6 +56,8 @@ fn main() {
         }
         // --- end template import ---
         Some(cli::Command::Collect(args)) => collect::main(args),
+        // conpot selftest (issue 16)
+        Some(cli::Command::Selftest(args)) => selftest::main(args),
         Some(cli::Command::Status { address }) => {
             // The address given, else the one the configuration (-c) serves metrics on.
             let from_config = || {

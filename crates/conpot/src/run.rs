@@ -304,12 +304,12 @@ pub async fn run(
         Some(captures),
     );
 
+    // Network personality (issue 16): the template's `[network]`, the operator's TTL over it.
+    let network = template.network.with_ttl_override(config.listen.ttl);
     let mut listening = Vec::new();
     for (spec, listener) in &bound_listeners {
-        if let Some(ttl) = config.listen.ttl
-            && let Err(e) = listener.set_ttl(ttl)
-        {
-            tracing::warn!("{}: cannot set the TTL to {ttl}: {e}", spec.name);
+        for (option, e) in conpot_net::personality::apply(listener, &network) {
+            tracing::warn!("{}: cannot set the network personality's {option}: {e}", spec.name);
         }
         let transport = match spec.transport {
             Transport::Udp => "udp",

@@ -31,6 +31,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
             "auth",
             "credentials",
             "filesystem",
+            "network",
         ],
         &mut errs,
     );
@@ -115,6 +116,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
     let mut auth = super::users::read(&file, &top, &known_fields, &mut errs);
     let keys: Vec<&str> = databus.iter().map(|(k, _): &(String, _)| k.as_str()).collect();
     let mut filesystem = super::filesystem::from_toml(&file, &top, &source, &known_fields, &keys, &mut errs);
+    let network = super::network::NetworkPersonality::from_toml(&file, &top, &mut errs);
     let mut warnings = Vec::new();
     if protocols.values().any(|p| matches!(p.body, SectionBody::ConpotXml(_))) {
         // Conpot XML sections bring their accounts (FTP, IPMI users) and files (FTP and
@@ -146,6 +148,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
         warnings,
         auth,
         filesystem,
+        network,
     })
 }
 
