@@ -1,8 +1,10 @@
 """Starts the real conpot binary on loopback for the interop tests."""
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -41,7 +43,7 @@ def conpot_templates():
 class Conpot:
     """A running honeypot with both event encodings written to files."""
 
-    def __init__(self, workdir, args=(), config_extra="", expect=None, mkdir=False):
+    def __init__(self, workdir, args=(), config_extra="", expect=None, mkdir=False, listen_host="127.0.0.1"):
         self.workdir = Path(workdir)
         if mkdir:
             self.workdir.mkdir(parents=True, exist_ok=True)
@@ -77,13 +79,15 @@ format = "conpot-legacy"
             expected, default_ports = set(expect), []
         with open(self.stderr, "w") as err:
             self.proc = subprocess.Popen(
-                [conpot_bin(), "-c", str(cfg), "--listen-host", "127.0.0.1", *default_ports, *args],
+                [conpot_bin(), "-c", str(cfg), "--listen-host", listen_host, *default_ports, *args],
                 cwd=self.workdir,
                 stdout=subprocess.PIPE,
                 stderr=err,
                 text=True,
             )
         self.ports = {}
+        # By name and transport, for a protocol on both TCP and UDP (EtherNet/IP).
+        self.listening = {}
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
@@ -93,12 +97,18 @@ format = "conpot-legacy"
             if len(parts) == 4 and parts[0] == "listening":
                 host, port = parts[3].rsplit(":", 1)
                 self.ports[parts[1]] = int(port)
-                if expected <= self.ports.keys():
+                self.listening[(parts[1], parts[2])] = int(port)
+                if expected <= self._seen():
                     break
-        if not expected <= self.ports.keys():
+        if not expected <= self._seen():
             self.proc.kill()
             self.proc.wait(timeout=5)
             raise RuntimeError("conpot did not start: " + self.stderr.read_text())
+
+    def _seen(self):
+        """What has been listened on, as names (`modbus`) and as name and transport
+        (`enip udp`), the two ways `expect` may name a protocol."""
+        return self.ports.keys() | {f"{n} {t}" for n, t in self.listening}
 
     def persona(self):
         text = next((self.workdir / "state").glob("persona-*.toml")).read_text()
@@ -119,9 +129,58 @@ format = "conpot-legacy"
         path = self.legacy if legacy else self.native
         return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
 
+    def events_of(self, ty=None, settle=0.3):
+        """The native events of type `ty` (all without it), after `settle` seconds for the
+        sink to write what the test just caused."""
+        time.sleep(settle)
+        # Conpot.events itself: the harnesses that use this name their own `events` after it.
+        return [e for e in Conpot.events(self) if ty is None or e["event_type"] == ty]
+
 
 @pytest.fixture
 def conpot(tmp_path):
     c = Conpot(tmp_path)
     yield c
     c.stop()
+
+
+# ---- helpers shared by the test files ----
+
+# A [limits] section that lets one client's UDP flood be answered in full.
+UDP_UNLIMITED = "[limits]\nudp_answers_per_source = 100000\n"
+
+
+def wait_for(fn, timeout=5):
+    """Polls `fn` until it returns something true (returned) or `timeout` seconds pass
+    (then its last answer is returned)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    return fn()
+
+
+def free_port():
+    """A loopback TCP port nothing listens on (just now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def capture(pcap, bpf):
+    """Captures the loopback frames that match the filter `bpf` into `pcap` with tshark
+    while the `with` block runs: the block starts once tshark has made the file (and a
+    second more), and the capture stops a second after it, so the last answers are in."""
+    cap = subprocess.Popen(["tshark", "-q", "-i", "lo", "-f", bpf, "-w", str(pcap)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: Path(pcap).exists(), 20)
+    time.sleep(1)
+    try:
+        yield
+    finally:
+        time.sleep(1)
+        cap.terminate()
+        cap.wait(timeout=20)

@@ -2,17 +2,13 @@
 `default` template and of a native template with writable objects."""
 
 import asyncio
-import json
 import os
 import shutil
-import signal
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
-from conftest import conpot_bin, conpot_templates
+from conftest import UDP_UNLIMITED, Conpot, capture, conpot_templates
 
 bacpypes3 = pytest.importorskip("bacpypes3")
 from bacpypes3.apdu import ErrorRejectAbortNack  # noqa: E402
@@ -62,53 +58,15 @@ value = 21.0
 """
 
 
-class Device:
+class Device(Conpot):
+    """conpot serving `template` with BACnet on its standard port, on HOST."""
+
     def __init__(self, workdir, template, extra_args=()):
-        self.workdir = Path(workdir)
-        self.events_path = self.workdir / "events.jsonl"
-        cfg = self.workdir / "config.toml"
-        cfg.write_text(
-            f"""
-[sensor]
-id = "interop"
-state_dir = "{self.workdir / 'state'}"
-[[sinks]]
-type = "jsonl"
-path = "{self.events_path}"
-format = "native"
-[limits]
-udp_answers_per_source = 100000
-"""
-        )
-        self.stderr = self.workdir / "stderr.log"
-        with open(self.stderr, "w") as err:
-            self.proc = subprocess.Popen(
-                [conpot_bin(), "-c", str(cfg), "-t", template, "--listen-host", HOST, "--port", "bacnet=47808",
-                 *extra_args],
-                cwd=self.workdir, stdout=subprocess.PIPE, stderr=err, text=True,
-            )
-        deadline = time.monotonic() + 10
-        ok = False
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith("listening bacnet"):
-                ok = True
-                break
-        if not ok:
-            self.proc.kill()
-            raise RuntimeError("conpot did not start: " + self.stderr.read_text())
+        super().__init__(workdir, args=["-t", template, "--port", "bacnet=47808", *extra_args],
+                         config_extra=UDP_UNLIMITED, expect=["bacnet"], listen_host=HOST)
 
     def events(self, ty):
-        time.sleep(0.3)
-        return [json.loads(l) for l in self.events_path.read_text().splitlines()
-                if l.strip() and json.loads(l)["event_type"] == ty]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
+        return self.events_of(ty)
 
 
 @pytest.fixture
@@ -217,15 +175,8 @@ def test_nmap_bacnet_info(native):
 @pytest.mark.skipif(shutil.which("tshark") is None or os.geteuid() != 0, reason="tshark captures as root")
 def test_tshark_decodes_every_frame(tmp_path, conpot_default):
     pcap = tmp_path / "bacnet.pcap"
-    cap = subprocess.Popen(["tshark", "-q", "-i", "lo", "-f", "udp port 47808", "-w", str(pcap)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
-    try:
+    with capture(pcap, "udp port 47808"):
         test_bacpypes3_conpot_default(conpot_default)
-    finally:
-        time.sleep(1)
-        cap.send_signal(signal.SIGINT)
-        cap.wait(timeout=10)
     r = subprocess.run(["tshark", "-r", str(pcap), "-V"], capture_output=True, text=True, timeout=60)
     assert r.stdout.count("BACnet APDU") > 10, r.stdout[-2000:]
     assert "Malformed" not in r.stdout, [l for l in r.stdout.splitlines() if "Malformed" in l][:5]

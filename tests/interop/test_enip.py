@@ -3,15 +3,13 @@
 
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import Conpot, conpot_bin, conpot_templates
+from conftest import Conpot, capture, conpot_templates
 
 pycomm3 = pytest.importorskip("pycomm3")
 pytest.importorskip("cpppo")
@@ -19,44 +17,17 @@ pytest.importorskip("cpppo")
 PY = sys.executable
 
 
-class Logix:
+class Logix(Conpot):
     """The binary serving the embedded `logix` template on free ports."""
 
     def __init__(self, workdir):
-        self.workdir = Path(workdir)
-        self.events = self.workdir / "events.jsonl"
-        cfg = self.workdir / "config.toml"
-        cfg.write_text(
-            f'[sensor]\nid = "interop"\nstate_dir = "{self.workdir / "state"}"\n'
-            f'[[sinks]]\ntype = "jsonl"\npath = "{self.events}"\nformat = "native"\n'
-        )
-        self.stderr = open(self.workdir / "stderr.log", "w")
-        self.proc = subprocess.Popen(
-            [conpot_bin(), "-c", str(cfg), "-t", "logix", "--listen-host", "127.0.0.1", "--port", "enip=0"],
-            cwd=self.workdir, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
-        )
-        self.tcp = self.udp = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (self.tcp is None or self.udp is None):
-            parts = self.proc.stdout.readline().split()
-            if len(parts) == 4 and parts[:2] == ["listening", "enip"]:
-                port = int(parts[3].rsplit(":", 1)[1])
-                if parts[2] == "tcp":
-                    self.tcp = port
-                else:
-                    self.udp = port
-        assert self.tcp and self.udp, (self.workdir / "stderr.log").read_text()
+        super().__init__(workdir, args=["-t", "logix", "--port", "enip=0"], expect=["enip tcp", "enip udp"])
+        self.tcp = self.listening[("enip", "tcp")]
+        self.udp = self.listening[("enip", "udp")]
 
     def persona(self):
         text = next((self.workdir / "state").glob("persona-*.toml")).read_text()
         return dict(re.findall(r'^(\w+) = "(.*)"$', text, re.M))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
-        self.stderr.close()
-        return self.proc.returncode
 
 
 @pytest.fixture
@@ -187,15 +158,7 @@ def test_nmap_enip_info_shows_the_persona(logix):
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is installed by tests/setup-deps")
 def test_tshark_decodes_every_frame_without_malformed(logix, tmp_path):
     pcap = tmp_path / "enip.pcapng"
-    cap = subprocess.Popen(
-        ["tshark", "-q", "-i", "lo", "-f", f"tcp port {logix.tcp} or udp port {logix.udp}", "-w", str(pcap)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not pcap.exists():
-        time.sleep(0.1)
-    time.sleep(1)
-    try:
+    with capture(pcap, f"tcp port {logix.tcp} or udp port {logix.udp}"):
         cpppo("list_services", "--udp", "--list-identity", "-a", f"127.0.0.1:{logix.udp}")
         cpppo("list_services", "--list-identity", "-a", f"127.0.0.1:{logix.tcp}")
         cpppo("get_attribute", "-S", "-a", f"127.0.0.1:{logix.tcp}", "@1/1/7", "@1/1", "@0xF5/1/5", "@0xF6/1/3", "@0x99/1/1")
@@ -207,10 +170,6 @@ def test_tshark_decodes_every_frame_without_malformed(logix, tmp_path):
             # The STRING and the UDT (their templates were read when the tag list was).
             plc.read("Recipe_Name", "Pump_1", "Pump_1.Speed")
             plc.write(("Recipe_Name", "Brine"))
-        time.sleep(1)
-    finally:
-        cap.terminate()
-        cap.wait(timeout=20)
     decode = ["tshark", "-r", str(pcap), "-d", f"tcp.port=={logix.tcp},enip", "-d", f"udp.port=={logix.udp},enip",
               "-o", "tcp.desegment_tcp_streams:TRUE"]
     ours = f"(tcp.srcport=={logix.tcp} || udp.srcport=={logix.udp})"

@@ -2,49 +2,26 @@
 
 import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import conpot_bin
+from conftest import Conpot, capture
 
 c104 = pytest.importorskip("c104")
 
 
-class Station:
+class Station(Conpot):
     """The binary serving the embedded `IEC104` template on free ports."""
 
     def __init__(self, workdir):
-        self.workdir = Path(workdir)
-        cfg = self.workdir / "config.toml"
-        cfg.write_text(f'[sensor]\nid = "interop"\nstate_dir = "{self.workdir / "state"}"\n')
-        self.stderr = open(self.workdir / "stderr.log", "w")
-        self.proc = subprocess.Popen(
-            [conpot_bin(), "-c", str(cfg), "-t", "IEC104", "--listen-host", "127.0.0.1",
-             "--port", "IEC104=0", "--port", "snmp=0"],
-            cwd=self.workdir, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
-        )
-        self.ports = {}
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(self.ports) < 2:
-            parts = self.proc.stdout.readline().split()
-            if len(parts) == 4 and parts[0] == "listening":
-                self.ports[parts[1]] = int(parts[3].rsplit(":", 1)[1])
-        assert {"IEC104", "snmp"} <= self.ports.keys(), (self.workdir / "stderr.log").read_text()
+        super().__init__(workdir, args=["-t", "IEC104", "--port", "IEC104=0", "--port", "snmp=0"],
+                         expect=["IEC104", "snmp"])
         text = next((self.workdir / "state").glob("persona-*.toml")).read_text()
         self.ca = int(re.search(r'^common_address = "(\d+)"', text, re.M).group(1))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
-        self.stderr.close()
-        return self.proc.returncode
 
 
 @pytest.fixture
@@ -173,13 +150,7 @@ def test_a_one_byte_frame_then_close_leaves_everything_answering(station):
 def test_tshark_decodes_every_frame_without_malformed(station, tmp_path):
     port = station.ports["IEC104"]
     pcap = tmp_path / "iec104.pcapng"
-    cap = subprocess.Popen(["tshark", "-q", "-i", "lo", "-f", f"tcp port {port}", "-w", str(pcap)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not pcap.exists():
-        time.sleep(0.1)
-    time.sleep(1)
-    try:
+    with capture(pcap, f"tcp port {port}"):
         # A scripted exchange of every request type (deterministic under capture load).
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.sendall(bytes([0x68, 4, 0x07, 0, 0, 0]))
@@ -214,10 +185,6 @@ def test_tshark_decodes_every_frame_without_malformed(station, tmp_path):
         s.sendall(bytes([0x68, 4, 0x43, 0, 0, 0]))
         time.sleep(0.5)
         s.close()
-        time.sleep(1)
-    finally:
-        cap.terminate()
-        cap.wait(timeout=20)
     decode = ["tshark", "-r", str(pcap), "-d", f"tcp.port=={port},iec60870_104"]
     frames = subprocess.run(decode + ["-Y", f"104apci && tcp.srcport=={port}"], capture_output=True, text=True,
                             timeout=60).stdout

@@ -1,19 +1,16 @@
 """ipmitool (IPMI 1.5 and 2.0), nmap's IPMI scripts and tshark against the embedded
 `ipmi` BMC and Conpot's default template."""
 
-import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, conpot_bin, conpot_templates
+from conftest import ROOT, UDP_UNLIMITED, Conpot, capture, conpot_templates
 
 IPMITOOL = shutil.which("ipmitool") is not None
 pytestmark = pytest.mark.skipif(not IPMITOOL, reason="ipmitool is installed by tests/setup-deps")
@@ -21,60 +18,16 @@ pytestmark = pytest.mark.skipif(not IPMITOOL, reason="ipmitool is installed by t
 SUITES = [1, 2, 3, 6, 7, 8, 15, 16, 17]
 
 
-class Bmc:
+class Bmc(Conpot):
     """conpot with one template, its IPMI port and events."""
 
     def __init__(self, workdir, template="ipmi", port=0, extra_args=()):
-        self.workdir = Path(workdir)
-        self.events_path = self.workdir / "events.jsonl"
-        cfg = self.workdir / "config.toml"
-        cfg.write_text(
-            f"""
-[sensor]
-id = "interop"
-state_dir = "{self.workdir / 'state'}"
-[[sinks]]
-type = "jsonl"
-path = "{self.events_path}"
-format = "native"
-[limits]
-udp_answers_per_source = 100000
-"""
-        )
-        self.stderr = self.workdir / "stderr.log"
-        with open(self.stderr, "w") as err:
-            self.proc = subprocess.Popen(
-                [conpot_bin(), "-c", str(cfg), "-t", template, "--listen-host", "127.0.0.1",
-                 "--port", f"ipmi={port}", *extra_args],
-                cwd=self.workdir, stdout=subprocess.PIPE, stderr=err, text=True,
-            )
-        self.port = None
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.port is None:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            parts = line.split()
-            if len(parts) == 4 and parts[0] == "listening" and parts[1] == "ipmi":
-                self.port = int(parts[3].rsplit(":", 1)[1])
-        if self.port is None:
-            self.proc.kill()
-            raise RuntimeError("conpot did not start: " + self.stderr.read_text())
-
-    def persona(self):
-        text = next((self.workdir / "state").glob("persona-*.toml")).read_text()
-        return {k.strip(): json.loads(v) for k, v in (l.split(" = ", 1) for l in text.splitlines() if " = " in l)
-                if k.strip() not in ("seed", "template")}
+        super().__init__(workdir, args=["-t", template, "--port", f"ipmi={port}", *extra_args],
+                         config_extra=UDP_UNLIMITED, expect=["ipmi"])
+        self.port = self.ports["ipmi"]
 
     def events(self, ty=None):
-        time.sleep(0.3)
-        evs = [json.loads(l) for l in self.events_path.read_text().splitlines() if l.strip()]
-        return [e for e in evs if ty is None or e["event_type"] == ty]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
+        return self.events_of(ty)
 
 
 @pytest.fixture
@@ -216,18 +169,11 @@ def test_nmap_ipmi_version_and_cipher_zero(tmp_path):
 @pytest.mark.skipif(shutil.which("tshark") is None or os.geteuid() != 0, reason="tshark captures as root")
 def test_tshark_decodes_every_frame(tmp_path, bmc):
     pcap = tmp_path / "ipmi.pcap"
-    cap = subprocess.Popen(["tshark", "-q", "-i", "lo", "-f", f"udp port {bmc.port}", "-w", str(pcap)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
-    try:
+    with capture(pcap, f"udp port {bmc.port}"):
         ipmi(bmc, "chassis", "status", extra=("-C", "3"))
         ipmi(bmc, "chassis", "status", extra=("-C", "1"))
         ipmi(bmc, "chassis", "status", iface="lan")
         ipmi(bmc, "chassis", "status", password="wrong", check=False)
-    finally:
-        time.sleep(1)
-        cap.send_signal(signal.SIGINT)
-        cap.wait(timeout=10)
     r = subprocess.run(["tshark", "-r", str(pcap), "-d", f"udp.port=={bmc.port},rmcp", "-V"],
                        capture_output=True, text=True, timeout=60)
     frames = r.stdout.count("\nFrame ")

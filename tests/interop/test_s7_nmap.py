@@ -2,10 +2,11 @@
 
 import shutil
 import subprocess
-import time
 
 import pytest
 import snap7
+
+from conftest import capture
 
 
 def nmap_s7_info(port):
@@ -42,16 +43,7 @@ def test_s7_info_shows_the_persona(conpot):
 def test_tshark_decodes_every_frame_without_malformed(conpot, tmp_path):
     port = conpot.ports["s7comm"]
     pcap = tmp_path / "s7.pcapng"
-    cap = subprocess.Popen(
-        ["tshark", "-q", "-i", "lo", "-f", f"tcp port {port}", "-w", str(pcap)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    # Wait until the capture runs.
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not pcap.exists():
-        time.sleep(0.1)
-    time.sleep(1)
-    try:
+    with capture(pcap, f"tcp port {port}"):
         nmap_s7_info(port)
         c = snap7.client.Client()
         c.connect("127.0.0.1", 0, 2, port)
@@ -67,10 +59,6 @@ def test_tshark_decodes_every_frame_without_malformed(conpot, tmp_path):
         c.get_plc_datetime()
         c.read_szl(0x0424, 0)
         c.disconnect()
-        time.sleep(1)
-    finally:
-        cap.terminate()
-        cap.wait(timeout=20)
     decode = ["tshark", "-r", str(pcap), "-d", f"tcp.port=={port},tpkt", "-o", "tcp.desegment_tcp_streams:TRUE"]
     s7_frames = subprocess.run(decode + ["-Y", f"s7comm && tcp.srcport=={port}"], capture_output=True, text=True, timeout=60).stdout
     assert len(s7_frames.splitlines()) >= 20, s7_frames

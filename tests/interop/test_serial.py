@@ -3,7 +3,6 @@ slaves of the embedded `nport` template, the bridge to a TCP serial server (soca
 pseudo-terminal with a pymodbus RTU serial slave to a TCP port), and pyserial's RFC 2217
 client. The real serial lines conpot-rs opens itself are in test_serial_line.py."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,25 +13,13 @@ from pymodbus import FramerType
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
-from conftest import Conpot
+from conftest import Conpot, free_port, wait_for
 
 HERE = Path(__file__).resolve().parent
 
 
-def wait_for(fn, timeout=5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return fn()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_path(p, timeout=5):

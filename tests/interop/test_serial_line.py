@@ -18,19 +18,11 @@ import pytest
 from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 
-from conftest import Conpot
+from conftest import Conpot, wait_for
 
 HERE = Path(__file__).resolve().parent
 
 
-def wait_for(fn, timeout=8):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return fn()
 
 
 class PtyPair:
@@ -126,7 +118,7 @@ def test_two_tcp_clients_share_the_line_each_gets_its_own_answers(tmp_path, ptys
     conpot = None
     try:
         conpot = bridge(tmp_path, ptys)
-        assert wait_for(lambda: "up" in links(conpot))
+        assert wait_for(lambda: "up" in links(conpot), 8)
         errors = []
 
         def client(addr, rounds):
@@ -149,7 +141,7 @@ def test_two_tcp_clients_share_the_line_each_gets_its_own_answers(tmp_path, ptys
         for t in threads:
             t.join(60)
         assert not errors, errors
-        reqs = wait_for(lambda: len(of_type(conpot, "modbus.request")) >= 30 and of_type(conpot, "modbus.request"))
+        reqs = wait_for(lambda: len(of_type(conpot, "modbus.request")) >= 30 and of_type(conpot, "modbus.request"), 8)
         assert len(reqs) == 30
         # Every request decoded with the line's answer, from both TCP clients.
         assert all(r["data"]["bridged"] and r["request"]["function"] == "read_holding_registers" for r in reqs)
@@ -176,7 +168,7 @@ blocks = [{{ table = "holding_registers", start = 0, size = 4, key = "holding" }
 """,
     )
     try:
-        assert wait_for(lambda: "up" in links(conpot))
+        assert wait_for(lambda: "up" in links(conpot), 8)
         c = ModbusSerialClient(str(ptys.dev), framer=FramerType.RTU, baudrate=9600, timeout=2, retries=0)
         assert c.connect()
         assert c.read_holding_registers(1, count=3, device_id=3).registers == [8, 9, 10]
@@ -188,7 +180,7 @@ blocks = [{{ table = "holding_registers", start = 0, size = 4, key = "holding" }
         assert t.connect()
         assert t.read_holding_registers(0, count=1, device_id=3).registers == [77]
         t.close()
-        reqs = wait_for(lambda: len(of_type(conpot, "modbus.request")) >= 4 and of_type(conpot, "modbus.request"))
+        reqs = wait_for(lambda: len(of_type(conpot, "modbus.request")) >= 4 and of_type(conpot, "modbus.request"), 8)
         on_line = [r for r in reqs if r["data"].get("line") == str(ptys.line)]
         assert len(on_line) == 3 and all(r["data"]["framing"] == "rtu" for r in on_line)
     finally:
@@ -207,10 +199,10 @@ def test_rfc2217_baud_is_applied_to_the_real_line(tmp_path, ptys):
     conpot = None
     try:
         conpot = bridge(tmp_path, ptys, "rfc2217 = true")
-        assert wait_for(lambda: "up" in links(conpot))
+        assert wait_for(lambda: "up" in links(conpot), 8)
         assert stty_speed(ptys.line) == 9600
         port = serial.serial_for_url(f"rfc2217://127.0.0.1:{conpot.ports['serial']}", baudrate=19200, timeout=3)
-        assert wait_for(lambda: stty_speed(ptys.line) == 19200), stty_speed(ptys.line)
+        assert wait_for(lambda: stty_speed(ptys.line) == 19200, 8), stty_speed(ptys.line)
         # Requests still reach the device and come back.
         req = bytes([1, 3, 0, 4, 0, 1])
         crc = 0xFFFF
@@ -237,13 +229,13 @@ def test_a_vanished_line_goes_down_and_comes_back(tmp_path, ptys):
     conpot = None
     try:
         conpot = bridge(tmp_path, ptys)
-        assert wait_for(lambda: "up" in links(conpot))
+        assert wait_for(lambda: "up" in links(conpot), 8)
         c = ModbusTcpClient("127.0.0.1", port=conpot.ports["serial"], framer=FramerType.RTU, timeout=3, retries=0)
         assert c.connect()
         assert c.read_holding_registers(0, count=1, device_id=1).registers == [100]
         stop(slave)
         ptys.kill()
-        assert wait_for(lambda: links(conpot)[-1:] == ["down"]), links(conpot)
+        assert wait_for(lambda: links(conpot)[-1:] == ["down"], 8), links(conpot)
         down = of_type(conpot, "serial.link")[-1]["data"]
         assert down["device"] == str(ptys.line) and down["reason"] and down["retry_ms"] >= 1000
         ptys.start()

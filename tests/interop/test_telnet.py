@@ -14,6 +14,8 @@ import pytest
 import telnetlib3
 from pymodbus.client import ModbusTcpClient
 
+from conftest import wait_for
+
 
 class Pty:
     """A program on a pseudo-terminal, read and written like a user at a keyboard."""
@@ -66,14 +68,6 @@ def events(conpot, kind):
     return [e for e in conpot.events() if e["event_type"] == kind]
 
 
-def wait_for(fn, timeout=5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return fn()
 
 
 def test_inetutils_telnet_logs_in_runs_commands_and_sees_modbus(conpot):

@@ -3,12 +3,13 @@
 //! holds the station back.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::load::{Report, connect_from, merge};
+use crate::drive::{self, OnError};
+use crate::load::{Report, connect_from};
 
 /// STARTDT act.
 const STARTDT_ACT: [u8; 6] = [0x68, 4, 0x07, 0, 0, 0];
@@ -82,38 +83,13 @@ impl Link {
 /// `connections` connections, each running station interrogations back to back for
 /// `duration`; one request is one whole interrogation (confirmation, points, termination).
 pub async fn interrogations(target: SocketAddr, connections: usize, duration: Duration) -> Report {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for c in 0..connections {
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::new());
-            let Ok(mut link) = Link::open(target, c).await else {
-                return (0, 1, lat);
-            };
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                match link.interrogate().await {
-                    Ok(()) => {
-                        ok += 1;
-                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    }
-                    Err(_) => {
-                        err += 1;
-                        break;
-                    }
-                }
-            }
-            (ok, err, lat)
-        }));
-    }
-    let mut parts = Vec::new();
-    for t in tasks {
-        parts.push(t.await.unwrap_or((0, 1, Vec::new())));
-    }
-    merge(
+    drive::tasks(
         &format!("iec104 interrogations, {connections} connections"),
-        parts,
-        start.elapsed(),
+        connections,
+        duration,
+        OnError::Stop,
+        move |c| Link::open(target, c),
+        |link| Box::pin(link.interrogate()),
     )
+    .await
 }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
+use crate::drive::{self, OnError, StepFuture};
+
 /// Read Holding Registers, address 0, one register, unit 255.
 const REQUEST: [u8; 12] = [0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0xFF, 0x03, 0x00, 0x00, 0x00, 0x01];
 /// Its reply: MBAP (7) + function, byte count, one register.
@@ -85,38 +87,19 @@ pub(crate) fn merge(label: &str, parts: Vec<(u64, u64, Vec<u32>)>, elapsed: Dura
 
 /// `connections` connections each sending requests back to back for `duration`.
 pub async fn modbus(target: SocketAddr, connections: usize, duration: Duration) -> Report {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::with_capacity(1 << 16));
-            let Ok(mut s) = TcpStream::connect(target).await else {
-                return (0, 1, lat);
-            };
+    drive::tasks(
+        &format!("modbus {connections} conns"),
+        connections,
+        duration,
+        OnError::Stop,
+        move |_| async move {
+            let s = TcpStream::connect(target).await?;
             let _ = s.set_nodelay(true);
-            let mut reply = [0u8; REPLY_LEN];
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                match exchange(&mut s, &mut reply).await {
-                    Ok(()) => {
-                        ok += 1;
-                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    }
-                    Err(_) => {
-                        err += 1;
-                        break;
-                    }
-                }
-            }
-            (ok, err, lat)
-        }));
-    }
-    let mut parts = Vec::new();
-    for t in tasks {
-        parts.push(t.await.unwrap_or((0, 1, Vec::new())));
-    }
-    merge(&format!("modbus {connections} conns"), parts, start.elapsed())
+            Ok((s, [0u8; REPLY_LEN]))
+        },
+        |(s, reply)| Box::pin(exchange(s, reply)),
+    )
+    .await
 }
 
 /// Reads one HTTP response with a `Content-Length` from `s` (`buf` keeps what follows it);
@@ -159,44 +142,32 @@ async fn http_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<
 
 /// `connections` keep-alive connections each sending `GET path` back to back for `duration`.
 pub async fn http(target: SocketAddr, path: &str, connections: usize, duration: Duration) -> Report {
-    let start = Instant::now();
-    let deadline = start + duration;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: conpot-bench\r\n\r\n").into_bytes();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let request = request.clone();
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::with_capacity(1 << 16));
-            let Ok(mut s) = TcpStream::connect(target).await else {
-                return (0, 1, lat);
-            };
-            let _ = s.set_nodelay(true);
-            let mut buf = Vec::new();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let done = match s.write_all(&request).await {
-                    Ok(()) => http_response(&mut s, &mut buf).await,
-                    Err(e) => Err(e),
-                };
-                match done {
-                    Ok(200) => {
-                        ok += 1;
-                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    }
-                    _ => {
-                        err += 1;
-                        break;
-                    }
-                }
+    let request = std::sync::Arc::new(request);
+    drive::tasks(
+        &format!("http {connections} conns"),
+        connections,
+        duration,
+        OnError::Stop,
+        move |_| {
+            let request = std::sync::Arc::clone(&request);
+            async move {
+                let s = TcpStream::connect(target).await?;
+                let _ = s.set_nodelay(true);
+                Ok((s, request, Vec::new()))
             }
-            (ok, err, lat)
-        }));
-    }
-    let mut parts = Vec::new();
-    for t in tasks {
-        parts.push(t.await.unwrap_or((0, 1, Vec::new())));
-    }
-    merge(&format!("http {connections} conns"), parts, start.elapsed())
+        },
+        |(s, request, buf)| {
+            Box::pin(async move {
+                s.write_all(request).await?;
+                match http_response(s, buf).await? {
+                    200 => Ok(()),
+                    other => Err(std::io::Error::other(format!("status {other}"))),
+                }
+            })
+        },
+    )
+    .await
 }
 
 /// A source address on the loopback network for worker `i` (spreads per-source limits).
@@ -238,35 +209,20 @@ pub async fn connect(target: SocketAddr, workers: usize, duration: Duration) -> 
 pub(crate) async fn sessions<F, Fut>(label: &str, workers: usize, duration: Duration, session: F) -> Report
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = std::io::Result<()>> + Send,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
 {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for w in 0..workers {
-        let session = session.clone();
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::new());
-            let mut i = w;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                i += workers;
-                match session(i).await {
-                    Ok(()) => {
-                        ok += 1;
-                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    }
-                    Err(_) => err += 1,
-                }
-            }
-            (ok, err, lat)
-        }));
-    }
-    let mut parts = Vec::new();
-    for t in tasks {
-        parts.push(t.await.unwrap_or((0, 1, Vec::new())));
-    }
-    merge(label, parts, start.elapsed())
+    drive::tasks(
+        label,
+        workers,
+        duration,
+        OnError::Next,
+        |w| async move { Ok(w) },
+        move |i| {
+            *i += workers;
+            Box::pin(session(*i))
+        },
+    )
+    .await
 }
 
 /// COTP connection request (rack 0, slot 2), setup communication, SZL 0x001C read.
@@ -388,49 +344,31 @@ pub async fn rtu(target: SocketAddr, connections: usize, duration: Duration) -> 
     .await
 }
 
-type Exchange = for<'a> fn(
-    &'a mut TcpStream,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send + 'a>>;
-
-/// `connections` connections, each running `exchange` back to back for `duration`.
-async fn sessions_persistent(
+/// `connections` connections (from spread loopback sources), each running `exchange`
+/// back to back for `duration`; a failed exchange ends its connection.
+pub(crate) async fn sessions_persistent<Step>(
     label: &str,
     target: SocketAddr,
     connections: usize,
     duration: Duration,
-    exchange: Exchange,
-) -> Report {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for c in 0..connections {
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::new());
-            let Ok(mut s) = connect_from(target, c).await else {
-                return (0, 1, lat);
-            };
+    exchange: Step,
+) -> Report
+where
+    Step: for<'a> Fn(&'a mut TcpStream) -> StepFuture<'a> + Clone + Send + 'static,
+{
+    drive::tasks(
+        label,
+        connections,
+        duration,
+        OnError::Stop,
+        move |c| async move {
+            let s = connect_from(target, c).await?;
             let _ = s.set_nodelay(true);
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                match exchange(&mut s).await {
-                    Ok(()) => {
-                        ok += 1;
-                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    }
-                    Err(_) => {
-                        err += 1;
-                        break;
-                    }
-                }
-            }
-            (ok, err, lat)
-        }));
-    }
-    let mut parts = Vec::new();
-    for t in tasks {
-        parts.push(t.await.unwrap_or((0, 1, Vec::new())));
-    }
-    merge(label, parts, start.elapsed())
+            Ok(s)
+        },
+        exchange,
+    )
+    .await
 }
 
 /// An SNMPv2c GET of sysDescr.0 with community `public` (request id patched per send).

@@ -13,6 +13,7 @@
 //! (the Modbus, S7, SNMP, FTP and TFTP loads, bare responder vs conpot).
 //! Traffic goes to loopback only.
 
+mod drive;
 mod iec104;
 mod load;
 mod personas;

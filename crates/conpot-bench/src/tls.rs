@@ -7,13 +7,14 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use crate::load::{Report, merge};
+use crate::drive::{self, OnError};
+use crate::load::Report;
 
 /// Accepts any certificate, checks signatures properly (so the handshake costs what a
 /// real client's does).
@@ -87,45 +88,11 @@ fn connect(
     Ok(rustls::StreamOwned::new(conn, sock))
 }
 
-/// Runs `job` on `workers` threads until `duration` is over; each call is one operation.
-fn run<J>(label: String, workers: usize, duration: Duration, job: J) -> Report
-where
-    J: Fn() -> std::io::Result<()> + Send + Sync + 'static,
-{
-    let job = Arc::new(job);
-    let start = Instant::now();
-    let deadline = start + duration;
-    let threads: Vec<_> = (0..workers)
-        .map(|_| {
-            let job = Arc::clone(&job);
-            std::thread::spawn(move || {
-                let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::new());
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    match job() {
-                        Ok(()) => {
-                            ok += 1;
-                            lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                        }
-                        Err(_) => err += 1,
-                    }
-                }
-                (ok, err, lat)
-            })
-        })
-        .collect();
-    let parts = threads
-        .into_iter()
-        .map(|t| t.join().unwrap_or((0, 1, Vec::new())))
-        .collect();
-    merge(&label, parts, start.elapsed())
-}
-
 /// New full handshakes: connect, handshake, close_notify, close.
 pub fn handshakes(target: SocketAddr, workers: usize, duration: Duration, tls12: bool) -> Result<Report, String> {
     let config = client(tls12)?;
     let label = format!("tls{} handshakes {workers} workers", if tls12 { "1.2" } else { "1.3" });
-    Ok(run(label, workers, duration, move || {
+    let step = move |(): &mut ()| {
         let mut s = connect(target, &config)?;
         while s.conn.is_handshaking() {
             s.conn.complete_io(&mut s.sock)?;
@@ -133,7 +100,15 @@ pub fn handshakes(target: SocketAddr, workers: usize, duration: Duration, tls12:
         s.conn.send_close_notify();
         let _ = s.conn.complete_io(&mut s.sock);
         Ok(())
-    }))
+    };
+    Ok(drive::threads(
+        &label,
+        workers,
+        duration,
+        OnError::Next,
+        |_| Ok(()),
+        step,
+    ))
 }
 
 /// Keep-alive GETs of `path` over TLS 1.3 on `connections` connections; each operation
@@ -141,39 +116,19 @@ pub fn handshakes(target: SocketAddr, workers: usize, duration: Duration, tls12:
 pub fn https(target: SocketAddr, path: &str, connections: usize, duration: Duration) -> Result<Report, String> {
     let config = client(false)?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: conpot-bench\r\n\r\n").into_bytes();
-    let start = Instant::now();
-    let deadline = start + duration;
-    let threads: Vec<_> = (0..connections)
-        .map(|_| {
-            let (config, request) = (Arc::clone(&config), request.clone());
-            std::thread::spawn(move || {
-                let (mut ok, mut err, mut lat) = (0u64, 0u64, Vec::with_capacity(1 << 16));
-                let Ok(mut s) = connect(target, &config) else {
-                    return (0, 1, lat);
-                };
-                let mut buf = Vec::new();
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    match s.write_all(&request).and_then(|()| response(&mut s, &mut buf)) {
-                        Ok(200) => {
-                            ok += 1;
-                            lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                        }
-                        _ => {
-                            err += 1;
-                            break;
-                        }
-                    }
-                }
-                (ok, err, lat)
-            })
-        })
-        .collect();
-    let parts = threads
-        .into_iter()
-        .map(|t| t.join().unwrap_or((0, 1, Vec::new())))
-        .collect();
-    Ok(merge(&format!("https {connections} conns"), parts, start.elapsed()))
+    let request = Arc::new(request);
+    Ok(drive::threads(
+        &format!("https {connections} conns"),
+        connections,
+        duration,
+        OnError::Stop,
+        move |_| Ok((connect(target, &config)?, Vec::new())),
+        move |(s, buf)| match s.write_all(&request).and_then(|()| response(s, buf)) {
+            Ok(200) => Ok(()),
+            Ok(other) => Err(std::io::Error::other(format!("status {other}"))),
+            Err(e) => Err(e),
+        },
+    ))
 }
 
 /// Reads one response with a `Content-Length`; returns its status.

@@ -2,13 +2,16 @@
 //! file over its own passive data connection) and TFTP downloads with options.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
-use crate::load::{Report, merge, sessions, source};
+use crate::drive::{self, OnError};
+use crate::load::{Report, sessions, source};
 
 fn bad(what: &str) -> std::io::Error {
     std::io::Error::other(what.to_owned())
@@ -195,33 +198,25 @@ pub async fn tftp(
     blksize: usize,
     window: u16,
 ) -> (Report, u64) {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for _ in 0..parallel {
-        let file = file.clone();
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut err, mut bytes, mut lat) = (0u64, 0u64, 0u64, Vec::new());
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                match tftp_get(target, &file, blksize, window).await {
-                    Ok(n) => {
-                        ok += 1;
-                        bytes += n as u64;
-                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    }
-                    Err(_) => err += 1,
-                }
-            }
-            (ok, err, bytes, lat)
-        }));
-    }
-    let (mut parts, mut bytes) = (Vec::new(), 0u64);
-    for t in tasks {
-        let (ok, err, b, lat) = t.await.unwrap_or((0, 1, 0, Vec::new()));
-        bytes += b;
-        parts.push((ok, err, lat));
-    }
+    let bytes = Arc::new(AtomicU64::new(0));
     let label = format!("tftp RRQ {file} (blksize {blksize}, windowsize {window}), {parallel} parallel");
-    (merge(&label, parts, start.elapsed()), bytes)
+    let file = Arc::new(file);
+    let moved = Arc::clone(&bytes);
+    let report = drive::tasks(
+        &label,
+        parallel,
+        duration,
+        OnError::Next,
+        |_| async { Ok(()) },
+        move |()| {
+            let (file, moved) = (Arc::clone(&file), Arc::clone(&moved));
+            Box::pin(async move {
+                let n = tftp_get(target, &file, blksize, window).await?;
+                moved.fetch_add(n as u64, Ordering::Relaxed);
+                Ok(())
+            })
+        },
+    )
+    .await;
+    (report, bytes.load(Ordering::Relaxed))
 }

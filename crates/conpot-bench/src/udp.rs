@@ -2,11 +2,13 @@
 //! RMCP+ logins (Open Session, RAKP 1-4) back to back.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conpot_ipmi::crypto::{AuthAlg, password_key};
 use conpot_ipmi::rmcp;
 
+use crate::drive::{self, OnError};
 use crate::load::{Report, merge};
 
 /// Get Channel Authentication Capabilities, as nmap and ipmitool send it first.
@@ -120,35 +122,22 @@ async fn login(sock: &tokio::net::UdpSocket, target: SocketAddr, user: &str, pas
 
 /// C workers (each its own source port) logging in over RMCP+ back to back.
 pub async fn rmcpp(target: SocketAddr, workers: usize, duration: Duration, user: String, password: String) -> Report {
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = Vec::new();
-    for _ in 0..workers {
-        let (user, password) = (user.clone(), password.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut ok, mut lost) = (0u64, 0u64);
-            let mut lat = Vec::new();
-            let Ok(sock) = tokio::net::UdpSocket::bind("127.0.0.1:0").await else {
-                return (0, 1, lat);
-            };
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                match login(&sock, target, &user, &password).await {
-                    Some(()) => {
-                        ok += 1;
-                        lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    }
-                    None => lost += 1,
-                }
-            }
-            (ok, lost, lat)
-        }));
-    }
-    let mut parts = Vec::new();
-    for t in tasks {
-        if let Ok(p) = t.await {
-            parts.push(p);
-        }
-    }
-    merge(&format!("rmcp+ logins, {workers} workers"), parts, start.elapsed())
+    let account = Arc::new((user, password));
+    drive::tasks(
+        &format!("rmcp+ logins, {workers} workers"),
+        workers,
+        duration,
+        OnError::Next,
+        |_| tokio::net::UdpSocket::bind("127.0.0.1:0"),
+        move |sock| {
+            let account = Arc::clone(&account);
+            Box::pin(async move {
+                let (user, password) = &*account;
+                login(sock, target, user, password)
+                    .await
+                    .ok_or_else(|| std::io::Error::other("no login"))
+            })
+        },
+    )
+    .await
 }

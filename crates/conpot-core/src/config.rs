@@ -151,6 +151,9 @@ pub struct Config {
     pub metrics_listen: Option<String>,
     /// The devices this process serves (`[[personas]]`); empty: the one template of `-t`.
     pub personas: Vec<crate::personas::PersonaEntry>,
+    /// The operator's live dashboard (`[dashboard]`, off when absent), kept as its raw table:
+    /// `conpot-dashboard` reads and checks it, as `conpot-sinks` does the sink tables.
+    pub dashboard: Option<toml::Table>,
     /// Settings accepted but not acted on, for the operator to read.
     pub warnings: Vec<String>,
 }
@@ -164,6 +167,7 @@ impl Default for Config {
             limits: Limits::default(),
             public_ip: None,
             metrics_listen: None,
+            dashboard: None,
             listen: ListenOverrides {
                 ipv6: true,
                 ..Default::default()
@@ -191,6 +195,44 @@ pub struct Daemon {
     pub group: Option<String>,
     /// Keep running as root when no user is configured (otherwise the sensor refuses).
     pub allow_root: bool,
+    /// The seccomp allow-list of the running sensor (`[daemon] seccomp`; on by default).
+    pub seccomp: Seccomp,
+}
+
+/// What the seccomp allow-list does with a system call outside it (`[daemon] seccomp`):
+/// `true` (the default) or `"errno"` refuses it with EPERM, `"kill"` ends the process,
+/// `"log"` lets it through and has the kernel log it, `false` or `"off"` installs no filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Seccomp {
+    /// The call fails with EPERM (and the kernel logs it): a rare path the list missed
+    /// becomes an error the sensor handles, not a dead sensor.
+    #[default]
+    Errno,
+    /// The process is killed (SIGSYS): for operators who prefer a dead sensor to one that
+    /// an attacker has turned to a forbidden call.
+    Kill,
+    /// The call is allowed and logged by the kernel: for finding what the list misses.
+    Log,
+    /// No filter.
+    Off,
+}
+
+impl Seccomp {
+    /// Reads the TOML value: a boolean or one of the mode names.
+    pub fn from_toml(v: &toml::Value) -> Option<Seccomp> {
+        match v {
+            toml::Value::Boolean(true) => Some(Seccomp::Errno),
+            toml::Value::Boolean(false) => Some(Seccomp::Off),
+            toml::Value::String(s) => match s.as_str() {
+                "errno" | "eperm" | "on" => Some(Seccomp::Errno),
+                "kill" => Some(Seccomp::Kill),
+                "log" => Some(Seccomp::Log),
+                "off" => Some(Seccomp::Off),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 impl Config {
@@ -207,7 +249,7 @@ impl Config {
         if path.extension().is_some_and(|e| e == "toml") {
             Config::from_toml(&label, &text)
         } else {
-            Config::from_conpot_ini(&label, &text)
+            Config::from_conpot_ini_env(&label, &text, &|name| std::env::var(name).ok())
         }
     }
 
@@ -225,18 +267,36 @@ impl Config {
         let top = Table::new(file, "", &root);
         top.deny_unknown(
             &[
-                "sensor", "session", "limits", "listen", "sinks", "daemon", "metrics", "personas",
+                "sensor",
+                "session",
+                "limits",
+                "listen",
+                "sinks",
+                "daemon",
+                "metrics",
+                "dashboard",
+                "personas",
             ],
             &mut errs,
         );
         c.personas = crate::personas::parse(file, &top, &mut errs);
         if let Some(t) = top.table("daemon", false, &mut errs) {
             let t = Table::new(file, "daemon", t);
-            t.deny_unknown(&["user", "group", "allow_root"], &mut errs);
+            t.deny_unknown(&["user", "group", "allow_root", "seccomp"], &mut errs);
             c.daemon.user = t.str("user", false, &mut errs).map(str::to_owned);
             c.daemon.group = t.str("group", false, &mut errs).map(str::to_owned);
             if let Some(b) = t.bool("allow_root", &mut errs) {
                 c.daemon.allow_root = b;
+            }
+            if let Some(v) = t.get("seccomp") {
+                match Seccomp::from_toml(v) {
+                    Some(m) => c.daemon.seccomp = m,
+                    None => errs.push(
+                        file,
+                        &t.key("seccomp"),
+                        "true, false, \"errno\", \"kill\", \"log\" or \"off\"",
+                    ),
+                }
             }
         }
         if let Some(t) = top.table("metrics", false, &mut errs) {
@@ -253,6 +313,10 @@ impl Config {
                     );
                 }
             }
+        }
+        // The live dashboard (issue 16): checked by conpot-dashboard when the sensor starts.
+        if let Some(t) = top.table("dashboard", false, &mut errs) {
+            c.dashboard = Some(t.clone());
         }
         if let Some(t) = top.table("sensor", false, &mut errs) {
             let t = Table::new(file, "sensor", t);
@@ -396,8 +460,21 @@ impl Config {
     /// Parses a Conpot INI configuration (`[common] sensorid`, `[session] timeout`,
     /// `[json] enabled/filename`, ...). Inline `;` and `#` comments are stripped.
     pub fn from_conpot_ini(file: &str, text: &str) -> Result<Config, Vec<TemplateError>> {
-        let ini = parse_ini(text);
+        Config::from_conpot_ini_env(file, text, &|_| None)
+    }
+
+    /// [`Config::from_conpot_ini`] with Conpot's `%(NAME)s` references filled: Conpot seeds
+    /// its configuration with the environment, so T-Pot's `conpot.cfg` writes
+    /// `filename = %(CONPOT_JSON_LOG)s`. A name is looked up among the keys of the same
+    /// section, then in `env` (as written, then upper-cased); one found nowhere is an error.
+    pub fn from_conpot_ini_env(
+        file: &str,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Vec<TemplateError>> {
+        let mut ini = parse_ini(text);
         let mut errs = Errors::default();
+        interpolate_ini(file, &mut ini, env, &mut errs);
         let mut c = Config {
             sinks: Vec::new(),
             ..Config::default()
@@ -562,6 +639,7 @@ impl Config {
                 "{file}: [fetch_public_ip] is not done (the sensor makes no outbound requests); set public_ip in [common] instead"
             ));
         }
+        c.warnings.extend(ignored_ini_keys(file, &ini));
         if c.sinks.is_empty() {
             c.warnings.push(format!(
                 "{file}: no event log is enabled, events go to the text log only ([json] enabled = True writes one)"
@@ -569,6 +647,110 @@ impl Config {
         }
         if errs.is_empty() { Ok(c) } else { Err(errs.0) }
     }
+}
+
+/// Every key of Conpot's INI files (its packaged `testing.cfg` and `conpot.cfg`), with
+/// `None` when it is read and mapped onto our configuration, or why it is not.
+const CONPOT_INI_KEYS: &[(&str, &[&str], Option<&str>)] = &[
+    ("common", &["sensorid", "public_ip", "state_dir"], None),
+    ("session", &["timeout"], None),
+    ("daemon", &["user", "group"], None),
+    ("json", &["enabled", "filename"], None),
+    ("sqlite", &["enabled", "filename"], None),
+    (
+        "syslog",
+        &["enabled", "device", "host", "port", "facility", "socket"],
+        None,
+    ),
+    (
+        "hpfriends",
+        &["enabled", "host", "port", "ident", "secret", "channels"],
+        None,
+    ),
+    (
+        "taxii",
+        &[
+            "enabled",
+            "host",
+            "port",
+            "inbox_path",
+            "use_https",
+            "username",
+            "password",
+            "ca_file",
+        ],
+        None,
+    ),
+    ("fetch_public_ip", &["enabled"], None),
+    (
+        "fetch_public_ip",
+        &["urls"],
+        Some("the sensor makes no outbound requests; set [common] public_ip"),
+    ),
+    (
+        "virtual_file_system",
+        &["fs_url"],
+        Some(
+            "the device's files come from the template ([filesystem], or its Conpot ftp/tftp folders) and are held in memory",
+        ),
+    ),
+    (
+        "virtual_file_system",
+        &["data_fs_url"],
+        Some("uploads are kept by SHA-256 in the capture store of the state folder ([common] state_dir)"),
+    ),
+    (
+        "mysql",
+        &[
+            "enabled",
+            "device",
+            "host",
+            "port",
+            "db",
+            "username",
+            "passphrase",
+            "socket",
+        ],
+        Some(
+            "there is no MySQL sink; a TOML configuration's [[sinks]] type = \"postgres\" or \"sqlite\" stores events in a database",
+        ),
+    ),
+    (
+        "change_mac_addr",
+        &["enabled", "iface", "addr"],
+        Some("the sensor never changes the host's network interfaces; the MAC a device shows is its persona's"),
+    ),
+];
+
+/// The warnings naming every key of `ini` that is not read: one per section and reason,
+/// `ignored Conpot setting [SECTION] KEY, KEY: WHY`, so each such key is named once.
+fn ignored_ini_keys(file: &str, ini: &BTreeMap<String, BTreeMap<String, String>>) -> Vec<String> {
+    const UNKNOWN: &str = "not a Conpot setting conpot-rs knows";
+    let mut out = Vec::new();
+    for (section, keys) in ini {
+        let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
+        for key in keys.keys() {
+            let known = CONPOT_INI_KEYS
+                .iter()
+                .find(|(s, ks, _)| *s == section.as_str() && ks.contains(&key.as_str()));
+            let reason = match known {
+                Some((_, _, None)) => continue,
+                Some((_, _, Some(why))) => *why,
+                None => UNKNOWN,
+            };
+            match by_reason.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, list)) => list.push(key),
+                None => by_reason.push((reason, vec![key])),
+            }
+        }
+        for (reason, list) in by_reason {
+            out.push(format!(
+                "{file}: ignored Conpot setting [{section}] {}: {reason}",
+                list.join(", ")
+            ));
+        }
+    }
+    out
 }
 
 /// The strings of a Python list literal such as Conpot's `channels = ["conpot.events", ]`
@@ -595,6 +777,60 @@ fn parse_bool(v: &str) -> Option<bool> {
         "1" | "yes" | "true" | "on" => Some(true),
         "0" | "no" | "false" | "off" => Some(false),
         _ => None,
+    }
+}
+
+/// Replaces every `%(NAME)s` in the values of `ini` (see [`Config::from_conpot_ini_env`]);
+/// `%%` is a literal `%`. References are not followed further (a value found is used as is).
+fn interpolate_ini(
+    file: &str,
+    ini: &mut BTreeMap<String, BTreeMap<String, String>>,
+    env: &dyn Fn(&str) -> Option<String>,
+    errs: &mut Errors,
+) {
+    for (section, keys) in ini.iter_mut() {
+        let raw = keys.clone();
+        for (key, value) in keys.iter_mut() {
+            if !value.contains('%') {
+                continue;
+            }
+            let mut out = String::new();
+            let mut rest = value.as_str();
+            while let Some(i) = rest.find('%') {
+                out.push_str(rest.get(..i).unwrap_or_default());
+                let after = rest.get(i + 1..).unwrap_or_default();
+                if let Some(tail) = after.strip_prefix('%') {
+                    out.push('%');
+                    rest = tail;
+                    continue;
+                }
+                let name = after
+                    .strip_prefix('(')
+                    .and_then(|a| a.find(")s").map(|end| (a.get(..end).unwrap_or_default(), end)));
+                let Some((name, end)) = name else {
+                    out.push('%');
+                    rest = after;
+                    continue;
+                };
+                let found = raw
+                    .get(&name.to_ascii_lowercase())
+                    .filter(|v| !v.contains("%("))
+                    .cloned()
+                    .or_else(|| env(name))
+                    .or_else(|| env(&name.to_ascii_uppercase()));
+                match found {
+                    Some(v) => out.push_str(&v),
+                    None => errs.push(
+                        file,
+                        &format!("{section}.{key}"),
+                        format!("`%({name})s` to name a key of [{section}] or a set environment variable"),
+                    ),
+                }
+                rest = after.get(end + 3..).unwrap_or_default();
+            }
+            out.push_str(rest);
+            *value = out;
+        }
     }
 }
 
@@ -633,6 +869,87 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_conpot_ini_key_is_read_or_named_once() {
+        let text = "[common]\nsensorid = s1\n[virtual_file_system]\ndata_fs_url = default\nfs_url = default\n\
+            [session]\ntimeout = 30\n[daemon]\nuser = conpot\ngroup = conpot\n[json]\nenabled = True\nfilename = /tmp/c.json\n\
+            [sqlite]\nenabled = False\n[mysql]\nenabled = False\ndevice = /tmp/mysql.sock\nhost = localhost\nport = 3306\n\
+            db = conpot\nusername = conpot\npassphrase = conpot\nsocket = tcp\n\
+            [syslog]\nenabled = False\ndevice = /dev/log\nhost = localhost\nport = 514\nfacility = local0\nsocket = dev ; udp\n\
+            [hpfriends]\nenabled = False\nhost = h\nport = 20000\nident = i\nsecret = s\nchannels = [\"conpot.events\", ]\n\
+            [taxii]\nenabled = False\nhost = t\nport = 80\ninbox_path = /services/inbox/default/\nuse_https = False\n\
+            [fetch_public_ip]\nenabled = False\nurls = [\"http://wgetip.com/\"]\n\
+            [change_mac_addr]\nenabled = False\niface = eth0\naddr = 00:de:ad:be:ef:00\n[extra]\nthing = 1\n";
+        let c = Config::from_conpot_ini("t.cfg", text).unwrap();
+        assert_eq!(c.sensor_id, "s1");
+        let ignored: Vec<&String> = c
+            .warnings
+            .iter()
+            .filter(|w| w.contains("ignored Conpot setting"))
+            .collect();
+        assert_eq!(ignored.len(), 6, "{ignored:#?}");
+        for (section, keys) in [
+            ("virtual_file_system", "data_fs_url"),
+            ("virtual_file_system", "fs_url"),
+            ("mysql", "enabled, device, host, port, db, username, passphrase, socket"),
+            ("fetch_public_ip", "urls"),
+            ("change_mac_addr", "enabled, iface, addr"),
+            ("extra", "thing"),
+        ] {
+            let mut want: Vec<&str> = keys.split(", ").collect();
+            want.sort_unstable();
+            let hit = ignored
+                .iter()
+                .filter(|w| w.contains(&format!("[{section}] ")))
+                .any(|w| {
+                    let listed = w
+                        .split(&format!("[{section}] "))
+                        .nth(1)
+                        .unwrap()
+                        .split(':')
+                        .next()
+                        .unwrap();
+                    let mut got: Vec<&str> = listed.split(", ").collect();
+                    got.sort_unstable();
+                    got == want
+                });
+            assert!(hit, "[{section}] {keys} not named: {ignored:#?}");
+        }
+        // Keys that are read are never named.
+        for read in [
+            "[common]",
+            "[session]",
+            "[daemon]",
+            "[json]",
+            "[sqlite]",
+            "[syslog]",
+            "[hpfriends]",
+            "[taxii]",
+        ] {
+            let named = format!("setting {read}");
+            assert!(!ignored.iter().any(|w| w.contains(&named)), "{read}: {ignored:#?}");
+        }
+    }
+
+    #[test]
+    fn tpot_conpot_cfg_references_the_environment() {
+        let text = "[json]\nenabled = True\nfilename = %(CONPOT_JSON_LOG)s\n[virtual_file_system]\ndata_fs_url = %(CONPOT_TMP)s\n[common]\nsensorid = %(name)s-100%%\nname = conpot\n";
+        let env = |k: &str| match k {
+            "CONPOT_JSON_LOG" => Some("/var/log/conpot/conpot_IEC104.json".to_owned()),
+            "CONPOT_TMP" => Some("/tmp/conpot".to_owned()),
+            _ => None,
+        };
+        let c = Config::from_conpot_ini_env("t.cfg", text, &env).unwrap();
+        assert_eq!(c.sinks[0].str("path"), Some("/var/log/conpot/conpot_IEC104.json"));
+        assert_eq!(c.sensor_id, "conpot-100%");
+        let e = Config::from_conpot_ini("t.cfg", text).unwrap_err();
+        assert!(
+            e.iter()
+                .any(|e| e.key == "json.filename" && e.expected.contains("CONPOT_JSON_LOG")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn daemon_user_from_ini_and_toml() {
         let c = Config::from_conpot_ini("t.cfg", "[daemon]\nuser = conpot\ngroup = conpot\n").unwrap();
         assert_eq!(c.daemon.user.as_deref(), Some("conpot"));
@@ -643,6 +960,7 @@ mod tests {
         assert_eq!(t.daemon.group, None);
         assert!(t.daemon.allow_root);
         assert!(Config::from_toml("c.toml", "[daemon]\nuid = 3\n").is_err());
+        assert_eq!(t.daemon.seccomp, Seccomp::Errno);
     }
 
     #[test]
@@ -757,5 +1075,33 @@ mod tests {
             Some("kafka"),
             "sink keys are read by conpot-sinks"
         );
+    }
+
+    // The live dashboard (issue 16): off unless configured; its table is kept for conpot-dashboard.
+    #[test]
+    fn dashboard_table_is_kept_raw_and_off_by_default() {
+        assert_eq!(Config::default().dashboard, None);
+        assert_eq!(Config::from_toml("c.toml", "").unwrap().dashboard, None);
+        let c = Config::from_toml("c.toml", "[dashboard]\nlisten = \"127.0.0.1:9780\"\n").unwrap();
+        assert_eq!(c.dashboard.unwrap()["listen"].as_str(), Some("127.0.0.1:9780"));
+        assert!(Config::from_toml("c.toml", "dashboard = 3\n").is_err());
+    }
+
+    #[test]
+    fn daemon_seccomp_modes() {
+        let mode =
+            |v: &str| Config::from_toml("c.toml", &format!("[daemon]\nseccomp = {v}\n")).map(|c| c.daemon.seccomp);
+        assert_eq!(mode("true"), Ok(Seccomp::Errno));
+        assert_eq!(mode("false"), Ok(Seccomp::Off));
+        assert_eq!(mode("\"kill\""), Ok(Seccomp::Kill));
+        assert_eq!(mode("\"log\""), Ok(Seccomp::Log));
+        assert_eq!(mode("\"errno\""), Ok(Seccomp::Errno));
+        assert_eq!(mode("\"off\""), Ok(Seccomp::Off));
+        let err = mode("\"maybe\"").unwrap_err();
+        assert!(
+            err[0].key.contains("seccomp") && err[0].expected.contains("kill"),
+            "{err:?}"
+        );
+        assert!(mode("3").is_err());
     }
 }

@@ -112,6 +112,92 @@ impl Expr {
     }
 }
 
+impl Expr {
+    /// The expression written back in the syntax [`Expr::parse`] accepts, so that parsing
+    /// the text gives this expression again: `conpot template import` writes a Conpot
+    /// template's `<value type="value">` expressions into TOML `{ expr = "..." }` with it.
+    pub fn to_source(&self) -> String {
+        let mut out = String::new();
+        self.write_source(&mut out);
+        out
+    }
+
+    fn write_source(&self, out: &mut String) {
+        match self {
+            Expr::Literal(v) => write_literal(v, out),
+            Expr::List(items) => {
+                out.push('[');
+                for (i, e) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    e.write_source(out);
+                }
+                out.push(']');
+            }
+            Expr::RandInt(lo, hi) => out.push_str(&format!("random.randint({lo}, {hi})")),
+            Expr::Uniform(lo, hi) => out.push_str(&format!("random.uniform({lo:?}, {hi:?})")),
+            Expr::Round(inner, digits) => {
+                out.push_str("round(");
+                inner.write_source(out);
+                if let Some(d) = digits {
+                    out.push_str(&format!(", {d}"));
+                }
+                out.push(')');
+            }
+            Expr::Comprehension(item, start, stop) => {
+                out.push('[');
+                item.write_source(out);
+                out.push_str(&format!(" for _ in range({start}, {stop})]"));
+            }
+        }
+    }
+}
+
+/// Writes `v` as an expression literal (bytes as a string of `\xHH` escapes).
+fn write_literal(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::BigUint(u) => out.push_str(&u.to_string()),
+        Value::Float(f) => out.push_str(&format!("{f:?}")),
+        Value::Str(s) => {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    '\r' => out.push_str("\\r"),
+                    c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        Value::Bytes(b) => {
+            out.push('"');
+            for byte in b {
+                out.push_str(&format!("\\x{byte:02x}"));
+            }
+            out.push('"');
+        }
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_literal(item, out);
+            }
+            out.push(']');
+        }
+    }
+}
+
 /// Parses and evaluates `text` in one step.
 pub fn evaluate(text: &str, rng: &mut Rng) -> Result<Value, ExprError> {
     Ok(Expr::parse(text)?.eval(rng))
@@ -459,6 +545,46 @@ mod tests {
         #[test]
         fn never_panics(s in ".{0,64}") {
             let _ = evaluate(&s, &mut Rng::from_seed(3));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod source_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn conpot_expressions_survive_to_source() {
+        for text in [
+            "\"Technodrome\"",
+            "'0.0.0.0'",
+            "-0.44013",
+            "340282366920938463463374607431768211455",
+            "[random.randint(0,1) for b in range(0,128)]",
+            "[0 for b in range(3, 10)]",
+            "round(random.uniform(1.5, 2.25), 2)",
+            "round(random.uniform(-1, 1e20))",
+            "[1, 'a\\n\\t\\x01\"q\"', None, True, False, [2.5]]",
+            "0x1e28",
+        ] {
+            let e = Expr::parse(text).unwrap();
+            let back = e.to_source();
+            assert_eq!(Expr::parse(&back).unwrap(), e, "{text} -> {back}");
+        }
+        assert_eq!(Expr::parse("'a\"b'").unwrap().to_source(), "\"a\\\"b\"");
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_literal_survives(s in any::<String>(), i in any::<i64>(), f in -1e12f64..1e12) {
+            let e = Expr::List(vec![
+                Expr::Literal(Value::Str(s)),
+                Expr::Literal(Value::Int(i128::from(i))),
+                Expr::Literal(Value::Float(f)),
+            ]);
+            prop_assert_eq!(Expr::parse(&e.to_source()).unwrap(), e);
         }
     }
 }

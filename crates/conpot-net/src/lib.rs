@@ -10,6 +10,8 @@ pub mod bind;
 pub mod cert;
 pub mod channels;
 pub mod close;
+// network personality (issue 16)
+pub mod personality;
 pub mod pktinfo;
 pub mod sensor;
 pub mod serial;

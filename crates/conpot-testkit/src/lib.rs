@@ -1,7 +1,9 @@
-//! Helpers for the tests of conpot-rs. Its one job today: find Conpot's own templates (and
-//! its sample `testing.cfg`) on any machine, so a fresh clone passes its tests.
+//! Helpers for the tests of conpot-rs: find Conpot's own templates (and its sample
+//! `testing.cfg`) on any machine, so a fresh clone passes its tests; and, in [`process`],
+//! start the `conpot` binary and read what it prints and logs; in [`modbus`], ask it a
+//! Modbus question.
 //!
-//! Where they are looked for, in order:
+//! Conpot's templates are looked for, in order:
 //! 1. `$CONPOT_TEMPLATES`, a folder holding Conpot's template folders (`default/`, ...);
 //! 2. `<repository>/../shared/conpot-templates`, where it exists (skipped when
 //!    `$CONPOT_NO_SHARED` is set to anything but `0`, to try the next way on a machine that
@@ -16,6 +18,9 @@
 //! release lacks the `snmp` template and the `xsd/` folder, keeps `testing.cfg` beside the
 //! templates folder rather than in it, and its `IEC104` template serves SNMP on port 161 (not
 //! 16100) with a few fixed values where the later one uses emulators. `default` is the same.
+
+pub mod modbus;
+pub mod process;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -58,6 +58,12 @@ pub struct Cli {
     #[arg(long = "allow-root", env = "CONPOT_ALLOW_ROOT", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_root: bool,
 
+    // --- seccomp (issue 16) ---
+    /// Run without the seccomp allow-list (otherwise installed once the ports are bound,
+    /// as `[daemon] seccomp` says; on by default).
+    #[arg(long = "no-seccomp", env = "CONPOT_NO_SECCOMP", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_seccomp: bool,
+    // --- end seccomp ---
     /// A command instead of running the honeypot.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -90,6 +96,11 @@ pub enum Command {
     /// JSON lines, acknowledging each batch only after the write commits.
     Collect(CollectArgs),
     // --- end conpot collect ---
+    // --- conpot selftest (issue 16) ---
+    /// Serve the template on loopback ports in this process, drive each of its protocols
+    /// with a built-in client and print what answered (exit 0 when every one did).
+    Selftest(crate::selftest::SelftestArgs),
+    // --- end conpot selftest ---
     /// Print the counters of a running sensor (from its `[metrics] listen` endpoint).
     Status {
         /// The endpoint's address (default: `[metrics] listen` of the -c configuration).
@@ -140,9 +151,21 @@ pub enum TemplateAction {
         /// Template folder or embedded name.
         path: String,
     },
+    // --- template import (issue 16) ---
+    /// Convert a Conpot template folder (template.xml and its protocol folders) into a
+    /// native TOML template, copying its files and marking Conpot's stock values (TELL).
+    Import {
+        /// The Conpot template folder.
+        dir: PathBuf,
+        /// Where to write template.toml and the copied files (default: ./<DIR name>-conpot-rs).
+        #[arg(short = 'o', long = "out", value_name = "OUT_DIR")]
+        out: Option<PathBuf>,
+    },
+    // --- end template import ---
 }
 
-fn parse_port(s: &str) -> Result<(String, u16), String> {
+/// Parses `PROTOCOL=PORT` (`--port`).
+pub fn parse_port(s: &str) -> Result<(String, u16), String> {
     let (name, port) = s
         .split_once('=')
         .ok_or_else(|| format!("expected PROTOCOL=PORT, found `{s}`"))?;

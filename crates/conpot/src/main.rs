@@ -4,14 +4,20 @@ mod alloc;
 mod cli;
 mod collect;
 mod commands;
+// the operator's live dashboard (issue 16)
+mod dashboard;
 mod embedded;
 mod health;
+mod import;
 mod notify;
 mod personas;
 mod privilege;
 mod prometheus;
 mod registry;
 mod run;
+mod seccomp;
+// conpot selftest (issue 16)
+mod selftest;
 mod serial_line;
 mod setup;
 mod tls_setup;
@@ -33,7 +39,26 @@ fn main() {
         Some(cli::Command::Template {
             action: cli::TemplateAction::Check { path },
         }) => commands::check_template(path),
+        // --- template import (issue 16) ---
+        Some(cli::Command::Template {
+            action: cli::TemplateAction::Import { dir, out },
+        }) => {
+            let out = out.clone().unwrap_or_else(|| import::default_out_dir(dir));
+            match import::import_dir(dir, &out) {
+                Ok(msg) => {
+                    println!("{msg}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    1
+                }
+            }
+        }
+        // --- end template import ---
         Some(cli::Command::Collect(args)) => collect::main(args),
+        // conpot selftest (issue 16)
+        Some(cli::Command::Selftest(args)) => selftest::main(args),
         Some(cli::Command::Status { address }) => {
             // The address given, else the one the configuration (-c) serves metrics on.
             let from_config = || {
@@ -128,6 +153,12 @@ fn start(cli: cli::Cli) -> i32 {
             return 1;
         }
     }
+    // --- seccomp (issue 16): after binding and the privilege drop, before any thread ---
+    if let Err(e) = seccomp::start(config.daemon.seccomp, cli.no_seccomp) {
+        tracing::error!("{e}");
+        return 1;
+    }
+    // --- end seccomp ---
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -30,6 +30,13 @@ pub fn bind(config: &Config, units: &[Unit]) -> Result<Vec<Bound>, i32> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
+    // The dashboard's settings (issue 16) are checked before anything is bound.
+    if let Some(t) = &config.dashboard
+        && let Err(e) = conpot_dashboard::DashboardConfig::from_table(t)
+    {
+        tracing::error!("{e}");
+        return Err(1);
+    }
     let mut plans = Vec::with_capacity(units.len());
     let mut failed = false;
     for unit in units {
@@ -354,6 +361,21 @@ pub async fn run(
             }
         }
     }
+    // --- The operator's live dashboard (`[dashboard]`; off by default; issue 16) ---
+    let mut dashboard = match crate::dashboard::prepare(&config, &metrics, sink_stats.clone(), &mut bus).await {
+        Ok(Some((d, task))) => match spawn_sink("dashboard".into(), task) {
+            Ok(t) => {
+                sink_tasks.push(t);
+                Some(d)
+            }
+            Err(e) => {
+                tracing::error!("cannot start the dashboard thread: {e}");
+                return 1;
+            }
+        },
+        Ok(None) => None,
+        Err(()) => return 1,
+    };
     // --- The Prometheus endpoint (`[metrics] listen`; off by default) ---
     let mut metrics_listener = None;
     if let Some(addr) = &config.metrics_listen {
@@ -428,12 +450,17 @@ pub async fn run(
     };
 
     let mut listening = Vec::new();
-    for (i, r) in ready.iter().enumerate() {
+    for (i, (unit, r)) in units.iter().zip(&ready).enumerate() {
+        // Network personality (issue 16): each persona's template's `[network]`, the
+        // operator's TTL over it.
+        let network = unit.template.network.with_ttl_override(config.listen.ttl);
         for (spec, listener) in &r.listeners {
-            if let Some(ttl) = config.listen.ttl
-                && let Err(e) = listener.set_ttl(ttl)
-            {
-                tracing::warn!("{}: cannot set the TTL to {ttl}: {e}", spec.name);
+            for (option, e) in conpot_net::personality::apply(listener, &network) {
+                tracing::warn!(
+                    "{}{}: cannot set the network personality's {option}: {e}",
+                    unit.prefix(),
+                    spec.name
+                );
             }
             let transport = match spec.transport {
                 Transport::Udp => "udp",
@@ -485,6 +512,13 @@ pub async fn run(
             }
             tokio::spawn(crate::prometheus::serve(listener, exporter));
         }
+        // The dashboard (issue 16).
+        if let Some(d) = dashboard.take() {
+            if let Ok(addr) = d.listener.local_addr() {
+                let _ = writeln!(out, "listening dashboard tcp {addr}");
+            }
+            tokio::spawn(d.dashboard.serve(d.listener));
+        }
         let _ = out.flush();
     }
     for s in &sinks {
@@ -519,6 +553,17 @@ pub async fn run(
             SystemTime::now(),
         );
     }
+    // --- seccomp (issue 16): the filter installed before the runtime, as an event ---
+    if let Some(f) = crate::seccomp::installed() {
+        sensor.emit(
+            &sensor_session,
+            EventDraft::new("daemon.seccomp")
+                .with("allowed", f.allowed)
+                .with("action", f.action.name()),
+            SystemTime::now(),
+        );
+    }
+    // --- end seccomp ---
     let udp_limits = conpot_net::UdpLimits {
         answers_per_source: config.limits.udp_answers_per_source,
         amplification: config.limits.udp_amplification,

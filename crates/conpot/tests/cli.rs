@@ -2,25 +2,23 @@
 //! embedded default and with Conpot's own template and INI config.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use conpot_testkit::modbus::once as modbus;
+use conpot_testkit::process::{self, Proc};
 
 /// The binary, allowed to stay root: the tests run as root in CI, and the privilege drop has
 /// its own tests (`privilege_*`).
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_conpot"));
-    c.env("CONPOT_ALLOW_ROOT", "1");
-    c
+    process::conpot(env!("CARGO_BIN_EXE_conpot"))
 }
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("conpot-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    process::scratch_dir("cli", name)
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -152,9 +150,9 @@ fn template_check_rejects_code_in_conpot_xml() {
     );
 }
 
-/// A running honeypot, stopped with SIGTERM on drop.
+/// A running honeypot, killed on drop unless stopped.
 struct Running {
-    child: Child,
+    child: Proc,
     modbus: SocketAddr,
     s7: SocketAddr,
     snmp: Option<SocketAddr>,
@@ -170,50 +168,23 @@ impl Running {
     /// Starts at the default log level, the log on stderr going to `stderr`.
     fn start_logging(cwd: &Path, args: &[&str], stderr: Stdio) -> Running {
         let started = Instant::now();
-        let mut child = bin()
-            .args(args)
-            .args([
-                "--listen-host",
-                "127.0.0.1",
-                "--port",
-                "modbus=0",
-                "--port",
-                "s7comm=0",
-                "--port",
-                "snmp=0",
-                "--port",
-                "ftp=0",
-                "--port",
-                "tftp=0",
-                "--port",
-                "http=0",
-            ])
-            // The embedded default also has a Telnet console; Conpot's templates do not.
-            .args(if args.contains(&"-t") {
-                &[][..]
-            } else {
-                &["--port", "telnet=0", "--port", "https=0"][..]
-            })
-            .current_dir(cwd)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut modbus, mut s7, mut snmp) = (None, None, None);
-        while modbus.is_none() || s7.is_none() || snmp.is_none() {
-            let line = lines.next().expect("a listening line").unwrap();
-            if let Some(a) = line.strip_prefix("listening modbus tcp ") {
-                modbus = Some(a.parse().unwrap());
-            }
-            if let Some(a) = line.strip_prefix("listening s7comm tcp ") {
-                s7 = Some(a.parse().unwrap());
-            }
-            if let Some(a) = line.strip_prefix("listening snmp udp ") {
-                snmp = Some(a.parse().unwrap());
-            }
-        }
-        let (modbus, s7) = (modbus.unwrap(), s7.unwrap());
+        // The embedded default also has a Telnet console and HTTPS; Conpot's templates do not.
+        let protocols = if args.contains(&"-t") {
+            &["modbus", "s7comm", "snmp", "ftp", "tftp", "http"][..]
+        } else {
+            process::DEFAULT_PROTOCOLS
+        };
+        let mut child = Proc::spawn(
+            bin()
+                .args(args)
+                .args(["--listen-host", "127.0.0.1"])
+                .args(process::zero_ports(protocols))
+                .current_dir(cwd)
+                .stdout(Stdio::piped())
+                .stderr(stderr),
+        );
+        let found = process::listening(child.stdout(), &["modbus tcp", "s7comm tcp", "snmp udp"]);
+        let (modbus, s7, snmp) = (found[0], found[1], Some(found[2]));
         assert!(started.elapsed() < Duration::from_secs(5));
         Running {
             child,
@@ -225,28 +196,8 @@ impl Running {
     }
 
     fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "conpot did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.child.terminate(Duration::from_secs(10))
     }
-}
-
-fn modbus(addr: SocketAddr, adu: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(adu).unwrap();
-    let mut head = [0u8; 6];
-    s.read_exact(&mut head).unwrap();
-    let mut rest = vec![0u8; usize::from(u16::from_be_bytes([head[4], head[5]]))];
-    s.read_exact(&mut rest).unwrap();
-    [&head[..], &rest].concat()
 }
 
 fn device_id(addr: SocketAddr, unit: u8) -> String {
@@ -274,18 +225,11 @@ fn s7_szl_1c(addr: SocketAddr) -> String {
 }
 
 fn conpot_core_hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    conpot_core::hex::decode(s).unwrap()
 }
 
 fn jsonl(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    process::json_lines(path)
 }
 
 #[test]

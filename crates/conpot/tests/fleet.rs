@@ -5,55 +5,15 @@
 //! middle of the run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The address of a server from `var`; in CI (`CI=true`) a missing one fails the test,
-/// elsewhere the test is skipped with a note.
-fn server(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(!ci, "{var} is not set: run tests/servers/start and source its env file");
-            eprintln!("note: {var} is not set (tests/servers/start); skipping this test");
-            None
-        }
-    }
-}
-
-/// Kills a child process on drop, so a failing test leaves nothing running.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    fn signal(&self, sig: &str) {
-        Command::new("kill")
-            .args([sig, &self.0.id().to_string()])
-            .status()
-            .unwrap();
-    }
-
-    fn wait_exit(&mut self, secs: u64) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while self.0.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "process {} did not stop", self.0.id());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
+use conpot_testkit::process::{self, Proc, server};
 
 fn collector(dir: &Path, nats: &str, pg: &str, stream: &str, prefix: &str, consumer: &str) -> Proc {
-    Proc(
+    Proc::spawn(
         Command::new(env!("CARGO_BIN_EXE_conpot"))
             .args([
                 "collect",
@@ -75,9 +35,7 @@ fn collector(dir: &Path, nats: &str, pg: &str, stream: &str, prefix: &str, consu
             ])
             .current_dir(dir)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::inherit()),
     )
 }
 
@@ -93,45 +51,16 @@ fn sensor(dir: &Path, id: &str, nats: &str, stream: &str, prefix: &str) -> (Proc
         ),
     )
     .unwrap();
-    // The tests run as root in CI; the privilege drop has its own tests.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_conpot"))
-        .env("CONPOT_ALLOW_ROOT", "1")
-        .args([
-            "-c",
-            "c.toml",
-            "-q",
-            "--listen-host",
-            "127.0.0.1",
-            "--port",
-            "modbus=0",
-            "--port",
-            "s7comm=0",
-            "--port",
-            "snmp=0",
-            "--port",
-            "ftp=0",
-            "--port",
-            "http=0",
-            "--port",
-            "telnet=0",
-            "--port",
-            "tftp=0",
-            "--port",
-            "https=0",
-        ])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("a listening line").unwrap();
-        if let Some(a) = line.strip_prefix("listening modbus tcp ") {
-            break a.parse().unwrap();
-        }
-    };
-    (Proc(child), addr)
+    let mut child = Proc::spawn(
+        process::conpot(env!("CARGO_BIN_EXE_conpot"))
+            .args(["-c", "c.toml", "-q", "--listen-host", "127.0.0.1"])
+            .args(process::zero_ports(process::DEFAULT_PROTOCOLS))
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    );
+    let addr = process::listening(child.stdout(), &["modbus tcp"])[0];
+    (child, addr)
 }
 
 /// `n` Modbus requests (read 8 coils) on one connection, each answered.
@@ -140,12 +69,8 @@ fn traffic(addr: SocketAddr, n: u16) {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     for i in 0..n {
         let [hi, lo] = i.to_be_bytes();
-        s.write_all(&[hi, lo, 0, 0, 0, 6, 1, 1, 0, 1, 0, 8]).unwrap();
-        let mut head = [0u8; 6];
-        s.read_exact(&mut head).unwrap();
-        let mut rest = vec![0u8; usize::from(u16::from_be_bytes([head[4], head[5]]))];
-        s.read_exact(&mut rest).unwrap();
-        assert_eq!(&head[..2], &[hi, lo]);
+        let reply = conpot_testkit::modbus::exchange(&mut s, &[hi, lo, 0, 0, 0, 6, 1, 1, 0, 1, 0, 8]);
+        assert_eq!(&reply[..2], &[hi, lo]);
     }
 }
 
@@ -233,7 +158,7 @@ fn three_sensors_two_collectors_one_killed_every_event_once() {
         let written = db_counts(&pg, &ids).0;
         let mut killed = collectors.remove(0);
         killed.signal("-KILL");
-        killed.wait_exit(10);
+        killed.wait_exit(Duration::from_secs(10));
         busy.join().unwrap();
         written
     });
@@ -242,7 +167,7 @@ fn three_sensors_two_collectors_one_killed_every_event_once() {
         p.signal("-TERM");
     }
     for (p, _) in &mut sensors {
-        p.wait_exit(30);
+        p.wait_exit(Duration::from_secs(30));
     }
     let published = stream_messages(&nats, &stream);
     let requests = 3 * 3 * i64::from(PER_ROUND);
@@ -260,6 +185,6 @@ fn three_sensors_two_collectors_one_killed_every_event_once() {
     assert_eq!(modbus, requests, "every request of every sensor");
     for c in &mut collectors {
         c.signal("-TERM");
-        c.wait_exit(15);
+        c.wait_exit(Duration::from_secs(15));
     }
 }

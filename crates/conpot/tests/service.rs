@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use conpot_testkit::process::{self, Proc};
+
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("conpot-service-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    process::scratch_dir("service", name)
 }
 
 fn unit_file() -> PathBuf {
@@ -71,23 +70,17 @@ fn readiness_watchdog_and_stopping_are_notified() {
     let sock_path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-    let mut ports = Vec::new();
-    for p in ["modbus", "s7comm", "snmp", "ftp", "tftp", "http", "https", "telnet"] {
-        ports.push("--port".to_owned());
-        ports.push(format!("{p}=0"));
-    }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_conpot"))
-        .env("CONPOT_ALLOW_ROOT", "1")
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "200000")
-        .args(["-q", "--listen-host", "127.0.0.1", "--state-dir"])
-        .arg(dir.join("state"))
-        .args(&ports)
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Proc::spawn(
+        process::conpot(env!("CARGO_BIN_EXE_conpot"))
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "200000")
+            .args(["-q", "--listen-host", "127.0.0.1", "--state-dir"])
+            .arg(dir.join("state"))
+            .args(process::zero_ports(process::DEFAULT_PROTOCOLS))
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut buf = [0u8; 512];
@@ -99,6 +92,7 @@ fn readiness_watchdog_and_stopping_are_notified() {
         }
         let watchdogs = got.iter().filter(|m| m.as_str() == "WATCHDOG=1").count();
         if !stopped && got.iter().any(|m| m.starts_with("READY=1")) && watchdogs >= 3 {
+            child.signal("-TERM");
             Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status()
@@ -109,7 +103,7 @@ fn readiness_watchdog_and_stopping_are_notified() {
             break;
         }
     }
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let ready = got.iter().position(|m| m.starts_with("READY=1")).expect("READY=1");
     assert!(got[ready].contains("STATUS=serving template default"), "{got:?}");

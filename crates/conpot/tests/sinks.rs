@@ -3,35 +3,11 @@
 //! real servers tests/servers/start runs on loopback), field by field.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// The address of a server from `var`; in CI (`CI=true`) a missing one fails the test,
-/// elsewhere the test is skipped with a note.
-fn server(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(!ci, "{var} is not set: run tests/servers/start and source its env file");
-            eprintln!("note: {var} is not set (tests/servers/start); skipping this test");
-            None
-        }
-    }
-}
-
-fn modbus(addr: SocketAddr, adu: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(adu).unwrap();
-    let mut head = [0u8; 6];
-    s.read_exact(&mut head).unwrap();
-    let mut rest = vec![0u8; usize::from(u16::from_be_bytes([head[4], head[5]]))];
-    s.read_exact(&mut rest).unwrap();
-    [&head[..], &rest].concat()
-}
+use conpot_testkit::modbus::once as modbus;
+use conpot_testkit::process::{self, Proc, server};
 
 #[test]
 fn modbus_traffic_reaches_sqlite_postgresql_and_syslog() {
@@ -57,45 +33,19 @@ fn modbus_traffic_reaches_sqlite_postgresql_and_syslog() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_conpot"))
-        .env("CONPOT_ALLOW_ROOT", "1")
-        .args([
-            "-c",
-            "c.toml",
-            "-q",
-            "--listen-host",
-            "127.0.0.1",
-            "--port",
-            "modbus=0",
-            "--port",
-            "s7comm=0",
-            "--port",
-            "snmp=0",
-        ])
-        .current_dir(&d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr: SocketAddr = loop {
-        let line = lines.next().expect("a listening line").unwrap();
-        if let Some(a) = line.strip_prefix("listening modbus tcp ") {
-            break a.parse().unwrap();
-        }
-    };
+    let mut child = Proc::spawn(
+        process::conpot(env!("CARGO_BIN_EXE_conpot"))
+            .args(["-c", "c.toml", "-q", "--listen-host", "127.0.0.1"])
+            .args(process::zero_ports(&["modbus", "s7comm", "snmp"]))
+            .current_dir(&d)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let addr = process::listening(child.stdout(), &["modbus tcp"])[0];
     // Read 8 coils from 1 (unit 1).
     let reply = modbus(addr, &[0, 7, 0, 0, 0, 6, 1, 1, 0, 1, 0, 8]);
     assert_eq!(&reply[..2], &[0, 7]);
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "conpot did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    child.terminate(Duration::from_secs(15));
 
     // SQLite, ECS bodies.
     let db = rusqlite::Connection::open(d.join("events.db")).unwrap();

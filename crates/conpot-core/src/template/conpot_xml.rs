@@ -150,6 +150,8 @@ pub(super) fn load(name: &str, source: FileSource) -> Result<Template, Vec<Templ
         warnings,
         auth,
         filesystem,
+        // Conpot templates say nothing of the stack: the system's defaults.
+        network: Default::default(),
     })
 }
 

@@ -8,6 +8,8 @@ mod conpot_xml;
 mod filesystem;
 mod native;
 pub mod nav;
+// network personality (issue 16)
+pub mod network;
 mod users;
 
 use std::collections::BTreeMap;
@@ -178,6 +180,8 @@ pub struct Template {
     pub auth: crate::auth::AuthSpec,
     /// The device's files and directories (`[filesystem]`, or Conpot's FTP/TFTP folders).
     pub filesystem: crate::vfs::FilesystemSpec,
+    /// How the device's TCP/IP stack looks on the wire (`[network]`; issue 16).
+    pub network: network::NetworkPersonality,
 }
 
 impl Template {

@@ -31,6 +31,7 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
             "auth",
             "credentials",
             "filesystem",
+            "network",
         ],
         &mut errs,
     );
@@ -85,6 +86,19 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
             for k in ["enabled", "host", "port"] {
                 rest.remove(k);
             }
+            // `conpot_xml = "FILE"`: the section's body is a Conpot protocol XML file of the
+            // template folder, read by the protocol's own Conpot reader (what `conpot
+            // template import` writes for a Conpot template).
+            let (sec_file, body) = match rest.get("conpot_xml") {
+                Some(v) => {
+                    sec.deny_unknown(&["enabled", "host", "port", "conpot_xml"], &mut errs);
+                    match conpot_xml_body(&source, &file, &sec.key("conpot_xml"), v, &mut errs) {
+                        Some(found) => found,
+                        None => continue,
+                    }
+                }
+                None => (file.clone(), SectionBody::Toml(rest)),
+            };
             protocols.insert(
                 pname.clone(),
                 ProtocolSection {
@@ -92,16 +106,33 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
                     enabled,
                     host,
                     port,
-                    file: file.clone(),
-                    body: SectionBody::Toml(rest),
+                    file: sec_file,
+                    body,
                 },
             );
         }
     }
 
-    let auth = super::users::read(&file, &top, &known_fields, &mut errs);
+    let mut auth = super::users::read(&file, &top, &known_fields, &mut errs);
     let keys: Vec<&str> = databus.iter().map(|(k, _): &(String, _)| k.as_str()).collect();
-    let filesystem = super::filesystem::from_toml(&file, &top, &source, &known_fields, &keys, &mut errs);
+    let mut filesystem = super::filesystem::from_toml(&file, &top, &source, &known_fields, &keys, &mut errs);
+    let network = super::network::NetworkPersonality::from_toml(&file, &top, &mut errs);
+    let mut warnings = Vec::new();
+    if protocols.values().any(|p| matches!(p.body, SectionBody::ConpotXml(_))) {
+        // Conpot XML sections bring their accounts (FTP, IPMI users) and files (FTP and
+        // TFTP folders) as they do in a Conpot template: the accounts are added to the
+        // template's own; the files are the device's unless `[filesystem]` declares entries.
+        let imported = super::conpot_users::import(&protocols, &mut errs);
+        auth.store.extend(imported.store);
+        let files = super::filesystem::from_conpot(&protocols, &mut errs, &mut warnings);
+        if filesystem.entries.is_empty() {
+            filesystem = files;
+        } else if !files.entries.is_empty() {
+            warnings.push(format!(
+                "{file}: [filesystem] declares entries, so the files of the conpot_xml sections (FTP/TFTP folders) are not used"
+            ));
+        }
+    }
 
     if !errs.is_empty() {
         return Err(errs.0);
@@ -114,10 +145,62 @@ pub(super) fn load(name: &str, source: FileSource, text: &str) -> Result<Templat
         databus,
         protocols,
         conpot_xml: false,
-        warnings: Vec::new(),
+        warnings,
         auth,
         filesystem,
+        network,
     })
+}
+
+/// Largest Conpot XML file a `conpot_xml` key may name.
+const MAX_SECTION_XML: usize = 8 << 20;
+
+/// Reads the Conpot XML file a `conpot_xml` key names: a relative path inside the template
+/// folder (no `..`), at most 8 MiB of UTF-8. Returns the file's label and the body.
+fn conpot_xml_body(
+    source: &FileSource,
+    file: &str,
+    key: &str,
+    v: &toml::Value,
+    errs: &mut Errors,
+) -> Option<(String, SectionBody)> {
+    let Some(rel) = v.as_str() else {
+        errs.push(file, key, "a file name (string)");
+        return None;
+    };
+    let inside = !rel.is_empty()
+        && !rel.starts_with('/')
+        && !rel.contains('\\')
+        && rel
+            .split('/')
+            .all(|part| !part.is_empty() && part != ".." && part != ".");
+    if !inside {
+        errs.push(
+            file,
+            key,
+            format!("a relative path inside the template folder, found `{rel}`"),
+        );
+        return None;
+    }
+    let Some(bytes) = source.read(rel) else {
+        errs.push(
+            file,
+            key,
+            format!("an existing file, `{}` is missing", source.label(rel)),
+        );
+        return None;
+    };
+    if bytes.len() > MAX_SECTION_XML {
+        errs.push(file, key, format!("a file under 8 MiB, `{rel}` is larger"));
+        return None;
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Some((source.label(rel), SectionBody::ConpotXml(text))),
+        Err(_) => {
+            errs.push(file, key, format!("UTF-8 XML in `{rel}`"));
+            None
+        }
+    }
 }
 
 fn field_spec(file: &str, path: &str, v: &toml::Value, errs: &mut Errors) -> Option<FieldSpec> {

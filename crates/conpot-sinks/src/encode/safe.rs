@@ -27,8 +27,14 @@ pub struct SafeFormatter;
 
 impl Formatter for SafeFormatter {
     fn write_string_fragment<W: ?Sized + io::Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+        // Every character escaped here is at or above U+007F, so a fragment of bytes below
+        // 0x7F (nearly all of them) is written as it is; the scan starts at the first other.
+        let Some(first) = fragment.bytes().position(|b| b >= 0x7f) else {
+            return w.write_all(fragment.as_bytes());
+        };
         let mut start = 0;
-        for (i, c) in fragment.char_indices() {
+        let tail = fragment.get(first..).unwrap_or_default();
+        for (i, c) in tail.char_indices().map(|(i, c)| (i + first, c)) {
             if needs_escape(c) {
                 w.write_all(fragment.get(start..i).unwrap_or_default().as_bytes())?;
                 write!(w, "\\u{:04x}", u32::from(c))?;
@@ -82,5 +88,34 @@ mod tests {
             SafeJson(&v["name"]).to_string(),
             r#""evil\u202etxt.exe\u007f\u0085\u2066ok\n""#
         );
+    }
+
+    /// Every character written as the plain per-character rule says, whatever the string.
+    fn reference(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if u32::from(c) < 0x20 || needs_escape(c) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_fast_path_writes_what_the_rule_says(s in "[ -~\\x00-\\x1f\\u{7f}-\\u{a0}\\u{200e}\\u{202a}-\\u{202e}\\u{2066}\\u{feff}é€]{0,40}") {
+            let mut out = Vec::new();
+            to_writer(&mut out, &s).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), reference(&s));
+        }
     }
 }
