@@ -109,3 +109,35 @@ def test_a_verified_upstream_with_the_wrong_name_is_refused(tmp_path, device):
         assert err and "error" in err[0]["data"]
     finally:
         bad.stop()
+
+
+def test_conpots_ssl_proxy_terminates_and_relays_over_tls(tmp_path, device):
+    # Conpot's proxy folder with its "SSL proxy" pointed at the device's HTTPS: TLS on both legs.
+    import re
+    import shutil
+
+    from conftest import conpot_templates
+
+    t = tmp_path / "proxy-folder"
+    shutil.copytree(conpot_templates() / "proxy", t)
+    xml = (t / "proxy" / "proxy.xml").read_text()
+    xml = re.sub(
+        r"(<proxy name=\"SSL proxy\".*?<proxy_host>)[^<]*(</proxy_host>\s*<proxy_port>)[^<]*",
+        rf"\g<1>127.0.0.1\g<2>{device.ports['https']}", xml, flags=re.S)
+    (t / "proxy" / "proxy.xml").write_text(xml)
+    names = ["proxy.kamstrup_channel_a", "proxy.kamstrup_channel_b", "proxy.kamstrup_telnet", "proxy.ssl_proxy"]
+    ports = [f for n in names for f in ("--port", f"{n}=0")]
+    c = Conpot(tmp_path / "copy", args=["-t", str(t), *ports], expect=set(names), mkdir=True)
+    try:
+        # Conpot's ssl/ files are not shipped: said so, and a certificate of this deployment is used.
+        assert "made for this deployment" in c.stderr.read_text()
+        body, err, rc = curl_tls(c.ports["proxy.ssl_proxy"])
+        assert rc == 0 and "Start page" in body, err
+        hs = wait_for(lambda: of_types(c, {"tls.handshake"}))
+        assert hs[0]["data"]["version"].startswith("TLSv1.")
+        up = wait_for(lambda: of_types(c, {"proxy.upstream_tls"}))
+        assert up[0]["data"]["verified"] is False
+        raw = wait_for(lambda: [e for e in of_types(c, {"proxy.data"}) if e["data"]["direction"] == "to_upstream"])
+        assert bytes.fromhex(raw[0]["raw"]).startswith(b"GET /Portal0000.htm HTTP/1.1")
+    finally:
+        c.stop()

@@ -89,7 +89,8 @@ fn from_toml(section: &ProtocolSection, file: &str, t: &toml::Table, errs: &mut 
     };
     let decoder = match root.str("decoder", false, errs) {
         None => DecoderKind::Raw,
-        Some(d) => match DecoderKind::parse(d) {
+        // Conpot's class names too (a `<proxy>` the core imported as a native section).
+        Some(d) => match DecoderKind::parse(d).or_else(|| DecoderKind::from_conpot(d)) {
             Some(k) => k,
             None => {
                 errs.push(
