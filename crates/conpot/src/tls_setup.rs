@@ -440,6 +440,27 @@ port = 0
         assert_eq!(plan_of("").unwrap(), None);
     }
 
+    const TLS_ONLY: &str = "[template]\nunit = \"U\"\nvendor = \"V\"\n[protocols.http]\nport = 8443\n\
+                            [protocols.http.tls]\nonly = true\n";
+
+    #[test]
+    fn tls_only_takes_the_sections_name_and_port() {
+        let (device, section) = device_and_section(TLS_ONLY, "http").unwrap();
+        assert!(only(&section));
+        let p = plan(&section, &device).unwrap().unwrap();
+        assert_eq!((p.listener.name.as_str(), p.listener.port), ("http", 8443));
+        static FILES: &[(&str, &[u8])] = &[("template.toml", TLS_ONLY.as_bytes())];
+        let t = Template::load("t", conpot_core::template::FileSource::Embedded(FILES)).unwrap();
+        let l = listeners(&t);
+        assert_eq!(l.len(), 1);
+        assert_eq!((l[0].name.as_str(), l[0].port), ("http", 8443));
+        // Its own port or name beside `only` is a mistake.
+        let errs = plan_of("[protocols.http.tls]\nonly = true\nport = 1\n").unwrap_err();
+        assert!(errs.iter().any(|e| e.to_string().contains("only = true")), "{errs:?}");
+        let (_, plain) = device_and_section(&format!("{HEAD}[protocols.http.tls]\nport = 1\n"), "http").unwrap();
+        assert!(!only(&plain));
+    }
+
     #[test]
     fn the_protocol_builder_never_sees_the_tls_table() {
         let (_, section) = device_and_section(&format!("{HEAD}[protocols.http.tls]\nport = 1\n"), "http").unwrap();
