@@ -20,6 +20,8 @@ mod selftest;
 mod serial_line;
 mod setup;
 mod tls_setup;
+// proxy upstreams from the operator (issue 15/16)
+mod upstreams;
 
 use clap::Parser;
 
@@ -119,13 +121,19 @@ fn start(cli: cli::Cli) -> i32 {
     if let Some(host) = cli.listen_host {
         config.listen.host = Some(host.to_string());
     }
-    let template = match setup::load_template(cli.template.as_deref()) {
+    let mut template = match setup::load_template(cli.template.as_deref()) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!("{e}");
             return 1;
         }
     };
+    // --- proxy upstreams (issue 15/16) ---
+    if let Err(e) = upstreams::apply(&mut template, &config.listen.upstreams, &cli.upstreams) {
+        tracing::error!("{e}");
+        return 1;
+    }
+    // --- end proxy upstreams ---
     let checked = setup::check_port_names(
         &template,
         config.listen.ports.keys().map(String::as_str),

@@ -46,6 +46,10 @@ pub fn bind(config: &Config, template: &Template) -> Result<Vec<(BindSpec, StdBo
         let Some(transports) = crate::registry::transports(&section.name) else {
             continue;
         };
+        // TLS only (a TLS-terminating proxy): bound below as its TLS listener.
+        if crate::tls_setup::only(section) {
+            continue;
+        }
         let host = config.listen.host.as_deref().unwrap_or(&section.host);
         let Ok(ip) = host.parse::<IpAddr>() else {
             tracing::error!("{}: bad listen address `{host}`", section.name);
