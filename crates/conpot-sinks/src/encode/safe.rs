@@ -27,6 +27,10 @@ pub struct SafeFormatter;
 
 impl Formatter for SafeFormatter {
     fn write_string_fragment<W: ?Sized + io::Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+        // Nearly every fragment is plain ASCII, where nothing is escaped: one copy.
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return w.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if needs_escape(c) {
