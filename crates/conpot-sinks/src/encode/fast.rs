@@ -219,6 +219,17 @@ fn push_key(out: &mut Vec<u8>, key: &str) {
 /// Appends an address (or null); an address's text is digits, hex, `.` and `:` only.
 fn push_ip(out: &mut Vec<u8>, addr: Option<std::net::SocketAddr>) {
     match addr {
+        Some(std::net::SocketAddr::V4(a)) => {
+            // Dotted quad by hand: `Display` goes through `fmt` for every octet.
+            out.push(b'"');
+            for (i, octet) in a.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_u64(out, u64::from(octet));
+            }
+            out.push(b'"');
+        }
         Some(a) => {
             out.push(b'"');
             let _ = write!(out, "{}", a.ip());
