@@ -248,3 +248,36 @@ def test_conpot_kamstrup_382_folder_serves_both_protocols(tmp_path):
             s.close()
     finally:
         c.stop()
+
+
+def test_console_invalid_arguments_answer_as_the_module_does(meter):
+    # The replies that depend on an argument's validity (the console language's conditions).
+    t = Pty(["telnet", "127.0.0.1", str(meter.ports["kamstrup_management"])])
+    try:
+        t.expect("Connected to")
+        # An invalid port leaves the old one (50), the valid one is stored.
+        t.send("!SP 99999 2025\r\n")
+        out = t.expect("Cfg on module: 50100")
+        assert "KAP on server: 50\r\n" in out and "ChA on module: 2025\r\n" in out
+        # A watchdog of 0 is shown disabled.
+        t.send("!SK 0 60 0\r\n")
+        out = t.expect("Keep alive timer \\(flash setting\\): DISABLED 0")
+        assert "Software watchdog: DISABLED 0" in out and "KAP Missing warning: ENABLED 60" in out
+        # Without redundancy the !SB reply has no line end after "No redundancy.".
+        t.send("!SB 0\r\n")
+        t.expect("No redundancy\\.")
+        # A name over 20 characters is cut and not acknowledged.
+        t.send("!SD a name longer than twenty\r\n")
+        t.send("!GC\r\n")
+        out = t.expect("Software watchdog: DISABLED 0")
+        assert "\r\nOK" not in out.split("Device Name")[0]
+        assert "Device Name         : a name longer than t\r\n" in out
+        # Too few fields for !SC: the module restarts, the connection closes without a reply.
+        t.send("!SC 0 x\r\n")
+        out = t.expect("Connection closed by foreign host")
+        assert "Command not found" not in out
+    finally:
+        t.close()
+    writes = wait_for(lambda: [e for e in meter.events() if e["event_type"] == "telnet.write"])
+    keys = [w["data"]["key"] for w in writes]
+    assert "channel_a_port" in keys and "kap_a_server_port" not in keys

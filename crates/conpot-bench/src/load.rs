@@ -457,8 +457,66 @@ pub async fn idle(target: SocketAddr, count: usize, pid: u32) -> Result<(usize, 
     Ok((held.len(), after - before))
 }
 
-/// The reference responder: for every 12 bytes received, one fixed 11-byte reply.
+/// Skips one BER tag-length header at `at`; returns where its content starts and its length.
+fn ber_header(msg: &[u8], at: usize) -> Option<(usize, usize)> {
+    let first = usize::from(*msg.get(at + 1)?);
+    if first < 0x80 {
+        return Some((at + 2, first));
+    }
+    let n = first & 0x7f;
+    if n == 0 || n > 2 {
+        return None;
+    }
+    let mut len = 0usize;
+    for i in 0..n {
+        len = len << 8 | usize::from(*msg.get(at + 2 + i)?);
+    }
+    Some((at + 2 + n, len))
+}
+
+/// Turns an SNMP request in place into its echo as a GetResponse: the PDU tag after the
+/// version and community becomes 0xA2, everything else stays (varbinds and request id as
+/// sent). `None` if the message is not shaped as SNMP v1/v2c.
+pub fn snmp_echo(msg: &mut [u8]) -> Option<()> {
+    if *msg.first()? != 0x30 {
+        return None;
+    }
+    let (version, _) = ber_header(msg, 0)?;
+    let (v_body, v_len) = ber_header(msg, version)?;
+    let community = v_body + v_len;
+    let (c_body, c_len) = ber_header(msg, community)?;
+    let pdu = msg.get_mut(c_body + c_len)?;
+    if !(0xA0..=0xA5).contains(pdu) {
+        return None;
+    }
+    *pdu = 0xA2;
+    Some(())
+}
+
+/// The bare SNMP responder: every datagram that looks like SNMP goes back as a GetResponse
+/// echo ([`snmp_echo`]), without decoding the varbinds or logging: the ceiling the `snmp`
+/// load reaches on this machine, for the ratio conpot's SNMP is held to.
+async fn bare_snmp(sock: tokio::net::UdpSocket) {
+    let mut buf = [0u8; 2048];
+    loop {
+        let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+            continue;
+        };
+        if let Some(msg) = buf.get_mut(..n)
+            && snmp_echo(msg).is_some()
+        {
+            let _ = sock.send_to(msg, peer).await;
+        }
+    }
+}
+
+/// The reference responder: for every 12 bytes received, one fixed 11-byte reply; beside it,
+/// on a UDP port of its own, the bare SNMP responder ([`bare_snmp`]).
 pub async fn bare(listen: SocketAddr) -> std::io::Result<()> {
+    let udp = tokio::net::UdpSocket::bind(SocketAddr::new(listen.ip(), 0)).await?;
+    // Printed first: the suite reads this line, then waits for the TCP one.
+    println!("bare snmp udp {}", udp.local_addr()?);
+    tokio::spawn(bare_snmp(udp));
     let l = TcpListener::bind(listen).await?;
     println!("bare responder on {}", l.local_addr()?);
     loop {
@@ -576,4 +634,30 @@ pub async fn kmp(target: SocketAddr, connections: usize, duration: Duration) -> 
         },
     )
     .await
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bare_snmp_responder_echoes_a_get_as_a_get_response() {
+        let mut msg = SNMP_GET;
+        assert_eq!(snmp_echo(&mut msg), Some(()));
+        assert_eq!(msg[13], 0xA2, "the PDU tag");
+        let mut expected = SNMP_GET;
+        expected[13] = 0xA2;
+        assert_eq!(msg, expected, "nothing else changed");
+        // Not SNMP, or cut short: left alone.
+        assert_eq!(snmp_echo(&mut [0x30]), None);
+        assert_eq!(snmp_echo(&mut [0x31, 0x00]), None);
+        let mut short = SNMP_GET[..13].to_vec();
+        assert_eq!(snmp_echo(&mut short), None);
+        // A long-form length is followed.
+        let mut long = vec![0x30, 0x81, 0x27];
+        long.extend_from_slice(&SNMP_GET[2..]);
+        assert_eq!(snmp_echo(&mut long), Some(()));
+        assert_eq!(long[14], 0xA2);
+    }
 }

@@ -125,6 +125,9 @@ pub struct ListenOverrides {
     /// IP time-to-live of every packet sent (the OS default when unset): a device's stack
     /// often differs from Linux's 64.
     pub ttl: Option<u32>,
+    /// Upstreams of proxies by section name (`[listen.upstreams]`, "NAME" = "HOST:PORT"):
+    /// the embedded `proxy` template leaves them to the operator.
+    pub upstreams: BTreeMap<String, String>,
 }
 
 /// The sensor configuration.
@@ -420,7 +423,7 @@ impl Config {
         }
         if let Some(t) = top.table("listen", false, &mut errs) {
             let t = Table::new(file, "listen", t);
-            t.deny_unknown(&["host", "ipv6", "ports", "ttl"], &mut errs);
+            t.deny_unknown(&["host", "ipv6", "ports", "ttl", "upstreams"], &mut errs);
             c.listen.ttl = t.int("ttl", 1, 255, false, &mut errs).map(|v| v as u32);
             if let Some(h) = t.str("host", false, &mut errs) {
                 if h.parse::<std::net::IpAddr>().is_err() {
@@ -436,6 +439,14 @@ impl Config {
                 for k in ports.keys() {
                     if let Some(p) = pt.int(k, 0, 65535, true, &mut errs) {
                         c.listen.ports.insert(k.clone(), p as u16);
+                    }
+                }
+            }
+            if let Some(ups) = t.table("upstreams", false, &mut errs) {
+                let ut = Table::new(file, "listen.upstreams", ups);
+                for k in ups.keys() {
+                    if let Some(a) = ut.str(k, true, &mut errs) {
+                        c.listen.upstreams.insert(k.clone(), a.to_owned());
                     }
                 }
             }
@@ -1052,6 +1063,14 @@ mod tests {
         let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
         assert!(keys.contains(&"limits.event_source_share"), "{keys:?}");
         assert!(keys.contains(&"limits.frame_timeout"), "{keys:?}");
+    }
+
+    #[test]
+    fn proxy_upstreams_from_toml() {
+        let c = Config::from_toml("c.toml", "[listen.upstreams]\n\"proxy.a\" = \"10.0.0.5:1025\"\n").unwrap();
+        assert_eq!(c.listen.upstreams["proxy.a"], "10.0.0.5:1025");
+        let errs = Config::from_toml("c.toml", "[listen.upstreams]\nb = 5\n").unwrap_err();
+        assert!(errs.iter().any(|e| e.key.contains("b")), "{errs:?}");
     }
 
     #[test]

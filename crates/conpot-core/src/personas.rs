@@ -36,6 +36,9 @@ pub struct PersonaEntry {
     /// Where the persona's identity, certificates and boot counter are kept (default:
     /// `<sensor state_dir>/personas/<name>`).
     pub state_dir: Option<PathBuf>,
+    /// Upstreams of the persona's proxies by section name ("NAME" = "HOST:PORT"), as
+    /// `[listen.upstreams]` for the template of `-t`.
+    pub upstreams: BTreeMap<String, String>,
     /// The `sensor_id` of this persona's events (default: the sensor's): Conpot's log
     /// schema has no persona field, so a distinct id is how its consumers tell devices apart.
     pub sensor_id: Option<String>,
@@ -75,7 +78,18 @@ pub fn parse(file: &str, top: &Table<'_>, errs: &mut Errors) -> Vec<PersonaEntry
     let mut states = BTreeMap::new();
     for (path, table) in &entries {
         let t = Table::new(file, path, table);
-        t.deny_unknown(&["name", "template", "listen", "ports", "state_dir", "sensor_id"], errs);
+        t.deny_unknown(
+            &[
+                "name",
+                "template",
+                "listen",
+                "ports",
+                "upstreams",
+                "state_dir",
+                "sensor_id",
+            ],
+            errs,
+        );
         let name = t.str("name", true, errs).unwrap_or_default();
         if !name.is_empty() && !valid_name(name) {
             errs.push(
@@ -113,6 +127,16 @@ pub fn parse(file: &str, top: &Table<'_>, errs: &mut Errors) -> Vec<PersonaEntry
                 }
             }
         }
+        let mut upstreams = BTreeMap::new();
+        if let Some(ut) = t.table("upstreams", false, errs) {
+            let key = t.key("upstreams");
+            let u = Table::new(file, &key, ut);
+            for k in ut.keys() {
+                if let Some(v) = u.str(k, true, errs) {
+                    upstreams.insert(k.clone(), v.to_owned());
+                }
+            }
+        }
         let state_dir = t.str("state_dir", false, errs).map(PathBuf::from);
         if let Some(dir) = &state_dir
             && let Some(other) = states.insert(dir.clone(), name.to_owned())
@@ -132,6 +156,7 @@ pub fn parse(file: &str, top: &Table<'_>, errs: &mut Errors) -> Vec<PersonaEntry
             template: template.to_owned(),
             listen,
             ports,
+            upstreams,
             state_dir,
             sensor_id,
         });
@@ -164,6 +189,7 @@ name = "plc-hall-3"
 template = "default"
 listen = "127.0.0.2"
 ports = { s7comm = 102, modbus = 502 }
+upstreams = { proxy_modbus = "192.0.2.7:502" }
 state_dir = "/var/lib/conpot/plc"
 
 [[personas]]
@@ -179,6 +205,10 @@ sensor_id = "bmc-sensor"
         assert_eq!(p[0].listen, Some("127.0.0.2".parse().unwrap()));
         assert_eq!(p[0].ports.get("s7comm"), Some(&102));
         assert_eq!(p[0].ports.get("modbus"), Some(&502));
+        assert_eq!(
+            p[0].upstreams.get("proxy_modbus").map(String::as_str),
+            Some("192.0.2.7:502")
+        );
         assert_eq!(p[0].state_dir_in(Path::new("s")), PathBuf::from("/var/lib/conpot/plc"));
         assert_eq!(p[1].listen, Some("::1".parse().unwrap()));
         assert_eq!(p[1].state_dir_in(Path::new("s")), PathBuf::from("s/personas/bmc.v6"));

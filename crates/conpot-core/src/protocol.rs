@@ -53,6 +53,19 @@ pub trait Session: Send {
     fn on_io(&mut self, _event: IoEvent, _now: SystemTime, _out: &mut Output) {}
 }
 
+/// TLS towards an upstream, as the operator configured it (plain data: the listener makes
+/// the client configuration from it once).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UpstreamTls {
+    /// Check the upstream's certificate (against `ca_file`, or the system's roots) and name.
+    /// Off for a device with a self-signed certificate, as most have.
+    pub verify: bool,
+    /// PEM file of the CAs the upstream's certificate must chain to (with `verify`).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The server name sent (SNI) and checked; the upstream's IP address when unset.
+    pub server_name: Option<String>,
+}
+
 /// A protocol served by listeners: builds one session per TCP connection or UDP source.
 pub trait Service: Send + Sync + 'static {
     /// Protocol name used in events (`modbus`, `s7comm`, ...).
@@ -77,6 +90,13 @@ pub trait Service: Send + Sync + 'static {
     /// addresses an [`IoRequest::Upstream`] may reach.
     fn upstream_targets(&self) -> &[SocketAddr] {
         &[]
+    }
+
+    /// How upstream connections are secured, if by TLS (a proxy in front of a device that
+    /// speaks TLS): the listener wraps every [`IoRequest::Upstream`] connection of the
+    /// service in a TLS client, so the session sends and receives plaintext either way.
+    fn upstream_tls(&self) -> Option<&UpstreamTls> {
+        None
     }
 
     /// The serial device the service shares among its sessions (a serial device server

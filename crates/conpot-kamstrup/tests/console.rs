@@ -78,7 +78,7 @@ fn commands_answer_as_the_module_does() {
     );
     assert_eq!(
         say(&mut d, "!SB 0"),
-        "\r\nOK\r\nService server addr.: 202.202.202.1:50 (from DNS)\r\nNo redundancy.\r\n"
+        "\r\nOK\r\nService server addr.: 202.202.202.1:50 (from DNS)\r\nNo redundancy."
     );
     assert_eq!(say(&mut d, "!SD"), "\r\nOK");
     assert_eq!(
@@ -137,6 +137,53 @@ fn sets_change_what_gets_show() {
         device.databus.get("channel_a_port", t0()).unwrap(),
         conpot_core::Value::Str("2025".into())
     );
+}
+
+#[test]
+fn invalid_arguments_answer_as_the_module_does() {
+    let (mut d, device, _) = open();
+    let get = |k: &str| device.databus.get(k, t0()).unwrap().to_string();
+    // An invalid port leaves the old one; the valid ones are stored.
+    assert_eq!(
+        say(&mut d, "!SP 99999 2025 x"),
+        "\r\nOK\r\nKAP on server: 50\r\nChA on module: 2025\r\nChB on module: 1027\r\nCfg on module: 50100\r\n"
+    );
+    assert_eq!(
+        say(&mut d, "!SA 10.0.0.9 0"),
+        "\r\nOK\r\nService server addr.: 10.0.0.9:50\r\n"
+    );
+    assert_eq!(
+        say(&mut d, "!AS 10.0.0.5 70000"),
+        "\r\nOK\r\nAlarm server:  10.0.0.5:4000 \r\n"
+    );
+    assert_eq!(get("alarm_server_port"), "4000");
+    // Without redundancy the reply ends without a line end.
+    assert_eq!(
+        say(&mut d, "!SB"),
+        "\r\n\r\nService server addr.: 10.0.0.9:50 (from DNS)\r\nNo redundancy."
+    );
+    assert_eq!(
+        say(&mut d, "!SB 10.0.0.7 61000"),
+        "\r\nOK\r\nService server addr.: 10.0.0.9:50 (from DNS)\r\nand fallback KAP to:  10.0.0.7:61000\r\n"
+    );
+    // A watchdog of 0 is shown disabled.
+    assert_eq!(
+        say(&mut d, "!SK 0 60 0"),
+        "\r\nOK\r\nSoftware watchdog: DISABLED 0\r\nKAP Missing warning: ENABLED 60\r\nKeep alive timer (flash setting): DISABLED 0\r\n"
+    );
+    // A name over 20 characters is cut and not acknowledged; one that fits is.
+    assert_eq!(say(&mut d, "!SD a name longer than twenty"), "");
+    assert_eq!(get("device_name"), "a name longer than t");
+    assert_eq!(say(&mut d, "!SD pump house 4"), "\r\nOK");
+    assert_eq!(get("device_name"), "pump house 4");
+    // Too few fields for !SC: nothing stored, the module restarts (the connection closes).
+    for line in ["!SC 0 x", "!SC 1 10.0.0.1 255.0.0.0"] {
+        let (mut d, device, _) = open();
+        let step = d.input(format!("{line}\r\n").as_bytes(), t0());
+        assert!(step.close && step.bytes.is_empty(), "{line}: {:?}", step.bytes);
+        assert_eq!(device.databus.get("use_dhcp", t0()).unwrap().to_string(), "YES");
+        assert_eq!(device.databus.get("reboot_signal", t0()).unwrap().to_string(), "1");
+    }
 }
 
 #[test]

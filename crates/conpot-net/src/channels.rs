@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use conpot_core::event::{EventDraft, SessionInfo};
-use conpot_core::protocol::{ChannelId, IoEvent, IoRequest};
+use conpot_core::protocol::{ChannelId, IoEvent, IoRequest, UpstreamTls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::sensor::Sensor;
 
@@ -127,6 +127,66 @@ enum Command {
     Control(u8, Vec<u8>),
 }
 
+/// How a session's requests reach an open channel.
+enum Route {
+    /// Through the command queue of the channel's own task.
+    Task(mpsc::Sender<Command>),
+    /// Carried out in the session's task on [`Channels::inline`].
+    Inline,
+}
+
+/// A connected upstream driven in the session's own task (a proxy's relay): its sends are
+/// written and its reads taken in the task that also serves the client, so a relayed
+/// request and its answer cross no task boundary (a channel task costs two wake-ups per
+/// direction). Only a session's first upstream is carried so; the task path serves others.
+struct Inline {
+    channel: ChannelId,
+    stream: UpStream,
+    /// The read buffer, kept for the connection (sized [`CHUNK`]).
+    buf: Vec<u8>,
+}
+
+/// An inline upstream's connection: plain TCP, or TLS over it (`upstream_tls`).
+enum UpStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl UpStream {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            UpStream::Plain(s) => s.read(buf).await,
+            UpStream::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            UpStream::Plain(s) => s.write_all(bytes).await,
+            // Written through to the socket: the session waits for each send.
+            UpStream::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) -> std::io::Result<()> {
+        match self {
+            UpStream::Plain(s) => s.shutdown().await,
+            UpStream::Tls(s) => s.shutdown().await,
+        }
+    }
+}
+
+/// An inline upstream's connect, done in a small task so the session keeps serving its
+/// client meanwhile: the stream comes back on the oneshot, a failure as an [`IoEvent`].
+struct Connecting {
+    channel: ChannelId,
+    peer: SocketAddr,
+    rx: oneshot::Receiver<UpStream>,
+}
+
 /// The channels of one TCP session.
 pub(crate) struct Channels {
     sensor: Arc<Sensor>,
@@ -136,7 +196,9 @@ pub(crate) struct Channels {
     tx: mpsc::Sender<IoEvent>,
     rx: mpsc::Receiver<IoEvent>,
     pending: VecDeque<IoEvent>,
-    open: HashMap<ChannelId, mpsc::Sender<Command>>,
+    open: HashMap<ChannelId, Route>,
+    connecting: Option<Connecting>,
+    inline: Option<Inline>,
 }
 
 impl Channels {
@@ -151,6 +213,8 @@ impl Channels {
             rx,
             pending: VecDeque::new(),
             open: HashMap::new(),
+            connecting: None,
+            inline: None,
         }
     }
 
@@ -160,20 +224,58 @@ impl Channels {
         !self.open.is_empty() || !self.pending.is_empty()
     }
 
-    /// The next event for the session.
+    /// The next event for the session: a queued one, one from a channel task, or what the
+    /// inline upstream connected or read. Cancel-safe (the session loop selects on it):
+    /// each branch either completes or leaves its source untouched.
     pub(crate) async fn next(&mut self) -> Option<IoEvent> {
         if let Some(e) = self.pending.pop_front() {
             return Some(e);
         }
-        let ev = self.rx.recv().await?;
+        let ev = loop {
+            tokio::select! {
+                ev = self.rx.recv() => break ev?,
+                connected = connect_result(&mut self.connecting) => {
+                    let Some(c) = self.connecting.take() else { continue };
+                    // A failed connect reports through the task's events; nothing here.
+                    if let Ok(stream) = connected {
+                        self.inline = Some(Inline { channel: c.channel, stream, buf: vec![0u8; CHUNK] });
+                        break IoEvent::Connected { channel: c.channel, peer: c.peer };
+                    }
+                }
+                read = inline_read(&mut self.inline) => {
+                    let Some(up) = self.inline.as_ref() else { continue };
+                    let channel = up.channel;
+                    match read {
+                        Ok(n) if n > 0 => {
+                            let bytes = up.buf.get(..n).unwrap_or_default().to_vec();
+                            break IoEvent::Data { channel, bytes };
+                        }
+                        _ => {
+                            self.inline = None;
+                            break IoEvent::Closed { channel };
+                        }
+                    }
+                }
+            }
+        };
         if let IoEvent::Closed { channel } | IoEvent::Failed { channel, .. } = &ev {
             self.open.remove(channel);
+            if self.connecting.as_ref().is_some_and(|c| c.channel == *channel) {
+                self.connecting = None;
+            }
         }
         Some(ev)
     }
 
-    /// Carries out one request; `line` is the service's serial line, if it has one.
-    pub(crate) async fn handle(&mut self, request: IoRequest, upstreams: &[SocketAddr], line: Option<&str>) {
+    /// Carries out one request; `tls` is how the service's upstreams are secured, `line`
+    /// the service's serial line, if it has one.
+    pub(crate) async fn handle(
+        &mut self,
+        request: IoRequest,
+        upstreams: &[SocketAddr],
+        tls: Option<&UpstreamTls>,
+        line: Option<&str>,
+    ) {
         let channel = channel_of(&request);
         let now = SystemTime::now();
         let opens = matches!(
@@ -208,6 +310,16 @@ impl Channels {
             return;
         }
         match request {
+            IoRequest::Send { channel, bytes } if self.is_inline(channel) => self.inline_send(channel, &bytes).await,
+            IoRequest::Close { channel } if self.is_inline(channel) => self.inline_close(channel).await,
+            IoRequest::Upstream { channel, addr } if self.inline.is_none() && self.connecting.is_none() => {
+                self.connect_inline(channel, addr, tls.cloned());
+            }
+            // Only the inline channel speaks TLS: a second upstream of a TLS service is refused.
+            IoRequest::Upstream { channel, .. } if tls.is_some() => self.pending.push_back(IoEvent::Failed {
+                channel,
+                reason: Refused::ChannelLimit.as_str(),
+            }),
             IoRequest::Send { channel, bytes } => self.command(channel, Command::Send(bytes)).await,
             IoRequest::Close { channel } => self.command(channel, Command::Close).await,
             IoRequest::SerialControl {
@@ -222,7 +334,7 @@ impl Channels {
             }
             IoRequest::OpenDataListener { channel, ports } => {
                 let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-                self.open.insert(channel, cmd_tx);
+                self.open.insert(channel, Route::Task(cmd_tx));
                 let task = DataListener {
                     channel,
                     ip: self.local.ip(),
@@ -234,7 +346,7 @@ impl Channels {
             }
             IoRequest::ConnectBack { channel, addr } | IoRequest::Upstream { channel, addr } => {
                 let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-                self.open.insert(channel, cmd_tx);
+                self.open.insert(channel, Route::Task(cmd_tx));
                 let (sensor, tx) = (Arc::clone(&self.sensor), self.tx.clone());
                 self.sensor.tracker.spawn(async move {
                     let connected = tokio::select! {
@@ -286,7 +398,7 @@ impl Channels {
             return;
         }
         let (cmd_tx, mut cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-        self.open.insert(channel, cmd_tx);
+        self.open.insert(channel, Route::Task(cmd_tx));
         let tx = self.tx.clone();
         self.sensor.tracker.spawn(async move {
             let mut closed = false;
@@ -312,9 +424,18 @@ impl Channels {
 
     async fn command(&mut self, channel: ChannelId, cmd: Command) {
         match self.open.get(&channel) {
-            Some(tx) => {
+            Some(Route::Task(tx)) => {
                 if tx.send(cmd).await.is_err() {
                     self.open.remove(&channel);
+                }
+            }
+            // Still connecting inline: nothing to send to yet (the proxy holds its bytes
+            // until `Connected`); a close gives the connect up.
+            Some(Route::Inline) => {
+                if matches!(cmd, Command::Close) {
+                    self.connecting = None;
+                    self.open.remove(&channel);
+                    self.pending.push_back(IoEvent::Closed { channel });
                 }
             }
             None => self.pending.push_back(IoEvent::Failed {
@@ -322,6 +443,102 @@ impl Channels {
                 reason: "not_open",
             }),
         }
+    }
+
+    /// Whether `channel` is the connected inline upstream.
+    fn is_inline(&self, channel: ChannelId) -> bool {
+        self.inline.as_ref().is_some_and(|i| i.channel == channel)
+    }
+
+    /// Starts connecting the inline upstream: a small task connects (bounded by the
+    /// connect timeout and shutdown) and hands the stream back to [`Channels::next`].
+    fn connect_inline(&mut self, channel: ChannelId, addr: SocketAddr, tls: Option<UpstreamTls>) {
+        let (stream_tx, stream_rx) = oneshot::channel();
+        self.open.insert(channel, Route::Inline);
+        self.connecting = Some(Connecting {
+            channel,
+            peer: addr,
+            rx: stream_rx,
+        });
+        let (sensor, info, tx) = (Arc::clone(&self.sensor), self.info.clone(), self.tx.clone());
+        self.sensor.tracker.spawn(async move {
+            let open = async {
+                let tcp = TcpStream::connect(addr).await.map_err(|_| "connect")?;
+                let _ = tcp.set_nodelay(true);
+                let Some(tls) = &tls else {
+                    return Ok(UpStream::Plain(tcp));
+                };
+                match crate::upstream_tls::connect(tls, addr, tcp).await {
+                    Ok((stream, ev)) => {
+                        sensor.emit(&info, ev, SystemTime::now());
+                        Ok(UpStream::Tls(Box::new(stream)))
+                    }
+                    Err(e) => {
+                        let ev = EventDraft::new("proxy.upstream_tls")
+                            .with("upstream", addr.to_string())
+                            .with("error", e);
+                        sensor.emit(&info, ev, SystemTime::now());
+                        Err("tls")
+                    }
+                }
+            };
+            // The connect and the TLS handshake together within the connect timeout.
+            let opened = tokio::select! {
+                _ = sensor.shutdown.cancelled() => return,
+                r = tokio::time::timeout(CONNECT_TIMEOUT, open) => r,
+            };
+            let reason = match opened {
+                Ok(Ok(stream)) => {
+                    // The session gave the connect up meanwhile: the stream is dropped.
+                    let _ = stream_tx.send(stream);
+                    return;
+                }
+                Ok(Err(reason)) => reason,
+                Err(_) => "timeout",
+            };
+            let _ = tx.send(IoEvent::Failed { channel, reason }).await;
+        });
+    }
+
+    /// Writes to the inline upstream in the session's task: until it is written the
+    /// session reads nothing more from its client (backpressure, as a full command queue
+    /// gives), at most the session timeout.
+    async fn inline_send(&mut self, channel: ChannelId, bytes: &[u8]) {
+        let idle = self.sensor.session_timeout;
+        let Some(up) = self.inline.as_mut() else { return };
+        let written = tokio::time::timeout(idle, up.stream.write_all(bytes)).await;
+        if matches!(written, Ok(Ok(()))) {
+            self.pending.push_back(IoEvent::Drained { channel });
+        } else {
+            self.inline = None;
+            self.open.remove(&channel);
+            self.pending.push_back(IoEvent::Failed { channel, reason: "io" });
+        }
+    }
+
+    /// Closes the inline upstream (its write side first, as the channel task does).
+    async fn inline_close(&mut self, channel: ChannelId) {
+        if let Some(mut up) = self.inline.take() {
+            let _ = tokio::time::timeout(self.sensor.session_timeout, up.stream.shutdown()).await;
+        }
+        self.open.remove(&channel);
+        self.pending.push_back(IoEvent::Closed { channel });
+    }
+}
+
+/// The outcome of the inline connect, if one is under way (else never ready).
+async fn connect_result(connecting: &mut Option<Connecting>) -> Result<UpStream, oneshot::error::RecvError> {
+    match connecting {
+        Some(c) => (&mut c.rx).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next read of the inline upstream, if one is connected (else never ready).
+async fn inline_read(inline: &mut Option<Inline>) -> std::io::Result<usize> {
+    match inline {
+        Some(up) => up.stream.read(&mut up.buf).await,
+        None => std::future::pending().await,
     }
 }
 

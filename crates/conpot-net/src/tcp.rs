@@ -481,7 +481,8 @@ impl Connection {
             for r in requests {
                 // Boxed: the request path is rare, and an idle connection's future should
                 // not carry its size.
-                Box::pin(channels.handle(r, self.service.upstream_targets(), self.service.serial_line())).await;
+                let (targets, tls) = (self.service.upstream_targets(), self.service.upstream_tls());
+                Box::pin(channels.handle(r, targets, tls, self.service.serial_line())).await;
             }
         }
         let delay = answer_delay(self.response_time, &self.out);

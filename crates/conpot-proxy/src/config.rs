@@ -6,6 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use conpot_core::protocol::UpstreamTls;
 use conpot_core::template::nav::{Errors, Table, xml_text};
 use conpot_core::template::{ProtocolSection, TemplateError};
 
@@ -33,6 +34,8 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// How long a connection may be silent both ways before both sides are closed.
     pub idle_timeout: Duration,
+    /// TLS towards the upstream (`upstream_tls = true`), else plain TCP.
+    pub upstream_tls: Option<UpstreamTls>,
 }
 
 /// Builds the configuration of `section`.
@@ -59,10 +62,23 @@ fn from_toml(section: &ProtocolSection, file: &str, t: &toml::Table, errs: &mut 
             "max_connections",
             "connect_timeout_ms",
             "idle_timeout_s",
+            "upstream_tls",
+            "upstream_verify",
+            "upstream_ca",
+            "upstream_sni",
         ],
         errs,
     );
-    let up_text = root.str("upstream", true, errs)?;
+    let upstream_tls = upstream_tls(&root, errs);
+    let Some(up_text) = root.str("upstream", false, errs) else {
+        errs.push(
+            file,
+            &root.key("upstream"),
+            "the device relayed to, \"HOST:PORT\" (here, or from --upstream NAME=HOST:PORT or the \
+             configuration's [listen.upstreams])",
+        );
+        return None;
+    };
     let Some(up) = up_text.parse::<SocketAddr>().ok() else {
         errs.push(
             file,
@@ -73,7 +89,8 @@ fn from_toml(section: &ProtocolSection, file: &str, t: &toml::Table, errs: &mut 
     };
     let decoder = match root.str("decoder", false, errs) {
         None => DecoderKind::Raw,
-        Some(d) => match DecoderKind::parse(d) {
+        // Conpot's class names too (a `<proxy>` the core imported as a native section).
+        Some(d) => match DecoderKind::parse(d).or_else(|| DecoderKind::from_conpot(d)) {
             Some(k) => k,
             None => {
                 errs.push(
@@ -102,6 +119,35 @@ fn from_toml(section: &ProtocolSection, file: &str, t: &toml::Table, errs: &mut 
         max_connections,
         connect_timeout,
         idle_timeout,
+        upstream_tls,
+    })
+}
+
+/// The upstream TLS keys: `upstream_tls` turns it on; `upstream_verify` (default true)
+/// checks the certificate against `upstream_ca` (a PEM file) or the system's roots, and
+/// the name `upstream_sni` (default: the upstream's address), which is also sent as SNI.
+fn upstream_tls(root: &Table<'_>, errs: &mut Errors) -> Option<UpstreamTls> {
+    let on = root.bool("upstream_tls", errs).unwrap_or(false);
+    let verify = root.bool("upstream_verify", errs).unwrap_or(true);
+    let ca_file = root.str("upstream_ca", false, errs).map(std::path::PathBuf::from);
+    let server_name = root.str("upstream_sni", false, errs).map(str::to_owned);
+    if !on {
+        for k in ["upstream_verify", "upstream_ca", "upstream_sni"] {
+            if root.get(k).is_some() {
+                errs.push(root.file, &root.key(k), "`upstream_tls = true` as well");
+            }
+        }
+        return None;
+    }
+    if let Some(n) = &server_name
+        && (n.is_empty() || n.len() > 253)
+    {
+        errs.push(root.file, &root.key("upstream_sni"), "a host name of 1-253 characters");
+    }
+    Some(UpstreamTls {
+        verify,
+        ca_file,
+        server_name,
     })
 }
 
@@ -157,5 +203,6 @@ fn from_xml(section: &ProtocolSection, file: &str, text: &str, errs: &mut Errors
         max_connections: DEFAULT_MAX_CONNECTIONS,
         connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        upstream_tls: None,
     })
 }

@@ -8,9 +8,11 @@
 //! `conpot-modbus`, S7comm through `conpot-s7`), raw bytes where nothing decodes. Nothing
 //! here does I/O.
 //!
-//! TLS termination on either side is left to the listener (conpot-net): the session sees
-//! plain bytes either way, so terminating TLS changes only how the listener wraps the
-//! client stream and opens the upstream channel.
+//! TLS on either side is the listener's (conpot-net): a `tls` table on the section
+//! terminates the client's TLS (conpot's TLS listeners, as for HTTPS), `upstream_tls`
+//! makes the listener open the upstream channel through a TLS client
+//! ([`Service::upstream_tls`]). The session sees plaintext either way, so the decoders
+//! log what TLS hides on the wire.
 
 pub mod config;
 pub mod decode;
@@ -21,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use conpot_core::Device;
-use conpot_core::protocol::{Service, Session, SessionCtx};
+use conpot_core::protocol::{Service, Session, SessionCtx, UpstreamTls};
 use conpot_core::template::{ProtocolSection, TemplateError};
 
 pub use config::ProxyConfig;
@@ -70,5 +72,9 @@ impl Service for ProxyService {
 
     fn upstream_targets(&self) -> &[SocketAddr] {
         &self.targets
+    }
+
+    fn upstream_tls(&self) -> Option<&UpstreamTls> {
+        self.config.upstream_tls.as_ref()
     }
 }

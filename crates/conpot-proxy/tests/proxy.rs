@@ -32,6 +32,7 @@ fn cfg(decoder: DecoderKind, max: usize) -> ProxyConfig {
         max_connections: max,
         connect_timeout: Duration::from_secs(2),
         idle_timeout: Duration::from_secs(30),
+        upstream_tls: None,
     }
 }
 
@@ -304,6 +305,42 @@ fn native_configuration() {
         let errs = config::build(&toml_section("proxy", body)).unwrap_err();
         assert!(errs.iter().any(|e| e.key.contains(key)), "{body}: {errs:?}");
     }
+}
+
+#[test]
+fn upstream_tls_configuration() {
+    let c = config::build(&toml_section("proxy.web", "upstream = \"10.0.0.5:443\"\n")).unwrap();
+    assert_eq!(c.upstream_tls, None);
+    let c = config::build(&toml_section(
+        "proxy.web",
+        "upstream = \"10.0.0.5:443\"\nupstream_tls = true\nupstream_verify = false\nupstream_sni = \"plc.local\"\n",
+    ))
+    .unwrap();
+    let tls = c.upstream_tls.unwrap();
+    assert!(!tls.verify);
+    assert_eq!(tls.server_name.as_deref(), Some("plc.local"));
+    assert_eq!(tls.ca_file, None);
+    let c = config::build(&toml_section(
+        "proxy.web",
+        "upstream = \"10.0.0.5:443\"\nupstream_tls = true\nupstream_ca = \"/etc/ca.pem\"\n",
+    ))
+    .unwrap();
+    let tls = c.upstream_tls.unwrap();
+    assert!(tls.verify);
+    assert_eq!(tls.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+    // TLS settings without TLS are a mistake, said so.
+    let errs = config::build(&toml_section(
+        "proxy",
+        "upstream = \"10.0.0.5:443\"\nupstream_verify = false\n",
+    ))
+    .unwrap_err();
+    assert!(errs.iter().any(|e| e.key.contains("upstream_verify")), "{errs:?}");
+    let errs = config::build(&toml_section(
+        "proxy",
+        "upstream = \"10.0.0.5:443\"\nupstream_tls = true\nupstream_sni = \"\"\n",
+    ))
+    .unwrap_err();
+    assert!(errs.iter().any(|e| e.key.contains("upstream_sni")), "{errs:?}");
 }
 
 #[test]

@@ -47,6 +47,13 @@ fn main() {
     };
     let metrics = Arc::new(Metrics::default());
     let mut bus = EventBus::new(Arc::clone(&metrics));
+    // Every event comes from one address: that source may fill the whole queue (as the
+    // suite's `event_source_share = 100`), with room for the producer's bursts.
+    bus.set_queue_limits(conpot_core::bus::QueueLimits {
+        events: 65_536,
+        bytes: 64 << 20,
+        source_share: 100,
+    });
     let (_, task) = conpot_sinks::attach(&spec, &mut bus, 65_536, origin.clone(), Default::default(), &dir).unwrap();
     let session = SessionInfo::new(
         "modbus".into(),

@@ -129,6 +129,9 @@ impl Runner {
             rng: Rng::from_entropy(),
         };
         let mut open = true;
+        // One batch vector for the sink's life: a fresh one of a few thousand records per
+        // batch was a megabyte allocated, faulted in and given back to the system each time.
+        let mut batch = Vec::new();
         while open {
             let outage = self.in_outage();
             let first = if outage {
@@ -159,7 +162,7 @@ impl Runner {
                     self.failed(&mut st, 0, &e);
                 }
             }
-            let mut batch = Vec::new();
+            batch.clear();
             self.report_drops(&mut st, &mut batch);
             if let Some(e) = first {
                 self.push(&mut st, &e, &mut batch);
@@ -172,14 +175,15 @@ impl Runner {
             }
             let full = batch.len() > 1;
             if !batch.is_empty() {
-                self.dispatch(&mut st, deliver, batch);
+                self.dispatch(&mut st, deliver, &batch);
+                batch.clear();
             }
             if st.failed_unreported > 0 && !st.failing && !self.in_outage() {
                 // Delivering works again: say at once what was lost.
                 let mut report = Vec::new();
                 self.report_drops(&mut st, &mut report);
                 if !report.is_empty() {
-                    self.dispatch(&mut st, deliver, report);
+                    self.dispatch(&mut st, deliver, &report);
                 }
             }
             if self.in_outage() && (Instant::now() >= st.retry_at || !open) {
@@ -189,7 +193,7 @@ impl Runner {
                     let mut report = Vec::new();
                     self.report_drops(&mut st, &mut report);
                     if !report.is_empty() {
-                        self.dispatch(&mut st, deliver, report);
+                        self.dispatch(&mut st, deliver, &report);
                     }
                 }
             }
@@ -277,12 +281,12 @@ impl Runner {
     }
 
     /// Sends a fresh batch, or spools it behind older records (or after a failure).
-    fn dispatch(&mut self, st: &mut State, deliver: &mut dyn Deliver, batch: Vec<Record>) {
+    fn dispatch(&mut self, st: &mut State, deliver: &mut dyn Deliver, batch: &[Record]) {
         if self.in_outage() {
-            self.spool_all(st, &batch);
+            self.spool_all(st, batch);
             return;
         }
-        match deliver.deliver(&batch) {
+        match deliver.deliver(batch) {
             Ok(()) => {
                 Metrics::add(&self.stats.delivered, batch.len() as u64);
                 self.recovered(st);

@@ -12,7 +12,7 @@ use conpot_core::template::nav::{Errors, Table};
 use conpot_core::template::{ProtocolSection, TemplateError};
 
 use crate::codec::{DO, DONT, WILL, WONT};
-use crate::console::{Command, Console, Login, Mode, SetAction};
+use crate::console::{Case, Command, Cond, Console, Login, MAX_LINE, Mode, SetAction, Test};
 use crate::options;
 use crate::text::{Index, Text};
 
@@ -297,6 +297,7 @@ fn command(
             "set",
             "sets",
             "privilege",
+            "cases",
         ],
         errs,
     );
@@ -355,6 +356,19 @@ fn command(
         .into_iter()
         .map(|(p, st)| set_action(file, &p, st, scope, errs))
         .collect();
+    let cases = ct
+        .tables("cases", false, errs)
+        .into_iter()
+        .filter_map(|(p, kt)| {
+            let kt = Table::new(file, &p, kt);
+            kt.deny_unknown(&["when", "output"], errs);
+            let when = cond(&kt, scope, errs)?;
+            Some(Case {
+                when,
+                output: text(&kt, "output", "", scope, errs),
+            })
+        })
+        .collect();
     Some(Command {
         words,
         modes: cmd_modes,
@@ -367,13 +381,37 @@ fn command(
         set,
         sets,
         privilege,
+        cases,
     })
+}
+
+/// The `when` condition of `t`, if it has one: `{ value = TEXT, is = S }`, `not = S` or
+/// `max_len = N`.
+fn cond(t: &Table<'_>, scope: &Scope<'_>, errs: &mut Errors) -> Option<Cond> {
+    let wt = t.table("when", false, errs)?;
+    let path = t.key("when");
+    let wt = Table::new(t.file, &path, wt);
+    wt.deny_unknown(&["value", "is", "not", "max_len"], errs);
+    let value = text(&wt, "value", "", scope, errs);
+    let is = wt.str("is", false, errs).map(|s| Test::Is(s.to_owned()));
+    let not = wt.str("not", false, errs).map(|s| Test::Not(s.to_owned()));
+    let max = wt
+        .int("max_len", 0, MAX_LINE as i64, false, errs)
+        .map(|n| Test::MaxLen(n as usize));
+    let tests: Vec<Test> = [is, not, max].into_iter().flatten().collect();
+    match <[Test; 1]>::try_from(tests) {
+        Ok([test]) => Some(Cond { value, test }),
+        Err(_) => {
+            errs.push(t.file, &t.key("when"), "exactly one of `is`, `not` and `max_len`");
+            None
+        }
+    }
 }
 
 /// One databus write of a command (`set = {...}` or an entry of `sets = [...]`).
 fn set_action(file: &str, path: &str, st: &toml::Table, scope: &Scope<'_>, errs: &mut Errors) -> SetAction {
     let st = Table::new(file, path, st);
-    st.deny_unknown(&["key", "index", "value"], errs);
+    st.deny_unknown(&["key", "index", "value", "when"], errs);
     let key = st.str("key", true, errs).unwrap_or_default().to_owned();
     if !scope.device.databus.contains(&key) {
         errs.push(file, &st.key("key"), format!("a databus key named `{key}`"));
@@ -394,5 +432,11 @@ fn set_action(file: &str, path: &str, st: &toml::Table, scope: &Scope<'_>, errs:
         }
     };
     let value = text(&st, "value", "{arg1}", scope, errs);
-    SetAction { key, index, value }
+    let when = cond(&st, scope, errs);
+    SetAction {
+        key,
+        index,
+        value,
+        when,
+    }
 }

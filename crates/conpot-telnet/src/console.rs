@@ -28,6 +28,49 @@ pub struct Mode {
     pub prompt: Text,
 }
 
+/// What a condition checks of its filled text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Test {
+    /// The text is this (after trimming).
+    Is(String),
+    /// The text is not this (after trimming).
+    Not(String),
+    /// The text has at most this many characters.
+    MaxLen(usize),
+}
+
+/// A condition on the arguments or the state (`when = { value = "{arg1|port}", not = "0" }`):
+/// devices answer and store differently when an argument is invalid, which a command's
+/// argument count alone cannot tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cond {
+    /// The text checked, filled like any output.
+    pub value: Text,
+    /// What it must satisfy.
+    pub test: Test,
+}
+
+impl Cond {
+    /// Whether the condition holds for `filled`, its text as filled.
+    pub fn holds(&self, filled: &str) -> bool {
+        let v = filled.trim();
+        match &self.test {
+            Test::Is(s) => v == s,
+            Test::Not(s) => v != s,
+            Test::MaxLen(n) => filled.chars().count() <= *n,
+        }
+    }
+}
+
+/// An output chosen by a condition (`cases = [{ when = {...}, output = "..." }]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// When it applies.
+    pub when: Cond,
+    /// What is printed then instead of the command's `output`.
+    pub output: Text,
+}
+
 /// A databus write a command makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetAction {
@@ -37,6 +80,9 @@ pub struct SetAction {
     pub index: Option<Index>,
     /// The value, filled like any text (usually from an argument).
     pub value: Text,
+    /// Written only when this holds (a device leaves a setting as it was when the value
+    /// given is invalid).
+    pub when: Option<Cond>,
 }
 
 /// One command of the tree.
@@ -64,6 +110,8 @@ pub struct Command {
     pub sets: Vec<SetAction>,
     /// The privilege it needs (`operator` for writes); the console's `denied` text otherwise.
     pub privilege: Privilege,
+    /// Outputs by condition, checked in order after the writes; `output` when none holds.
+    pub cases: Vec<Case>,
 }
 
 /// Everything that defines a console.
@@ -265,6 +313,7 @@ mod tests {
             set: None,
             sets: vec![],
             privilege: Privilege::User,
+            cases: vec![],
         }
     }
 

@@ -456,16 +456,12 @@ impl TelnetSession {
             }
             Found::Command(c, args) => {
                 let name = Some(c.words.join(" "));
+                let mut written = Vec::new();
                 let privilege = self.user.as_ref().map_or(Privilege::User, |u| u.privilege);
                 if privilege < c.privilege {
                     self.put(&console.denied, now, &args, &line, out);
                     ("denied", name, args)
-                } else if let Some((set, e)) = c
-                    .set
-                    .iter()
-                    .chain(&c.sets)
-                    .find_map(|set| self.write(set, &args, &line, now).err().map(|e| (set, e)))
-                {
+                } else if let Err((set, e)) = self.write_all(c, &args, &line, now, &mut written) {
                     self.put(&console.invalid, now, &args, &line, out);
                     out.events.push(
                         EventDraft::new("telnet.write")
@@ -475,7 +471,7 @@ impl TelnetSession {
                     );
                     ("invalid", name, args)
                 } else {
-                    for set in c.set.iter().chain(&c.sets) {
+                    for set in written.drain(..) {
                         let value = self.shared.device.databus.get(&set.key, now);
                         out.events.push(
                             EventDraft::new("telnet.write")
@@ -490,7 +486,12 @@ impl TelnetSession {
                                 .with("value", value.map_or(Json::Null, |v| Json::from(v.to_string()))),
                         );
                     }
-                    self.put(&c.output, now, &args, &line, out);
+                    let output = c
+                        .cases
+                        .iter()
+                        .find(|k| k.when.holds(&self.filled(&k.when.value, &args, &line, now)))
+                        .map_or(&c.output, |k| &k.output);
+                    self.put(output, now, &args, &line, out);
                     if let Some(m) = &c.enter {
                         self.modes.push(m.clone());
                     } else if c.back {
@@ -530,6 +531,43 @@ impl TelnetSession {
         self.close(out);
     }
 
+    /// `text` filled for a command's `args` and `line` at `now`.
+    fn filled(&self, text: &crate::text::Text, args: &[String], line: &str, now: SystemTime) -> String {
+        let mode = self.mode().to_owned();
+        let help = || self.shared.console.help(&mode);
+        text.fill(&Fill {
+            device: &self.shared.device,
+            now,
+            args,
+            line,
+            user: &self.user_name,
+            help: &help,
+        })
+    }
+
+    /// Makes a command's writes in order (each sees the ones before), collecting in
+    /// `written` those made: a write whose condition fails is left out; the first refused
+    /// one stops the rest and is returned with why.
+    fn write_all<'c>(
+        &self,
+        c: &'c crate::console::Command,
+        args: &[String],
+        line: &str,
+        now: SystemTime,
+        written: &mut Vec<&'c crate::console::SetAction>,
+    ) -> Result<(), (&'c crate::console::SetAction, &'static str)> {
+        for set in c.set.iter().chain(&c.sets) {
+            if let Some(w) = &set.when
+                && !w.holds(&self.filled(&w.value, args, line, now))
+            {
+                continue;
+            }
+            self.write(set, args, line, now).map_err(|e| (set, e))?;
+            written.push(set);
+        }
+        Ok(())
+    }
+
     /// Writes the databus value a command sets; the error says why the value was refused.
     fn write(
         &self,
@@ -538,16 +576,7 @@ impl TelnetSession {
         line: &str,
         now: SystemTime,
     ) -> Result<(), &'static str> {
-        let mode = self.mode().to_owned();
-        let help = || self.shared.console.help(&mode);
-        let text = set.value.fill(&Fill {
-            device: &self.shared.device,
-            now,
-            args,
-            line,
-            user: &self.user_name,
-            help: &help,
-        });
+        let text = self.filled(&set.value, args, line, now);
         let index = match &set.index {
             None => None,
             Some(i) => Some(resolve(i, args).ok_or("bad_index")?),

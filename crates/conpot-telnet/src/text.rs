@@ -8,7 +8,10 @@
 //! `{help}` (the commands of the current mode with their help texts); any of the
 //! runtime ones may end in a filter: `|duration` (seconds as `3 days, 04:12:55`), `|dhms`
 //! (`3 days, 04h:12m:55s`), `|upper`, `|ip` (an IPv4 address as a device parses one, dotted or
-//! twelve digits), `|port` (1-65535, else 0). `{{` and `}}` are literal braces.
+//! twelve digits), `|port` (1-65535, else 0), `|cutN` (the first N characters), `|enabled`
+//! (`ENABLED n` for a positive number, else `DISABLED 0`). `{{` and `}}` are literal braces.
+//! Conditions on such texts (a write made only for a valid argument, an output chosen by
+//! one) are the console's: [`crate::console::Cond`].
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -41,6 +44,10 @@ pub enum Filter {
     Ip,
     /// A TCP port 1-65535, anything else `0`.
     Port,
+    /// The first N characters (a device's fixed-size field: a name of at most 20).
+    Cut(usize),
+    /// A timer as a device shows it: `ENABLED n` for a positive number, else `DISABLED 0`.
+    Enabled,
 }
 
 /// One part of a text.
@@ -83,6 +90,9 @@ pub struct Fill<'a> {
     /// The help listing, if the text asks for it.
     pub help: &'a dyn Fn() -> String,
 }
+
+/// The largest N of a `|cutN` filter.
+pub const MAX_CUT: usize = 4096;
 
 /// The largest text a fill produces; what passes it is cut (a databus list of a million
 /// entries must not become a megabyte of console output).
@@ -247,6 +257,11 @@ fn apply(filter: Filter, v: String) -> String {
         Filter::Upper => v.to_uppercase(),
         Filter::Ip => ipv4(&v),
         Filter::Port => v.trim().parse::<u16>().ok().filter(|p| *p > 0).unwrap_or(0).to_string(),
+        Filter::Cut(n) => v.chars().take(n).collect(),
+        Filter::Enabled => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => format!("ENABLED {n}"),
+            _ => "DISABLED 0".to_owned(),
+        },
         Filter::Duration | Filter::Dhms => {
             let secs = v
                 .parse::<f64>()
@@ -294,7 +309,15 @@ fn placeholder(body: &str, device: &Device) -> Result<Part, String> {
                 "upper" => Filter::Upper,
                 "ip" => Filter::Ip,
                 "port" => Filter::Port,
-                other => return Err(format!("a filter duration, dhms, upper, ip or port, found `{other}`")),
+                "enabled" => Filter::Enabled,
+                other => match other.strip_prefix("cut").and_then(|n| n.parse::<usize>().ok()) {
+                    Some(n) if (1..=MAX_CUT).contains(&n) => Filter::Cut(n),
+                    _ => {
+                        return Err(format!(
+                            "a filter duration, dhms, upper, ip, port, enabled or cutN (N 1-{MAX_CUT}), found `{other}`"
+                        ));
+                    }
+                },
             },
         ),
     };

@@ -593,3 +593,62 @@ output = "\nOK\nService server addr.: {databus.srv}:{databus.port}\n"
     assert_eq!(dev.databus.get("port", t0()).unwrap(), Value::Int(61000));
     assert_eq!(text_of(&d.input(b"!SA 1 2 3\r\n", t0())), "?\r\n");
 }
+
+#[test]
+fn conditions_choose_writes_and_outputs() {
+    let extra = r#"
+[[protocols.telnet.commands]]
+command = "name"
+args = [1, 4]
+sets = [{ key = "SystemName", value = "{args|cut8}", when = { value = "{arg1}", not = "-" } }]
+output = "too long, kept {databus.SystemName}\n"
+cases = [
+  { when = { value = "{arg1}", is = "-" }, output = "unchanged {databus.SystemName|upper}\n" },
+  { when = { value = "{args}", max_len = 8 }, output = "ok {databus.SystemName}\n" },
+]
+"#;
+    let (svc, dev) = service(extra);
+    let (mut d, _) = Driver::tcp(&svc, 23, t0());
+    d.input(&[IAC, DO, ECHO], t0());
+    login(&mut d, "admin", "secret");
+    let s = d.input(b"name pump1\r\n", t0());
+    assert!(text(&s).contains("ok pump1\r\n"), "{}", text(&s));
+    assert_eq!(
+        s.event("telnet.write").unwrap().body.data.get("key").unwrap(),
+        "SystemName"
+    );
+    let s = d.input(b"name a much longer name\r\n", t0());
+    assert!(text(&s).contains("too long, kept a much l\r\n"), "{}", text(&s));
+    // The condition fails: no write, no write event, the other output.
+    let s = d.input(b"name -\r\n", t0());
+    assert!(text(&s).contains("unchanged A MUCH L\r\n"), "{}", text(&s));
+    assert!(s.event("telnet.write").is_none());
+    assert_eq!(
+        dev.databus.get("SystemName", t0()).unwrap(),
+        Value::Str("a much l".into())
+    );
+}
+
+#[test]
+fn conditions_are_checked_when_the_template_loads() {
+    for (when, why) in [
+        (r#"{ value = "{arg1}" }"#, "exactly one of"),
+        (r#"{ value = "{arg1}", is = "a", not = "b" }"#, "exactly one of"),
+        (r#"{ value = "{nosuch}", is = "a" }"#, "placeholder"),
+        (r#"{ value = "{arg1}", like = "a" }"#, "like"),
+    ] {
+        let extra = format!(
+            "[[protocols.telnet.commands]]\ncommand = \"x\"\nargs = 1\nsets = [{{ key = \"SystemName\", when = {when} }}]\n"
+        );
+        let text = TEMPLATE.replace("console = \"scalance\"", &format!("console = \"scalance\"\n{extra}"));
+        let (dev, sec) = device_and_section(&text, "telnet").unwrap();
+        let errs = TelnetService::build(&sec, &dev).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.expected.contains(why) || e.key.contains(why)),
+            "{when}: {errs:?}"
+        );
+    }
+    let bad_filter = TEMPLATE.replace("HR0={databus.holding[0]}", "{arg1|cut0}");
+    let (dev, sec) = device_and_section(&bad_filter, "telnet").unwrap();
+    assert!(TelnetService::build(&sec, &dev).is_err());
+}

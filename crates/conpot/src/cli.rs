@@ -45,6 +45,12 @@ pub struct Cli {
     #[arg(long = "port", value_name = "PROTOCOL=PORT", value_parser = parse_port)]
     pub ports: Vec<(String, u16)>,
 
+    /// Where a proxy relays to, e.g. `proxy.kamstrup_channel_a=10.0.0.5:1025` (repeatable;
+    /// NAME with or without `proxy.`; HOST an IP address or a name resolved at start): the
+    /// embedded `proxy` template names no upstream, the operator's device is not in it.
+    #[arg(long = "upstream", value_name = "NAME=HOST:PORT", value_parser = crate::upstreams::parse_arg)]
+    pub upstreams: Vec<(String, String)>,
+
     /// Debug logging.
     #[arg(short = 'v', long = "verbose", conflicts_with = "quiet")]
     pub verbose: bool,

@@ -57,6 +57,14 @@ pub const TEMPLATES: &[(&str, Files)] = &[
             include_bytes!("../../../templates/guardian_ast/template.toml"),
         )],
     ),
+    // Proxy mode (issue 15/16): upstreams from --upstream or [listen.upstreams].
+    (
+        "proxy",
+        &[(
+            "template.toml",
+            include_bytes!("../../../templates/proxy/template.toml"),
+        )],
+    ),
 ];
 
 /// The embedded template called `name`.

@@ -295,17 +295,27 @@ pub fn convert(template: &Template, origin: &str, files: &[String]) -> Imported 
         };
         let _ = writeln!(protos);
         let _ = writeln!(protos, "[protocols.{}]", toml_key(name));
-        match &sec.body {
-            SectionBody::ConpotXml(text) => {
-                tells += note(&mut protos, text, &mut wanted);
-                sections.push((rel.clone(), text.clone()));
-            }
-            SectionBody::Toml(_) => {}
+        if let SectionBody::ConpotXml(text) = &sec.body {
+            tells += note(&mut protos, text, &mut wanted);
+            sections.push((rel.clone(), text.clone()));
         }
         let _ = writeln!(protos, "enabled = {}", sec.enabled);
         let _ = writeln!(protos, "host = {}", quote(&sec.host));
         let _ = writeln!(protos, "port = {}", sec.port);
-        let _ = writeln!(protos, "conpot_xml = {}", quote(&rel));
+        match &sec.body {
+            SectionBody::ConpotXml(_) => {
+                let _ = writeln!(protos, "conpot_xml = {}", quote(&rel));
+            }
+            // A section the Conpot reader already made native (a TLS `<proxy>`): its keys.
+            SectionBody::Toml(table) => {
+                for (k, v) in table
+                    .iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "enabled" | "host" | "port"))
+                {
+                    let _ = writeln!(protos, "{} = {v}", toml_key(k));
+                }
+            }
+        }
     }
 
     let _ = writeln!(out);

@@ -21,6 +21,8 @@ mod selftest;
 mod serial_line;
 mod setup;
 mod tls_setup;
+// proxy upstreams from the operator (issue 15/16)
+mod upstreams;
 
 use clap::Parser;
 
@@ -120,8 +122,9 @@ fn start(cli: cli::Cli) -> i32 {
     if let Some(host) = cli.listen_host {
         config.listen.host = Some(host.to_string());
     }
-    // The devices to serve: `[[personas]]` of the configuration, or the one of `-t`.
-    let units = match personas::units(&config, cli.template.as_deref(), &cli.ports) {
+    // The devices to serve: `[[personas]]` of the configuration, or the one of `-t`
+    // (with the proxy upstreams of the configuration and the command line).
+    let units = match personas::units(&config, cli.template.as_deref(), &cli.ports, &cli.upstreams) {
         Ok(u) => u,
         Err(e) => {
             tracing::error!("{e}");

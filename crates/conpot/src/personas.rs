@@ -40,12 +40,18 @@ impl Unit {
 }
 
 /// The devices `config` asks for: its `[[personas]]`, or else the template `template`
-/// (`-t`, default `default`) with the port overrides `ports` (`--port`). A `-t` or
-/// `--port` together with `[[personas]]` is refused, since it could not say which
-/// persona it means.
-pub fn units(config: &Config, template: Option<&str>, ports: &[(String, u16)]) -> Result<Vec<Unit>, String> {
+/// (`-t`, default `default`) with the port overrides `ports` (`--port`) and proxy
+/// upstreams `upstreams` (`--upstream`). A `-t`, `--port` or `--upstream` together with
+/// `[[personas]]` is refused, since it could not say which persona it means.
+pub fn units(
+    config: &Config,
+    template: Option<&str>,
+    ports: &[(String, u16)],
+    upstreams: &[(String, String)],
+) -> Result<Vec<Unit>, String> {
     if config.personas.is_empty() {
-        let template = setup::load_template(template)?;
+        let mut template = setup::load_template(template)?;
+        crate::upstreams::apply(&mut template, &config.listen.upstreams, upstreams)?;
         setup::check_port_names(
             &template,
             config.listen.ports.keys().map(String::as_str),
@@ -70,9 +76,13 @@ pub fn units(config: &Config, template: Option<&str>, ports: &[(String, u16)]) -
     if !ports.is_empty() {
         return Err("--port cannot be combined with [[personas]]: give each persona its `ports`".to_owned());
     }
+    if !upstreams.is_empty() {
+        return Err("--upstream cannot be combined with [[personas]]: give each persona its `upstreams`".to_owned());
+    }
     let mut units = Vec::with_capacity(config.personas.len());
     for p in &config.personas {
-        let template = setup::load_template(Some(&p.template)).map_err(|e| format!("persona `{}`: {e}", p.name))?;
+        let mut template = setup::load_template(Some(&p.template)).map_err(|e| format!("persona `{}`: {e}", p.name))?;
+        crate::upstreams::apply(&mut template, &p.upstreams, &[]).map_err(|e| format!("persona `{}`: {e}", p.name))?;
         setup::check_port_names(
             &template,
             p.ports.keys().map(String::as_str),
@@ -85,6 +95,7 @@ pub fn units(config: &Config, template: Option<&str>, ports: &[(String, u16)]) -
             ports: p.ports.clone(),
             ipv6: config.listen.ipv6,
             ttl: config.listen.ttl,
+            upstreams: p.upstreams.clone(),
         };
         units.push(Unit {
             name: Some(p.name.clone()),
@@ -252,7 +263,7 @@ mod tests {
              [[personas]]\nname = \"plc\"\ntemplate = \"default\"\nlisten = \"127.0.0.2\"\nports = { s7comm = 1102 }\n\
              [[personas]]\nname = \"bmc\"\ntemplate = \"ipmi\"\nlisten = \"::1\"\nsensor_id = \"bmc-1\"\n",
         );
-        let u = units(&c, None, &[]).unwrap();
+        let u = units(&c, None, &[], &[]).unwrap();
         assert_eq!(u.len(), 2);
         assert_eq!(u[0].name.as_deref(), Some("plc"));
         assert_eq!(u[0].listen.host.as_deref(), Some("127.0.0.2"));
@@ -268,22 +279,22 @@ mod tests {
     #[test]
     fn personas_refuse_template_flag_port_flag_and_unknown_protocols() {
         let c = config("[[personas]]\nname = \"plc\"\ntemplate = \"default\"\n");
-        let e = units(&c, Some("ipmi"), &[]).unwrap_err();
+        let e = units(&c, Some("ipmi"), &[], &[]).unwrap_err();
         assert!(e.contains("cannot be combined"), "{e}");
-        let e = units(&c, None, &[("modbus".into(), 5020)]).unwrap_err();
+        let e = units(&c, None, &[("modbus".into(), 5020)], &[]).unwrap_err();
         assert!(e.contains("--port"), "{e}");
         let c = config("[[personas]]\nname = \"plc\"\ntemplate = \"default\"\nports = { s7 = 102 }\n");
-        let e = units(&c, None, &[]).unwrap_err();
+        let e = units(&c, None, &[], &[]).unwrap_err();
         assert!(e.contains("persona `plc`") && e.contains("`s7`"), "{e}");
         let c = config("[[personas]]\nname = \"x\"\ntemplate = \"no-such-template\"\n");
-        let e = units(&c, None, &[]).unwrap_err();
+        let e = units(&c, None, &[], &[]).unwrap_err();
         assert!(e.contains("persona `x`") && e.contains("not found"), "{e}");
     }
 
     #[test]
     fn without_personas_the_template_flag_is_one_unnamed_unit() {
         let c = Config::default();
-        let u = units(&c, Some("ipmi"), &[("ipmi".into(), 0)]).unwrap();
+        let u = units(&c, Some("ipmi"), &[("ipmi".into(), 0)], &[]).unwrap();
         assert_eq!(u.len(), 1);
         assert!(u[0].name.is_none());
         assert_eq!(u[0].listen.ports.get("ipmi"), Some(&0));

@@ -119,6 +119,10 @@ fn plan(unit: &Unit) -> Result<Vec<BindSpec>, String> {
         let Some(transports) = crate::registry::transports(&section.name) else {
             continue;
         };
+        // TLS only (a TLS-terminating proxy): bound below as its TLS listener.
+        if crate::tls_setup::only(section) {
+            continue;
+        }
         let host = listen.host.as_deref().unwrap_or(&section.host);
         let port = listen.ports.get(&section.name).copied().unwrap_or(section.port);
         for &transport in transports {

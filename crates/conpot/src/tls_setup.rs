@@ -19,6 +19,7 @@ const KEY: &str = "tls";
 /// Keys of the `tls` table.
 const KNOWN: &[&str] = &[
     "port",
+    "only",
     "name",
     "versions",
     "cert",
@@ -101,6 +102,14 @@ pub fn listeners(template: &Template) -> Vec<Listener> {
     let mut out = Vec::new();
     for section in template.protocols.values().filter(|s| s.enabled) {
         let Some(t) = tls_table(section) else { continue };
+        if only(section) {
+            out.push(Listener {
+                section: section.name.clone(),
+                name: section.name.clone(),
+                port: section.port,
+            });
+            continue;
+        }
         let mut errs = Errors::default();
         let path = format!("protocols.{}.tls", section.name);
         let table = Table::new(&section.file, &path, t);
@@ -117,6 +126,15 @@ pub fn listeners(template: &Template) -> Vec<Listener> {
         });
     }
     out
+}
+
+/// Whether the section is served over TLS only (`tls.only = true`: a TLS-terminating
+/// proxy): its own name and port are the TLS listener's, and no plain listener is bound.
+pub fn only(section: &ProtocolSection) -> bool {
+    tls_table(section)
+        .and_then(|t| t.get("only"))
+        .and_then(toml::Value::as_bool)
+        == Some(true)
 }
 
 /// `section` without its `tls` table, for the protocol's own builder (which does not know
@@ -144,8 +162,23 @@ pub fn plan(section: &ProtocolSection, device: &Device) -> Result<Option<Plan>, 
     let table = Table::new(file, &path, t);
     let mut errs = Errors::default();
     table.deny_unknown(KNOWN, &mut errs);
-    let port = table.int("port", 0, 65535, true, &mut errs).unwrap_or(0) as u16;
+    let tls_only = table.bool("only", &mut errs).unwrap_or(false);
+    let port = if tls_only {
+        for k in ["port", "name"] {
+            if table.get(k).is_some() {
+                errs.push(
+                    file,
+                    &table.key(k),
+                    "no `port` or `name` with `only = true` (the section's own are used)",
+                );
+            }
+        }
+        section.port
+    } else {
+        table.int("port", 0, 65535, true, &mut errs).unwrap_or(0) as u16
+    };
     let name = match table.str("name", false, &mut errs) {
+        _ if tls_only => section.name.clone(),
         Some(n) if n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
             errs.push(file, &table.key("name"), "a name of letters, digits, `-` and `_`");
             String::new()
@@ -405,6 +438,27 @@ port = 0
         assert!(matches!(p.source, Source::Files { .. }));
         assert!(!p.versions.tls12 && p.versions.tls13);
         assert_eq!(plan_of("").unwrap(), None);
+    }
+
+    const TLS_ONLY: &str = "[template]\nunit = \"U\"\nvendor = \"V\"\n[protocols.http]\nport = 8443\n\
+                            [protocols.http.tls]\nonly = true\n";
+
+    #[test]
+    fn tls_only_takes_the_sections_name_and_port() {
+        let (device, section) = device_and_section(TLS_ONLY, "http").unwrap();
+        assert!(only(&section));
+        let p = plan(&section, &device).unwrap().unwrap();
+        assert_eq!((p.listener.name.as_str(), p.listener.port), ("http", 8443));
+        static FILES: &[(&str, &[u8])] = &[("template.toml", TLS_ONLY.as_bytes())];
+        let t = Template::load("t", conpot_core::template::FileSource::Embedded(FILES)).unwrap();
+        let l = listeners(&t);
+        assert_eq!(l.len(), 1);
+        assert_eq!((l[0].name.as_str(), l[0].port), ("http", 8443));
+        // Its own port or name beside `only` is a mistake.
+        let errs = plan_of("[protocols.http.tls]\nonly = true\nport = 1\n").unwrap_err();
+        assert!(errs.iter().any(|e| e.to_string().contains("only = true")), "{errs:?}");
+        let (_, plain) = device_and_section(&format!("{HEAD}[protocols.http.tls]\nport = 1\n"), "http").unwrap();
+        assert!(!only(&plain));
     }
 
     #[test]

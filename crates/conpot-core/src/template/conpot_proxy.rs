@@ -84,14 +84,39 @@ pub(super) fn import(
         if protocols.contains_key(&key) {
             key = format!("{key}_{n}");
         }
-        if node.attribute("keyfile").is_some() || node.attribute("certfile").is_some() {
-            warnings.push(format!(
-                "{file}: {path}: TLS termination is not supported yet; the TLS stream is relayed end to end \
-                 (the client sees the upstream's certificate and nothing is decoded)"
-            ));
-        }
         if xml_text(node, "proxy_host").is_none() {
             errs.push(&file, &format!("{path}/proxy_host"), "the upstream's address");
+            continue;
+        }
+        if let (Some(keyfile), Some(certfile)) = (node.attribute("keyfile"), node.attribute("certfile")) {
+            // TLS on both legs, as Conpot relays it: a native section with the proxy's TLS.
+            let Some(table) = tls_section(
+                source,
+                node,
+                name,
+                (keyfile.trim(), certfile.trim()),
+                warnings,
+                &file,
+                &path,
+            ) else {
+                errs.push(
+                    &file,
+                    &format!("{path}/proxy_host"),
+                    "the upstream's IP address and port (names are not resolved)",
+                );
+                continue;
+            };
+            protocols.insert(
+                key.clone(),
+                ProtocolSection {
+                    name: key,
+                    enabled,
+                    host,
+                    port,
+                    file: file.clone(),
+                    body: SectionBody::Toml(table),
+                },
+            );
             continue;
         }
         let Some(body) = text.get(node.range()) else { continue };
@@ -107,6 +132,70 @@ pub(super) fn import(
             },
         );
     }
+}
+
+/// Where Conpot looks for a proxy's TLS file `rel` (`<parent of the template folder>/ssl/`),
+/// then the template's own `ssl/` and `proxy/` folders: the first that exists.
+fn tls_file(source: &FileSource, rel: &str) -> Option<std::path::PathBuf> {
+    let FileSource::Dir(dir) = source else { return None };
+    let rel = std::path::Path::new(rel);
+    if rel.is_absolute() {
+        return rel.is_file().then(|| rel.to_path_buf());
+    }
+    let mut candidates = Vec::new();
+    if let Some(parent) = dir.parent() {
+        candidates.push(parent.join("ssl").join(rel));
+    }
+    candidates.push(dir.join("ssl").join(rel));
+    candidates.push(dir.join("proxy").join(rel));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// The native section of a `<proxy>` with `keyfile`/`certfile` (`files`): the client's TLS
+/// is terminated with those files (or, when they are not found, a certificate made for the
+/// deployment, with a warning), and the upstream is reached over TLS without verification,
+/// as Conpot's Python `ssl` wrapping does. `None` when the upstream is not an IP address
+/// and port.
+fn tls_section(
+    source: &FileSource,
+    node: roxmltree::Node<'_, '_>,
+    name: &str,
+    files: (&str, &str),
+    warnings: &mut Vec<String>,
+    file: &str,
+    path: &str,
+) -> Option<toml::Table> {
+    let (keyfile, certfile) = files;
+    let host = xml_text(node, "proxy_host")?.trim();
+    let port = xml_text(node, "proxy_port")?.trim().parse::<u16>().ok()?;
+    let ip = host.parse::<std::net::IpAddr>().ok()?;
+    let mut t = toml::Table::new();
+    t.insert("name".into(), name.into());
+    t.insert(
+        "upstream".into(),
+        std::net::SocketAddr::new(ip, port).to_string().into(),
+    );
+    let decoder = xml_text(node, "decoder")
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .unwrap_or("raw");
+    t.insert("decoder".into(), decoder.into());
+    t.insert("upstream_tls".into(), true.into());
+    t.insert("upstream_verify".into(), false.into());
+    let mut tls = toml::Table::new();
+    tls.insert("only".into(), true.into());
+    match (tls_file(source, certfile), tls_file(source, keyfile)) {
+        (Some(cert), Some(key)) => {
+            tls.insert("cert".into(), cert.display().to_string().into());
+            tls.insert("key".into(), key.display().to_string().into());
+        }
+        _ => warnings.push(format!(
+            "{file}: {path}: keyfile `{keyfile}`/certfile `{certfile}` not found (Conpot looks in the ssl/ folder \
+             beside the template folder); the proxy terminates TLS with a certificate made for this deployment"
+        )),
+    }
+    t.insert("tls".into(), toml::Value::Table(tls));
+    Some(t)
 }
 
 #[cfg(test)]
@@ -138,13 +227,26 @@ mod tests {
         );
         let ssl = &protocols["proxy.ssl_proxy"];
         assert_eq!((ssl.host.as_str(), ssl.port, ssl.enabled), ("127.0.0.1", 1234, true));
+        // keyfile/certfile: a native section terminating TLS and relaying over TLS.
         match &ssl.body {
-            SectionBody::ConpotXml(x) => {
-                assert!(x.starts_with("<proxy name=\"SSL proxy\"") && x.ends_with("</proxy>") && x.contains("443"));
+            SectionBody::Toml(t) => {
+                assert_eq!(t["upstream"].as_str(), Some("192.168.1.123:443"));
+                assert_eq!(t["upstream_tls"].as_bool(), Some(true));
+                assert_eq!(t["decoder"].as_str(), Some("raw"));
+                assert_eq!(t["tls"]["only"].as_bool(), Some(true));
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(warnings.len(), 1, "the TLS proxy is relayed without termination");
+        match &protocols["proxy.kamstrup_channel_a"].body {
+            SectionBody::ConpotXml(x) => assert!(x.starts_with("<proxy name=\"Kamstrup Channel A\"")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            warnings.len(),
+            1,
+            "the TLS files are not in an embedded folder: {warnings:?}"
+        );
+        assert!(warnings[0].contains("made for this deployment"));
         // Disabled as a whole, and a bad port is named.
         static OFF: &[(&str, &[u8])] = &[(
             "proxy/proxy.xml",
