@@ -40,6 +40,32 @@ def conpot_templates():
     return _templates[0]
 
 
+def sensor_config(workdir, extra=""):
+    """Writes `workdir`/config.toml (sensor id, state folder, and the two event logs the
+    tests read: native and Conpot's JSON lines) followed by `extra`; returns the paths of
+    the file and of the two logs."""
+    workdir = Path(workdir)
+    native, legacy = workdir / "events.jsonl", workdir / "conpot.json"
+    cfg = workdir / "config.toml"
+    cfg.write_text(
+        f"""
+[sensor]
+id = "interop"
+state_dir = "{workdir / 'state'}"
+[[sinks]]
+type = "jsonl"
+path = "{native}"
+format = "native"
+[[sinks]]
+type = "jsonl"
+path = "{legacy}"
+format = "conpot-legacy"
+"""
+        + extra
+    )
+    return cfg, native, legacy
+
+
 class Conpot:
     """A running honeypot with both event encodings written to files."""
 
@@ -47,25 +73,7 @@ class Conpot:
         self.workdir = Path(workdir)
         if mkdir:
             self.workdir.mkdir(parents=True, exist_ok=True)
-        self.native = self.workdir / "events.jsonl"
-        self.legacy = self.workdir / "conpot.json"
-        cfg = self.workdir / "config.toml"
-        cfg.write_text(
-            f"""
-[sensor]
-id = "interop"
-state_dir = "{self.workdir / 'state'}"
-[[sinks]]
-type = "jsonl"
-path = "{self.native}"
-format = "native"
-[[sinks]]
-type = "jsonl"
-path = "{self.legacy}"
-format = "conpot-legacy"
-"""
-            + config_extra
-        )
+        cfg, self.native, self.legacy = sensor_config(self.workdir, config_extra)
         # The text log goes to a file: a pipe nobody reads would fill and stall the logger.
         self.stderr = self.workdir / "stderr.log"
         # The embedded default serves FTP, TFTP, Telnet and HTTPS too; Conpot's own default template

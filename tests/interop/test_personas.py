@@ -20,7 +20,7 @@ import pytest
 import snap7
 from pymodbus.client import ModbusTcpClient
 
-from conftest import conpot_bin
+from conftest import conpot_bin, sensor_config
 from test_kamstrup import Kmp, get_register
 
 IPMITOOL = shutil.which("ipmitool") is not None
@@ -67,27 +67,8 @@ class Fleet:
     def __init__(self, workdir, personas=PERSONAS, extra=""):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.native = self.workdir / "events.jsonl"
-        self.legacy = self.workdir / "conpot.json"
-        cfg = self.workdir / "config.toml"
-        cfg.write_text(
-            f"""
-[sensor]
-id = "interop"
-state_dir = "{self.workdir / 'state'}"
-[[sinks]]
-type = "jsonl"
-path = "{self.native}"
-format = "native"
-[[sinks]]
-type = "jsonl"
-path = "{self.legacy}"
-format = "conpot-legacy"
-[metrics]
-listen = "127.0.0.1:0"
-"""
-            + extra
-            + personas
+        cfg, self.native, self.legacy = sensor_config(
+            self.workdir, '[metrics]\nlisten = "127.0.0.1:0"\n' + extra + personas
         )
         self.stderr = self.workdir / "stderr.log"
         with open(self.stderr, "w") as err:

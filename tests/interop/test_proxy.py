@@ -11,29 +11,13 @@ import pytest
 import snap7
 from pymodbus.client import ModbusTcpClient
 
-from conftest import Conpot, conpot_templates
+from conftest import Conpot, conpot_templates, free_port, wait_for
 
 # Envelope fields that differ between the two processes by nature.
 ENVELOPE = {"event_id", "timestamp", "session_id", "src_ip", "src_port", "dst_ip", "dst_port",
             "sensor_id", "persona", "protocol", "transport"}
 # Data fields only the proxy adds (its name) or only the device knows (the slave that served).
 LOCAL_DATA = {"proxy", "slave_id"}
-
-
-def wait_for(fn, timeout=5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return fn()
-
-
-def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def comparable(e):
@@ -57,7 +41,7 @@ def device(tmp_path):
 def proxy(tmp_path, device):
     t = tmp_path / "proxy-template"
     t.mkdir()
-    down = closed_port()
+    down = free_port()
     (t / "template.toml").write_text(
         f"""
 [template]

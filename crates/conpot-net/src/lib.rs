@@ -21,7 +21,7 @@ pub mod timer;
 pub mod tls;
 pub mod udp;
 // proxy upstream TLS (issue 15)
-mod upstream_tls;
+pub mod upstream_tls;
 
 pub use bind::{BindFailure, BindSpec, Bound, StdBound, StdPlan, bind, bind_all, bind_all_std, bind_tcp, bind_udp};
 pub use sensor::Sensor;

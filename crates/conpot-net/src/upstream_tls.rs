@@ -29,9 +29,11 @@ const MAX_CA_FILE: u64 = 4 << 20;
 const MAX_CONFIGS: usize = 64;
 
 /// Accepts any certificate; checks the handshake's signatures with the provider's
-/// algorithms.
+/// algorithms. For an upstream whose certificate the operator chose not to verify, and for
+/// the load generator's clients (a honeypot's certificate is self-signed), whose handshakes
+/// then cost what a real client's do.
 #[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
+pub struct AnyCertificate(pub Arc<CryptoProvider>);
 
 impl ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
