@@ -128,7 +128,13 @@ impl Sensor {
     /// Milliseconds since the sensor started, on the monotonic clock: the time the
     /// connection limiter is given.
     pub fn clock_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.clock_ms_at(std::time::Instant::now())
+    }
+
+    /// [`Self::clock_ms`] at `at`, for a caller that has just read the clock anyway (a
+    /// connection stamps its activity once per read).
+    pub fn clock_ms_at(&self, at: std::time::Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Stamps and publishes `draft` for `session` at `now`.

@@ -264,7 +264,8 @@ impl Connection {
                         self.tally.bytes_in += n as u64;
                         last_active = tokio::time::Instant::now();
                         if progressed {
-                            permit.touch(self.sensor.clock_ms());
+                            // The clock just read, not another read of it.
+                            permit.touch(self.sensor.clock_ms_at(last_active.into_std()));
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -325,12 +326,13 @@ impl Connection {
         timer: std::pin::Pin<&mut tokio::time::Sleep>,
         now: SystemTime,
     ) -> Option<CloseReason> {
-        let at = tokio::time::Instant::now();
         let progressed = std::mem::take(&mut self.progressed);
         if self.buf.is_empty() || self.held {
+            // Nothing partial (the usual case after a whole request): no clock to read.
             *since = None;
             return None;
         }
+        let at = tokio::time::Instant::now();
         if progressed {
             // Frames were consumed: what is left is a new partial frame, timed from now.
             *since = Some(at);
