@@ -5,9 +5,11 @@
 //! and the envelope as a `Conpot-Envelope` header (what `conpot collect` needs for the
 //! database columns, whatever the body's encoding). A batch is published pipelined, and
 //! its acknowledgements awaited together: the batch counts as delivered only when the
-//! server stored every record. Captured files go to a JetStream object store bucket under
-//! their SHA-256.
+//! server stored every record. Batches themselves are pipelined too (the runner's
+//! [`Window`]): while the server stores one, the next is encoded and sent, in order.
+//! Captured files go to a JetStream object store bucket under their SHA-256.
 
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,8 +18,11 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::object_store::ObjectStore;
 use async_nats::jetstream::{self, Context};
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::record::{FileRef, Record};
+use crate::runner::Window;
 
 /// The header holding a record's envelope (JSON of [`Envelope`]).
 pub const ENVELOPE_HEADER: &str = "Conpot-Envelope";
@@ -32,6 +37,18 @@ const HEADER_OVERHEAD: usize = 64;
 
 /// Longest wait for connecting and setting up the stream.
 const CONNECT: Duration = Duration::from_secs(5);
+
+/// Batches published and not yet acknowledged, at most: enough for the sensor to encode
+/// and send one while the server stores the ones before it.
+const WINDOW: Window = Window {
+    batches: 4,
+    records: 8192,
+};
+
+/// Publish acknowledgements the client may await at once. The runner's window bounds them
+/// (to the largest of `WINDOW.records` and one batch, at most 100,000 records); the
+/// client's own default of 5,000 would refuse part of a large batch instead.
+const MAX_ACKS: usize = 1 << 18;
 
 /// Where and how a sensor publishes to NATS, and the stream it creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,6 +324,11 @@ pub struct Nats {
     /// and reconnects between batches too.
     rt: tokio::runtime::Runtime,
     conn: Option<Conn>,
+    /// The tasks of the batches started and not settled, oldest first.
+    in_flight: VecDeque<JoinHandle<io::Result<()>>>,
+    /// Fired by the newest batch's task once its messages are all on the wire: the next
+    /// batch waits for it, so batches reach the stream in order.
+    last_sent: Option<oneshot::Receiver<()>>,
 }
 
 impl std::fmt::Debug for Nats {
@@ -333,6 +355,8 @@ impl Nats {
             captures: captures.to_owned(),
             rt,
             conn: None,
+            in_flight: VecDeque::new(),
+            last_sent: None,
         })
     }
 
@@ -342,6 +366,7 @@ impl Nats {
         let js = jetstream::ContextBuilder::new()
             .timeout(spec.ack_timeout)
             .ack_timeout(spec.ack_timeout)
+            .max_ack_inflight(MAX_ACKS)
             .build(client);
         ensure_stream(&js, spec).await?;
         let files = match &spec.files_bucket {
@@ -387,18 +412,75 @@ impl Nats {
         Ok(out)
     }
 
-    /// Publishes `msgs` pipelined and awaits every acknowledgement. Runs as a task on the
-    /// client's own thread, so handing each message to the connection wakes no other thread.
-    async fn publish(js: Context, msgs: Vec<(String, PublishMessage)>) -> io::Result<()> {
+    /// Publishes `msgs` pipelined once the batch before is on the wire (`after`), says so
+    /// (`sent`), awaits every acknowledgement, then uploads the batch's captured files.
+    /// Runs as a task on the client's own thread, so handing each message to the
+    /// connection wakes no other thread.
+    async fn publish(
+        js: Context,
+        msgs: Vec<(String, PublishMessage)>,
+        after: Option<oneshot::Receiver<()>>,
+        sent: oneshot::Sender<()>,
+        files: Option<(ObjectStore, PathBuf, Vec<FileRef>)>,
+    ) -> io::Result<()> {
+        if let Some(after) = after
+            && after.await.is_err()
+        {
+            // The batch before failed to go out: this one would overtake it.
+            return Err(io::Error::other("an earlier batch was not published"));
+        }
         let mut acks = Vec::with_capacity(msgs.len());
         for (subject, msg) in msgs {
             let ack = js.send_publish(subject, msg).await.map_err(io::Error::other)?;
             acks.push(ack);
         }
-        // Every publish is on the wire; now the acknowledgements, in any order.
+        // Every publish is on the wire: the next batch may follow.
+        let _ = sent.send(());
+        // Now the acknowledgements, in any order.
         for ack in acks {
             ack.await.map_err(io::Error::other)?;
         }
+        if let Some((store, captures, files)) = files {
+            for f in &files {
+                Self::upload(&store, &captures, f).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets every batch in flight and the connection (after a failure): the runner
+    /// sends those batches again, on a new connection.
+    fn give_up(&mut self) {
+        for task in self.in_flight.drain(..) {
+            task.abort();
+        }
+        self.last_sent = None;
+        // Start afresh at the next attempt: a new connection, and the stream made again
+        // if it was deleted meanwhile (publishes to a missing stream fail forever).
+        self.conn = None;
+    }
+
+    fn try_start(&mut self, batch: &[Record]) -> io::Result<()> {
+        if self.conn.is_none() {
+            let (spec, name) = (&self.spec, &self.name);
+            let conn = self
+                .rt
+                .block_on(async { tokio::time::timeout(CONNECT * 2, Self::open(spec, name)).await })
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "NATS JetStream set-up timed out"))??;
+            self.conn = Some(conn);
+        }
+        let Some(conn) = &self.conn else {
+            return Err(io::Error::other("not connected"));
+        };
+        let msgs = Self::messages(conn.max_payload, &self.spec.subject_prefix, batch)?;
+        let files = conn.files.as_ref().and_then(|store| {
+            let files: Vec<FileRef> = batch.iter().filter_map(|r| r.file.clone()).collect();
+            (!files.is_empty()).then(|| (store.clone(), self.captures.clone(), files))
+        });
+        let (sent, next) = oneshot::channel();
+        let after = self.last_sent.replace(next);
+        let task = self.rt.spawn(Self::publish(conn.js.clone(), msgs, after, sent, files));
+        self.in_flight.push_back(task);
         Ok(())
     }
 
@@ -438,37 +520,38 @@ impl Nats {
 }
 
 impl crate::Deliver for Nats {
+    /// Publishes `batch` and awaits it (the spool's drain uses this; nothing else is in
+    /// flight then).
     fn deliver(&mut self, batch: &[Record]) -> io::Result<()> {
-        if self.conn.is_none() {
-            let (spec, name) = (&self.spec, &self.name);
-            let conn = self
-                .rt
-                .block_on(async { tokio::time::timeout(CONNECT * 2, Self::open(spec, name)).await })
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "NATS JetStream set-up timed out"))??;
-            self.conn = Some(conn);
+        crate::Deliver::start(self, batch)?;
+        while let Some(outcome) = crate::Deliver::settle(self, true) {
+            outcome?;
         }
-        let Some(conn) = &self.conn else {
-            return Err(io::Error::other("not connected"));
-        };
-        let prefix = self.spec.subject_prefix.as_str();
-        let captures = self.captures.as_path();
-        let msgs = Self::messages(conn.max_payload, prefix, batch)?;
-        let task = self.rt.spawn(Self::publish(conn.js.clone(), msgs));
-        let sent = self.rt.block_on(async {
-            task.await.map_err(io::Error::other)??;
-            if let Some(store) = &conn.files {
-                for f in batch.iter().filter_map(|r| r.file.as_ref()) {
-                    Self::upload(store, captures, f).await?;
-                }
-            }
-            Ok(())
-        });
-        if sent.is_err() {
-            // Start afresh at the next attempt: a new connection, and the stream made again
-            // if it was deleted meanwhile (publishes to a missing stream fail forever).
-            self.conn = None;
+        Ok(())
+    }
+
+    fn window(&self) -> Option<Window> {
+        Some(WINDOW)
+    }
+
+    fn start(&mut self, batch: &[Record]) -> io::Result<()> {
+        let started = self.try_start(batch);
+        if started.is_err() {
+            self.give_up();
         }
-        sent
+        started
+    }
+
+    fn settle(&mut self, wait: bool) -> Option<io::Result<()>> {
+        if !wait && !self.in_flight.front()?.is_finished() {
+            return None;
+        }
+        let task = self.in_flight.pop_front()?;
+        let outcome = self.rt.block_on(task).unwrap_or_else(|e| Err(io::Error::other(e)));
+        if outcome.is_err() {
+            self.give_up();
+        }
+        Some(outcome)
     }
 }
 

@@ -8,6 +8,7 @@
 //! a spool fails to deliver, is counted exactly and reported as an `events.dropped` event
 //! (with the queue's drops by class and by source, from [`SinkReceiver::take_drop_report`]).
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +51,38 @@ pub trait Deliver: Send {
     fn reopen(&mut self) -> io::Result<()> {
         Ok(())
     }
+
+    /// How much a pipelined transport may have unacknowledged at once; `None` (the default)
+    /// for a transport whose [`deliver`](Deliver::deliver) returns only once the batch is
+    /// taken, which the runner then calls alone. With a window the runner calls
+    /// [`start`](Deliver::start) and [`settle`](Deliver::settle) instead, so the next batch
+    /// is encoded and sent while the server still stores the last one.
+    fn window(&self) -> Option<Window> {
+        None
+    }
+
+    /// Sends `batch` without awaiting its outcome (only called when [`window`](Deliver::window)
+    /// is set). An error gives up this batch and every one still in flight: the runner
+    /// sends them all again, in order.
+    fn start(&mut self, batch: &[Record]) -> io::Result<()> {
+        self.deliver(batch)
+    }
+
+    /// The outcome of the oldest started batch: `None` when none is in flight, or when it is
+    /// still in flight and `wait` is false. `Some(Err)` gives up that batch and every later
+    /// one too (the transport forgets them; the runner sends them again, in order).
+    fn settle(&mut self, _wait: bool) -> Option<io::Result<()>> {
+        None
+    }
+}
+
+/// The most a pipelined transport keeps unacknowledged: whichever bound is reached first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Batches started and not settled.
+    pub batches: usize,
+    /// Records in those batches.
+    pub records: usize,
 }
 
 /// One sink's own counters, for the metrics endpoint: shared with whoever attached it.
@@ -102,6 +135,13 @@ struct State {
     retry_at: Instant,
     generation: u64,
     rng: Rng,
+    /// Batches a pipelined transport has started and not settled, oldest first. Never
+    /// non-empty while the spool holds records: a failure spools every one of them.
+    in_flight: VecDeque<Vec<Record>>,
+    /// Records in `in_flight`.
+    in_flight_records: usize,
+    /// Emptied batch vectors of settled batches, for the next ones.
+    spare: Vec<Vec<Record>>,
 }
 
 impl Runner {
@@ -127,12 +167,20 @@ impl Runner {
             retry_at: Instant::now(),
             generation: self.reopen.load(Ordering::Relaxed),
             rng: Rng::from_entropy(),
+            in_flight: VecDeque::new(),
+            in_flight_records: 0,
+            spare: Vec::new(),
         };
         let mut open = true;
         // One batch vector for the sink's life: a fresh one of a few thousand records per
         // batch was a megabyte allocated, faulted in and given back to the system each time.
         let mut batch = Vec::new();
         while open {
+            if !st.in_flight.is_empty() && self.rx.queued().0 == 0 {
+                // Nothing to send meanwhile: the batches in flight are settled before the
+                // runner sleeps on the queue, so the counters never wait for the next event.
+                self.settle(&mut st, deliver, true);
+            }
             let outage = self.in_outage();
             let first = if outage {
                 let wait = st.retry_at.saturating_duration_since(Instant::now());
@@ -175,7 +223,7 @@ impl Runner {
             }
             let full = batch.len() > 1;
             if !batch.is_empty() {
-                self.dispatch(&mut st, deliver, &batch);
+                self.dispatch(&mut st, deliver, &mut batch);
                 batch.clear();
             }
             if st.failed_unreported > 0 && !st.failing && !self.in_outage() {
@@ -183,7 +231,7 @@ impl Runner {
                 let mut report = Vec::new();
                 self.report_drops(&mut st, &mut report);
                 if !report.is_empty() {
-                    self.dispatch(&mut st, deliver, &report);
+                    self.dispatch(&mut st, deliver, &mut report);
                 }
             }
             if self.in_outage() && (Instant::now() >= st.retry_at || !open) {
@@ -193,7 +241,7 @@ impl Runner {
                     let mut report = Vec::new();
                     self.report_drops(&mut st, &mut report);
                     if !report.is_empty() {
-                        self.dispatch(&mut st, deliver, &report);
+                        self.dispatch(&mut st, deliver, &mut report);
                     }
                 }
             }
@@ -201,6 +249,7 @@ impl Runner {
                 std::thread::sleep(PAUSE);
             }
         }
+        self.settle(&mut st, deliver, true);
         if let Some(s) = &self.spool
             && !s.is_empty()
         {
@@ -280,10 +329,43 @@ impl Runner {
         );
     }
 
-    /// Sends a fresh batch, or spools it behind older records (or after a failure).
-    fn dispatch(&mut self, st: &mut State, deliver: &mut dyn Deliver, batch: &[Record]) {
+    /// Sends a fresh batch, or spools it behind older records (or after a failure). A
+    /// pipelined transport may keep it: then `batch` is taken (left empty) and counted
+    /// delivered when it settles.
+    fn dispatch(&mut self, st: &mut State, deliver: &mut dyn Deliver, batch: &mut Vec<Record>) {
         if self.in_outage() {
             self.spool_all(st, batch);
+            return;
+        }
+        if let Some(w) = deliver.window() {
+            self.settle(st, deliver, false);
+            while !st.in_flight.is_empty()
+                && (st.in_flight.len() >= w.batches || st.in_flight_records + batch.len() > w.records)
+            {
+                self.settle_next(st, deliver, true);
+            }
+            if self.in_outage() {
+                // A batch in flight failed: this one goes behind it into the spool.
+                self.spool_all(st, batch);
+                return;
+            }
+            match deliver.start(batch) {
+                Ok(()) => {
+                    let spare = st.spare.pop().unwrap_or_default();
+                    let started = std::mem::replace(batch, spare);
+                    st.in_flight_records += started.len();
+                    st.in_flight.push_back(started);
+                }
+                Err(e) => {
+                    // The transport gave up the batches in flight as well: older first.
+                    self.give_up_in_flight(st, &e);
+                    if self.spool.is_some() {
+                        self.spool_all(st, batch);
+                    } else {
+                        self.failed(st, batch.len() as u64, &e);
+                    }
+                }
+            }
             return;
         }
         match deliver.deliver(batch) {
@@ -300,6 +382,68 @@ impl Runner {
                     self.failed(st, rest.len() as u64, &e);
                 }
             }
+        }
+    }
+
+    /// Settles the batches in flight that are done (all of them, waiting, with `all`).
+    fn settle(&mut self, st: &mut State, deliver: &mut dyn Deliver, all: bool) {
+        while !st.in_flight.is_empty() {
+            if !self.settle_next(st, deliver, all) {
+                return;
+            }
+        }
+    }
+
+    /// Settles the oldest batch in flight if it is done (waiting for it with `wait`):
+    /// counted delivered only now that every record of it is acknowledged; on failure it
+    /// and every later batch in flight are spooled in order (or counted lost). Whether a
+    /// batch was settled.
+    fn settle_next(&mut self, st: &mut State, deliver: &mut dyn Deliver, wait: bool) -> bool {
+        if st.in_flight.is_empty() {
+            return false;
+        }
+        match deliver.settle(wait) {
+            None if wait => {
+                // The transport lost track of its batches (it must not): their outcome is
+                // unknown, so they are sent again.
+                let e = io::Error::other("the transport forgot batches in flight");
+                self.give_up_in_flight(st, &e);
+                true
+            }
+            None => false,
+            Some(Ok(())) => {
+                if let Some(mut done) = st.in_flight.pop_front() {
+                    st.in_flight_records -= done.len();
+                    Metrics::add(&self.stats.delivered, done.len() as u64);
+                    done.clear();
+                    st.spare.push(done);
+                }
+                self.recovered(st);
+                true
+            }
+            Some(Err(e)) => {
+                self.give_up_in_flight(st, &e);
+                true
+            }
+        }
+    }
+
+    /// After a failure of the oldest batch in flight: it and every later one, whose outcome
+    /// is unknown, go to the spool in order (the repeats are ignored by their event ids), or
+    /// are counted lost without a spool.
+    fn give_up_in_flight(&mut self, st: &mut State, e: &io::Error) {
+        let batches = std::mem::take(&mut st.in_flight);
+        st.in_flight_records = 0;
+        if self.spool.is_some() {
+            self.failed(st, 0, e);
+            for mut b in batches {
+                self.spool_all(st, &b);
+                b.clear();
+                st.spare.push(b);
+            }
+        } else {
+            let lost: usize = batches.iter().map(Vec::len).sum();
+            self.failed(st, lost as u64, e);
         }
     }
 
@@ -326,6 +470,9 @@ impl Runner {
     /// Sends spooled records in order until the spool is empty or the destination fails;
     /// between batches, what arrived on the queue goes to the back of the spool.
     fn drain(&mut self, st: &mut State, deliver: &mut dyn Deliver) {
+        // Spooled records go out only behind every batch in flight (there are none while the
+        // spool holds records; this keeps it so).
+        self.settle(st, deliver, true);
         loop {
             let Some(spool) = &mut self.spool else { return };
             if spool.is_empty() {
@@ -410,5 +557,168 @@ impl Runner {
         let wait = b / 2 + st.rng.next_u64() % (b / 2 + 1);
         st.retry_at = Instant::now() + Duration::from_micros(wait);
         st.backoff = (st.backoff * 2).min(self.delivery.retry_max);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::collections::HashSet;
+
+    use conpot_core::bus::{EventBus, QueueLimits};
+
+    use super::*;
+
+    /// A pipelined transport that never finishes a batch on its own (so batches pile up in
+    /// flight up to the window) and fails the settling of its `fail_at`-th batch; what it
+    /// acknowledged is recorded in order.
+    struct Pipe {
+        window: Window,
+        started: usize,
+        fail_at: usize,
+        in_flight: VecDeque<(usize, Vec<(String, u64)>)>,
+        /// Event id and number of every record acknowledged, in order.
+        acked: Vec<(String, u64)>,
+        /// Most batches in flight at once.
+        most: usize,
+    }
+
+    fn key(r: &Record) -> (String, u64) {
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        (r.id.clone(), body["data"]["n"].as_u64().unwrap())
+    }
+
+    impl Deliver for Pipe {
+        fn deliver(&mut self, batch: &[Record]) -> io::Result<()> {
+            assert!(
+                self.in_flight.is_empty(),
+                "the spool drains only behind the batches in flight"
+            );
+            self.acked.extend(batch.iter().map(key));
+            Ok(())
+        }
+
+        fn window(&self) -> Option<Window> {
+            Some(self.window)
+        }
+
+        fn start(&mut self, batch: &[Record]) -> io::Result<()> {
+            self.in_flight
+                .push_back((self.started, batch.iter().map(key).collect()));
+            self.started += 1;
+            self.most = self.most.max(self.in_flight.len());
+            Ok(())
+        }
+
+        fn settle(&mut self, wait: bool) -> Option<io::Result<()>> {
+            if !wait {
+                return None;
+            }
+            let (n, ids) = self.in_flight.pop_front()?;
+            if n == self.fail_at {
+                self.in_flight.clear();
+                return Some(Err(io::Error::other("acknowledgement timed out")));
+            }
+            self.acked.extend(ids);
+            Some(Ok(()))
+        }
+    }
+
+    #[test]
+    fn an_in_flight_batch_that_fails_is_spooled_with_the_later_ones_and_never_counted() {
+        let dir = std::env::temp_dir().join(format!("conpot-runner-pipe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let metrics = Arc::new(Metrics::default());
+        let mut bus = EventBus::new(Arc::clone(&metrics));
+        bus.set_queue_limits(QueueLimits {
+            events: 10_000,
+            bytes: 64 << 20,
+            source_share: 100,
+        });
+        let rx = bus.add_sink("pipe", 10_000);
+        let origin = Origin {
+            sensor_id: "s".into(),
+            persona: "p".into(),
+            public_ip: None,
+            raw_limit: 4096,
+        };
+        let session = SessionInfo::new(
+            "modbus".into(),
+            Transport::Tcp,
+            Some("198.51.100.4:40000".parse().unwrap()),
+            None,
+        );
+        let total = 1000u64;
+        for i in 0..total {
+            bus.publish(Event::stamp(
+                &origin,
+                &session,
+                EventDraft::new("modbus.request").with("n", i),
+                SystemTime::now(),
+            ));
+        }
+        drop(bus);
+        let stats = Arc::new(SinkStats::default());
+        let runner = Runner {
+            rx,
+            origin: origin.clone(),
+            metrics: Arc::clone(&metrics),
+            reopen: Arc::default(),
+            encoder: Encoder::Native,
+            delivery: Delivery {
+                batch: 100,
+                retry_min: Duration::from_millis(1),
+                retry_max: Duration::from_millis(2),
+                spool_bytes: 64 << 20,
+            },
+            spool: Some(Spool::open(&dir, "pipe", 64 << 20).unwrap()),
+            envelope: true,
+            stats: Arc::clone(&stats),
+        };
+        let mut pipe = Pipe {
+            window: Window {
+                batches: 3,
+                records: 10_000,
+            },
+            started: 0,
+            fail_at: 4,
+            in_flight: VecDeque::new(),
+            acked: Vec::new(),
+            most: 0,
+        };
+        runner.run(&mut pipe);
+        assert_eq!(pipe.most, 3, "batches were kept in flight up to the window");
+        // Counted delivered: exactly what was acknowledged (repeats included), never the
+        // failed batch nor the ones given up behind it.
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), pipe.acked.len() as u64);
+        let unique: HashSet<&String> = pipe.acked.iter().map(|(id, _)| id).collect();
+        assert_eq!(unique.len() as u64, total, "nothing lost");
+        assert_eq!(metrics.events_failed.load(Ordering::Relaxed), 0);
+        assert_eq!(metrics.events_dropped.load(Ordering::Relaxed), 0);
+        // In order: the failed batch and those behind it went to the spool and out again
+        // before anything newer.
+        let mut seen = HashSet::new();
+        let first: Vec<u64> = pipe
+            .acked
+            .iter()
+            .filter(|(id, _)| seen.insert(id))
+            .map(|k| k.1)
+            .collect();
+        assert_eq!(
+            first,
+            (0..total).collect::<Vec<_>>(),
+            "first arrivals in publishing order"
+        );
+        assert!(pipe.started > 4, "the failing batch was in flight");
+        assert_eq!(
+            stats.delivered.load(Ordering::Relaxed),
+            total,
+            "each record counted once: the batches given up were counted only when sent again"
+        );
+        assert!(
+            Spool::open(&dir, "pipe", 64 << 20).unwrap().is_empty(),
+            "the spool drained"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

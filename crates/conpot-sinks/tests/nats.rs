@@ -23,6 +23,8 @@ struct Got {
     msg_id: String,
     envelope: serde_json::Value,
     body: serde_json::Value,
+    /// When the server stored it, nanoseconds since the epoch.
+    stored_ns: i128,
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -67,6 +69,7 @@ fn read_all(url: &str, stream: &str, filter: &str) -> Vec<Got> {
                     msg_id: h.get("Nats-Msg-Id").unwrap().as_str().to_owned(),
                     envelope: serde_json::from_str(h.get("Conpot-Envelope").unwrap().as_str()).unwrap(),
                     body: serde_json::from_slice(&m.payload).unwrap(),
+                    stored_ns: m.info().unwrap().published.unix_timestamp_nanos(),
                 });
             }
             if out.len() == before {
@@ -409,6 +412,89 @@ fn nats_tiny_spool_counts_the_loss_as_events_dropped() {
         "stored {}, dropped {dropped}",
         requests.len()
     );
+}
+
+/// The outage server is stopped while a burst is being published, so batches are in flight
+/// (published, acknowledgements outstanding) when it goes: the sink's `delivered` counter
+/// never exceeds what the server had stored by then, and once it is back every event is on
+/// the stream once, none failed, the spool drained.
+#[test]
+fn nats_batches_in_flight_when_the_server_stops_are_counted_only_once_stored() {
+    let Some(url) = server("CONPOT_TEST_NATS_OUTAGE") else {
+        return;
+    };
+    let _guard = OUTAGE.lock().unwrap_or_else(|e| e.into_inner());
+    ctl("start");
+    let d = tmp("nats-in-flight");
+    let sensor = unique("nats-in-flight");
+    let stream = unique("F").replace('-', "_");
+    let prefix = stream.to_lowercase();
+    let spec = nats_spec(
+        &url,
+        &stream,
+        &prefix,
+        &[
+            ("batch", 500.into()),
+            ("retry_min_ms", 100.into()),
+            ("retry_max_ms", 1000.into()),
+            ("ack_timeout_ms", 1000.into()),
+            ("spool_bytes", (512i64 << 20).into()),
+        ],
+    );
+    let o = origin(&sensor);
+    let metrics = std::sync::Arc::new(conpot_core::metrics::Metrics::default());
+    let mut bus = conpot_core::bus::EventBus::new(std::sync::Arc::clone(&metrics));
+    bus.set_queue_limits(conpot_core::bus::QueueLimits {
+        events: 200_000,
+        bytes: 256 << 20,
+        source_share: 100,
+    });
+    let (_, task, stats) =
+        conpot_sinks::attach_counted(&spec, &mut bus, 200_000, o.clone(), Default::default(), &d).unwrap();
+    let task = std::thread::spawn(task);
+    let s = session(44000);
+    // Connected first, so the burst is published by a running sink.
+    bus.publish(request(&o, &s, 0));
+    wait_for(20, || (stats.delivered.load(Ordering::Relaxed) == 1).then_some(())).expect("first event delivered");
+    let total = 40_000u64;
+    for n in 1..total {
+        bus.publish(request(&o, &s, n));
+    }
+    // Stopped while the burst is on its way (the sink takes some tenths of a second for it).
+    std::thread::sleep(Duration::from_millis(100));
+    ctl("stop");
+    // Longer than the acknowledgement timeout: every batch in flight has failed by now.
+    std::thread::sleep(Duration::from_secs(3));
+    let counted = stats.delivered.load(Ordering::Relaxed);
+    let restart_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128;
+    ctl("start");
+    let got = wait_for(120, || {
+        let got = read_all(&url, &stream, &format!("{prefix}.>"));
+        (got.len() as u64 >= total).then_some(got)
+    })
+    .unwrap_or_else(|| read_all(&url, &stream, &format!("{prefix}.>")));
+    drop(bus);
+    task.join().unwrap();
+    let stored_before = got.iter().filter(|g| g.stored_ns < restart_ns).count() as u64;
+    assert!(
+        counted < total,
+        "the server stopped before the burst was delivered ({counted})"
+    );
+    assert!(
+        counted <= stored_before,
+        "counted delivered {counted}, but the server had stored only {stored_before}"
+    );
+    let numbers: HashSet<u64> = got.iter().filter_map(|g| g.body["data"]["n"].as_u64()).collect();
+    assert_eq!(numbers.len() as u64, total, "every event arrived");
+    assert_eq!(got.len() as u64, total, "each once on the stream");
+    assert!(stats.delivered.load(Ordering::Relaxed) >= total);
+    assert_eq!(metrics.events_failed.load(Ordering::Relaxed), 0);
+    assert_eq!(metrics.events_dropped.load(Ordering::Relaxed), 0);
+    let spool = conpot_sinks::spool::Spool::open(&d.join(conpot_sinks::SPOOL_DIR), &spec.name, 512 << 20).unwrap();
+    assert!(spool.is_empty(), "the spool drained");
 }
 
 /// The two outage tests take turns with the outage server.
