@@ -115,7 +115,7 @@ impl Postgres {
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        client.batch_execute(&format!("BEGIN;{SCHEMA}COMMIT;{STAGING}")).await?;
+        client.batch_execute(&format!("BEGIN;{SCHEMA}COMMIT;")).await?;
         Ok(client)
     }
 
@@ -143,6 +143,9 @@ impl Postgres {
             };
             rows.push((id, session, src_ip, dst_ip));
         }
+        // Made in the batch's own transaction, not once per connection: behind a pooler
+        // in transaction mode the next transaction may run on another server session.
+        tx.batch_execute(STAGING).await?;
         let sink = tx
             .copy_in(
                 "COPY events_batch (event_id, time, sensor_id, session_id, protocol, event_type, src_ip, src_port, \
@@ -314,8 +317,8 @@ impl Postgres {
     }
 }
 
-/// The staging table of one connection (temporary, so each connection has its own and
-/// nothing of it is logged), emptied by each commit.
+/// The staging table of one server session (temporary, so each session has its own and
+/// nothing of it is logged), emptied by each commit; made when missing by each batch.
 const STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS events_batch (LIKE events) ON COMMIT DELETE ROWS;";
 
 /// Microseconds between the Unix epoch and PostgreSQL's, 2000-01-01.
