@@ -1,5 +1,6 @@
 //! Events per second one sink takes on this machine: `cargo run --release -p conpot-sinks
-//! --example sink_rate -- TYPE=jsonl|sqlite|postgresql|nats|hpfeeds|hpfeeds-confirm [URL] [EVENTS]`
+//! --example sink_rate -- TYPE=jsonl|sqlite|postgresql|nats|hpfeeds|hpfeeds-confirm [URL] [EVENTS] [BATCH]`
+//! (BATCH: events per batch, 2,000 unless given)
 //! (hpfeeds: URL is the broker's `host:port`, ident `conpot` as tests/servers/start makes it). Publishes Modbus
 //! request events as fast as the queue takes them (the producer waits when the queue is
 //! full rather than dropping, so the figure is the sink's, not the bus's) and reports the
@@ -37,7 +38,8 @@ fn main() {
         }
         _ => pairs.push(("url", url.into())),
     }
-    pairs.push(("batch", 2000.into()));
+    let batch: i64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2000);
+    pairs.push(("batch", batch.into()));
     let spec = conpot_sinks::SinkSpec::parse(&SinkTable::from_pairs("args", "sink", &pairs)).unwrap();
     let origin = Origin {
         sensor_id: sensor.as_str().into(),

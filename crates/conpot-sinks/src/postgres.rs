@@ -1,12 +1,21 @@
 //! The PostgreSQL transport: the schema of the SQLite sink with `jsonb` bodies, `uuid`,
 //! `inet` and `timestamptz` columns, created on start (under an advisory lock, so sensors
-//! starting together do not race); each batch is one transaction of inserts from
-//! column arrays that ignore event ids already stored. A failed connection is dropped and made again on the
+//! starting together do not race); each batch is one transaction: a binary `COPY` of the
+//! events into a temporary staging table, then one `INSERT ... SELECT` from it that ignores
+//! event ids already stored (a batch whose ids or addresses do not parse on this side goes
+//! through inserts from column arrays instead, so the server refuses only those events). A failed connection is dropped and made again on the
 //! next attempt; the runner spools meanwhile.
 
 use std::io;
 use std::time::Duration;
 
+use std::error::Error as StdError;
+use std::net::IpAddr;
+
+use bytes::{BufMut, BytesMut};
+use futures_util::pin_mut;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls};
 
 use crate::record::Record;
@@ -110,8 +119,102 @@ impl Postgres {
         Ok(client)
     }
 
+    /// Writes the batch by binary `COPY` into the staging table and one `INSERT ... SELECT`
+    /// from it; `None` (nothing sent) when a record's id, session or address does not parse
+    /// here, for the caller to take the column-array path, where the server says which
+    /// events it refuses.
+    async fn copy_events(
+        tx: &tokio_postgres::Transaction<'_>,
+        batch: &[Record],
+    ) -> Result<Option<()>, tokio_postgres::Error> {
+        let mut rows = Vec::with_capacity(batch.len());
+        for r in batch {
+            let ip = |a: &Option<String>| match a {
+                None => Some(None),
+                Some(s) => s.parse::<IpAddr>().ok().map(Some),
+            };
+            let (Some(id), Some(session), Some(src_ip), Some(dst_ip)) = (
+                PgUuid::parse(&r.id),
+                PgUuid::parse(&r.session),
+                ip(&r.src_ip),
+                ip(&r.dst_ip),
+            ) else {
+                return Ok(None);
+            };
+            rows.push((id, session, src_ip, dst_ip));
+        }
+        // Made in the batch's own transaction, not once per connection: behind a pooler
+        // in transaction mode the next transaction may run on another server session.
+        tx.batch_execute(STAGING).await?;
+        let sink = tx
+            .copy_in(
+                "COPY events_batch (event_id, time, sensor_id, session_id, protocol, event_type, src_ip, src_port, \
+                 dst_ip, dst_port, body) FROM STDIN BINARY",
+            )
+            .await?;
+        let writer = BinaryCopyInWriter::new(
+            sink,
+            &[
+                Type::UUID,
+                Type::TIMESTAMPTZ,
+                Type::TEXT,
+                Type::UUID,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INET,
+                Type::INT4,
+                Type::INET,
+                Type::INT4,
+                Type::JSONB,
+            ],
+        );
+        pin_mut!(writer);
+        for (r, (id, session, src_ip, dst_ip)) in batch.iter().zip(&rows) {
+            let time = PgTime(r.time_us);
+            let src_port = r.src_port.map(i32::from);
+            let dst_port = r.dst_port.map(i32::from);
+            let body = sql::without_nul_escapes(&r.body);
+            let body = PgJsonb(body.as_ref());
+            writer
+                .as_mut()
+                .write(&[
+                    id,
+                    &time,
+                    &r.sensor,
+                    session,
+                    &r.protocol,
+                    &r.event_type,
+                    src_ip,
+                    &src_port,
+                    dst_ip,
+                    &dst_port,
+                    &body,
+                ])
+                .await?;
+        }
+        writer.finish().await?;
+        tx.execute(
+            "INSERT INTO events SELECT * FROM events_batch ON CONFLICT (event_id) DO NOTHING",
+            &[],
+        )
+        .await?;
+        Ok(Some(()))
+    }
+
     async fn insert(client: &mut Client, batch: &[Record]) -> Result<(), tokio_postgres::Error> {
         let tx = client.transaction().await?;
+        if Self::copy_events(&tx, batch).await?.is_none() {
+            Self::insert_arrays(&tx, batch).await?;
+        }
+        Self::insert_sessions_files(&tx, batch).await?;
+        tx.commit().await
+    }
+
+    /// The events of a batch as one insert from column arrays cast on the server.
+    async fn insert_arrays(
+        tx: &tokio_postgres::Transaction<'_>,
+        batch: &[Record],
+    ) -> Result<(), tokio_postgres::Error> {
         // One array per column, unnested on the server: one small statement per batch
         // however large, where a multi-row VALUES list costs the server a plan of tens of
         // thousands of parameters.
@@ -155,6 +258,14 @@ impl Postgres {
             ],
         )
         .await?;
+        Ok(())
+    }
+
+    /// The sessions and captured files a batch names.
+    async fn insert_sessions_files(
+        tx: &tokio_postgres::Transaction<'_>,
+        batch: &[Record],
+    ) -> Result<(), tokio_postgres::Error> {
         let sessions = sql::sessions(batch);
         if !sessions.is_empty() {
             let scol = |f: &dyn Fn(&sql::SessionRow<'_>) -> String| sessions.iter().map(f).collect::<Vec<String>>();
@@ -202,8 +313,77 @@ impl Postgres {
                 .await?;
             }
         }
-        tx.commit().await
+        Ok(())
     }
+}
+
+/// The staging table of one server session (temporary, so each session has its own and
+/// nothing of it is logged), emptied by each commit; made when missing by each batch.
+const STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS events_batch (LIKE events) ON COMMIT DELETE ROWS;";
+
+/// Microseconds between the Unix epoch and PostgreSQL's, 2000-01-01.
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+
+/// A `uuid` parsed here from its text, sent as its 16 bytes.
+#[derive(Debug)]
+struct PgUuid([u8; 16]);
+
+impl PgUuid {
+    /// The 32 hex digits of the text form, hyphens anywhere skipped; `None` when anything
+    /// else is there or the count is wrong.
+    fn parse(s: &str) -> Option<PgUuid> {
+        let mut out = [0u8; 16];
+        let mut n = 0usize;
+        for c in s.bytes().filter(|&c| c != b'-') {
+            let d = char::from(c).to_digit(16)?;
+            let byte = out.get_mut(n / 2)?;
+            *byte = (*byte << 4) | u8::try_from(d).ok()?;
+            n += 1;
+        }
+        (n == 32).then_some(PgUuid(out))
+    }
+}
+
+impl ToSql for PgUuid {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        out.put_slice(&self.0);
+        Ok(IsNull::No)
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::UUID
+    }
+    to_sql_checked!();
+}
+
+/// A `timestamptz` from the record's microseconds since the Unix epoch.
+#[derive(Debug)]
+struct PgTime(i64);
+
+impl ToSql for PgTime {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        out.put_i64(self.0.saturating_sub(PG_EPOCH_US));
+        Ok(IsNull::No)
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
+    to_sql_checked!();
+}
+
+/// A `jsonb` value: the binary form is a version byte (1) and the JSON text.
+#[derive(Debug)]
+struct PgJsonb<'a>(&'a str);
+
+impl ToSql for PgJsonb<'_> {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        out.put_u8(1);
+        out.put_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+    to_sql_checked!();
 }
 
 impl crate::Deliver for Postgres {
@@ -252,5 +432,54 @@ impl crate::Deliver for Postgres {
             Ok(Err(e)) => Err(err(e)),
             Err(_) => Err(timed_out()),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn bytes(v: &dyn ToSql, ty: &Type) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        assert!(matches!(v.to_sql_checked(ty, &mut out).unwrap(), IsNull::No));
+        out.to_vec()
+    }
+
+    #[test]
+    fn uuid_text_becomes_its_sixteen_bytes() {
+        let u = uuid::Uuid::now_v7();
+        assert_eq!(PgUuid::parse(&u.to_string()).unwrap().0, *u.as_bytes());
+        assert_eq!(PgUuid::parse(&u.simple().to_string()).unwrap().0, *u.as_bytes());
+        assert_eq!(
+            bytes(&PgUuid::parse(&u.to_string()).unwrap(), &Type::UUID),
+            u.as_bytes()
+        );
+    }
+
+    #[test]
+    fn malformed_uuids_are_refused_here() {
+        for bad in [
+            "",
+            "x",
+            "0123456789abcdef0123456789abcde",
+            "0123456789abcdef0123456789abcdef0",
+            "g123456789abcdef0123456789abcdef",
+            "0123456789abcdef0123456789abcdé",
+        ] {
+            assert!(PgUuid::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn time_counts_from_postgres_epoch_and_jsonb_has_version_one() {
+        assert_eq!(bytes(&PgTime(PG_EPOCH_US), &Type::TIMESTAMPTZ), 0i64.to_be_bytes());
+        assert_eq!(
+            bytes(&PgTime(PG_EPOCH_US + 1_500_000), &Type::TIMESTAMPTZ),
+            1_500_000i64.to_be_bytes()
+        );
+        assert_eq!(bytes(&PgJsonb("{\"a\":1}"), &Type::JSONB), b"\x01{\"a\":1}");
+        assert!(!PgJsonb::accepts(&Type::JSON));
+        assert!(!PgUuid::accepts(&Type::TEXT));
     }
 }

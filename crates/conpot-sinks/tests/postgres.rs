@@ -260,3 +260,40 @@ fn postgresql_outage_spools_and_delivers_every_event_once() {
         "stored {requests}, dropped {dropped}, rows {stored}"
     );
 }
+
+/// The binary `COPY` path ignores ids already stored, in the table and within the batch;
+/// a batch with an address the sensor cannot parse goes through the server's casts,
+/// which refuse that one event and store the rest.
+#[test]
+fn postgresql_copy_ignores_duplicates_and_refuses_only_bad_events() {
+    use conpot_sinks::Deliver;
+    use conpot_sinks::record::Record;
+    let Some(url) = server("CONPOT_TEST_PG") else { return };
+    let sensor = unique("pg-copy");
+    let o = origin(&sensor);
+    let s = session(41001);
+    let rec = |n| Record::new(conpot_sinks::Encoder::Native, &request(&o, &s, n)).unwrap();
+    let mut pg = conpot_sinks::postgres::Postgres::new(&url, "test").unwrap();
+    let mut batch: Vec<Record> = (0..50).map(rec).collect();
+    batch.push(batch[0].clone());
+    pg.deliver(&batch).unwrap();
+    assert_eq!(count(&url, &sensor), 50, "a duplicate within the batch is stored once");
+    pg.deliver(&batch[..10]).unwrap();
+    assert_eq!(count(&url, &sensor), 50, "a batch delivered again adds nothing");
+    let mut mixed: Vec<Record> = (50..60).map(rec).collect();
+    mixed[3].src_ip = Some("not-an-address".into());
+    let bad = mixed[3].id.clone();
+    pg.deliver(&mixed).unwrap();
+    assert_eq!(count(&url, &sensor), 59, "only the bad event is refused");
+    let time = query(&url, async |c| {
+        c.query_one(
+            "SELECT (extract(epoch FROM time) * 1000000)::bigint, count(*) OVER () FROM events \
+             WHERE event_id = $1::text::uuid OR event_id = $2::text::uuid",
+            &[&batch[1].id, &bad],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+    });
+    assert_eq!(time, batch[1].time_us, "the binary time is the record's");
+}
