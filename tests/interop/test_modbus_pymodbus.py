@@ -3,6 +3,8 @@
 from pymodbus.client import ModbusTcpClient
 from pymodbus.pdu import ExceptionResponse
 
+from conftest import wait_for
+
 
 def client(conpot):
     c = ModbusTcpClient("127.0.0.1", port=conpot.ports["modbus"], timeout=5, retries=0)
@@ -80,6 +82,8 @@ def test_requests_are_logged_in_both_encodings(conpot):
     c.write_registers(10, [11, 22, 33], device_id=255)
     c.read_holding_registers(10, count=3, device_id=255)
     c.close()
+    # The server sees the close before it is stopped (else the session ends by shutdown).
+    wait_for(lambda: any(e["event_type"] == "session.close" for e in conpot.events() if e["protocol"] == "modbus"))
     assert conpot.stop() == 0
     native = [e for e in conpot.events() if e["protocol"] == "modbus"]
     types = [e["event_type"] for e in native]

@@ -12,9 +12,6 @@ pub struct Fields(Vec<(Cow<'static, str>, Json)>);
 
 static NULL: Json = Json::Null;
 
-/// Fields an event is given room for when its first one is set.
-const FIRST_ROOM: usize = 8;
-
 impl Fields {
     /// No fields.
     pub fn new() -> Self {
@@ -26,13 +23,7 @@ impl Fields {
         let key = key.into();
         match self.0.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
-            None => {
-                if self.0.capacity() == 0 {
-                    // Room for a typical event's fields at once, not grown (and copied) twice.
-                    self.0.reserve_exact(FIRST_ROOM);
-                }
-                self.0.push((key, value))
-            }
+            None => self.0.push((key, value)),
         }
     }
 
