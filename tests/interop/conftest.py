@@ -66,6 +66,17 @@ format = "conpot-legacy"
     return cfg, native, legacy
 
 
+def read_persona(state):
+    """The persona the sensor drew and keeps in the state folder `state`, as a dict."""
+    text = next(Path(state).glob("persona-*.toml")).read_text()
+    values = {}
+    for line in text.splitlines():
+        if " = " in line and not line.startswith(("seed", "template")):
+            k, v = line.split(" = ", 1)
+            values[k.strip()] = json.loads(v)
+    return values
+
+
 class Conpot:
     """A running honeypot with both event encodings written to files."""
 
@@ -119,13 +130,7 @@ class Conpot:
         return self.ports.keys() | {f"{n} {t}" for n, t in self.listening}
 
     def persona(self):
-        text = next((self.workdir / "state").glob("persona-*.toml")).read_text()
-        values = {}
-        for line in text.splitlines():
-            if " = " in line and not line.startswith(("seed", "template")):
-                k, v = line.split(" = ", 1)
-                values[k.strip()] = json.loads(v)
-        return values
+        return read_persona(self.workdir / "state")
 
     def stop(self):
         if self.proc.poll() is None:

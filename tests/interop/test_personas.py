@@ -4,13 +4,11 @@ embedded `default`) on 127.0.0.2, a Kamstrup 382 meter on 127.0.0.3 and a Superm
 the KMP client of test_kamstrup.py, ipmitool, pymodbus, an SNMP GET) with its own
 identity, and every event naming its persona."""
 
-import json
 import os
 import pwd
 import shutil
 import tempfile
 import urllib.request
-import signal
 import socket
 import subprocess
 import time
@@ -20,7 +18,7 @@ import pytest
 import snap7
 from pymodbus.client import ModbusTcpClient
 
-from conftest import conpot_bin, sensor_config
+from conftest import Conpot, conpot_bin, read_persona, sensor_config
 from test_kamstrup import Kmp, get_register
 
 IPMITOOL = shutil.which("ipmitool") is not None
@@ -61,7 +59,7 @@ ports = {DEFAULT_PORTS}
 NAMES = ["plc-hall-3", "meter-7", "bmc-r40", "plc-v6"]
 
 
-class Fleet:
+class Fleet(Conpot):
     """One conpot process serving every persona of PERSONAS, its state under `workdir`."""
 
     def __init__(self, workdir, personas=PERSONAS, extra=""):
@@ -95,24 +93,7 @@ class Fleet:
             raise RuntimeError("conpot did not start: " + self.stderr.read_text())
 
     def persona(self, name, state=None):
-        state = state or self.workdir / "state" / "personas" / name
-        text = next(Path(state).glob("persona-*.toml")).read_text()
-        values = {}
-        for line in text.splitlines():
-            if " = " in line and not line.startswith(("seed", "template")):
-                k, v = line.split(" = ", 1)
-                values[k.strip()] = json.loads(v)
-        return values
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
-        return self.proc.returncode
-
-    def events(self, legacy=False):
-        path = self.legacy if legacy else self.native
-        return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+        return read_persona(state or self.workdir / "state" / "personas" / name)
 
 
 def s7_identity(fleet):
