@@ -41,7 +41,7 @@ STATUS_KEPT = 1000
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
     seq INTEGER PRIMARY KEY,        -- insertion order, which is date_added order
-    coll TEXT NOT NULL,
+    coll TEXT NOT NULL,             -- "<api root>/<collection id>"
     id TEXT NOT NULL,
     version TEXT NOT NULL,          -- modified, created, or date_added (medallion's rule)
     vkey REAL NOT NULL,             -- version as seconds, for first/last
@@ -120,6 +120,7 @@ class SQLiteBackend(Backend):
         if self._root(api_root) is None:
             return None
         successes, failures = [], []
+        coll = "{}/{}".format(api_root, collection_id)
         try:
             with self.lock:
                 # date_added strictly increases with insertion order, so `added_after`
@@ -134,14 +135,14 @@ class SQLiteBackend(Backend):
                         # An object without `modified` cannot have versions (medallion's
                         # rule): one already held under its id makes it a duplicate.
                         if "modified" not in o and self.db.execute(
-                            "SELECT 1 FROM objects WHERE coll = ? AND id = ? LIMIT 1", (collection_id, o["id"])
+                            "SELECT 1 FROM objects WHERE coll = ? AND id = ? LIMIT 1", (coll, o["id"])
                         ).fetchone():
                             failures.append(generate_status_details(o["id"], version, message="Unable to process object"))
                             continue
                         cur = self.db.execute(
                             "INSERT OR IGNORE INTO objects (coll, id, version, vkey, spec, type, added, added_s, body)"
                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (collection_id, o["id"], version, datetime_to_float(string_to_datetime(version)),
+                            (coll, o["id"], version, datetime_to_float(string_to_datetime(version)),
                              determine_spec_version(o), o["type"], now, added_s,
                              json.dumps(o, separators=(",", ":"))),
                         )
@@ -163,9 +164,9 @@ class SQLiteBackend(Backend):
         return status
 
     # --- reading -------------------------------------------------------------------------
-    def _select(self, collection_id, filter_args, allowed, limit, object_id=None, columns="*", versions_filter=True):
+    def _select(self, coll, filter_args, allowed, limit, object_id=None, columns="*", versions_filter=True):
         """The rows of one page: (rows, more, next)."""
-        where, params = ["o.coll = ?"], [collection_id]
+        where, params = ["o.coll = ?"], [coll]
         if object_id is not None:
             where.append("o.id = ?")
             params.append(object_id)
@@ -221,7 +222,7 @@ class SQLiteBackend(Backend):
     def get_objects(self, api_root, collection_id, filter_args, allowed_filters, limit):
         if self._root(api_root) is None:
             return None
-        rows, more, nxt = self._select(collection_id, filter_args, allowed_filters, limit,
+        rows, more, nxt = self._select("{}/{}".format(api_root, collection_id), filter_args, allowed_filters, limit,
                                        columns="o.seq, o.body, o.added_s")
         return create_resource("objects", [json.loads(r[1]) for r in rows], more, nxt), self._headers(rows, 2)
 
@@ -230,17 +231,17 @@ class SQLiteBackend(Backend):
             return None
         with self.lock:
             known = self.db.execute("SELECT 1 FROM objects WHERE coll = ? AND id = ? LIMIT 1",
-                                    (collection_id, object_id)).fetchone()
+                                    ("{}/{}".format(api_root, collection_id), object_id)).fetchone()
         if not known:
             raise ProcessingError("Object '{}' not found".format(object_id), 404)
-        rows, more, nxt = self._select(collection_id, filter_args, allowed_filters, limit, object_id=object_id,
+        rows, more, nxt = self._select("{}/{}".format(api_root, collection_id), filter_args, allowed_filters, limit, object_id=object_id,
                                        columns="o.seq, o.body, o.added_s")
         return create_resource("objects", [json.loads(r[1]) for r in rows], more, nxt), self._headers(rows, 2)
 
     def get_object_manifest(self, api_root, collection_id, filter_args, allowed_filters, limit):
         if self._root(api_root) is None:
             return None
-        rows, more, nxt = self._select(collection_id, filter_args, allowed_filters, limit,
+        rows, more, nxt = self._select("{}/{}".format(api_root, collection_id), filter_args, allowed_filters, limit,
                                        columns="o.seq, o.id, o.added_s, o.version, o.spec")
         items = [{"id": r[1], "date_added": r[2], "version": r[3],
                   "media_type": "application/stix+json;version={}".format(r[4])} for r in rows]
@@ -249,7 +250,7 @@ class SQLiteBackend(Backend):
     def get_object_versions(self, api_root, collection_id, object_id, filter_args, allowed_filters, limit):
         if self._root(api_root) is None:
             return None
-        rows, more, nxt = self._select(collection_id, dict(filter_args, **{"match[version]": "all"}), allowed_filters,
+        rows, more, nxt = self._select("{}/{}".format(api_root, collection_id), dict(filter_args, **{"match[version]": "all"}), allowed_filters,
                                        limit, object_id=object_id, columns="o.seq, o.version, o.added_s")
         if not rows and "next" not in filter_args:
             raise ProcessingError("Object '{}' not found".format(object_id), 404)
@@ -259,7 +260,7 @@ class SQLiteBackend(Backend):
     def delete_object(self, api_root, collection_id, obj_id, filter_args, allowed_filters):
         if self._root(api_root) is None:
             return None
-        rows, _, _ = self._select(collection_id, filter_args, allowed_filters, 1 << 30, object_id=obj_id,
+        rows, _, _ = self._select("{}/{}".format(api_root, collection_id), filter_args, allowed_filters, 1 << 30, object_id=obj_id,
                                   columns="o.seq")
         if not rows:
             raise ProcessingError("Object '{}' not found".format(obj_id), 404)
