@@ -23,6 +23,9 @@ pub const MEDIA_TYPE: &str = "application/taxii+json;version=2.1";
 /// a real server well under its timeout, and a lost answer sends no more than this again.
 const MAX_ENVELOPE: usize = 4 << 20;
 
+/// The smallest cap a 413 leaves: one STIX object of a typical event fits.
+const MIN_ENVELOPE: usize = 4096;
+
 /// What an envelope adds around its objects: `{"objects":[` and `]}`.
 const ENVELOPE_OVERHEAD: usize = 14;
 
@@ -41,6 +44,9 @@ pub struct Taxii {
     /// `max_content_length`), bounded by [`MAX_ENVELOPE`]; read before the first post and
     /// again after a 413, as a server's limit may change.
     limit: Option<usize>,
+    /// The most any envelope may hold: [`MAX_ENVELOPE`], halved below a refused envelope
+    /// after each 413 (a server, or a proxy before it, that takes less than it says).
+    cap: usize,
 }
 
 impl std::fmt::Debug for Taxii {
@@ -84,6 +90,7 @@ impl Taxii {
             delivered: 0,
             api_root,
             limit: None,
+            cap: MAX_ENVELOPE,
         })
     }
 
@@ -99,7 +106,7 @@ impl Taxii {
     }
 
     /// The largest envelope to post: the API root's `max_content_length` (read once), at
-    /// most [`MAX_ENVELOPE`]. An unreachable server is an error (the batch waits, as its
+    /// most [`MAX_ENVELOPE`] (or the lower cap a 413 left). An unreachable server is an error (the batch waits, as its
     /// post would fail too); an API root that does not say is taken to allow
     /// [`MAX_ENVELOPE`].
     fn limit(&mut self) -> io::Result<usize> {
@@ -107,12 +114,12 @@ impl Taxii {
             return Ok(l);
         }
         let Some(root) = &self.api_root else {
-            self.limit = Some(MAX_ENVELOPE);
-            return Ok(MAX_ENVELOPE);
+            self.limit = Some(self.cap);
+            return Ok(self.cap);
         };
         let r = http::get(root, self.tls.as_ref(), &self.headers(false), TIMEOUT)?;
         let l = match r.status {
-            200..=299 => max_content_length(&r.body).map_or(MAX_ENVELOPE, |m| m.min(MAX_ENVELOPE)),
+            200..=299 => max_content_length(&r.body).map_or(self.cap, |m| m.min(self.cap)),
             401 | 403 | 408 | 429 | 500..=599 => {
                 return Err(io::Error::other(format!(
                     "TAXII API root answered {}: {}",
@@ -122,7 +129,7 @@ impl Taxii {
             }
             s => {
                 tracing::warn!(status = s, "the TAXII API root did not give its max_content_length");
-                MAX_ENVELOPE
+                self.cap
             }
         };
         self.limit = Some(l);
@@ -153,9 +160,11 @@ impl Taxii {
                 Ok(())
             }
             413 => {
-                // The server's limit is smaller than it said (or changed): read it again
-                // and send the batch again in smaller envelopes.
+                // The server's limit is smaller than it said (or changed): read it again,
+                // never above half this envelope, and send the batch again in smaller
+                // envelopes (so a server that keeps refusing still sees progress).
                 self.limit = None;
+                self.cap = (body.len() / 2).max(MIN_ENVELOPE);
                 Err(io::Error::other(format!(
                     "TAXII server refused a {} byte envelope as too large",
                     body.len()
@@ -239,9 +248,10 @@ impl crate::Deliver for Taxii {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use conpot_core::event::Event;
 
     #[test]
     fn the_api_root_is_the_path_before_collections() {
@@ -249,6 +259,105 @@ mod tests {
         let r = api_root_of(&u).unwrap();
         assert_eq!((r.path.as_str(), r.port, r.tls), ("/taxii2/api1/", 9, true));
         assert!(api_root_of(&Url::parse("http://h/objects/").unwrap()).is_none());
+    }
+
+    /// A TAXII server (one request per connection) whose API root says it takes 1 MiB but
+    /// that refuses bodies over 20,000 bytes with 413, as a proxy before it might; the ids
+    /// of the objects it took.
+    fn lying_server() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api1/collections/c1/objects/", l.local_addr().unwrap());
+        let took = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let t = Arc::clone(&took);
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let mut conn = BufReader::new(conn.unwrap());
+                let (mut first, mut len) = (String::new(), 0usize);
+                conn.read_line(&mut first).unwrap();
+                loop {
+                    let mut h = String::new();
+                    conn.read_line(&mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; len];
+                conn.read_exact(&mut body).unwrap();
+                let (status, answer) = if first.starts_with("GET") {
+                    ("200 OK", r#"{"max_content_length":1048576}"#.to_owned())
+                } else if len > 20_000 {
+                    ("413 Payload Too Large", "{}".to_owned())
+                } else {
+                    let v: Json = serde_json::from_slice(&body).unwrap();
+                    for o in v["objects"].as_array().unwrap() {
+                        t.lock().unwrap().push(o["id"].as_str().unwrap().to_owned());
+                    }
+                    ("202 Accepted", r#"{"failure_count":0}"#.to_owned())
+                };
+                let mut s = conn.into_inner();
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        (url, took)
+    }
+
+    #[test]
+    fn a_413_halves_the_envelope_until_the_server_takes_it() {
+        use crate::Deliver;
+        use conpot_core::event::{EventDraft, Origin, SessionInfo, Transport};
+        let (url, took) = lying_server();
+        let spec = TaxiiSpec {
+            url,
+            username: None,
+            password: None,
+            ca_file: None,
+        };
+        let mut t = Taxii::new(&spec).unwrap();
+        let o = Origin {
+            sensor_id: "s1".into(),
+            persona: "p".into(),
+            public_ip: None,
+            raw_limit: 0,
+        };
+        let s = SessionInfo::new(
+            "modbus".into(),
+            Transport::Tcp,
+            Some("198.51.100.4:40000".parse().unwrap()),
+            Some("10.0.0.5:502".parse().unwrap()),
+        );
+        let batch: Vec<Record> = (0..100)
+            .map(|n| {
+                let e = Event::stamp(
+                    &o,
+                    &s,
+                    EventDraft::new("modbus.request").with("n", n),
+                    std::time::SystemTime::now(),
+                );
+                Record::body_only(crate::Encoder::Stix, &e).unwrap()
+            })
+            .collect();
+        let wanted: std::collections::HashSet<String> = batch
+            .iter()
+            .flat_map(objects)
+            .map(|o| serde_json::from_str::<Json>(&o).unwrap()["id"].to_string())
+            .collect();
+        let mut tries = 0;
+        while t.deliver(&batch).is_err() {
+            tries += 1;
+            assert!(tries < 10, "the envelope never shrank enough");
+        }
+        assert!(tries >= 2, "{tries}: the first envelopes were over 20,000 bytes");
+        assert!(t.cap <= 20_000, "{}", t.cap);
+        let got: std::collections::HashSet<String> = took.lock().unwrap().iter().map(|i| format!("\"{i}\"")).collect();
+        assert_eq!(got, wanted, "every object of the batch was taken");
     }
 
     #[test]
