@@ -24,7 +24,8 @@ def server_url(var):
 
 
 def address(value):
-    # Random ids: a test's objects are its own (the collection is shared).
+    # Random ids (not the deterministic ones of STIX): this collection is only for these
+    # checks, the sink tests' collections hold what stix2 accepts.
     return {"type": "ipv4-addr", "spec_version": "2.1", "id": f"ipv4-addr--{uuid.uuid4()}", "value": value}
 
 
@@ -34,17 +35,17 @@ def note(oid, modified, text):
 
 
 def test_discovery_lists_both_api_roots_with_their_limits():
-    url = server_url("CONPOT_TEST_TAXII")
+    url = server_url("CONPOT_TEST_TAXII_CHECK")
     base = url.split("/api1/")[0]
     server = Server(base + "/taxii2/", **AUTH)  # medallion's discovery endpoint
     limits = {r.url.rstrip("/").rsplit("/", 1)[1]: r.max_content_length for r in server.api_roots}
     assert limits == {"api1": 104857600, "api2": 4096}
     titles = [c.title for c in server.api_roots[0].collections]
-    assert titles == ["conpot events"]
+    assert titles == ["conpot events", "server checks"]
 
 
 def test_pages_hold_every_object_once_in_the_order_added():
-    col = Collection(server_url("CONPOT_TEST_TAXII"), **AUTH)
+    col = Collection(server_url("CONPOT_TEST_TAXII_CHECK"), **AUTH)
     mine = [address(f"192.0.2.{i % 250}") for i in range(2500)]
     for k in range(0, len(mine), 1000):
         status = col.add_objects({"objects": mine[k:k + 1000]})
@@ -64,7 +65,7 @@ def test_pages_hold_every_object_once_in_the_order_added():
 
 
 def test_added_after_and_the_date_added_headers():
-    col = Collection(server_url("CONPOT_TEST_TAXII"), **AUTH)
+    col = Collection(server_url("CONPOT_TEST_TAXII_CHECK"), **AUTH)
     first = [address("198.51.100.1") for _ in range(3)]
     second = [address("198.51.100.2") for _ in range(2)]
     col.add_objects({"objects": first})
@@ -81,7 +82,7 @@ def test_added_after_and_the_date_added_headers():
 
 
 def test_versions_last_first_all_and_the_manifest():
-    col = Collection(server_url("CONPOT_TEST_TAXII"), **AUTH)
+    col = Collection(server_url("CONPOT_TEST_TAXII_CHECK"), **AUTH)
     oid = f"note--{uuid.uuid4()}"
     v1, v2 = "2026-01-01T00:00:00.000Z", "2026-01-02T00:00:00.000Z"
     assert col.add_objects({"objects": [note(oid, v1, "one")]}).success_count == 1
@@ -102,7 +103,8 @@ def test_versions_last_first_all_and_the_manifest():
 def test_a_post_over_max_content_length_is_refused():
     url = server_url("CONPOT_TEST_TAXII_SMALL")
     col = Collection(url, **AUTH)
-    big = {"objects": [address("203.0.113.7") for _ in range(60)]}
+    # Notes (ids of their own), as the sink tests read this collection's observed-data.
+    big = {"objects": [note(f"note--{uuid.uuid4()}", "2026-01-01T00:00:00.000Z", "x" * 100) for _ in range(60)]}
     with pytest.raises(Exception) as e:
         col.add_objects(big)
     assert "413" in str(e.value)
