@@ -109,3 +109,14 @@ def test_a_post_over_max_content_length_is_refused():
         col.add_objects(big)
     assert "413" in str(e.value)
     assert col.add_objects({"objects": big["objects"][:5]}).success_count == 5
+
+
+def test_a_deleted_object_is_gone():
+    col = Collection(server_url("CONPOT_TEST_TAXII_CHECK"), **AUTH)
+    oid = f"note--{uuid.uuid4()}"
+    col.add_objects({"objects": [note(oid, "2026-01-01T00:00:00.000Z", "x")]})
+    assert len(col.get_object(oid)["objects"]) == 1
+    col.delete_object(oid)
+    with pytest.raises(Exception) as e:
+        col.get_object(oid)
+    assert "404" in str(e.value)
