@@ -234,6 +234,35 @@ async fn idle_sessions_close_and_the_table_is_bounded() {
 }
 
 #[tokio::test]
+async fn datagrams_sent_at_once_are_all_answered_in_order() {
+    // Two sources each put 100 requests on the socket before reading any answer: the
+    // listener takes them in bursts and holds the answers to the end of each burst. (Both
+    // sources are 127.0.0.1: the answer budget is raised, as for a load test.)
+    let limits = UdpLimits {
+        answers_per_source: 1_000_000,
+        ..UdpLimits::default()
+    };
+    let (sensor, addr, mut rx) = start(limits, Duration::from_secs(30)).await;
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // (100 each: 200 small datagrams stay well inside a socket's default receive buffer.)
+    for _ in 0..100 {
+        a.send_to(b"c", addr).await.unwrap();
+        b.send_to(b"c", addr).await.unwrap();
+    }
+    for (name, s) in [("a", &a), ("b", &b)] {
+        for i in 1..=100 {
+            let got = recv(s).await.unwrap_or_else(|| panic!("{name}: answer {i} missing"));
+            assert_eq!(got, format!("count {i}").into_bytes(), "{name}: answers in order");
+        }
+        assert_eq!(recv(s).await, None, "{name}: one answer per request");
+    }
+    let evs = events(&mut rx).await;
+    assert_eq!(evs.iter().filter(|e| e.event_type == "echo.request").count(), 200);
+    sensor.shutdown.cancel();
+}
+
+#[tokio::test]
 async fn each_source_keeps_its_own_state() {
     let (sensor, addr, _rx) = start(UdpLimits::default(), Duration::from_secs(30)).await;
     let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
