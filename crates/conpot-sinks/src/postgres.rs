@@ -116,6 +116,11 @@ pub struct Postgres {
     /// The tasks of the batches started and not settled, oldest first; each gives its
     /// connection back with the outcome.
     in_flight: VecDeque<JoinHandle<(Client, io::Result<()>)>>,
+    /// Whether a connection of this sink made the schema since the last failure. Only the
+    /// first connection does: `CREATE INDEX IF NOT EXISTS` waits for every transaction
+    /// writing the table, so a second connection made while a batch is in flight would
+    /// wait for that batch's commit.
+    schema_made: bool,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -363,15 +368,18 @@ impl Postgres {
             rt,
             idle: Vec::new(),
             in_flight: VecDeque::new(),
+            schema_made: false,
         })
     }
 
-    async fn connect(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
+    async fn connect(config: &tokio_postgres::Config, schema: bool) -> Result<Client, tokio_postgres::Error> {
         let (client, connection) = config.connect(NoTls).await?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
-        client.batch_execute(&format!("BEGIN;{SCHEMA}COMMIT;")).await?;
+        if schema {
+            client.batch_execute(&format!("BEGIN;{SCHEMA}COMMIT;")).await?;
+        }
         Ok(client)
     }
 
@@ -382,11 +390,14 @@ impl Postgres {
                 return Ok(c);
             }
         }
-        let config = &self.config;
-        self.rt
-            .block_on(async { tokio::time::timeout(STEP, Self::connect(config)).await })
+        let (config, schema) = (&self.config, !self.schema_made);
+        let client = self
+            .rt
+            .block_on(async { tokio::time::timeout(STEP, Self::connect(config, schema)).await })
             .map_err(|_| timed_out())?
-            .map_err(err)
+            .map_err(err)?;
+        self.schema_made = true;
+        Ok(client)
     }
 
     /// Forgets every batch in flight and every connection (after a failure): the runner
@@ -397,6 +408,8 @@ impl Postgres {
             task.abort();
         }
         self.idle.clear();
+        // The next connection makes the schema again (the tables may have been dropped).
+        self.schema_made = false;
     }
 
     /// Stores the batch: one transaction; when the server refuses data in it, each event
