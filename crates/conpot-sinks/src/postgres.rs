@@ -140,13 +140,14 @@ fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "the PostgreSQL server did not answer in time")
 }
 
-/// Whether the server refused the data itself (a bad value, a broken constraint), which
-/// would fail again however often it is sent: then the events go one at a time and only
-/// the refused ones are let go. Anything else (the connection, a deadlock, a shutdown, a
-/// table dropped under the sink) is worth sending again, on a new connection.
+/// Whether the server refused the data itself (a bad value, a broken constraint, a value
+/// over one of its limits: SQLSTATE classes 22, 23 and 54), which would fail again however
+/// often it is sent: then the events go one at a time and only the refused ones are let
+/// go. Anything else (the connection, a deadlock, a shutdown, a table dropped under the
+/// sink) is worth sending again, on a new connection.
 fn refused(e: &tokio_postgres::Error) -> bool {
     e.as_db_error()
-        .is_some_and(|d| matches!(d.code().code().get(..2), Some("22" | "23")))
+        .is_some_and(|d| matches!(d.code().code().get(..2), Some("22" | "23" | "54")))
 }
 
 /// A batch as it goes to the server, made on the runner's thread so the client's thread
