@@ -706,6 +706,107 @@ impl crate::Deliver for Postgres {
 mod tests {
     use super::*;
 
+    fn record(n: u8, src_ip: Option<&str>, sha: Option<&str>) -> Record {
+        Record {
+            id: uuid::Uuid::now_v7().to_string(),
+            time: "2026-01-01T00:00:00.000000Z".into(),
+            time_us: 1_767_225_600_000_000 + i64::from(n),
+            sensor: "s1".into(),
+            session: uuid::Uuid::now_v7().to_string(),
+            protocol: "modbus".into(),
+            transport: "tcp".into(),
+            event_type: "modbus.request".into(),
+            src_ip: src_ip.map(str::to_owned),
+            src_port: Some(4000),
+            dst_ip: None,
+            dst_port: None,
+            file: sha.map(|s| crate::record::FileRef {
+                sha256: s.into(),
+                name: None,
+                size: Some(3),
+                status: Some("stored".into()),
+            }),
+            body: format!("{{\"n\":{n}}}"),
+        }
+    }
+
+    /// Reads the binary `COPY` row at the front of `row`: its fields (`None` for NULL).
+    fn fields(row: &[u8]) -> Vec<Option<Vec<u8>>> {
+        let count = i16::from_be_bytes([row[0], row[1]]);
+        let mut at = 2;
+        let mut out = Vec::new();
+        for _ in 0..count {
+            let len = i32::from_be_bytes(row[at..at + 4].try_into().unwrap());
+            at += 4;
+            if len < 0 {
+                out.push(None);
+            } else {
+                out.push(Some(row[at..at + len as usize].to_vec()));
+                at += len as usize;
+            }
+        }
+        assert_eq!(at, row.len(), "the row ends where its fields do");
+        out
+    }
+
+    #[test]
+    fn copy_rows_hold_every_field_in_binary_and_split_by_event() {
+        let batch = [
+            record(1, Some("198.51.100.4"), None),
+            record(2, None, None),
+            record(3, Some("2001:db8::1"), None),
+        ];
+        let p = Prepared::of(&batch).unwrap();
+        let Events::Copy { rows, ends } = &p.events else {
+            panic!("parsed records go by COPY")
+        };
+        assert_eq!(ends.len(), 3);
+        assert_eq!(ends.last(), Some(&rows.len()));
+        let first = fields(&rows[..ends[0]]);
+        assert_eq!(first.len(), usize::try_from(EVENT_COLUMNS).unwrap());
+        assert_eq!(
+            first[0].as_deref(),
+            Some(uuid::Uuid::parse_str(&batch[0].id).unwrap().as_bytes().as_slice())
+        );
+        assert_eq!(first[2].as_deref(), Some(b"s1".as_slice()));
+        // inet: family 2 (IPv4), 32 bits, not a cidr, 4 bytes.
+        assert_eq!(first[6].as_deref(), Some([2, 32, 0, 4, 198, 51, 100, 4].as_slice()));
+        assert_eq!(first[7].as_deref(), Some(4000i32.to_be_bytes().as_slice()));
+        assert_eq!(first[8], None, "no destination: NULL");
+        assert_eq!(first[10].as_deref(), Some(b"\x01{\"n\":1}".as_slice()));
+        assert_eq!(fields(&rows[ends[0]..ends[1]])[6], None);
+        assert_eq!(fields(&rows[ends[1]..ends[2]])[6].as_ref().map(Vec::len), Some(4 + 16));
+        // One by one, each row alone with its event id, for the log of a refusal.
+        let each = p.each();
+        let ids: Vec<&str> = each.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, batch.iter().map(|r| r.id.as_str()).collect::<Vec<_>>());
+        for ((_, one), r) in each.iter().zip(&batch) {
+            let Events::Copy { rows, ends } = &one.events else {
+                panic!("a COPY row")
+            };
+            assert_eq!(ends, &vec![rows.len()]);
+            assert_eq!(
+                fields(rows)[1].as_deref(),
+                Some((r.time_us - PG_EPOCH_US).to_be_bytes().as_slice())
+            );
+            assert!(one.sessions.is_none() && one.files.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_record_that_does_not_parse_sends_the_batch_as_records_and_files_go_in_digest_order() {
+        let batch = [
+            record(1, Some("198.51.100.4"), Some(&"b".repeat(64))),
+            record(2, Some("not-an-address"), Some(&"a".repeat(64))),
+        ];
+        let p = Prepared::of(&batch).unwrap();
+        assert!(matches!(&p.events, Events::Records(r) if r == &batch.to_vec()));
+        let digests: Vec<&str> = p.files.iter().map(|f| f.sha256.as_str()).collect();
+        assert_eq!(digests, ["a".repeat(64), "b".repeat(64)]);
+        let sessions = p.sessions.as_ref().unwrap();
+        assert_eq!(sessions.id.len(), 2, "one row per session named");
+    }
+
     fn bytes(v: &dyn ToSql, ty: &Type) -> Vec<u8> {
         let mut out = BytesMut::new();
         assert!(matches!(v.to_sql_checked(ty, &mut out).unwrap(), IsNull::No));
