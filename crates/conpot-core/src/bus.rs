@@ -1,7 +1,10 @@
 //! The event bus: every sink has its own bounded queue, so a slow or dead sink never
 //! blocks a protocol or another sink. A queue is bounded both in events and in bytes (as
-//! estimated by [`Event::approx_size`]), since a count alone let large events take the
-//! process's memory.
+//! estimated by [`Event::approx_size`], or the length of a prepared body), since a count
+//! alone let large events take the process's memory.
+//!
+//! A sink that writes only encoded bodies gets a prepared queue: the publishing thread
+//! encodes the event and frees it, and only the body crosses to the sink's thread.
 //!
 //! A full queue drops the event and counts it; the sink reports the count as an
 //! `events.dropped` event as soon as it catches up. Dropping is not blind:
@@ -71,10 +74,36 @@ pub fn is_essential(event_type: &str) -> bool {
         || event_type.starts_with("sensor.")
 }
 
-/// One queued event and what it holds of its queue.
+/// Encodes an event into a sink's ready-made record body, on the thread that publishes it
+/// (see [`EventBus::add_prepared_sink`]). Returns false when the event cannot be encoded.
+pub type Prepare = Arc<dyn Fn(&Event, &mut Vec<u8>) -> bool + Send + Sync>;
+
+/// What a sink takes from its queue: the event itself, or, for a prepared queue, the body
+/// its encoder made of it on the publishing thread.
+#[derive(Debug, Clone)]
+pub enum Taken {
+    /// The event, shared with the other sinks.
+    Event(Arc<Event>),
+    /// The encoded body of an event (a prepared queue's items).
+    Prepared(Vec<u8>),
+    /// An event the prepared queue's encoder could not encode (counted by the sink).
+    Unencodable,
+}
+
+impl Taken {
+    /// The event, when this is one.
+    pub fn into_event(self) -> Option<Arc<Event>> {
+        match self {
+            Taken::Event(e) => Some(e),
+            Taken::Prepared(_) | Taken::Unencodable => None,
+        }
+    }
+}
+
+/// One queued item and what it holds of its queue.
 #[derive(Debug)]
 struct Queued {
-    event: Arc<Event>,
+    item: Taken,
     size: usize,
     share: Option<usize>,
 }
@@ -137,6 +166,18 @@ impl Usage {
             }
         }
         true
+    }
+
+    /// Whether an event could be taken at all now (before it is encoded for a prepared
+    /// queue, so that a full queue costs no encoding): the same event and byte bounds as
+    /// [`reserve`](Self::reserve), without the source share.
+    fn may_take(&self, essential: bool, available: usize) -> bool {
+        let l = &self.limits;
+        if essential {
+            available > 0 && self.bytes.load(Ordering::Acquire) < l.bytes
+        } else {
+            available > l.events / 8 && self.bytes.load(Ordering::Acquire) < l.bytes - l.bytes / 8
+        }
     }
 
     /// Gives back the room reserved for one event that was not queued after all.
@@ -267,6 +308,7 @@ fn bucket(ip: IpAddr) -> usize {
 struct Queue {
     tx: mpsc::Sender<Queued>,
     usage: Arc<Usage>,
+    prepare: Option<Prepare>,
 }
 
 /// What a sink lost since its last report, for its `events.dropped` event.
@@ -293,12 +335,12 @@ pub struct SinkReceiver {
 }
 
 impl SinkReceiver {
-    fn taken(&mut self, q: Queued) -> Arc<Event> {
+    fn taken(&mut self, q: Queued) -> Taken {
         self.released.add(q.size, q.share);
         if self.released.events >= RELEASE_BATCH {
             self.give_back();
         }
-        q.event
+        q.item
     }
 
     fn give_back(&mut self) {
@@ -308,8 +350,8 @@ impl SinkReceiver {
         }
     }
 
-    /// The next event, waiting for one; `None` once the bus is gone and the queue empty.
-    pub async fn recv(&mut self) -> Option<Arc<Event>> {
+    /// The next item, waiting for one; `None` once the bus is gone and the queue empty.
+    pub async fn recv_taken(&mut self) -> Option<Taken> {
         let q = match self.rx.try_recv() {
             Ok(q) => q,
             Err(_) => {
@@ -320,25 +362,48 @@ impl SinkReceiver {
         Some(self.taken(q))
     }
 
-    /// The next event, blocking this thread (sinks run on their own threads).
-    pub fn blocking_recv(&mut self) -> Option<Arc<Event>> {
-        let q = match self.rx.try_recv() {
-            Ok(q) => q,
-            Err(_) => {
-                self.give_back();
-                self.rx.blocking_recv()?
-            }
-        };
-        Some(self.taken(q))
-    }
-
-    /// The next event if one is queued.
-    pub fn try_recv(&mut self) -> Result<Arc<Event>, mpsc::error::TryRecvError> {
+    /// The next item if one is queued.
+    pub fn try_recv_taken(&mut self) -> Result<Taken, mpsc::error::TryRecvError> {
         match self.rx.try_recv() {
             Ok(q) => Ok(self.taken(q)),
             Err(e) => {
                 self.give_back();
                 Err(e)
+            }
+        }
+    }
+
+    /// The next event, waiting for one; `None` once the bus is gone and the queue empty.
+    /// For queues of events ([`EventBus::add_sink`]): a prepared queue's items are skipped.
+    pub async fn recv(&mut self) -> Option<Arc<Event>> {
+        loop {
+            if let Some(e) = self.recv_taken().await?.into_event() {
+                return Some(e);
+            }
+        }
+    }
+
+    /// The next event, blocking this thread (sinks run on their own threads).
+    pub fn blocking_recv(&mut self) -> Option<Arc<Event>> {
+        loop {
+            let q = match self.rx.try_recv() {
+                Ok(q) => q,
+                Err(_) => {
+                    self.give_back();
+                    self.rx.blocking_recv()?
+                }
+            };
+            if let Some(e) = self.taken(q).into_event() {
+                return Some(e);
+            }
+        }
+    }
+
+    /// The next event if one is queued (prepared items are skipped, as by [`recv`](Self::recv)).
+    pub fn try_recv(&mut self) -> Result<Arc<Event>, mpsc::error::TryRecvError> {
+        loop {
+            if let Some(e) = self.try_recv_taken()?.into_event() {
+                return Ok(e);
             }
         }
     }
@@ -397,6 +462,19 @@ impl EventBus {
 
     /// Adds a sink queue holding at most `capacity` events (and the configured bytes).
     pub fn add_sink(&mut self, name: impl Into<String>, capacity: usize) -> SinkReceiver {
+        self.add_queue(name.into(), capacity, None)
+    }
+
+    /// Adds a sink queue whose items are the bodies `prepare` encodes on the publishing
+    /// thread ([`Taken::Prepared`]), bounded by their length. For sinks that write only the
+    /// body: the event is then freed by the thread that made it, where handing the event to
+    /// the sink's thread made every one of its allocations a cross-thread free, which the
+    /// allocator pays for on both threads.
+    pub fn add_prepared_sink(&mut self, name: impl Into<String>, capacity: usize, prepare: Prepare) -> SinkReceiver {
+        self.add_queue(name.into(), capacity, Some(prepare))
+    }
+
+    fn add_queue(&mut self, name: String, capacity: usize, prepare: Option<Prepare>) -> SinkReceiver {
         let limits = QueueLimits {
             events: capacity.max(1),
             ..self.limits
@@ -407,9 +485,10 @@ impl EventBus {
         self.queues.push(Queue {
             tx,
             usage: Arc::clone(&usage),
+            prepare,
         });
         SinkReceiver {
-            name: name.into(),
+            name,
             rx,
             usage,
             released: Released::new(),
@@ -442,26 +521,53 @@ impl EventBus {
         } else {
             event.src.map(|a| bucket(a.ip()))
         };
+        let mut wanted = false;
+        for q in &self.queues {
+            let Some(prepare) = &q.prepare else {
+                wanted = true;
+                continue;
+            };
+            if !q.usage.may_take(essential, q.tx.capacity()) {
+                self.dropped(q, &event, essential);
+                continue;
+            }
+            let mut body = Vec::with_capacity(512);
+            let (item, size) = if prepare(&event, &mut body) {
+                let size = body.len();
+                (Taken::Prepared(body), size)
+            } else {
+                (Taken::Unencodable, 0)
+            };
+            self.offer(q, item, size, share, essential, &event);
+        }
+        if !wanted {
+            return;
+        }
         let size = event.approx_size();
         let event = Arc::new(event);
-        for q in &self.queues {
-            let queued = q.usage.reserve(size, essential, share, q.tx.capacity())
-                && match q.tx.try_send(Queued {
-                    event: Arc::clone(&event),
-                    size,
-                    share,
-                }) {
-                    Ok(()) => true,
-                    Err(_) => {
-                        q.usage.unreserve(size, share);
-                        false
-                    }
-                };
-            if !queued {
-                q.usage.count_drop(&event, essential);
-                Metrics::inc(&self.metrics.events_dropped);
-            }
+        for q in self.queues.iter().filter(|q| q.prepare.is_none()) {
+            self.offer(q, Taken::Event(Arc::clone(&event)), size, share, essential, &event);
         }
+    }
+
+    /// Queues `item` on `q` if its bounds allow, else drops and counts it.
+    fn offer(&self, q: &Queue, item: Taken, size: usize, share: Option<usize>, essential: bool, event: &Event) {
+        let queued = q.usage.reserve(size, essential, share, q.tx.capacity())
+            && match q.tx.try_send(Queued { item, size, share }) {
+                Ok(()) => true,
+                Err(_) => {
+                    q.usage.unreserve(size, share);
+                    false
+                }
+            };
+        if !queued {
+            self.dropped(q, event, essential);
+        }
+    }
+
+    fn dropped(&self, q: &Queue, event: &Event, essential: bool) {
+        q.usage.count_drop(event, essential);
+        Metrics::inc(&self.metrics.events_dropped);
     }
 }
 
@@ -570,6 +676,65 @@ mod tests {
         assert_eq!(count("session.close", "10.0.0.1"), 1);
         assert_eq!(report.essential, 0);
         assert_eq!(report.by_source, vec![(Some("10.0.0.1".parse().unwrap()), 4750)]);
+    }
+
+    #[test]
+    fn prepared_queues_take_bodies_made_on_the_publisher() {
+        let metrics = Arc::new(Metrics::default());
+        let mut bus = EventBus::new(Arc::clone(&metrics));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        let prepare: Prepare = Arc::new(move |e: &Event, out: &mut Vec<u8>| {
+            c.fetch_add(1, Ordering::Relaxed);
+            if e.event_type == "bad" {
+                return false;
+            }
+            out.extend_from_slice(e.event_type.as_bytes());
+            true
+        });
+        let mut prepared = bus.add_prepared_sink("p", 16, prepare);
+        let mut plain = bus.add_sink("e", 16);
+        bus.publish(ev_from("one", None, 0));
+        bus.publish(ev_from("bad", None, 0));
+        assert!(matches!(prepared.try_recv_taken(), Ok(Taken::Prepared(b)) if b == b"one"));
+        assert!(matches!(prepared.try_recv_taken(), Ok(Taken::Unencodable)));
+        assert!(prepared.try_recv_taken().is_err());
+        // The other sink still gets the events themselves.
+        assert_eq!(
+            drain(&mut plain)
+                .iter()
+                .map(|e| e.event_type.to_string())
+                .collect::<Vec<_>>(),
+            ["one", "bad"]
+        );
+        // A full prepared queue drops detail before encoding it; essentials still get in.
+        for _ in 0..40 {
+            bus.publish(ev_from("x", None, 0));
+        }
+        let before = calls.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            bus.publish(ev_from("x", None, 0));
+        }
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            before,
+            "no encoding for a queue that cannot take it"
+        );
+        bus.publish(ev_from("session.open", Some("10.0.0.1:1"), 0));
+        let mut bodies = Vec::new();
+        while let Ok(t) = prepared.try_recv_taken() {
+            if let Taken::Prepared(b) = t {
+                bodies.push(String::from_utf8(b).unwrap());
+            }
+        }
+        assert_eq!(
+            bodies.iter().filter(|b| *b == "x").count(),
+            14,
+            "detail fills the queue but its last eighth"
+        );
+        assert_eq!(bodies.last().map(String::as_str), Some("session.open"));
+        assert_eq!(prepared.dropped.load(Ordering::Relaxed), 36);
+        assert_eq!(prepared.queued(), (0, 0), "bodies give their bytes back when taken");
     }
 
     #[test]

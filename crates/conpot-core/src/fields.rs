@@ -48,6 +48,18 @@ impl Fields {
     }
 }
 
+/// A JSON object of `entries`, moving the values in. `serde_json::json!` serializes every
+/// interpolated expression by reference, so a value that is itself JSON (an array of
+/// varbinds, a nested object) is copied whole; on the hot paths that copy was as much
+/// work as building the value.
+pub fn json_object<const N: usize>(entries: [(&'static str, Json); N]) -> Json {
+    let mut m = serde_json::Map::new();
+    for (k, v) in entries {
+        m.insert(k.to_owned(), v);
+    }
+    Json::Object(m)
+}
+
 impl std::ops::Index<&str> for Fields {
     type Output = Json;
 
@@ -80,5 +92,14 @@ mod tests {
         assert_eq!(f["a"], 2);
         assert_eq!(f["missing"], Json::Null);
         assert_eq!(serde_json::to_string(&f).unwrap(), r#"{"a":2,"b":"x"}"#);
+    }
+
+    #[test]
+    fn json_object_is_what_json_macro_gives() {
+        let inner = serde_json::json!([{"oid": "1.3", "value": null}]);
+        assert_eq!(
+            json_object([("varbinds", inner.clone()), ("n", Json::from(2))]),
+            serde_json::json!({"varbinds": inner, "n": 2})
+        );
     }
 }

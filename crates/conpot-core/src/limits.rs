@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 /// Which limit refused a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,10 @@ struct Slot {
     ip: IpAddr,
     last_active: AtomicU64,
     evicting: AtomicBool,
-    evict: Notify,
+    /// The connection's task, woken when it is asked to leave (eviction or shutdown).
+    /// Polling it costs two uncontended atomic operations, where a `Notify` took its
+    /// waiters' lock on every poll of a connection's loop.
+    waker: AtomicWaker,
 }
 
 #[derive(Debug, Default)]
@@ -58,7 +61,17 @@ pub struct ConnLimiter {
     max_per_ip: usize,
     total: AtomicUsize,
     evicting: AtomicUsize,
+    closing: AtomicBool,
     table: Mutex<Table>,
+}
+
+/// Why a connection is asked to leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leave {
+    /// To make room at the global limit.
+    Evicted,
+    /// The sensor stops.
+    Shutdown,
 }
 
 /// Held while a connection is open; dropping it frees its place.
@@ -77,6 +90,7 @@ impl ConnLimiter {
             max_per_ip,
             total: AtomicUsize::new(0),
             evicting: AtomicUsize::new(0),
+            closing: AtomicBool::new(false),
             table: Mutex::new(Table::default()),
         })
     }
@@ -107,7 +121,7 @@ impl ConnLimiter {
             ip,
             last_active: AtomicU64::new(now_ms),
             evicting: AtomicBool::new(false),
-            evict: Notify::new(),
+            waker: AtomicWaker::new(),
         });
         table.slots.insert(id, Arc::clone(&slot));
         *table.per_ip.entry(ip).or_insert(0) += 1;
@@ -143,8 +157,19 @@ impl ConnLimiter {
         let Some((_, _, victim)) = best else { return false };
         victim.evicting.store(true, Ordering::Release);
         self.evicting.fetch_add(1, Ordering::AcqRel);
-        victim.evict.notify_one();
+        victim.waker.wake();
         true
+    }
+
+    /// Asks every connection, open now or admitted later, to leave ([`Permit::told_to_leave`]
+    /// completes with [`Leave::Shutdown`]): the sensor is stopping.
+    pub fn close_all(&self) {
+        self.closing.store(true, Ordering::Release);
+        if let Ok(table) = self.table.lock() {
+            for slot in table.slots.values() {
+                slot.waker.wake();
+            }
+        }
     }
 
     /// Connections open now.
@@ -160,12 +185,30 @@ impl Permit {
         self.slot.last_active.store(now_ms, Ordering::Relaxed);
     }
 
-    /// Completes when the limiter asks this connection to close to make room. The future
-    /// holds its own reference to the connection's place, so a listener can keep it
-    /// pinned for the connection's life (registered once, not per request).
-    pub fn evicted(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    /// Completes when the limiter asks this connection to leave: to make room for another
+    /// ([`Leave::Evicted`]) or because the sensor stops ([`Leave::Shutdown`]). The future
+    /// holds its own references, so a listener can keep it pinned for the connection's life.
+    pub fn told_to_leave(&self) -> impl std::future::Future<Output = Leave> + Send + 'static {
         let slot = Arc::clone(&self.slot);
-        async move { slot.evict.notified().await }
+        let limiter = Arc::clone(&self.limiter);
+        std::future::poll_fn(move |cx| {
+            slot.waker.register(cx.waker());
+            if slot.evicting.load(Ordering::Acquire) {
+                std::task::Poll::Ready(Leave::Evicted)
+            } else if limiter.closing.load(Ordering::Acquire) {
+                std::task::Poll::Ready(Leave::Shutdown)
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+    }
+
+    /// Completes when the limiter asks this connection to close to make room (not on
+    /// shutdown: see [`Permit::told_to_leave`]).
+    pub async fn evicted(&self) {
+        if self.told_to_leave().await != Leave::Evicted {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Whether this connection was asked to close.
@@ -336,6 +379,23 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(1), a.evicted())
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn close_all_tells_open_and_later_permits_to_leave() {
+        let l = ConnLimiter::new(10, 10);
+        let a = l.admit("10.0.0.1".parse().unwrap(), 0).unwrap().permit;
+        let waiting = tokio::spawn(a.told_to_leave());
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "nobody was told yet");
+        l.close_all();
+        let told = tokio::time::timeout(std::time::Duration::from_secs(1), waiting).await;
+        assert_eq!(told.unwrap().unwrap(), Leave::Shutdown);
+        let later = l.admit("10.0.0.2".parse().unwrap(), 0).unwrap().permit;
+        assert_eq!(later.told_to_leave().await, Leave::Shutdown);
+        // Eviction is not shutdown: `evicted` stays pending for a closing sensor.
+        let evicted = tokio::time::timeout(std::time::Duration::from_millis(50), later.evicted()).await;
+        assert!(evicted.is_err());
     }
 
     #[test]

@@ -41,6 +41,17 @@ pub async fn recv(sock: &UdpSocket, buf: &mut [u8], with_dst: bool) -> io::Resul
     sock.async_io(Interest::READABLE, || recv_now(sock, buf)).await
 }
 
+/// [`recv`] without waiting: `WouldBlock` when no datagram is queued. A listener that
+/// was woken for one datagram takes the others already queued with this, rather than
+/// going back through its wait for each.
+pub fn try_recv(sock: &UdpSocket, buf: &mut [u8], with_dst: bool) -> io::Result<Received> {
+    if !with_dst {
+        let (len, peer) = sock.try_recv_from(buf)?;
+        return Ok(Received { len, peer, dst: None });
+    }
+    sock.try_io(Interest::READABLE, || recv_now(sock, buf))
+}
+
 fn recv_now(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
     let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo);
     let mut iov = [IoSliceMut::new(buf)];

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use bytes::{Buf, BytesMut};
 use conpot_core::drive::{OutputBound, feed_stream_bounded};
 use conpot_core::event::{EventDraft, SessionInfo, Transport};
-use conpot_core::limits::Refusal;
+use conpot_core::limits::{Leave, Refusal};
 use conpot_core::metrics::Metrics;
 use conpot_core::protocol::{Deadline, Output, Service, Session, SessionCtx, answer_delay};
 use tokio::io::AsyncWriteExt;
@@ -53,7 +53,11 @@ async fn accept_loop(sensor: Arc<Sensor>, listener: TcpListener, service: Arc<dy
     let protocol: Arc<str> = Arc::from(service.protocol());
     loop {
         let accepted = tokio::select! {
-            _ = sensor.shutdown.cancelled() => return,
+            _ = sensor.shutdown.cancelled() => {
+                // Every open connection's loop waits on its own waker, not on the token.
+                sensor.limiter.close_all();
+                return;
+            }
             r = listener.accept() => r,
         };
         let (stream, peer) = match accepted {
@@ -188,11 +192,9 @@ impl Connection {
         self.session.on_open(opened, &mut self.out);
         let mut reason = self.flush().await;
 
-        // One shutdown registration and one idle timer per connection, re-armed only when
-        // it fires: nothing per request but an `Instant::now()`.
+        // One idle timer per connection, re-armed only when it fires: nothing per request
+        // but an `Instant::now()`.
         let sensor = Arc::clone(&self.sensor);
-        let cancelled = sensor.shutdown.cancelled();
-        tokio::pin!(cancelled);
         let timeout = sensor.session_timeout;
         let idle = tokio::time::sleep(timeout);
         tokio::pin!(idle);
@@ -202,15 +204,24 @@ impl Connection {
         let mut frame_since: Option<tokio::time::Instant> = None;
         let frame_timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(frame_timer);
-        // Registered once, like the shutdown future: nothing per request.
-        let evicted = permit.evicted();
-        tokio::pin!(evicted);
+        // Shutdown and eviction come through the connection's own waker (the shared
+        // shutdown token's lock, taken by every connection on every wake, is not polled).
+        let leave = permit.told_to_leave();
+        tokio::pin!(leave);
+        if sensor.shutdown.is_cancelled() {
+            reason = Some(CloseReason::Shutdown);
+        }
         while reason.is_none() {
             let channels_active = self.channels.as_ref().is_some_and(|c| c.active());
             let woke = tokio::select! {
                 biased;
-                _ = &mut cancelled => { reason = Some(CloseReason::Shutdown); break; }
-                _ = &mut evicted => { reason = Some(CloseReason::Evicted); break; }
+                l = &mut leave => {
+                    reason = Some(match l {
+                        Leave::Evicted => CloseReason::Evicted,
+                        Leave::Shutdown => CloseReason::Shutdown,
+                    });
+                    break;
+                }
                 _ = std::future::ready(()), if self.held => Wake::Held,
                 r = self.stream.readable(), if !self.held => Wake::Readable(r),
                 _ = self.timer.wait() => Wake::Timer,

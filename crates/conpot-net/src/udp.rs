@@ -52,6 +52,9 @@ impl Default for UdpLimits {
 const MAX_DATAGRAM: usize = 65_535;
 /// The smallest reply the amplification cap always allows (error answers to tiny probes).
 const MIN_REPLY: usize = 64;
+/// Datagrams taken from the socket per wake-up before timers and transfer ports are
+/// looked at again.
+const MAX_BURST: usize = 32;
 /// I/O outcomes handled in one go for a session before the loop serves others.
 const MAX_IO_ROUNDS: usize = 8;
 
@@ -98,6 +101,10 @@ struct Udp {
     deadlines: BinaryHeap<Reverse<(SystemTime, SocketAddr)>>,
     port_tx: mpsc::Sender<PortDatagram>,
     out: Output,
+    /// Answers on the listening socket held until the datagrams queued with the one that
+    /// woke the loop are served: then sent back to back, so a client with many requests
+    /// in flight is woken once for them, not once per answer.
+    held: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 impl Udp {
@@ -125,6 +132,7 @@ impl Udp {
             deadlines: BinaryHeap::new(),
             port_tx,
             out: Output::default(),
+            held: Vec::new(),
         };
         (u, port_rx)
     }
@@ -136,23 +144,37 @@ impl Udp {
         let with_dst = self.local.ip().is_unspecified();
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         let sensor = Arc::clone(&self.sensor);
+        // Registered once, not once per wake-up.
+        let cancelled = sensor.shutdown.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let next = self.deadlines.peek().map(|Reverse((t, _))| *t);
             let wait = next.map(|t| t.duration_since(SystemTime::now()).unwrap_or_default());
             tokio::select! {
-                _ = sensor.shutdown.cancelled() => break,
+                _ = &mut cancelled => break,
                 _ = sweep.tick() => self.sweep(SystemTime::now()),
                 _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => self.fire_deadlines().await,
                 r = crate::pktinfo::recv(&self.socket, &mut buf, with_dst) => match r {
                     Ok(got) => {
-                        let local = got.dst.map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
-                        let datagram = buf.get(..got.len).unwrap_or_default();
-                        self.datagram(datagram, got.peer, local).await;
+                        self.received(got, &buf).await;
+                        // Then those already queued, without a trip through the wait each.
+                        for _ in 1..MAX_BURST {
+                            match crate::pktinfo::try_recv(&self.socket, &mut buf, with_dst) {
+                                Ok(got) => self.received(got, &buf).await,
+                                Err(e) => {
+                                    if e.kind() != std::io::ErrorKind::WouldBlock {
+                                        tracing::debug!(error = %e, "udp receive failed");
+                                    }
+                                    break;
+                                }
+                            }
+                        }
                     }
                     Err(e) => tracing::debug!(error = %e, "udp receive failed"),
                 },
                 Some(d) = port_rx.recv() => self.port_datagram(d).await,
             }
+            self.send_held().await;
         }
         let now = SystemTime::now();
         for summary in self.summaries.values_mut() {
@@ -162,6 +184,25 @@ impl Udp {
         for a in all {
             self.close(a, now, CloseReason::Shutdown);
         }
+    }
+
+    /// Sends the answers held during this wake-up, in order.
+    async fn send_held(&mut self) {
+        let mut held = std::mem::take(&mut self.held);
+        for (peer, d) in held.drain(..) {
+            if let Err(e) = self.socket.send_to(&d, peer).await {
+                tracing::debug!(error = %e, "udp send failed");
+            }
+        }
+        // The vector's room is kept for the next wake-up.
+        self.held = held;
+    }
+
+    /// A datagram received into `buf`, addressed to where it was sent.
+    async fn received(&mut self, got: crate::pktinfo::Received, buf: &[u8]) {
+        let local = got.dst.map_or(self.local, |ip| SocketAddr::new(ip, self.local.port()));
+        let datagram = buf.get(..got.len).unwrap_or_default();
+        self.datagram(datagram, got.peer, local).await;
     }
 
     /// A datagram on the listening socket: to the source's session (new if needed).
@@ -276,9 +317,13 @@ impl Udp {
             limit = None;
             if delay.is_zero() {
                 for (s, d) in sends {
-                    let s = s.unwrap_or_else(|| Arc::clone(&self.socket));
-                    if let Err(e) = s.send_to(&d, peer).await {
-                        tracing::debug!(error = %e, "udp send failed");
+                    match s {
+                        Some(port) => {
+                            if let Err(e) = port.send_to(&d, peer).await {
+                                tracing::debug!(error = %e, "udp send failed");
+                            }
+                        }
+                        None => self.held.push((peer, d)),
                     }
                 }
             } else if !sends.is_empty() {

@@ -171,6 +171,29 @@ pub fn post(
     body: &[u8],
     timeout: Duration,
 ) -> io::Result<Response> {
+    request("POST", url, tls_config, headers, body, timeout)
+}
+
+/// Gets `url` with `headers` (a TAXII sink reads its API root's limits this way), and
+/// reads the answer until the server closes.
+pub fn get(
+    url: &Url,
+    tls_config: Option<&Arc<rustls::ClientConfig>>,
+    headers: &[(&str, String)],
+    timeout: Duration,
+) -> io::Result<Response> {
+    request("GET", url, tls_config, headers, &[], timeout)
+}
+
+/// One request, `Connection: close`, the answer read until the server closes.
+fn request(
+    method: &str,
+    url: &Url,
+    tls_config: Option<&Arc<rustls::ClientConfig>>,
+    headers: &[(&str, String)],
+    body: &[u8],
+    timeout: Duration,
+) -> io::Result<Response> {
     let addr = (url.host.as_str(), url.port)
         .to_socket_addrs()?
         .next()
@@ -180,7 +203,7 @@ pub fn post(
     tcp.set_write_timeout(Some(timeout))?;
     tcp.set_nodelay(true)?;
     let mut req = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\nUser-Agent: conpot-rs\r\n",
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\nUser-Agent: conpot-rs\r\n",
         url.path,
         url.host_header(),
         body.len()

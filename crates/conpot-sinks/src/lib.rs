@@ -29,8 +29,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use conpot_core::bus::EventBus;
-use conpot_core::event::Origin;
+use conpot_core::bus::{EventBus, SinkReceiver};
+use conpot_core::event::{Event, Origin};
 
 pub use encode::Encoder;
 pub use runner::Deliver;
@@ -86,7 +86,7 @@ pub fn attach_counted(
     } else {
         None
     };
-    let rx = bus.add_sink(spec.name.clone(), capacity);
+    let rx = queue(bus, spec.name.clone(), capacity, spec.encoder, deliver.needs_envelope());
     let stats = Arc::new(runner::SinkStats {
         queue_dropped: Arc::clone(&rx.dropped),
         ..Default::default()
@@ -105,6 +105,21 @@ pub fn attach_counted(
     Ok((spec.name.clone(), move || runner.run(&mut *deliver), stats))
 }
 
+/// The queue of a sink: for a transport that writes only the bodies, a prepared queue
+/// whose events are encoded on the thread that publishes them (so that the thread that
+/// allocated an event also frees it); otherwise a queue of the events themselves.
+fn queue(bus: &mut EventBus, name: String, capacity: usize, encoder: Encoder, envelope: bool) -> SinkReceiver {
+    if envelope {
+        bus.add_sink(name, capacity)
+    } else {
+        bus.add_prepared_sink(
+            name,
+            capacity,
+            Arc::new(move |e: &Event, body: &mut Vec<u8>| encoder.encode(e, body).is_ok()),
+        )
+    }
+}
+
 /// Attaches the text log: every event as one readable line through `tracing` (so to stderr
 /// and the `-l` file, as Conpot logs traffic), on its own queue of `capacity` events like any
 /// sink. Returns the sink's name and the blocking job that drains it (see [`attach`]).
@@ -115,7 +130,7 @@ pub fn attach_text_log(
     reopen: Arc<AtomicU64>,
 ) -> (String, impl FnOnce() + Send + 'static) {
     let name = textlog::NAME.to_owned();
-    let rx = bus.add_sink(name.clone(), capacity);
+    let rx = queue(bus, name.clone(), capacity, Encoder::Text, false);
     let runner = runner::Runner {
         stats: Arc::new(runner::SinkStats {
             queue_dropped: Arc::clone(&rx.dropped),

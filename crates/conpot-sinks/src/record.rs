@@ -63,7 +63,13 @@ impl Record {
     pub fn body_only(encoder: Encoder, event: &Event) -> serde_json::Result<Record> {
         let mut body = Vec::with_capacity(512);
         encoder.encode(event, &mut body)?;
-        Ok(Record {
+        Ok(Record::from_body(body))
+    }
+
+    /// A record of an already encoded body, without the envelope fields (see
+    /// [`Record::body_only`]; the bus's prepared queues hand these over).
+    pub fn from_body(body: Vec<u8>) -> Record {
+        Record {
             id: String::new(),
             time: String::new(),
             time_us: 0,
@@ -78,7 +84,7 @@ impl Record {
             dst_port: None,
             file: None,
             body: String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        })
+        }
     }
 
     /// Encodes `event` with `encoder`.

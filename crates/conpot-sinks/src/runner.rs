@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use conpot_core::bus::SinkReceiver;
+use conpot_core::bus::{SinkReceiver, Taken};
 use conpot_core::event::{Event, EventDraft, Origin, SessionInfo, Transport};
 use conpot_core::metrics::Metrics;
 use conpot_core::rng::Rng;
@@ -186,7 +186,7 @@ impl Runner {
                 let wait = st.retry_at.saturating_duration_since(Instant::now());
                 let rx = &mut self.rx;
                 // The timer is made inside the runtime, which owns the clock.
-                match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+                match rt.block_on(async { tokio::time::timeout(wait, rx.recv_taken()).await }) {
                     Ok(Some(e)) => Some(e),
                     Ok(None) => {
                         open = false;
@@ -195,7 +195,7 @@ impl Runner {
                     Err(_) => None,
                 }
             } else {
-                match rt.block_on(self.rx.recv()) {
+                match rt.block_on(self.rx.recv_taken()) {
                     Some(e) => Some(e),
                     None => {
                         open = false;
@@ -213,10 +213,10 @@ impl Runner {
             batch.clear();
             self.report_drops(&mut st, &mut batch);
             if let Some(e) = first {
-                self.push(&mut st, &e, &mut batch);
+                self.push(&mut st, e, &mut batch);
                 while batch.len() < self.delivery.batch {
-                    match self.rx.try_recv() {
-                        Ok(e) => self.push(&mut st, &e, &mut batch),
+                    match self.rx.try_recv_taken() {
+                        Ok(e) => self.push(&mut st, e, &mut batch),
                         Err(_) => break,
                     }
                 }
@@ -266,11 +266,12 @@ impl Runner {
         self.spool.as_ref().is_some_and(|s| !s.is_empty())
     }
 
-    fn push(&self, st: &mut State, e: &Event, batch: &mut Vec<Record>) {
-        let record = if self.envelope {
-            Record::new(self.encoder, e)
-        } else {
-            Record::body_only(self.encoder, e)
+    fn push(&self, st: &mut State, taken: Taken, batch: &mut Vec<Record>) {
+        let record = match taken {
+            Taken::Event(e) if self.envelope => Record::new(self.encoder, &e).map_err(|e| e.to_string()),
+            Taken::Event(e) => Record::body_only(self.encoder, &e).map_err(|e| e.to_string()),
+            Taken::Prepared(body) => Ok(Record::from_body(body)),
+            Taken::Unencodable => Err("the encoder refused it".to_owned()),
         };
         match record {
             Ok(r) => batch.push(r),
@@ -324,7 +325,7 @@ impl Runner {
         st.failed_unreported = 0;
         self.push(
             st,
-            &Event::stamp(&self.origin, &sensor, draft, SystemTime::now()),
+            Taken::Event(Arc::new(Event::stamp(&self.origin, &sensor, draft, SystemTime::now()))),
             batch,
         );
     }
@@ -512,8 +513,8 @@ impl Runner {
             }
             let mut incoming = Vec::new();
             while incoming.len() < self.delivery.batch {
-                match self.rx.try_recv() {
-                    Ok(e) => self.push(st, &e, &mut incoming),
+                match self.rx.try_recv_taken() {
+                    Ok(e) => self.push(st, e, &mut incoming),
                     Err(_) => break,
                 }
             }

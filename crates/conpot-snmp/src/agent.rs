@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use conpot_core::auth::{self, Attempt, Auth, Proof, Reason, Secret, Verdict};
 use conpot_core::databus::Databus;
 use conpot_core::event::EventDraft;
+use conpot_core::fields::json_object;
 use serde_json::{Value as Json, json};
 
 use crate::message::{self, Message, Pdu, Scoped, SnmpValue, Usm, VarBind, oid_string, pdu_tag};
@@ -147,7 +148,12 @@ fn kind_name(k: u8) -> &'static str {
 fn varbinds_json(v: &[VarBind]) -> Json {
     Json::Array(
         v.iter()
-            .map(|vb| json!({"oid": oid_string(&vb.oid), "value": vb.value.to_json()}))
+            .map(|vb| {
+                json_object([
+                    ("oid", Json::String(oid_string(&vb.oid))),
+                    ("value", vb.value.to_json()),
+                ])
+            })
             .collect(),
     )
 }
@@ -569,17 +575,21 @@ impl Agent {
         if pdu.dropped_varbinds > 0 {
             d = d.with("varbinds_total", (pdu.varbinds.len() + pdu.dropped_varbinds) as u64);
         }
-        d.body.request = Some(json!({"varbinds": varbinds_json(&pdu.varbinds)}));
-        d.body.response = Some(
-            json!({"error_status": resp.error_status, "error_index": resp.error_index, "varbinds": varbinds_json(&resp.varbinds)}),
-        );
+        d.body.request = Some(json_object([("varbinds", varbinds_json(&pdu.varbinds))]));
+        d.body.response = Some(json_object([
+            ("error_status", Json::from(resp.error_status)),
+            ("error_index", Json::from(resp.error_index)),
+            ("varbinds", varbinds_json(&resp.varbinds)),
+        ]));
         d.body.raw = Some(raw.to_vec());
         // Conpot logged the first binding of each side, typed by version and command.
         let first = |v: &[VarBind]| {
-            v.first().map_or(
-                Json::Null,
-                |vb| json!({"oid": oid_string(&vb.oid), "val": legacy_val(&vb.value)}),
-            )
+            v.first().map_or(Json::Null, |vb| {
+                json_object([
+                    ("oid", Json::String(oid_string(&vb.oid))),
+                    ("val", legacy_val(&vb.value)),
+                ])
+            })
         };
         let command = match pdu.kind {
             pdu_tag::GET => "Get",

@@ -6,8 +6,9 @@
 //! captured file also give an `indicator` with the STIX pattern matching the address or the
 //! hash, since those are what a consumer blocks or hunts for. Cyber-observable ids are the
 //! deterministic UUIDv5 ids of the STIX specification (section 2.9), so every sensor names
-//! the same address with the same id. Events with neither source nor file (sensor events)
-//! give an empty bundle.
+//! the same address with the same id. A sink's loss report (`events.dropped`) becomes a
+//! `note` on the sensor's `identity`, so a TAXII collection says what it is missing; other
+//! events with neither source nor file (sensor events) give an empty bundle.
 
 use std::net::SocketAddr;
 
@@ -164,10 +165,51 @@ fn pattern_str(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
+/// The `identity` of the sensor (a system), its id derived from the sensor id so every
+/// report of one sensor names the same identity.
+fn sensor_identity(e: &Event, time: &str) -> Json {
+    let id = uuid5(&SCO_NAMESPACE, format!("identity:sensor:{}", e.sensor_id).as_bytes());
+    json!({
+        "type": "identity",
+        "spec_version": SPEC_VERSION,
+        "id": format!("identity--{id}"),
+        "created": time,
+        "modified": time,
+        "name": &*e.sensor_id,
+        "identity_class": "system",
+        "description": "An ICS honeypot sensor (conpot-rs)",
+    })
+}
+
+/// The `note` of an `events.dropped` report: what a sink lost, with the report's counts
+/// in `x_conpot_data` (`dropped`, `spool_full`, `queue_full`, ...).
+fn dropped_note(e: &Event, time: &str, identity: &Json) -> Json {
+    let n = e.data.get("dropped").and_then(Json::as_u64).unwrap_or(0);
+    let sink = e.data.get("sink").and_then(Json::as_str).unwrap_or_default();
+    json!({
+        "type": "note",
+        "spec_version": SPEC_VERSION,
+        "id": format!("note--{}", e.event_id.hyphenated()),
+        "created": time,
+        "modified": time,
+        "abstract": format!("{} dropped {n} events", e.sensor_id),
+        "content": format!("The sink {sink} of sensor {} could not keep {n} events (queue or spool full).", e.sensor_id),
+        "object_refs": [id_of(identity)],
+        "x_conpot_event_type": &*e.event_type,
+        "x_conpot_sensor_id": &*e.sensor_id,
+        "x_conpot_data": &e.data,
+    })
+}
+
 /// The STIX bundle of `event`.
 pub(super) fn value(e: &Event) -> Json {
     let time = stamp(e);
     let mut objects = Vec::new();
+    if e.event_type == "events.dropped" && e.src.is_none() {
+        let identity = sensor_identity(e, &time);
+        objects.push(dropped_note(e, &time, &identity));
+        objects.push(identity);
+    }
     let mut refs = Vec::new();
     if let Some(src) = &e.src {
         let a = address(src);
@@ -255,6 +297,45 @@ mod tests {
         let b = address(&"[2001:db8::1]:1".parse().unwrap());
         assert_eq!(b["type"], "ipv6-addr");
         assert_ne!(a["id"], b["id"]);
+    }
+
+    #[test]
+    fn a_loss_report_is_a_note_on_the_sensor_identity() {
+        use conpot_core::event::{EventDraft, Origin, SessionInfo};
+        let o = Origin {
+            sensor_id: "s1".into(),
+            persona: "p".into(),
+            public_ip: None,
+            raw_limit: 0,
+        };
+        let sensor = SessionInfo::new("sensor".into(), Transport::None, None, None);
+        let d = EventDraft::new("events.dropped")
+            .with("sink", "taxii")
+            .with("dropped", 7)
+            .with("spool_full", 7);
+        let e = Event::stamp(&o, &sensor, d, std::time::SystemTime::UNIX_EPOCH);
+        let b = value(&e);
+        let objs = b["objects"].as_array().unwrap();
+        assert_eq!(objs.len(), 2);
+        assert_eq!(objs[0]["type"], "note");
+        assert_eq!(objs[0]["id"], format!("note--{}", e.event_id.hyphenated()));
+        assert_eq!(objs[0]["x_conpot_data"]["spool_full"], 7);
+        assert_eq!(objs[0]["object_refs"][0], objs[1]["id"]);
+        assert_eq!(
+            (objs[1]["type"].as_str(), objs[1]["name"].as_str()),
+            (Some("identity"), Some("s1"))
+        );
+        let other = Event::stamp(
+            &o,
+            &sensor,
+            EventDraft::new("sensor.start"),
+            std::time::SystemTime::UNIX_EPOCH,
+        );
+        assert_eq!(
+            value(&other)["objects"],
+            json!([]),
+            "other sensor events give an empty bundle"
+        );
     }
 
     #[test]
