@@ -205,43 +205,58 @@ struct EnvelopeRef<'a> {
 /// The `Conpot-Envelope` header of `r`: the JSON of [`Envelope::of`] it, written from the
 /// record's own fields.
 pub fn envelope_header(r: &Record) -> serde_json::Result<String> {
-    serde_json::to_string(&EnvelopeRef {
-        time: &r.time,
-        time_us: r.time_us,
-        sensor: &r.sensor,
-        session: &r.session,
-        protocol: &r.protocol,
-        transport: &r.transport,
-        event_type: &r.event_type,
-        src_ip: r.src_ip.as_deref(),
-        src_port: r.src_port,
-        dst_ip: r.dst_ip.as_deref(),
-        dst_port: r.dst_port,
-        file: r.file.as_ref(),
-    })
+    // Sized for the usual envelope at once (it grew three times from empty, per message).
+    let mut out = Vec::with_capacity(
+        ENVELOPE_FIXED + r.time.len() + r.sensor.len() + r.session.len() + r.protocol.len() + r.event_type.len(),
+    );
+    serde_json::to_writer(
+        &mut out,
+        &EnvelopeRef {
+            time: &r.time,
+            time_us: r.time_us,
+            sensor: &r.sensor,
+            session: &r.session,
+            protocol: &r.protocol,
+            transport: &r.transport,
+            event_type: &r.event_type,
+            src_ip: r.src_ip.as_deref(),
+            src_port: r.src_port,
+            dst_ip: r.dst_ip.as_deref(),
+            dst_port: r.dst_port,
+            file: r.file.as_ref(),
+        },
+    )?;
+    // serde_json writes only UTF-8.
+    String::from_utf8(out).map_err(serde::ser::Error::custom)
+}
+
+/// Bytes of an envelope header besides its variable strings: the names, quotes and
+/// separators, the time in microseconds, both addresses and ports.
+const ENVELOPE_FIXED: usize = 224;
+
+/// Whether `c` may not stand in a NATS subject token.
+fn bad_in_token(c: char) -> bool {
+    c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control()
 }
 
 /// One subject token from `s`: NATS tokens may not be empty or hold `.`, `*`, `>` or
 /// white space, and a sensor id or protocol name from a configuration might.
 pub fn token(s: &str) -> String {
-    if !s.is_empty()
-        && !s
-            .chars()
-            .any(|c| c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control())
-    {
-        return s.to_owned();
+    let mut t = String::with_capacity(s.len().max(1));
+    push_token(&mut t, s);
+    t
+}
+
+/// Appends [`token`] of `s` to `out`, without a string of its own (subjects are made per
+/// message).
+fn push_token(out: &mut String, s: &str) {
+    if s.is_empty() {
+        out.push('_');
+    } else if !s.chars().any(bad_in_token) {
+        out.push_str(s);
+    } else {
+        out.extend(s.chars().map(|c| if bad_in_token(c) { '_' } else { c }));
     }
-    let t: String = s
-        .chars()
-        .map(|c| {
-            if c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    if t.is_empty() { "_".to_owned() } else { t }
 }
 
 /// The subject of a record: `<prefix>.<sensor>.<protocol>.<event_type>`, the dotted event
@@ -250,12 +265,12 @@ pub fn subject(prefix: &str, r: &Record) -> String {
     let mut s = String::with_capacity(prefix.len() + r.sensor.len() + r.protocol.len() + r.event_type.len() + 4);
     s.push_str(prefix);
     s.push('.');
-    s.push_str(&token(&r.sensor));
+    push_token(&mut s, &r.sensor);
     s.push('.');
-    s.push_str(&token(&r.protocol));
+    push_token(&mut s, &r.protocol);
     for part in r.event_type.split('.') {
         s.push('.');
-        s.push_str(&token(part));
+        push_token(&mut s, part);
     }
     s
 }

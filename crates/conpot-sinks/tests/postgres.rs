@@ -297,3 +297,176 @@ fn postgresql_copy_ignores_duplicates_and_refuses_only_bad_events() {
     });
     assert_eq!(time, batch[1].time_us, "the binary time is the record's");
 }
+
+/// A connection of the test's own that keeps a session's row locked until dropped or
+/// rolled back: a batch of the sink that names the session copies and inserts its events,
+/// then waits at the session's update, uncommitted, with its connection still open.
+struct RowLock {
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+impl RowLock {
+    fn take(url: &str, session: &str) -> RowLock {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            client.batch_execute("BEGIN").await.unwrap();
+            let locked = client
+                .execute(
+                    "SELECT 1 FROM sessions WHERE session_id = $1::text::uuid FOR UPDATE",
+                    &[&session],
+                )
+                .await
+                .unwrap();
+            assert_eq!(locked, 1, "the session's row exists");
+            client
+        });
+        RowLock { rt, client }
+    }
+
+    fn release(self) {
+        // The connection's task runs only inside the runtime: drive the rollback there.
+        self.rt.block_on(self.client.batch_execute("ROLLBACK")).unwrap();
+    }
+}
+
+/// Backends of the connections named `app` that wait on a lock.
+fn waiting(url: &str, app: &str) -> i64 {
+    query(url, async |c| {
+        c.query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0)
+    })
+}
+
+/// Ends the server's backends of the connections named `app`; how many.
+fn terminate(url: &str, app: &str) -> i64 {
+    query(url, async |c| {
+        c.query_one(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0)
+    })
+}
+
+fn distinct_n(url: &str, sensor: &str) -> i64 {
+    query(url, async |c| {
+        c.query_one(
+            "SELECT count(DISTINCT body->'data'->>'n') FROM events WHERE sensor_id = $1",
+            &[&sensor],
+        )
+        .await
+        .unwrap()
+        .get(0)
+    })
+}
+
+/// Two batches in flight on the transport's two connections when the server ends both
+/// backends: the oldest settles as failed, the later one is given back with it (nothing
+/// is left in flight), neither left a row, and sending them again (and the first, already
+/// stored, batch once more) stores every event exactly once.
+#[test]
+fn postgresql_pipeline_cut_by_terminated_backends_gives_every_batch_back() {
+    use conpot_sinks::Deliver;
+    use conpot_sinks::record::Record;
+    let Some(url) = server("CONPOT_TEST_PG") else { return };
+    let sensor = unique("pg-pipe");
+    // The sink's connections carry the sensor id as their name, for pg_stat_activity.
+    let sink_url = format!("{url}?application_name={sensor}");
+    let o = origin(&sensor);
+    let s = session(41002);
+    let rec = |n| Record::new(conpot_sinks::Encoder::Native, &request(&o, &s, n)).unwrap();
+    let batches: Vec<Vec<Record>> = (0..3u64).map(|b| (b * 100..b * 100 + 100).map(rec).collect()).collect();
+    let mut pg = conpot_sinks::postgres::Postgres::new(&sink_url, "test").unwrap();
+    assert!(
+        pg.window().is_some_and(|w| w.batches >= 2),
+        "the transport is pipelined"
+    );
+    pg.start(&batches[0]).unwrap();
+    assert!(matches!(pg.settle(true), Some(Ok(()))));
+    assert_eq!(count(&url, &sensor), 100);
+
+    let lock = RowLock::take(&url, &batches[0][0].session);
+    pg.start(&batches[1]).unwrap();
+    pg.start(&batches[2]).unwrap();
+    assert!(pg.settle(false).is_none(), "the batches wait for the session's row");
+    wait_for(10, || (waiting(&url, &sensor) == 2).then_some(())).expect("both batches in flight at once");
+    assert_eq!(terminate(&url, &sensor), 2);
+    lock.release();
+    assert!(matches!(pg.settle(true), Some(Err(_))), "the oldest batch failed");
+    assert!(pg.settle(true).is_none(), "the later batch was given back with it");
+    assert_eq!(count(&url, &sensor), 100, "the cut transactions left nothing");
+
+    // Sent again in order, on new connections; the stored batch once more adds nothing.
+    for b in [&batches[1], &batches[2], &batches[0]] {
+        pg.deliver(b).unwrap();
+    }
+    assert_eq!(count(&url, &sensor), 300);
+    assert_eq!(distinct_n(&url, &sensor), 300, "every event once");
+}
+
+/// The whole sink: while batches are in flight the server ends the sink's backends twice;
+/// the runner spools what was in flight and sends it again, and the table ends with every
+/// event exactly once, nothing counted lost.
+#[test]
+fn postgresql_sink_loses_and_repeats_nothing_when_backends_are_terminated_mid_pipeline() {
+    let Some(url) = server("CONPOT_TEST_PG") else { return };
+    let d = tmp("pg-pipe-runner");
+    let sensor = unique("pg-piperun");
+    let sink_url = format!("{url}?application_name={sensor}");
+    let spec = spec(&[
+        ("type", "postgresql".into()),
+        ("url", sink_url.into()),
+        ("batch", 200.into()),
+        ("retry_min_ms", 50.into()),
+        ("retry_max_ms", 200.into()),
+    ]);
+    let o = origin(&sensor);
+    let run = Running::start(&spec, o.clone(), &d, 100_000);
+    let s = session(42001);
+    let session_id = s.id.to_string();
+    let mut n = 0;
+    let mut publish = |k: u64| {
+        for _ in 0..k {
+            run.publish(request(&o, &s, n));
+            n += 1;
+        }
+    };
+    publish(1000);
+    for round in 0..2 {
+        // Everything so far stored: the spool is empty and the sink pipelines again.
+        let stored = 1000 + round * 2500;
+        wait_for(30, || (count(&url, &sensor) == stored).then_some(()))
+            .unwrap_or_else(|| panic!("round {round}: stored {} of {stored}", count(&url, &sensor)));
+        let lock = RowLock::take(&url, &session_id);
+        publish(2000);
+        wait_for(10, || (waiting(&url, &sensor) == 2).then_some(()))
+            .unwrap_or_else(|| panic!("round {round}: two batches in flight"));
+        assert_eq!(terminate(&url, &sensor), 2, "round {round}");
+        lock.release();
+        publish(500);
+    }
+    let total = 1000 + 2 * 2500;
+    let all = wait_for(30, || (count(&url, &sensor) == total).then_some(()));
+    let metrics = run.finish();
+    assert!(all.is_some(), "stored {} of {total}", count(&url, &sensor));
+    assert_eq!(count(&url, &sensor), total);
+    assert_eq!(distinct_n(&url, &sensor), total, "every event, none twice");
+    assert_eq!(metrics.events_dropped.load(Ordering::Relaxed), 0);
+    assert_eq!(metrics.events_failed.load(Ordering::Relaxed), 0);
+}
