@@ -386,7 +386,7 @@ impl Connection {
     /// Not async, so the stack buffer is never part of the connection's future.
     fn read_and_feed(&mut self, now: SystemTime) -> io::Result<(usize, bool)> {
         let mut chunk = [0u8; READ_CHUNK];
-        let n = self.stream.try_read(&mut chunk)?;
+        let n = read_draining(&self.stream, &mut chunk)?;
         let fresh = chunk.get(..n).unwrap_or_default();
         if n == 0 {
             return Ok((0, false));
@@ -551,6 +551,31 @@ enum Wake {
     Frame,
     Held,
     Idle,
+}
+
+/// One read of what the socket holds, without waiting (`WouldBlock` when it holds nothing).
+/// A read that fills less than `buf` has taken all that was queued, so the socket's
+/// readiness is cleared at once, as tokio's own `poll_read` does: the connection then waits
+/// for the next request rather than making one more read that can only say `WouldBlock`
+/// (the reactor is edge-triggered, so data that arrives meanwhile is reported afresh).
+fn read_draining(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    use std::io::Read;
+    let sock = socket2::SockRef::from(stream);
+    let len = buf.len();
+    let mut got = 0;
+    let read = stream.try_io(tokio::io::Interest::READABLE, || {
+        let n = (&*sock).read(buf)?;
+        got = n;
+        if n > 0 && n < len {
+            // Tells `try_io` to clear the readiness; the bytes are returned below.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match read {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+        other => other,
+    }
 }
 
 async fn next_io(channels: &mut Option<Box<Channels>>) -> Option<conpot_core::protocol::IoEvent> {

@@ -538,11 +538,7 @@ impl crate::Deliver for Nats {
     /// Publishes `batch` and awaits it (the spool's drain uses this; nothing else is in
     /// flight then).
     fn deliver(&mut self, batch: &[Record]) -> io::Result<()> {
-        crate::Deliver::start(self, batch)?;
-        while let Some(outcome) = crate::Deliver::settle(self, true) {
-            outcome?;
-        }
-        Ok(())
+        crate::runner::start_and_settle(self, batch)
     }
 
     fn window(&self) -> Option<Window> {

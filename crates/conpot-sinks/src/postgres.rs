@@ -652,11 +652,7 @@ impl crate::Deliver for Postgres {
     /// Stores `batch` and waits for its commit (the spool's drain and `conpot collect` use
     /// this; nothing else is in flight then).
     fn deliver(&mut self, batch: &[Record]) -> io::Result<()> {
-        crate::Deliver::start(self, batch)?;
-        while let Some(outcome) = crate::Deliver::settle(self, true) {
-            outcome?;
-        }
-        Ok(())
+        crate::runner::start_and_settle(self, batch)
     }
 
     fn window(&self) -> Option<Window> {

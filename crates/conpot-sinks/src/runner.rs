@@ -76,6 +76,17 @@ pub trait Deliver: Send {
     }
 }
 
+/// [`Deliver::deliver`] of a pipelined transport: starts `batch`, then waits for every batch
+/// in flight (the spool's drain and `conpot collect` deliver this way, with nothing else in
+/// flight).
+pub fn start_and_settle<D: Deliver + ?Sized>(transport: &mut D, batch: &[Record]) -> io::Result<()> {
+    transport.start(batch)?;
+    while let Some(outcome) = transport.settle(true) {
+        outcome?;
+    }
+    Ok(())
+}
+
 /// The most a pipelined transport keeps unacknowledged: whichever bound is reached first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
