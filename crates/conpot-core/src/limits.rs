@@ -96,7 +96,7 @@ impl ConnLimiter {
     }
 
     /// Admits a connection from `ip` at `now_ms`, or says which limit refuses it. At the
-    /// global limit another connection is asked to close (see [`Permit::evicted`]).
+    /// global limit another connection is asked to close (see [`Permit::told_to_leave`]).
     pub fn admit(self: &Arc<Self>, ip: IpAddr, now_ms: u64) -> Result<Admission, Refusal> {
         let Ok(mut table) = self.table.lock() else {
             return Err(Refusal::Global);
@@ -201,14 +201,6 @@ impl Permit {
                 std::task::Poll::Pending
             }
         })
-    }
-
-    /// Completes when the limiter asks this connection to close to make room (not on
-    /// shutdown: see [`Permit::told_to_leave`]).
-    pub async fn evicted(&self) {
-        if self.told_to_leave().await != Leave::Evicted {
-            std::future::pending::<()>().await;
-        }
     }
 
     /// Whether this connection was asked to close.
@@ -376,9 +368,8 @@ mod tests {
         let l = ConnLimiter::new(1, 10);
         let a = l.admit("10.0.0.1".parse().unwrap(), 0).unwrap().permit;
         let _b = l.admit("10.0.0.2".parse().unwrap(), 1).unwrap();
-        tokio::time::timeout(std::time::Duration::from_secs(1), a.evicted())
-            .await
-            .unwrap();
+        let told = tokio::time::timeout(std::time::Duration::from_secs(1), a.told_to_leave()).await;
+        assert_eq!(told.unwrap(), Leave::Evicted);
     }
 
     #[tokio::test]
@@ -393,9 +384,7 @@ mod tests {
         assert_eq!(told.unwrap().unwrap(), Leave::Shutdown);
         let later = l.admit("10.0.0.2".parse().unwrap(), 0).unwrap().permit;
         assert_eq!(later.told_to_leave().await, Leave::Shutdown);
-        // Eviction is not shutdown: `evicted` stays pending for a closing sensor.
-        let evicted = tokio::time::timeout(std::time::Duration::from_millis(50), later.evicted()).await;
-        assert!(evicted.is_err());
+        assert!(!later.is_evicted(), "shutdown is not an eviction");
     }
 
     #[test]
