@@ -554,11 +554,7 @@ impl crate::Deliver for Nats {
     }
 
     fn settle(&mut self, wait: bool) -> Option<io::Result<()>> {
-        if !wait && !self.in_flight.front()?.is_finished() {
-            return None;
-        }
-        let task = self.in_flight.pop_front()?;
-        let outcome = self.rt.block_on(task).unwrap_or_else(|e| Err(io::Error::other(e)));
+        let outcome = crate::runner::settle_oldest(&self.rt, &mut self.in_flight, wait)?.and_then(|r| r);
         if outcome.is_err() {
             self.give_up();
         }

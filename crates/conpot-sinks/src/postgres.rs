@@ -676,22 +676,14 @@ impl crate::Deliver for Postgres {
     }
 
     fn settle(&mut self, wait: bool) -> Option<io::Result<()>> {
-        if !wait && !self.in_flight.front()?.is_finished() {
-            return None;
-        }
-        let task = self.in_flight.pop_front()?;
-        match self.rt.block_on(task) {
+        match crate::runner::settle_oldest(&self.rt, &mut self.in_flight, wait)? {
             Ok((client, Ok(()))) => {
                 self.idle.push(client);
                 Some(Ok(()))
             }
-            Ok((_, Err(e))) => {
+            Ok((_, Err(e))) | Err(e) => {
                 self.give_up();
                 Some(Err(e))
-            }
-            Err(e) => {
-                self.give_up();
-                Some(Err(io::Error::other(e)))
             }
         }
     }

@@ -87,6 +87,21 @@ pub fn start_and_settle<D: Deliver + ?Sized>(transport: &mut D, batch: &[Record]
     Ok(())
 }
 
+/// The outcome of the oldest task a pipelined transport has in flight, run to its end on
+/// `rt`: `None` when none is in flight, or when it is still running and `wait` is false
+/// (what [`Deliver::settle`] answers). A task that panicked or was aborted is an error.
+pub fn settle_oldest<T>(
+    rt: &tokio::runtime::Runtime,
+    in_flight: &mut VecDeque<tokio::task::JoinHandle<T>>,
+    wait: bool,
+) -> Option<io::Result<T>> {
+    if !wait && !in_flight.front()?.is_finished() {
+        return None;
+    }
+    let task = in_flight.pop_front()?;
+    Some(rt.block_on(task).map_err(io::Error::other))
+}
+
 /// The most a pipelined transport keeps unacknowledged: whichever bound is reached first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
