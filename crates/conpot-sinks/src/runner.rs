@@ -27,6 +27,9 @@ use crate::spool::Spool;
 /// Pause between two batches while events keep coming, so a busy sensor wakes the sink a
 /// few hundred times a second rather than once per event.
 const PAUSE: Duration = Duration::from_millis(2);
+/// How long a runner with batches in flight and an empty queue waits for the next event
+/// before it waits for those batches instead.
+const IDLE_SETTLE: Duration = Duration::from_millis(50);
 
 /// A transport: takes batches of records to their destination.
 pub trait Deliver: Send {
@@ -202,13 +205,23 @@ impl Runner {
         // batch was a megabyte allocated, faulted in and given back to the system each time.
         let mut batch = Vec::new();
         while open {
+            let mut first = None;
             if !st.in_flight.is_empty() && self.rx.queued().0 == 0 {
-                // Nothing to send meanwhile: the batches in flight are settled before the
-                // runner sleeps on the queue, so the counters never wait for the next event.
-                self.settle(&mut st, deliver, true);
+                // Nothing to send meanwhile. An event that comes within a moment may go out
+                // beside the batches in flight (a slow batch does not hold back the next);
+                // otherwise they are settled before the runner sleeps on the queue, so the
+                // counters never wait for the next event.
+                let rx = &mut self.rx;
+                match rt.block_on(async { tokio::time::timeout(IDLE_SETTLE, rx.recv_taken()).await }) {
+                    Ok(Some(e)) => first = Some(e),
+                    Ok(None) => open = false,
+                    Err(_) => self.settle(&mut st, deliver, true),
+                }
             }
             let outage = self.in_outage();
-            let first = if outage {
+            let first = if first.is_some() || !open {
+                first
+            } else if outage {
                 let wait = st.retry_at.saturating_duration_since(Instant::now());
                 let rx = &mut self.rx;
                 // The timer is made inside the runtime, which owns the clock.
@@ -608,6 +621,8 @@ mod tests {
         acked: Vec<(String, u64)>,
         /// Most batches in flight at once.
         most: usize,
+        /// Batches started, seen from other threads.
+        started_seen: Arc<AtomicU64>,
     }
 
     fn key(r: &Record) -> (String, u64) {
@@ -633,6 +648,7 @@ mod tests {
             self.in_flight
                 .push_back((self.started, batch.iter().map(key).collect()));
             self.started += 1;
+            self.started_seen.fetch_add(1, Ordering::Relaxed);
             self.most = self.most.max(self.in_flight.len());
             Ok(())
         }
@@ -651,10 +667,36 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_in_flight_batch_that_fails_is_spooled_with_the_later_ones_and_never_counted() {
-        let dir = std::env::temp_dir().join(format!("conpot-runner-pipe-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+    fn origin() -> Origin {
+        Origin {
+            sensor_id: "s".into(),
+            persona: "p".into(),
+            public_ip: None,
+            raw_limit: 4096,
+        }
+    }
+
+    fn session() -> SessionInfo {
+        SessionInfo::new(
+            "modbus".into(),
+            Transport::Tcp,
+            Some("198.51.100.4:40000".parse().unwrap()),
+            None,
+        )
+    }
+
+    fn request(n: u64) -> Event {
+        Event::stamp(
+            &origin(),
+            &session(),
+            EventDraft::new("modbus.request").with("n", n),
+            SystemTime::now(),
+        )
+    }
+
+    /// A bus with one sink queue of 10,000 events, and the runner of that queue spooling
+    /// to `dir`, with its counters.
+    fn bus_and_runner(dir: &std::path::Path) -> (EventBus, Runner, Arc<Metrics>, Arc<SinkStats>) {
         let metrics = Arc::new(Metrics::default());
         let mut bus = EventBus::new(Arc::clone(&metrics));
         bus.set_queue_limits(QueueLimits {
@@ -663,32 +705,10 @@ mod tests {
             source_share: 100,
         });
         let rx = bus.add_sink("pipe", 10_000);
-        let origin = Origin {
-            sensor_id: "s".into(),
-            persona: "p".into(),
-            public_ip: None,
-            raw_limit: 4096,
-        };
-        let session = SessionInfo::new(
-            "modbus".into(),
-            Transport::Tcp,
-            Some("198.51.100.4:40000".parse().unwrap()),
-            None,
-        );
-        let total = 1000u64;
-        for i in 0..total {
-            bus.publish(Event::stamp(
-                &origin,
-                &session,
-                EventDraft::new("modbus.request").with("n", i),
-                SystemTime::now(),
-            ));
-        }
-        drop(bus);
         let stats = Arc::new(SinkStats::default());
         let runner = Runner {
             rx,
-            origin: origin.clone(),
+            origin: origin(),
             metrics: Arc::clone(&metrics),
             reopen: Arc::default(),
             encoder: Encoder::Native,
@@ -698,21 +718,39 @@ mod tests {
                 retry_max: Duration::from_millis(2),
                 spool_bytes: 64 << 20,
             },
-            spool: Some(Spool::open(&dir, "pipe", 64 << 20).unwrap()),
+            spool: Some(Spool::open(dir, "pipe", 64 << 20).unwrap()),
             envelope: true,
             stats: Arc::clone(&stats),
         };
-        let mut pipe = Pipe {
+        (bus, runner, metrics, stats)
+    }
+
+    fn pipe(batches: usize, fail_at: usize) -> Pipe {
+        Pipe {
             window: Window {
-                batches: 3,
+                batches,
                 records: 10_000,
             },
             started: 0,
-            fail_at: 4,
+            fail_at,
             in_flight: VecDeque::new(),
             acked: Vec::new(),
             most: 0,
-        };
+            started_seen: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn an_in_flight_batch_that_fails_is_spooled_with_the_later_ones_and_never_counted() {
+        let dir = std::env::temp_dir().join(format!("conpot-runner-pipe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (bus, runner, metrics, stats) = bus_and_runner(&dir);
+        let total = 1000u64;
+        for i in 0..total {
+            bus.publish(request(i));
+        }
+        drop(bus);
+        let mut pipe = pipe(3, 4);
         runner.run(&mut pipe);
         assert_eq!(pipe.most, 3, "batches were kept in flight up to the window");
         // Counted delivered: exactly what was acknowledged (repeats included), never the
@@ -746,6 +784,37 @@ mod tests {
             Spool::open(&dir, "pipe", 64 << 20).unwrap().is_empty(),
             "the spool drained"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An event that comes while a batch is in flight and the queue is otherwise empty goes
+    /// out beside it, instead of waiting until that batch settles.
+    #[test]
+    fn an_event_coming_while_a_batch_is_in_flight_is_started_beside_it() {
+        let dir = std::env::temp_dir().join(format!("conpot-runner-idle-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (bus, runner, _, stats) = bus_and_runner(&dir);
+        let mut p = pipe(2, usize::MAX);
+        let started = Arc::clone(&p.started_seen);
+        let sink = std::thread::spawn(move || {
+            runner.run(&mut p);
+            p
+        });
+        let until = |n: u64| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while started.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        bus.publish(request(0));
+        until(1);
+        bus.publish(request(1));
+        until(2);
+        drop(bus);
+        let pipe = sink.join().unwrap();
+        assert_eq!(pipe.started, 2, "one batch per event");
+        assert_eq!(pipe.most, 2, "the second batch went out while the first was in flight");
+        assert_eq!(stats.delivered.load(Ordering::Relaxed), 2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

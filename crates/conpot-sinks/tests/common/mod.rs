@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use conpot_core::bus::EventBus;
+use conpot_core::bus::{EventBus, QueueLimits};
 use conpot_core::config::SinkTable;
 use conpot_core::event::{Event, EventDraft, Origin, SessionInfo, Transport};
 use conpot_core::metrics::Metrics;
@@ -85,9 +85,17 @@ pub struct Running {
 }
 
 impl Running {
+    /// The queue holds `queue` events whatever their size and source: these tests publish
+    /// bursts of one source's requests while the sink waits on its server, which the
+    /// bus's fair share (tested in the core) would rightly cut down and count.
     pub fn start(spec: &SinkSpec, o: Origin, state: &std::path::Path, queue: usize) -> Running {
         let metrics = Arc::new(Metrics::default());
         let mut bus = EventBus::new(Arc::clone(&metrics));
+        bus.set_queue_limits(QueueLimits {
+            events: queue,
+            bytes: 1 << 30,
+            source_share: 100,
+        });
         let (_, task) = conpot_sinks::attach(spec, &mut bus, queue, o, Default::default(), state).unwrap();
         Running {
             bus: Some(bus),
