@@ -20,20 +20,17 @@ use std::sync::Arc;
 use conpot_core::Device;
 use conpot_core::protocol::{Service, Session, SessionCtx};
 use conpot_core::template::{ProtocolSection, TemplateError};
-use conpot_core::vfs::View;
 
 pub use config::FtpConfig;
 pub use session::FtpSession;
 
 /// What every session of one device's FTP server shares.
-#[derive(Debug)]
-pub struct Shared {
-    /// The settings.
-    pub config: FtpConfig,
-    /// The device (accounts, files, persona).
-    pub device: Device,
-    /// The filesystem seen from the configured root.
-    pub view: View,
+pub type Shared = conpot_core::vfs::Served<FtpConfig>;
+
+impl conpot_core::vfs::Rooted for FtpConfig {
+    fn root(&self) -> &str {
+        &self.root
+    }
 }
 
 /// The FTP service of one device.
@@ -47,24 +44,14 @@ impl FtpService {
     /// be a directory of the device's filesystem.
     pub fn build(section: &ProtocolSection, device: &Device) -> Result<Self, Vec<TemplateError>> {
         let config = config::build(section, device)?;
-        let view = device.vfs.section_view(section, &config.root)?;
-        Ok(Self::with_view(config, device, view))
+        let shared = Arc::new(Shared::from_section(config, section, device)?);
+        Ok(FtpService { shared })
     }
 
     /// The service with `config` for `device`.
     pub fn with_config(config: FtpConfig, device: &Device) -> Result<Self, conpot_core::vfs::VfsError> {
-        let view = device.vfs.view(&config.root)?;
-        Ok(Self::with_view(config, device, view))
-    }
-
-    fn with_view(config: FtpConfig, device: &Device, view: View) -> Self {
-        FtpService {
-            shared: Arc::new(Shared {
-                config,
-                device: device.clone(),
-                view,
-            }),
-        }
+        let shared = Arc::new(Shared::at_root(config, device)?);
+        Ok(FtpService { shared })
     }
 
     /// The shared state (tests and benchmarks look at the configuration).

@@ -17,20 +17,17 @@ use conpot_core::Device;
 use conpot_core::event::Transport;
 use conpot_core::protocol::{Service, Session, SessionCtx};
 use conpot_core::template::{ProtocolSection, TemplateError};
-use conpot_core::vfs::View;
 
 pub use config::TftpConfig;
 pub use session::TftpSession;
 
 /// What every session of one device's TFTP server shares.
-#[derive(Debug)]
-pub struct Shared {
-    /// The settings.
-    pub config: TftpConfig,
-    /// The device.
-    pub device: Device,
-    /// The filesystem seen from the configured root.
-    pub view: View,
+pub type Shared = conpot_core::vfs::Served<TftpConfig>;
+
+impl conpot_core::vfs::Rooted for TftpConfig {
+    fn root(&self) -> &str {
+        &self.root
+    }
 }
 
 /// The TFTP service of one device.
@@ -44,24 +41,14 @@ impl TftpService {
     /// be a directory of the device's filesystem.
     pub fn build(section: &ProtocolSection, device: &Device) -> Result<Self, Vec<TemplateError>> {
         let config = config::build(section, device)?;
-        let view = device.vfs.section_view(section, &config.root)?;
-        Ok(Self::with_view(config, device, view))
+        let shared = Arc::new(Shared::from_section(config, section, device)?);
+        Ok(TftpService { shared })
     }
 
     /// The service with `config` for `device`.
     pub fn with_config(config: TftpConfig, device: &Device) -> Result<Self, conpot_core::vfs::VfsError> {
-        let view = device.vfs.view(&config.root)?;
-        Ok(Self::with_view(config, device, view))
-    }
-
-    fn with_view(config: TftpConfig, device: &Device, view: View) -> Self {
-        TftpService {
-            shared: Arc::new(Shared {
-                config,
-                device: device.clone(),
-                view,
-            }),
-        }
+        let shared = Arc::new(Shared::at_root(config, device)?);
+        Ok(TftpService { shared })
     }
 
     /// The shared state.

@@ -19,6 +19,7 @@
 
 mod overlay;
 pub mod path;
+mod served;
 mod spec;
 mod tree;
 
@@ -34,6 +35,7 @@ use crate::value::Value;
 
 pub use overlay::{VfsLimits, WriteMode};
 pub use path::{MAX_DEPTH, MAX_NAME, MAX_PATH, PathError, VPath, escape_event, refused_event, resolve, resolve_logged};
+pub use served::{Rooted, Served};
 pub use spec::{ContentSpec, EntryKind, EntrySpec, FilesystemSpec, MAX_TEMPLATE_ENTRIES, install_time};
 pub use tree::{DIR_SIZE, Kind, Meta, Principal, Stat, mode_string};
 
