@@ -286,23 +286,12 @@ fn paced(
 /// it is started again.
 #[test]
 fn nats_outage_spools_and_every_event_arrives_once() {
-    let Some(url) = server("CONPOT_TEST_NATS_OUTAGE") else {
-        return;
-    };
     let secs: u64 = std::env::var("CONPOT_TEST_OUTAGE_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    let _guard = OUTAGE.lock().unwrap_or_else(|e| e.into_inner());
-    ctl("start");
-    let d = tmp("nats-outage");
-    let sensor = unique("nats-outage");
-    let stream = unique("O").replace('-', "_");
-    let prefix = stream.to_lowercase();
-    let spec = nats_spec(
-        &url,
-        &stream,
-        &prefix,
+    let Some(t) = outage_sink(
+        "nats-outage",
         &[
             ("batch", 500.into()),
             ("retry_min_ms", 100.into()),
@@ -310,8 +299,18 @@ fn nats_outage_spools_and_every_event_arrives_once() {
             ("ack_timeout_ms", 2000.into()),
             ("spool_bytes", (512i64 << 20).into()),
         ],
-    );
-    let o = origin(&sensor);
+    ) else {
+        return;
+    };
+    let OutageSink {
+        _guard,
+        url,
+        dir: d,
+        origin: o,
+        stream,
+        prefix,
+        spec,
+    } = t;
     let run = Running::start(&spec, o.clone(), &d, 100_000);
     let s = session(42000);
     let mut n = 0;
@@ -351,28 +350,26 @@ fn nats_outage_spools_and_every_event_arrives_once() {
 
 #[test]
 fn nats_tiny_spool_counts_the_loss_as_events_dropped() {
-    let Some(url) = server("CONPOT_TEST_NATS_OUTAGE") else {
-        return;
-    };
-    // Shares the outage server with the test above: wait until that one is not stopping it.
-    let _guard = OUTAGE.lock().unwrap_or_else(|e| e.into_inner());
-    ctl("start");
-    let d = tmp("nats-tiny");
-    let sensor = unique("nats-tiny");
-    let stream = unique("Y").replace('-', "_");
-    let prefix = stream.to_lowercase();
-    let spec = nats_spec(
-        &url,
-        &stream,
-        &prefix,
+    let Some(t) = outage_sink(
+        "nats-tiny",
         &[
             ("retry_min_ms", 50.into()),
             ("retry_max_ms", 300.into()),
             ("ack_timeout_ms", 1000.into()),
             ("spool_bytes", 20_000.into()),
         ],
-    );
-    let o = origin(&sensor);
+    ) else {
+        return;
+    };
+    let OutageSink {
+        _guard,
+        url,
+        dir: d,
+        origin: o,
+        stream,
+        prefix,
+        spec,
+    } = t;
     let run = Running::start(&spec, o.clone(), &d, 100_000);
     let s = session(43000);
     // Connected first, so the outage is one of a running sink.
@@ -420,19 +417,8 @@ fn nats_tiny_spool_counts_the_loss_as_events_dropped() {
 /// the stream once, none failed, the spool drained.
 #[test]
 fn nats_batches_in_flight_when_the_server_stops_are_counted_only_once_stored() {
-    let Some(url) = server("CONPOT_TEST_NATS_OUTAGE") else {
-        return;
-    };
-    let _guard = OUTAGE.lock().unwrap_or_else(|e| e.into_inner());
-    ctl("start");
-    let d = tmp("nats-in-flight");
-    let sensor = unique("nats-in-flight");
-    let stream = unique("F").replace('-', "_");
-    let prefix = stream.to_lowercase();
-    let spec = nats_spec(
-        &url,
-        &stream,
-        &prefix,
+    let Some(t) = outage_sink(
+        "nats-in-flight",
         &[
             ("batch", 500.into()),
             ("retry_min_ms", 100.into()),
@@ -440,8 +426,18 @@ fn nats_batches_in_flight_when_the_server_stops_are_counted_only_once_stored() {
             ("ack_timeout_ms", 1000.into()),
             ("spool_bytes", (512i64 << 20).into()),
         ],
-    );
-    let o = origin(&sensor);
+    ) else {
+        return;
+    };
+    let OutageSink {
+        _guard,
+        url,
+        dir: d,
+        origin: o,
+        stream,
+        prefix,
+        spec,
+    } = t;
     let metrics = std::sync::Arc::new(conpot_core::metrics::Metrics::default());
     let mut bus = conpot_core::bus::EventBus::new(std::sync::Arc::clone(&metrics));
     bus.set_queue_limits(conpot_core::bus::QueueLimits {
@@ -499,6 +495,37 @@ fn nats_batches_in_flight_when_the_server_stops_are_counted_only_once_stored() {
 
 /// The two outage tests take turns with the outage server.
 static OUTAGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A sink of an outage test, on the outage server (started, and held by this test alone
+/// while it lives): its state folder, sensor, stream and subject prefix, and its spec
+/// with the `extra` settings.
+struct OutageSink {
+    _guard: std::sync::MutexGuard<'static, ()>,
+    url: String,
+    dir: std::path::PathBuf,
+    origin: conpot_core::event::Origin,
+    stream: String,
+    prefix: String,
+    spec: conpot_sinks::SinkSpec,
+}
+
+fn outage_sink(name: &str, extra: &[(&str, toml::Value)]) -> Option<OutageSink> {
+    let url = server("CONPOT_TEST_NATS_OUTAGE")?;
+    let guard = OUTAGE.lock().unwrap_or_else(|e| e.into_inner());
+    ctl("start");
+    let stream = unique("S").replace('-', "_");
+    let prefix = stream.to_lowercase();
+    let spec = nats_spec(&url, &stream, &prefix, extra);
+    Some(OutageSink {
+        _guard: guard,
+        dir: tmp(name),
+        origin: origin(&unique(name)),
+        url,
+        stream,
+        prefix,
+        spec,
+    })
+}
 
 /// `collect::run` with a JSON-lines output: what sensors published comes out as the
 /// encoder's bodies, every event once (one collector, nothing redelivered), and a message no
