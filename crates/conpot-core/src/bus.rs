@@ -1,6 +1,6 @@
 //! The event bus: every sink has its own bounded queue, so a slow or dead sink never
 //! blocks a protocol or another sink. A queue is bounded both in events and in bytes (as
-//! estimated by [`Event::approx_size`], or the length of a prepared body), since a count
+//! estimated by [`Event::approx_size`], or the memory a prepared body holds), since a count
 //! alone let large events take the process's memory.
 //!
 //! A sink that writes only encoded bodies gets a prepared queue: the publishing thread
@@ -237,6 +237,9 @@ struct Released {
     share_bytes: Vec<usize>,
     touched: Vec<usize>,
 }
+
+/// The buffer a prepared body is encoded into, in bytes.
+const PREPARED_BODY: usize = 1024;
 
 /// Events taken before their room is given back.
 const RELEASE_BATCH: usize = 64;
@@ -531,9 +534,12 @@ impl EventBus {
                 self.dropped(q, &event, essential);
                 continue;
             }
-            let mut body = Vec::with_capacity(512);
+            // Room for a typical request's line (a Modbus or SNMP request is 600-800
+            // bytes native), so that encoding it does not grow the buffer and copy it.
+            let mut body = Vec::with_capacity(PREPARED_BODY);
             let (item, size) = if prepare(&event, &mut body) {
-                let size = body.len();
+                // What the body holds of memory, not only its length.
+                let size = body.capacity();
                 (Taken::Prepared(body), size)
             } else {
                 (Taken::Unencodable, 0)
