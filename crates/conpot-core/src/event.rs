@@ -85,6 +85,24 @@ pub struct ConpotView {
     pub response: Json,
 }
 
+/// Whether a sink of this process writes Conpot's own records (the `conpot-legacy` and
+/// `conpot-v1` encoders), the only readers of [`ConpotView`]. Building the view costs an SNMP
+/// request as much as a fifth of its serving, so protocols skip it when nothing would read
+/// it. On until the process says otherwise (once, when its sinks are known, before it
+/// serves), so a protocol core under test builds it.
+static CONPOT_VIEW_WANTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Sets whether any sink reads [`ConpotView`]s (see [`conpot_view_wanted`]).
+pub fn set_conpot_view_wanted(wanted: bool) {
+    CONPOT_VIEW_WANTED.store(wanted, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether protocols should build [`ConpotView`]s: some sink of the process writes
+/// Conpot's records.
+pub fn conpot_view_wanted() -> bool {
+    CONPOT_VIEW_WANTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// An event as a protocol core emits it: a type and a body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventDraft {

@@ -167,6 +167,35 @@ fn legacy_val(v: &SnmpValue) -> Json {
     }
 }
 
+/// What Conpot logged of a request: the first binding of each side, typed by version and
+/// command (`SNMPv2 Get`).
+fn conpot_view(version: &str, kind: u8, request: &[VarBind], response: &[VarBind]) -> conpot_core::event::ConpotView {
+    let first = |v: &[VarBind]| {
+        v.first().map_or(Json::Null, |vb| {
+            json_object([
+                ("oid", Json::String(oid_string(&vb.oid))),
+                ("val", legacy_val(&vb.value)),
+            ])
+        })
+    };
+    let command = match kind {
+        pdu_tag::GET => "Get",
+        pdu_tag::GET_NEXT => "GetNext",
+        pdu_tag::GET_BULK => "Bulk",
+        _ => "Set",
+    };
+    let digit = match version {
+        "v1" => "1",
+        "v2c" => "2",
+        _ => "3",
+    };
+    conpot_core::event::ConpotView {
+        event_type: Some(format!("SNMPv{digit} {command}")),
+        request: first(request),
+        response: first(response),
+    }
+}
+
 /// Who asked, for events and access.
 struct Principal {
     version: &'static str,
@@ -582,31 +611,9 @@ impl Agent {
             ("varbinds", varbinds_json(&resp.varbinds)),
         ]));
         d.body.raw = Some(raw.to_vec());
-        // Conpot logged the first binding of each side, typed by version and command.
-        let first = |v: &[VarBind]| {
-            v.first().map_or(Json::Null, |vb| {
-                json_object([
-                    ("oid", Json::String(oid_string(&vb.oid))),
-                    ("val", legacy_val(&vb.value)),
-                ])
-            })
-        };
-        let command = match pdu.kind {
-            pdu_tag::GET => "Get",
-            pdu_tag::GET_NEXT => "GetNext",
-            pdu_tag::GET_BULK => "Bulk",
-            _ => "Set",
-        };
-        let digit = match who.version {
-            "v1" => "1",
-            "v2c" => "2",
-            _ => "3",
-        };
-        d.body.conpot = Some(conpot_core::event::ConpotView {
-            event_type: Some(format!("SNMPv{digit} {command}")),
-            request: first(&pdu.varbinds),
-            response: first(&resp.varbinds),
-        });
+        if conpot_core::event::conpot_view_wanted() {
+            d.body.conpot = Some(conpot_view(who.version, pdu.kind, &pdu.varbinds, &resp.varbinds));
+        }
         events.push(d);
         Some(encoded)
     }

@@ -339,6 +339,8 @@ pub async fn run(
             return 1;
         }
     };
+    // Protocols build Conpot's view of an event only for a sink that writes it.
+    conpot_core::event::set_conpot_view_wanted(sinks.iter().any(|s| s.encoder.reads_conpot_view()));
     let mut sink_stats = Vec::new();
     for sink in &sinks {
         match conpot_sinks::attach_counted(

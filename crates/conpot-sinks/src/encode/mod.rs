@@ -68,6 +68,12 @@ impl Encoder {
         }
     }
 
+    /// Whether the encoding reads an event's Conpot view (see
+    /// [`conpot_core::event::conpot_view_wanted`]): Conpot's own record forms do.
+    pub fn reads_conpot_view(self) -> bool {
+        matches!(self, Encoder::ConpotLegacy | Encoder::ConpotV1)
+    }
+
     /// Whether the encoding is a JSON object (databases store only those).
     pub fn is_json(self) -> bool {
         self != Encoder::Text
