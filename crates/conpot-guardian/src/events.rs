@@ -70,11 +70,13 @@ pub fn command_event(raw: &[u8], command: &Command<'_>, answer: &[u8], report: O
     // The answer is printable ASCII: its escaped text is the whole of it, so it is not
     // logged a second time as hex (a report is 1-3 kB; an event per command).
     d.body.raw = Some(raw.to_vec());
-    d.body.conpot = Some(ConpotView {
-        event_type: Some(format!("AST {code}")),
-        request: Json::String(escape(raw)),
-        response: text.map_or(Json::Null, Json::String),
-    });
+    if conpot_core::event::conpot_view_wanted() {
+        d.body.conpot = Some(ConpotView {
+            event_type: Some(format!("AST {code}")),
+            request: Json::String(escape(raw)),
+            response: text.map_or(Json::Null, Json::String),
+        });
+    }
     d
 }
 

@@ -345,7 +345,6 @@ fn push_raw(out: &mut Vec<u8>, names: [&str; 3], raw: &Option<Raw>) {
 /// timestamp and the event type, the same for every event of one session. The strings are
 /// held (not only compared by address) so that a cached entry can never be matched by a
 /// new string that took a freed one's place.
-#[derive(PartialEq)]
 struct SessionKey {
     session_id: uuid::Uuid,
     sensor_id: Arc<str>,
