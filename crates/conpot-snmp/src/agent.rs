@@ -740,10 +740,11 @@ impl Agent {
             .unwrap_or(0)
             .min(self.config.max_repetitions);
         let mut size = 32usize;
+        let mut enc = Vec::new();
         let mut push = |resp: &mut Pdu, vb: VarBind| -> bool {
-            let mut enc = Vec::new();
+            enc.clear();
             crate::ber::put_seq(&mut enc, crate::ber::tag::SEQUENCE, |v| {
-                crate::ber::put(v, crate::ber::tag::OID, &crate::ber::oid_content(&vb.oid));
+                crate::ber::put_oid(v, &vb.oid);
                 vb.value.encode(v);
             });
             if size + enc.len() > budget || resp.varbinds.len() >= crate::message::MAX_VARBINDS {

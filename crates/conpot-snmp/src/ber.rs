@@ -200,15 +200,26 @@ pub fn decode_oid(b: &[u8]) -> Result<Vec<u32>, BerError> {
     Ok(arcs)
 }
 
-fn push_len(out: &mut Vec<u8>, len: usize) {
+/// The length octets of `len`: (bytes, how many of them are used).
+fn len_octets(len: usize) -> ([u8; 5], usize) {
+    let mut b = [0u8; 5];
     if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = (len as u32).to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (4 - skip) as u8);
-        out.extend_from_slice(bytes.get(skip..).unwrap_or_default());
+        b[0] = len as u8;
+        return (b, 1);
     }
+    let bytes = (len as u32).to_be_bytes();
+    let skip = bytes.iter().take_while(|&&x| x == 0).count();
+    let n = 4 - skip;
+    b[0] = 0x80 | n as u8;
+    for (d, s) in b.iter_mut().skip(1).zip(bytes.iter().skip(skip)) {
+        *d = *s;
+    }
+    (b, n + 1)
+}
+
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    let (b, n) = len_octets(len);
+    out.extend_from_slice(b.get(..n).unwrap_or_default());
 }
 
 /// Appends a TLV.
@@ -218,15 +229,29 @@ pub fn put(out: &mut Vec<u8>, t: u8, content: &[u8]) {
     out.extend_from_slice(content);
 }
 
-/// Appends a constructed TLV whose content `f` writes.
+/// Appends a constructed TLV whose content `f` writes. The content is written in place
+/// after a one-byte length, which is widened afterwards if the content is 128 bytes or
+/// more: no buffer of its own per level, no copy of a short one.
 pub fn put_seq(out: &mut Vec<u8>, t: u8, f: impl FnOnce(&mut Vec<u8>)) {
-    let mut inner = Vec::new();
-    f(&mut inner);
-    put(out, t, &inner);
+    out.push(t);
+    let at = out.len();
+    out.push(0);
+    f(out);
+    let len = out.len() - at - 1;
+    let (b, n) = len_octets(len);
+    let octets = b.get(..n).unwrap_or_default();
+    if n == 1 {
+        if let Some(slot) = out.get_mut(at) {
+            *slot = b[0];
+        }
+    } else {
+        out.splice(at..=at, octets.iter().copied());
+    }
 }
 
-/// The minimal two's complement content of `v`.
-pub fn int_content(v: i64) -> Vec<u8> {
+/// The minimal two's complement bytes of `v`: the eight big-endian bytes and where the
+/// content starts in them.
+fn int_bytes(v: i64) -> ([u8; 8], usize) {
     let bytes = v.to_be_bytes();
     let mut start = 0;
     while start < 7 {
@@ -239,51 +264,82 @@ pub fn int_content(v: i64) -> Vec<u8> {
             break;
         }
     }
+    (bytes, start)
+}
+
+/// The minimal two's complement content of `v`.
+pub fn int_content(v: i64) -> Vec<u8> {
+    let (bytes, start) = int_bytes(v);
     bytes.get(start..).unwrap_or_default().to_vec()
+}
+
+/// The minimal unsigned content of `v` (a leading zero keeps it positive): nine bytes
+/// and where the content starts in them.
+fn uint_bytes(v: u64) -> ([u8; 9], usize) {
+    let mut b = [0u8; 9];
+    for (d, s) in b.iter_mut().skip(1).zip(v.to_be_bytes()) {
+        *d = s;
+    }
+    let mut start = 1 + v.to_be_bytes().iter().take_while(|&&x| x == 0).count().min(7);
+    if b.get(start).is_some_and(|x| x & 0x80 != 0) {
+        start -= 1;
+    }
+    (b, start)
 }
 
 /// The minimal unsigned content of `v` (a leading zero keeps it positive).
 pub fn uint_content(v: u64) -> Vec<u8> {
-    let bytes = v.to_be_bytes();
-    let skip = bytes.iter().take_while(|&&b| b == 0).count().min(7);
-    let mut c = bytes.get(skip..).unwrap_or_default().to_vec();
-    if c.first().is_some_and(|b| b & 0x80 != 0) {
-        c.insert(0, 0);
-    }
-    c
+    let (b, start) = uint_bytes(v);
+    b.get(start..).unwrap_or_default().to_vec()
 }
 
 /// Appends an INTEGER.
 pub fn put_int(out: &mut Vec<u8>, v: i64) {
-    put(out, tag::INTEGER, &int_content(v));
+    let (b, start) = int_bytes(v);
+    put(out, tag::INTEGER, b.get(start..).unwrap_or_default());
+}
+
+/// Appends an unsigned value (Counter32, Gauge32, TimeTicks, Counter64) with tag `t`.
+pub fn put_uint(out: &mut Vec<u8>, t: u8, v: u64) {
+    let (b, start) = uint_bytes(v);
+    put(out, t, b.get(start..).unwrap_or_default());
+}
+
+/// The sub-identifiers an OID is encoded as: the first two arcs make one.
+fn oid_subs(arcs: &[u32]) -> impl Iterator<Item = u64> + '_ {
+    let (a, b) = (arcs.first().copied().unwrap_or(0), arcs.get(1).copied().unwrap_or(0));
+    std::iter::once(u64::from(a.min(2)) * 40 + u64::from(b)).chain(arcs.iter().skip(2).map(|&x| u64::from(x)))
+}
+
+/// Base-128 digits of one sub-identifier.
+fn sub_len(s: u64) -> usize {
+    let bits = 64 - s.leading_zeros() as usize;
+    bits.div_ceil(7).max(1)
+}
+
+/// Appends the content of an OID.
+fn push_oid_content(out: &mut Vec<u8>, arcs: &[u32]) {
+    for s in oid_subs(arcs) {
+        let n = sub_len(s);
+        for i in (0..n).rev() {
+            let d = ((s >> (7 * i)) & 0x7F) as u8;
+            out.push(if i > 0 { d | 0x80 } else { d });
+        }
+    }
 }
 
 /// The content of an OID.
 pub fn oid_content(arcs: &[u32]) -> Vec<u8> {
     let mut c = Vec::with_capacity(arcs.len() + 2);
-    let (a, b) = (arcs.first().copied().unwrap_or(0), arcs.get(1).copied().unwrap_or(0));
-    let mut subs = vec![u64::from(a.min(2)) * 40 + u64::from(b)];
-    subs.extend(arcs.iter().skip(2).map(|&x| u64::from(x)));
-    for s in subs {
-        let mut tmp = [0u8; 10];
-        let mut n = 0;
-        let mut v = s;
-        loop {
-            if let Some(slot) = tmp.get_mut(n) {
-                *slot = (v & 0x7F) as u8;
-            }
-            n += 1;
-            v >>= 7;
-            if v == 0 {
-                break;
-            }
-        }
-        for i in (0..n).rev() {
-            let b = tmp.get(i).copied().unwrap_or(0);
-            c.push(if i > 0 { b | 0x80 } else { b });
-        }
-    }
+    push_oid_content(&mut c, arcs);
     c
+}
+
+/// Appends an OBJECT IDENTIFIER, its content written in place.
+pub fn put_oid(out: &mut Vec<u8>, arcs: &[u32]) {
+    out.push(tag::OID);
+    push_len(out, oid_subs(arcs).map(sub_len).sum());
+    push_oid_content(out, arcs);
 }
 
 #[cfg(test)]
@@ -304,6 +360,61 @@ mod tests {
         assert_eq!(decode_oid(&[0x2B, 0x86]), Err(BerError::Truncated));
         assert_eq!(decode_oid(&[]), Err(BerError::Value));
         assert_eq!(decode_oid(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]), Err(BerError::Value));
+        assert_eq!(uint_content(0), vec![0]);
+        assert_eq!(uint_content(0x80), vec![0, 0x80]);
+        assert_eq!(
+            uint_content(u64::MAX),
+            vec![0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+        );
+        assert_eq!(int_content(-129), vec![0xFF, 0x7F]);
+    }
+
+    /// The writers that encode in place give the bytes of the plain TLV of their content.
+    #[test]
+    fn in_place_writers_match_the_plain_tlv() {
+        for v in [0u64, 1, 127, 128, 255, 256, 0xFFFF_FFFF, 1 << 40, u64::MAX] {
+            let mut a = Vec::new();
+            put_uint(&mut a, tag::COUNTER64, v);
+            let mut b = Vec::new();
+            put(&mut b, tag::COUNTER64, &uint_content(v));
+            assert_eq!(a, b, "{v}");
+            assert_eq!(decode_uint(a.get(2..).unwrap()), Ok(v));
+        }
+        for oid in [
+            vec![1, 3],
+            vec![0, 0],
+            vec![2, 999, 3],
+            vec![1, 3, 6, 1, 4, 1, u32::MAX, 0, 127, 128, 16384],
+        ] {
+            let mut a = Vec::new();
+            put_oid(&mut a, &oid);
+            let mut b = Vec::new();
+            put(&mut b, tag::OID, &oid_content(&oid));
+            assert_eq!(a, b, "{oid:?}");
+            assert_eq!(decode_oid(a.get(2..).unwrap()), Ok(oid));
+        }
+        // Content on both sides of the short length form, and past 64 KiB.
+        for n in [0usize, 1, 127, 128, 255, 256, 65_535, 65_536, 70_000] {
+            let mut a = vec![0xAA];
+            put_seq(&mut a, tag::SEQUENCE, |o| o.extend(std::iter::repeat_n(7u8, n)));
+            let mut b = vec![0xAA];
+            put(&mut b, tag::SEQUENCE, &vec![7u8; n]);
+            assert_eq!(a, b, "{n}");
+        }
+        // Nested levels that each cross the long form.
+        let mut a = Vec::new();
+        put_seq(&mut a, tag::SEQUENCE, |o| {
+            put_seq(o, tag::SEQUENCE, |i| put(i, tag::OCTET_STRING, &[1u8; 200]));
+            put_int(o, -5);
+        });
+        let mut inner = Vec::new();
+        put(&mut inner, tag::OCTET_STRING, &[1u8; 200]);
+        let mut mid = Vec::new();
+        put(&mut mid, tag::SEQUENCE, &inner);
+        put(&mut mid, tag::INTEGER, &int_content(-5));
+        let mut b = Vec::new();
+        put(&mut b, tag::SEQUENCE, &mid);
+        assert_eq!(a, b);
     }
 
     #[test]

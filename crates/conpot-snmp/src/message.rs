@@ -85,13 +85,13 @@ impl SnmpValue {
             SnmpValue::Integer(v) => ber::put_int(out, *v),
             SnmpValue::Octets(b) => ber::put(out, tag::OCTET_STRING, b),
             SnmpValue::Null => ber::put(out, tag::NULL, &[]),
-            SnmpValue::Oid(o) => ber::put(out, tag::OID, &ber::oid_content(o)),
+            SnmpValue::Oid(o) => ber::put_oid(out, o),
             SnmpValue::IpAddress(a) => ber::put(out, tag::IP_ADDRESS, a),
-            SnmpValue::Counter32(v) => ber::put(out, tag::COUNTER32, &ber::uint_content(u64::from(*v))),
-            SnmpValue::Gauge32(v) => ber::put(out, tag::GAUGE32, &ber::uint_content(u64::from(*v))),
-            SnmpValue::TimeTicks(v) => ber::put(out, tag::TIMETICKS, &ber::uint_content(u64::from(*v))),
+            SnmpValue::Counter32(v) => ber::put_uint(out, tag::COUNTER32, u64::from(*v)),
+            SnmpValue::Gauge32(v) => ber::put_uint(out, tag::GAUGE32, u64::from(*v)),
+            SnmpValue::TimeTicks(v) => ber::put_uint(out, tag::TIMETICKS, u64::from(*v)),
             SnmpValue::Opaque(b) => ber::put(out, tag::OPAQUE, b),
-            SnmpValue::Counter64(v) => ber::put(out, tag::COUNTER64, &ber::uint_content(*v)),
+            SnmpValue::Counter64(v) => ber::put_uint(out, tag::COUNTER64, *v),
             SnmpValue::NoSuchObject => ber::put(out, tag::NO_SUCH_OBJECT, &[]),
             SnmpValue::NoSuchInstance => ber::put(out, tag::NO_SUCH_INSTANCE, &[]),
             SnmpValue::EndOfMibView => ber::put(out, tag::END_OF_MIB_VIEW, &[]),
@@ -129,7 +129,31 @@ impl SnmpValue {
 
 /// Dotted text of an OID.
 pub fn oid_string(o: &[u32]) -> String {
-    o.iter().map(u32::to_string).collect::<Vec<_>>().join(".")
+    // Written digit by digit into one string: every request's event names its OIDs, and
+    // a string per arc joined afterwards was a fair share of an answer's allocations.
+    let mut s = String::with_capacity(o.len() * 4);
+    for (i, &arc) in o.iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        let mut digits = [0u8; 10];
+        let mut n = 0;
+        let mut v = arc;
+        loop {
+            if let Some(d) = digits.get_mut(n) {
+                *d = b'0' + (v % 10) as u8;
+            }
+            n += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        for d in digits.iter().take(n).rev() {
+            s.push(char::from(*d));
+        }
+    }
+    s
 }
 
 /// Parses dotted OID text.
@@ -206,7 +230,8 @@ impl Pdu {
 
     /// The PDU's TLV.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Room for a typical answer (a few bindings), so that it is not grown and copied.
+        let mut out = Vec::with_capacity(256);
         self.encode(&mut out);
         out
     }
@@ -220,7 +245,7 @@ impl Pdu {
             ber::put_seq(o, tag::SEQUENCE, |l| {
                 for vb in &self.varbinds {
                     ber::put_seq(l, tag::SEQUENCE, |v| {
-                        ber::put(v, tag::OID, &ber::oid_content(&vb.oid));
+                        ber::put_oid(v, &vb.oid);
                         vb.value.encode(v);
                     });
                 }
@@ -407,14 +432,17 @@ pub fn encode_scoped_raw(context_engine_id: &[u8], context_name: &[u8], pdu: &[u
 pub fn encode_v3(msg_id: i64, max_size: i64, flags: u8, usm: &Usm, scoped: &[u8]) -> (Vec<u8>, usize) {
     let mut sp = Vec::new();
     let mut auth_in_sp = 0;
+    // Offsets are taken from the start of each sequence's content (`put_seq` writes the
+    // content in place after its header), then moved by the header's final size.
     ber::put_seq(&mut sp, tag::SEQUENCE, |u| {
+        let base = u.len();
         ber::put(u, tag::OCTET_STRING, &usm.engine_id);
         ber::put_int(u, usm.boots);
         ber::put_int(u, usm.time);
         ber::put(u, tag::OCTET_STRING, &usm.user);
         u.push(tag::OCTET_STRING);
         u.push(usm.auth.len() as u8);
-        auth_in_sp = u.len();
+        auth_in_sp = u.len() - base;
         u.extend_from_slice(&usm.auth);
         ber::put(u, tag::OCTET_STRING, &usm.privacy);
     });
@@ -424,6 +452,7 @@ pub fn encode_v3(msg_id: i64, max_size: i64, flags: u8, usm: &Usm, scoped: &[u8]
     let mut out = Vec::new();
     let mut offset = 0;
     ber::put_seq(&mut out, tag::SEQUENCE, |m| {
+        let base = m.len();
         ber::put_int(m, 3);
         ber::put_seq(m, tag::SEQUENCE, |h| {
             ber::put_int(h, msg_id);
@@ -437,7 +466,7 @@ pub fn encode_v3(msg_id: i64, max_size: i64, flags: u8, usm: &Usm, scoped: &[u8]
         // `lenb` is tag(0) + length + content: copy the length bytes.
         let len_bytes = lenb.len() - sp.len() - 1;
         m.extend_from_slice(lenb.get(1..1 + len_bytes).unwrap_or_default());
-        offset = m.len() + auth_in_sp;
+        offset = m.len() - base + auth_in_sp;
         m.extend_from_slice(&sp);
         if flags & 2 != 0 {
             ber::put(m, tag::OCTET_STRING, scoped);
@@ -458,6 +487,23 @@ fn outer_content_len(tlv: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oids_are_written_as_dotted_decimals_and_read_back() {
+        for oid in [
+            vec![],
+            vec![0],
+            vec![1, 3, 6, 1, 2, 1, 1, 1, 0],
+            vec![0, 9, 10, 99, 100, 4_294_967_295],
+        ] {
+            let text = oid_string(&oid);
+            let plain = oid.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
+            assert_eq!(text, plain);
+            if !oid.is_empty() {
+                assert_eq!(parse_oid(&text), Some(oid));
+            }
+        }
+    }
 
     #[test]
     fn v2c_round_trip() {
