@@ -7,6 +7,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, BytesMut};
@@ -14,7 +15,7 @@ use conpot_core::drive::{OutputBound, feed_stream_bounded};
 use conpot_core::event::{EventDraft, SessionInfo, Transport};
 use conpot_core::limits::{Leave, Refusal};
 use conpot_core::metrics::Metrics;
-use conpot_core::protocol::{Deadline, Output, Service, Session, SessionCtx, answer_delay};
+use conpot_core::protocol::{Capture, Deadline, Output, Service, Session, SessionCtx, answer_delay};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -452,27 +453,47 @@ impl Connection {
     /// Publishes the events and files in `out` and forgets the rest: what a session says
     /// about a connection that can no longer be written to.
     fn emit_pending(&mut self, now: SystemTime) {
-        for ev in self.out.events.drain(..) {
-            self.sensor.emit(&self.info, ev, now);
-        }
-        for file in self.out.files.drain(..) {
-            self.sensor.capture(&self.info, file, now);
-        }
+        self.publish(now);
         self.out.clear();
     }
 
-    /// Carries out what `out` holds: events, files, timer, requests, then the bytes (after
-    /// the delay). Returns a close reason if the session asked to close or writing failed.
+    /// Publishes the events and captured files `out` holds.
+    fn publish(&mut self, now: SystemTime) {
+        Self::publish_from(&self.sensor, &self.info, &mut self.out.events, &mut self.out.files, now);
+    }
+
+    /// [`publish`](Self::publish), for when the output's bytes are borrowed by a write.
+    fn publish_from(
+        sensor: &Sensor,
+        info: &SessionInfo,
+        events: &mut Vec<EventDraft>,
+        files: &mut Vec<Capture>,
+        now: SystemTime,
+    ) {
+        for ev in events.drain(..) {
+            sensor.emit(info, ev, now);
+        }
+        for file in files.drain(..) {
+            sensor.capture(info, file, now);
+        }
+    }
+
+    /// Carries out what `out` holds: timer, requests, the bytes (after the delay), and the
+    /// events and files (after the bytes, or before the requests of a proxied session).
+    /// Returns a close reason if the session asked to close or writing failed.
     async fn flush(&mut self) -> Option<CloseReason> {
         if self.out.is_empty() && !self.tls.as_ref().is_some_and(|t| t.wants_write()) {
             return None;
         }
         let now = SystemTime::now();
-        for ev in self.out.events.drain(..) {
-            self.sensor.emit(&self.info, ev, now);
-        }
-        for file in self.out.files.drain(..) {
-            self.sensor.capture(&self.info, file, now);
+        // The events go out after the reply, so the client's next request is not held up
+        // by logging this one (the event's time is still when it was handled). They go
+        // first when the reply waits (a response delay: nothing is lost if the sensor stops
+        // meanwhile) and for a proxied request (ahead of what its upstream connection logs).
+        let delay = answer_delay(self.response_time, &self.out);
+        let events_first = !self.out.requests.is_empty() || !delay.is_zero();
+        if events_first {
+            self.publish(now);
         }
         match std::mem::take(&mut self.out.deadline) {
             Deadline::Keep => {}
@@ -498,7 +519,6 @@ impl Connection {
                 Box::pin(channels.handle(r, targets, tls, self.service.serial_line())).await;
             }
         }
-        let delay = answer_delay(self.response_time, &self.out);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -509,12 +529,27 @@ impl Connection {
             tls.seal(&self.out.bytes, &mut wire);
         }
         let bytes: &[u8] = if self.tls.is_some() { &wire } else { &self.out.bytes };
-        if !bytes.is_empty() {
+        if bytes.is_empty() {
+            if !events_first {
+                self.publish(now);
+            }
+        } else {
             // Nothing more is read while replies wait to be taken (backpressure): a client
             // that never reads holds at most one read's worth of replies here, and is
             // closed after the output timeout.
             let limit = self.sensor.limits.output_timeout;
-            let written = tokio::time::timeout(limit, self.stream.write_all(bytes)).await;
+            let mut write = std::pin::pin!(tokio::time::timeout(limit, self.stream.write_all(bytes)));
+            // One attempt first: the reply normally fits the socket's buffer at once. One
+            // that has to wait for the client lets the events go out before it waits; they
+            // come before any limit the write hits either way.
+            let attempt = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+            if !events_first {
+                Self::publish_from(&self.sensor, &self.info, &mut self.out.events, &mut self.out.files, now);
+            }
+            let written = match attempt {
+                Poll::Ready(w) => w,
+                Poll::Pending => write.await,
+            };
             match written {
                 Ok(Ok(())) => self.tally.bytes_out += bytes.len() as u64,
                 Ok(Err(e)) => {

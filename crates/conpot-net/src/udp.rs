@@ -105,6 +105,19 @@ struct Udp {
     /// woke the loop are served: then sent back to back, so a client with many requests
     /// in flight is woken once for them, not once per answer.
     held: Vec<(SocketAddr, Vec<u8>)>,
+    /// The events of the inputs served in this wake-up, published once their answers are
+    /// sent, so a client's next request is not held up by logging the last.
+    held_events: Vec<HeldEvents>,
+}
+
+/// The events of one input, waiting for its answer to be sent.
+struct HeldEvents {
+    /// The source address, whose summary counts what the budget holds back.
+    ip: IpAddr,
+    info: SessionInfo,
+    events: Vec<EventDraft>,
+    answer: Answer,
+    now: SystemTime,
 }
 
 impl Udp {
@@ -133,6 +146,7 @@ impl Udp {
             port_tx,
             out: Output::default(),
             held: Vec::new(),
+            held_events: Vec::new(),
         };
         (u, port_rx)
     }
@@ -177,6 +191,7 @@ impl Udp {
             self.send_held().await;
         }
         let now = SystemTime::now();
+        self.publish_held();
         for summary in self.summaries.values_mut() {
             summary.flush_if_due(&self.sensor, now, true);
         }
@@ -186,7 +201,7 @@ impl Udp {
         }
     }
 
-    /// Sends the answers held during this wake-up, in order.
+    /// Sends the answers held during this wake-up, in order, then publishes the events.
     async fn send_held(&mut self) {
         let mut held = std::mem::take(&mut self.held);
         for (peer, d) in held.drain(..) {
@@ -196,6 +211,16 @@ impl Udp {
         }
         // The vector's room is kept for the next wake-up.
         self.held = held;
+        self.publish_held();
+    }
+
+    /// Publishes the events held in this wake-up, in order (before anything else about
+    /// their sessions is logged, such as a close).
+    fn publish_held(&mut self) {
+        for h in self.held_events.drain(..) {
+            let summary = self.summaries.entry(h.ip).or_default();
+            log_events(&self.sensor, &h.info, h.events, h.answer, summary, h.now);
+        }
     }
 
     /// A datagram received into `buf`, addressed to where it was sent.
@@ -454,8 +479,15 @@ impl Udp {
             (_, None) => Answer::Sent,
             (_, Some(why)) => Answer::Suppressed(why),
         };
-        let summary = self.summaries.entry(peer.ip()).or_default();
-        log_events(&self.sensor, &src.info, events, answer, summary, now);
+        if !events.is_empty() {
+            self.held_events.push(HeldEvents {
+                ip: peer.ip(),
+                info: src.info.clone(),
+                events,
+                answer,
+                now,
+            });
+        }
         (sends, io)
     }
 
@@ -489,6 +521,7 @@ impl Udp {
     }
 
     fn close(&mut self, peer: SocketAddr, now: SystemTime, reason: CloseReason) {
+        self.publish_held();
         let Some(s) = self.sources.remove(&peer) else { return };
         for (_, (_, abort)) in s.ports {
             abort.abort();

@@ -59,6 +59,11 @@ impl Session for LineSession {
                 out.set_deadline(now + Duration::from_millis(ms));
                 reply(out, "armed");
             }
+            // Answers after `arg` milliseconds (a session's response delay).
+            "slow" => {
+                out.delay = Duration::from_millis(arg.parse().unwrap());
+                reply(out, "slow");
+            }
             "unwake" => {
                 out.clear_deadline();
                 reply(out, "disarmed");
@@ -172,6 +177,24 @@ async fn closed(s: &mut TcpStream) -> bool {
         tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await,
         Ok(Ok(0)) | Ok(Err(_))
     )
+}
+
+/// The events of a request go out after its reply, except when the reply waits for a
+/// response delay: then they are logged at once (a sensor stopped during the delay loses
+/// nothing).
+#[tokio::test]
+async fn a_delayed_reply_is_logged_before_the_delay() {
+    let (sensor, addr, mut rx) = start(Limits::default(), Duration::from_secs(30), "127.0.0.1:0");
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_line(&mut s).await, "hello");
+    let asked = tokio::time::Instant::now();
+    s.write_all(b"slow 1500\n").await.unwrap();
+    let req = next_event(&mut rx, "lines.request").await;
+    assert_eq!(req.data["line"], "slow 1500");
+    assert!(asked.elapsed() < Duration::from_millis(1000), "logged during the delay");
+    assert_eq!(read_line(&mut s).await, "slow");
+    assert!(asked.elapsed() >= Duration::from_millis(1400), "answered after it");
+    sensor.shutdown.cancel();
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ use tokio::net::UdpSocket;
 /// Answers a datagram `[x, ...]` with the datagram repeated `x` times (a 1-byte request
 /// can ask for a lot). Keeps per-source state: `c` answers how many datagrams this source
 /// sent, `w` asks to be woken 100 ms later (answering `tick`), `t` opens a transfer port
-/// (answering its port number, then echoing on it with a `T` prefix).
+/// (answering its port number, then echoing on it with a `T` prefix), `q` answers `bye`
+/// and ends the session.
 struct Echo;
 #[derive(Default)]
 struct EchoSession {
@@ -43,6 +44,10 @@ impl Session for EchoSession {
         match d.first().copied() {
             Some(b'c') => out.bytes.extend_from_slice(format!("count {}", self.seen).as_bytes()),
             Some(b'w') => out.set_deadline(now + Duration::from_millis(100)),
+            Some(b'q') => {
+                out.bytes.extend_from_slice(b"bye");
+                out.close = true;
+            }
             Some(b't') => out.request(IoRequest::NewUdpPort { channel: 9 }),
             _ => {
                 let times = usize::from(d.first().copied().unwrap_or(1)).max(1);
@@ -259,6 +264,25 @@ async fn datagrams_sent_at_once_are_all_answered_in_order() {
     }
     let evs = events(&mut rx).await;
     assert_eq!(evs.iter().filter(|e| e.event_type == "echo.request").count(), 200);
+    sensor.shutdown.cancel();
+}
+
+/// The events of a burst's requests are published after its answers are sent, but always
+/// before what closes their session.
+#[tokio::test]
+async fn requests_are_logged_before_the_close_they_cause() {
+    let (sensor, addr, mut rx) = start(UdpLimits::default(), Duration::from_secs(30)).await;
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    a.send_to(b"c", addr).await.unwrap();
+    a.send_to(b"q", addr).await.unwrap();
+    assert_eq!(recv(&a).await.unwrap(), b"count 1");
+    assert_eq!(recv(&a).await.unwrap(), b"bye");
+    let types: Vec<String> = events(&mut rx).await.iter().map(|e| e.event_type.to_string()).collect();
+    assert_eq!(
+        types,
+        ["session.open", "echo.request", "echo.request", "session.close"],
+        "in the order they happened"
+    );
     sensor.shutdown.cancel();
 }
 
