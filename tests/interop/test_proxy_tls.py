@@ -76,9 +76,12 @@ def test_curl_and_openssl_through_tls_on_both_sides(tmp_path, device):
         sc = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-quiet"],
                             input=b"GET /Portal0000.htm HTTP/1.0\r\n\r\n", capture_output=True, timeout=30)
         assert b"HTTP/1.0 200" in sc.stdout or b"HTTP/1.1 200" in sc.stdout, sc.stdout[:300]
-        data = wait_for(lambda: len([e for e in of_types(proxy, {"proxy.data"}) if "GET /Portal0000.htm" in e.get("request", "")]) >= 2
-                        and of_types(proxy, {"proxy.data"}))
-        assert any("Start page" in e.get("response", "") for e in data)
+        assert wait_for(lambda: len([e for e in of_types(proxy, {"proxy.data"}) if "GET /Portal0000.htm" in e.get("request", "")]) >= 2), \
+            of_types(proxy, {"proxy.data"})
+        # The responses are logged after they are relayed (and the two connections' events in
+        # either order): wait for one.
+        assert wait_for(lambda: any("Start page" in e.get("response", "") for e in of_types(proxy, {"proxy.data"}))), \
+            of_types(proxy, {"proxy.data"})
         up = wait_for(lambda: of_types(proxy, {"proxy.upstream_tls"}))
         assert up[0]["data"]["verified"] is False and up[0]["data"]["version"].startswith("TLSv1_")
         # The device's HTTPS logged the proxy's own TLS handshake and the requests.

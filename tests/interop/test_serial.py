@@ -149,6 +149,7 @@ blocks = [{ table = "holding_registers", start = 0, size = 4, key = "holding" }]
         assert [s["data"]["value"] for s in settings][:2] == [19200, 38400]
         parity = [e["data"]["value"] for e in conpot.events() if e["event_type"] == "serial.settings" and e["data"]["command"] == "set_parity"]
         assert parity[0] == "even"
-        assert len(rtu_events(conpot)) == 2
+        # The second request's event is published after its reply: wait for it.
+        assert len(wait_for(lambda: len(rtu_events(conpot)) >= 2 and rtu_events(conpot))) == 2
     finally:
         conpot.stop()
