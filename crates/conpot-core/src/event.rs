@@ -261,12 +261,9 @@ const MAX_TRUNCATED_NAMES: usize = 16;
 /// Returns how many values were cut.
 pub fn bound_fields(draft: &mut EventDraft, limit: usize) -> usize {
     let mut cut: Vec<String> = Vec::new();
-    let mut path = String::new();
     let body = &mut draft.body;
-    let mut walk = |v: &mut Json, name: &str, cut: &mut Vec<String>| {
-        path.clear();
-        path.push_str(name);
-        bound_value(v, limit, &mut path, 0, cut);
+    let walk = |v: &mut Json, name: &str, cut: &mut Vec<String>| {
+        bound_value(v, limit, &Path { parent: None, name }, 0, cut);
     };
     if let Some(v) = &mut body.request {
         walk(v, "request", &mut cut);
@@ -308,14 +305,38 @@ fn cut_string(s: &mut String, limit: usize) -> bool {
 
 /// Bounds `v`, whose name is `path` (extended in place for members, restored after, so
 /// walking allocates nothing unless something is cut).
-fn bound_value(v: &mut Json, limit: usize, path: &mut String, depth: usize, cut: &mut Vec<String>) {
+/// Where a value sits in an event (`response.varbinds.value`): a chain of names on the
+/// walk's stack, made into text only for a value that is cut, so that walking an event
+/// with nothing to cut builds no string.
+struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    name: &'a str,
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        let mut names = vec![self.name];
+        let mut at = self.parent;
+        while let Some(p) = at {
+            names.push(p.name);
+            at = p.parent;
+        }
+        names.reverse();
+        names.join(".")
+    }
+}
+
+fn bound_value(v: &mut Json, limit: usize, path: &Path<'_>, depth: usize, cut: &mut Vec<String>) {
     const MAX_DEPTH: usize = 32;
-    let note = |path: &String, cut: &mut Vec<String>| {
-        if cut.len() < MAX_TRUNCATED_NAMES && !cut.contains(path) {
-            cut.push(path.clone());
-        } else if cut.len() >= MAX_TRUNCATED_NAMES {
+    let note = |path: &Path<'_>, cut: &mut Vec<String>| {
+        if cut.len() >= MAX_TRUNCATED_NAMES {
             // Counted, not named.
             cut.push(String::new());
+            return;
+        }
+        let text = path.render();
+        if !cut.contains(&text) {
+            cut.push(text);
         }
     };
     match v {
@@ -350,11 +371,7 @@ fn bound_value(v: &mut Json, limit: usize, path: &mut String, depth: usize, cut:
                 note(path, cut);
             }
             for (k, x) in m.iter_mut() {
-                let len = path.len();
-                path.push('.');
-                path.push_str(k);
-                bound_value(x, limit, path, depth + 1, cut);
-                path.truncate(len);
+                bound_value(x, limit, &Path { parent: Some(path), name: k }, depth + 1, cut);
             }
         }
         Json::Null | Json::Bool(_) | Json::Number(_) => {}
@@ -417,6 +434,12 @@ mod tests {
         assert!(flagged.contains(&Json::from("community")), "{flagged:?}");
         assert!(flagged.contains(&Json::from("request.varbinds")), "{flagged:?}");
         assert!(n >= 3);
+        // A cut deep down is named by its whole path (arrays add no name).
+        let mut deep = EventDraft::new("x");
+        deep.body.response = Some(serde_json::json!({"a": {"b": [{"c": "long value"}, {"d": 1}]}, "e": "ok"}));
+        assert_eq!(bound_fields(&mut deep, 4), 1);
+        assert_eq!(deep.body.data["truncated_fields"], serde_json::json!(["response.a.b.c"]));
+        assert_eq!(deep.body.response.as_ref().unwrap()["a"]["b"][0]["c"], "long");
         // Nothing to cut: nothing flagged.
         let mut small = EventDraft::new("x").with("a", "short");
         assert_eq!(bound_fields(&mut small, 9), 0);

@@ -573,7 +573,7 @@ impl Agent {
             request_id: pdu.request_id,
             error_status: 0,
             error_index: 0,
-            varbinds: Vec::new(),
+            varbinds: Vec::with_capacity(pdu.varbinds.len()),
             dropped_varbinds: 0,
         };
         let request = matches!(

@@ -163,7 +163,8 @@ pub fn decode_uint(b: &[u8]) -> Result<u64, BerError> {
 
 /// Decodes OID content.
 pub fn decode_oid(b: &[u8]) -> Result<Vec<u32>, BerError> {
-    let mut arcs = Vec::new();
+    // One arc per byte at most, plus the first byte's two: sized once, never grown.
+    let mut arcs = Vec::with_capacity((b.len() + 1).min(MAX_OID_ARCS + 1));
     let mut cur: u64 = 0;
     let mut first = true;
     for (i, &x) in b.iter().enumerate() {

@@ -205,7 +205,8 @@ impl Pdu {
         let error_status = p.integer()?;
         let error_index = p.integer()?;
         let mut list = p.nested(tag::SEQUENCE)?;
-        let mut varbinds = Vec::new();
+        // Most requests name a handful of objects: room for them without growing.
+        let mut varbinds = Vec::with_capacity(4);
         let mut dropped_varbinds = 0;
         while !list.is_empty() {
             let mut vb = list.nested(tag::SEQUENCE)?;
