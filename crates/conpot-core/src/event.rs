@@ -371,7 +371,11 @@ fn bound_value(v: &mut Json, limit: usize, path: &Path<'_>, depth: usize, cut: &
                 note(path, cut);
             }
             for (k, x) in m.iter_mut() {
-                bound_value(x, limit, &Path { parent: Some(path), name: k }, depth + 1, cut);
+                let here = Path {
+                    parent: Some(path),
+                    name: k,
+                };
+                bound_value(x, limit, &here, depth + 1, cut);
             }
         }
         Json::Null | Json::Bool(_) | Json::Number(_) => {}
@@ -438,7 +442,10 @@ mod tests {
         let mut deep = EventDraft::new("x");
         deep.body.response = Some(serde_json::json!({"a": {"b": [{"c": "long value"}, {"d": 1}]}, "e": "ok"}));
         assert_eq!(bound_fields(&mut deep, 4), 1);
-        assert_eq!(deep.body.data["truncated_fields"], serde_json::json!(["response.a.b.c"]));
+        assert_eq!(
+            deep.body.data["truncated_fields"],
+            serde_json::json!(["response.a.b.c"])
+        );
         assert_eq!(deep.body.response.as_ref().unwrap()["a"]["b"][0]["c"], "long");
         // Nothing to cut: nothing flagged.
         let mut small = EventDraft::new("x").with("a", "short");
