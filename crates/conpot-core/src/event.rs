@@ -303,8 +303,6 @@ fn cut_string(s: &mut String, limit: usize) -> bool {
     true
 }
 
-/// Bounds `v`, whose name is `path` (extended in place for members, restored after, so
-/// walking allocates nothing unless something is cut).
 /// Where a value sits in an event (`response.varbinds.value`): a chain of names on the
 /// walk's stack, made into text only for a value that is cut, so that walking an event
 /// with nothing to cut builds no string.
@@ -326,6 +324,7 @@ impl Path<'_> {
     }
 }
 
+/// Bounds `v`, whose place is `path` (named in `cut` if something of it is cut).
 fn bound_value(v: &mut Json, limit: usize, path: &Path<'_>, depth: usize, cut: &mut Vec<String>) {
     const MAX_DEPTH: usize = 32;
     let note = |path: &Path<'_>, cut: &mut Vec<String>| {

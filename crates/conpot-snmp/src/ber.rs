@@ -268,12 +268,6 @@ fn int_bytes(v: i64) -> ([u8; 8], usize) {
     (bytes, start)
 }
 
-/// The minimal two's complement content of `v`.
-pub fn int_content(v: i64) -> Vec<u8> {
-    let (bytes, start) = int_bytes(v);
-    bytes.get(start..).unwrap_or_default().to_vec()
-}
-
 /// The minimal unsigned content of `v` (a leading zero keeps it positive): nine bytes
 /// and where the content starts in them.
 fn uint_bytes(v: u64) -> ([u8; 9], usize) {
@@ -286,12 +280,6 @@ fn uint_bytes(v: u64) -> ([u8; 9], usize) {
         start -= 1;
     }
     (b, start)
-}
-
-/// The minimal unsigned content of `v` (a leading zero keeps it positive).
-pub fn uint_content(v: u64) -> Vec<u8> {
-    let (b, start) = uint_bytes(v);
-    b.get(start..).unwrap_or_default().to_vec()
 }
 
 /// Appends an INTEGER.
@@ -329,13 +317,6 @@ fn push_oid_content(out: &mut Vec<u8>, arcs: &[u32]) {
     }
 }
 
-/// The content of an OID.
-pub fn oid_content(arcs: &[u32]) -> Vec<u8> {
-    let mut c = Vec::with_capacity(arcs.len() + 2);
-    push_oid_content(&mut c, arcs);
-    c
-}
-
 /// Appends an OBJECT IDENTIFIER, its content written in place.
 pub fn put_oid(out: &mut Vec<u8>, arcs: &[u32]) {
     out.push(tag::OID);
@@ -346,6 +327,51 @@ pub fn put_oid(out: &mut Vec<u8>, arcs: &[u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The plain encodings, each content built on its own, that the in-place writers are
+    // checked against.
+
+    fn int_content(v: i64) -> Vec<u8> {
+        let bytes = v.to_be_bytes();
+        let mut start = 0;
+        while start < 7
+            && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
+                || (bytes[start] == 0xFF && bytes[start + 1] & 0x80 != 0))
+        {
+            start += 1;
+        }
+        bytes[start..].to_vec()
+    }
+
+    fn uint_content(v: u64) -> Vec<u8> {
+        let bytes = v.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count().min(7);
+        let mut c = bytes[skip..].to_vec();
+        if c[0] & 0x80 != 0 {
+            c.insert(0, 0);
+        }
+        c
+    }
+
+    fn oid_content(arcs: &[u32]) -> Vec<u8> {
+        let mut subs = vec![u64::from(arcs[0].min(2)) * 40 + u64::from(arcs[1])];
+        subs.extend(arcs[2..].iter().map(|&x| u64::from(x)));
+        let mut c = Vec::new();
+        for mut v in subs {
+            let mut digits = vec![(v & 0x7F) as u8];
+            v >>= 7;
+            while v > 0 {
+                digits.push((v & 0x7F) as u8 | 0x80);
+                v >>= 7;
+            }
+            c.extend(digits.iter().rev());
+        }
+        c
+    }
+
+    fn put_int_plain(out: &mut Vec<u8>, v: i64) {
+        put(out, tag::INTEGER, &int_content(v));
+    }
 
     #[test]
     fn integers_and_oids() {
@@ -373,6 +399,14 @@ mod tests {
     /// The writers that encode in place give the bytes of the plain TLV of their content.
     #[test]
     fn in_place_writers_match_the_plain_tlv() {
+        for v in [0i64, 1, 127, 128, 255, 256, -1, -128, -129, i64::MAX, i64::MIN, 65535] {
+            let mut a = Vec::new();
+            put_int(&mut a, v);
+            let mut b = Vec::new();
+            put_int_plain(&mut b, v);
+            assert_eq!(a, b, "{v}");
+            assert_eq!(Reader::new(&a).integer(), Ok(v));
+        }
         for v in [0u64, 1, 127, 128, 255, 256, 0xFFFF_FFFF, 1 << 40, u64::MAX] {
             let mut a = Vec::new();
             put_uint(&mut a, tag::COUNTER64, v);

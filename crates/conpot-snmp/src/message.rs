@@ -129,29 +129,15 @@ impl SnmpValue {
 
 /// Dotted text of an OID.
 pub fn oid_string(o: &[u32]) -> String {
-    // Written digit by digit into one string: every request's event names its OIDs, and
-    // a string per arc joined afterwards was a fair share of an answer's allocations.
+    use std::fmt::Write;
+    // Written into one string: every request's event names its OIDs, and a string per
+    // arc joined afterwards was a fair share of an answer's allocations.
     let mut s = String::with_capacity(o.len() * 4);
-    for (i, &arc) in o.iter().enumerate() {
+    for (i, arc) in o.iter().enumerate() {
         if i > 0 {
             s.push('.');
         }
-        let mut digits = [0u8; 10];
-        let mut n = 0;
-        let mut v = arc;
-        loop {
-            if let Some(d) = digits.get_mut(n) {
-                *d = b'0' + (v % 10) as u8;
-            }
-            n += 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        for d in digits.iter().take(n).rev() {
-            s.push(char::from(*d));
-        }
+        let _ = write!(s, "{arc}");
     }
     s
 }
