@@ -140,7 +140,10 @@ class Conpot:
 
     def events(self, legacy=False):
         path = self.legacy if legacy else self.native
-        return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+        text = path.read_text()
+        # Only whole lines: a reader may see the sink's write in progress, up to a page.
+        text = text[: text.rfind("\n") + 1]
+        return [json.loads(l) for l in text.splitlines() if l.strip()]
 
     def events_of(self, ty=None, settle=0.3):
         """The native events of type `ty` (all without it), after `settle` seconds for the

@@ -126,10 +126,14 @@ pub fn scratch_dir(prefix: &str, name: &str) -> PathBuf {
     d
 }
 
-/// Every line of the JSON lines file at `path`, parsed.
+/// Every whole line of the JSON lines file at `path`, parsed (a line still being written is
+/// left out).
 pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    text.lines()
+    // Only whole lines: a reader may see the sink's write in progress, up to a page.
+    let whole = text.get(..text.rfind('\n').map_or(0, |i| i + 1)).unwrap_or_default();
+    whole
+        .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON in {}: {e}: {l}", path.display())))
         .collect()
 }
