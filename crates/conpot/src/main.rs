@@ -132,6 +132,9 @@ fn start(cli: cli::Cli) -> i32 {
         }
     };
     conpot_net::sys::raise_fd_limit();
+    // Counted before seccomp, which may refuse what finding the cores reads.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = conpot_core::config::worker_threads(config.workers, cores);
     let started = std::time::Instant::now();
     let notifier = notify::Notifier::from_env();
     let bound = match run::bind(&config, &units) {
@@ -162,13 +165,18 @@ fn start(cli: cli::Cli) -> i32 {
         return 1;
     }
     // --- end seccomp ---
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("cannot start the runtime: {e}");
             return 1;
         }
     };
+    tracing::info!("{workers} runtime worker threads ({cores} cores)");
     runtime.block_on(run::run(config, units, bound, started, notifier))
 }
 

@@ -555,7 +555,8 @@ pub async fn run(
                 .with("template", unit.template.name.as_str())
                 .with("listeners", listeners_json)
                 .with("identity", persona_json)
-                .with("ready_ms", ready_ms),
+                .with("ready_ms", ready_ms)
+                .with("workers", tokio::runtime::Handle::current().metrics().num_workers()),
             SystemTime::now(),
         );
     }

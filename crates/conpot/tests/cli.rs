@@ -463,6 +463,31 @@ fn start_up_log_speaks_the_configurations_words() {
     assert!(text_line.contains(&format!("ready_ms={ready}")), "{text_line}");
 }
 
+/// `[sensor] workers` sets the runtime's threads; without it the sensor starts one fewer
+/// than the cores it may use (at least one).
+#[test]
+fn workers_setting_sizes_the_runtime() {
+    let d = tmpdir("workers");
+    let workers = |config: &str| {
+        std::fs::write(
+            d.join("c.toml"),
+            format!("{config}[[sinks]]\ntype = \"jsonl\"\npath = \"e.jsonl\"\n"),
+        )
+        .unwrap();
+        let _ = std::fs::remove_file(d.join("e.jsonl"));
+        let run = Running::start(&d, &["-c", "c.toml"]);
+        assert!(run.stop().success());
+        let start = jsonl(&d.join("e.jsonl"))
+            .into_iter()
+            .find(|e| e["event_type"] == "sensor.start")
+            .unwrap();
+        start["data"]["workers"].as_u64().unwrap()
+    };
+    assert_eq!(workers("[sensor]\nworkers = 3\n"), 3);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as u64;
+    assert_eq!(workers(""), cores.saturating_sub(1).max(1));
+}
+
 /// Conpot's `default` folder and the embedded `default` are two devices: running one does
 /// not change the persona of the other.
 #[test]
