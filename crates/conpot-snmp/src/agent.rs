@@ -2,6 +2,7 @@
 //! GETNEXT, GETBULK or SET over the MIB view, and encodes the answer within the size the
 //! listener allows. Sans-IO: bytes and time in, bytes and events out.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -197,9 +198,10 @@ fn conpot_view(version: &str, kind: u8, request: &[VarBind], response: &[VarBind
 }
 
 /// Who asked, for events and access.
-struct Principal {
+struct Principal<'a> {
     version: &'static str,
-    name: String,
+    /// Borrowed from the request when it is valid UTF-8 (a community almost always is).
+    name: Cow<'a, str>,
     write: bool,
 }
 
@@ -349,7 +351,7 @@ impl Agent {
         }
         let who = Principal {
             version: vname,
-            name: String::from_utf8_lossy(community).into_owned(),
+            name: String::from_utf8_lossy(community),
             write: c.write,
         };
         let resp = self.process(
@@ -496,7 +498,7 @@ impl Agent {
         };
         let who = Principal {
             version: "v3",
-            name: format!("{user_name} ({level})"),
+            name: Cow::Owned(format!("{user_name} ({level})")),
             write: account.privilege.may_write(),
         };
         let overhead = 64 + usm.user.len() + self.config.engine_id.len() * 2 + 48 + 16;
@@ -558,7 +560,7 @@ impl Agent {
         &self,
         pdu: &Pdu,
         v1: bool,
-        who: &Principal,
+        who: &Principal<'_>,
         now: SystemTime,
         budget: usize,
         raw: &[u8],
@@ -624,7 +626,7 @@ impl Agent {
         &self,
         pdu: &Pdu,
         v1: bool,
-        who: &Principal,
+        who: &Principal<'_>,
         now: SystemTime,
         budget: usize,
         resp: &mut Pdu,

@@ -129,15 +129,15 @@ impl SnmpValue {
 
 /// Dotted text of an OID.
 pub fn oid_string(o: &[u32]) -> String {
-    use std::fmt::Write;
     // Written into one string: every request's event names its OIDs, and a string per
     // arc joined afterwards was a fair share of an answer's allocations.
     let mut s = String::with_capacity(o.len() * 4);
+    let mut digits = itoa::Buffer::new();
     for (i, arc) in o.iter().enumerate() {
         if i > 0 {
             s.push('.');
         }
-        let _ = write!(s, "{arc}");
+        s.push_str(digits.format(*arc));
     }
     s
 }
