@@ -10,6 +10,7 @@ pub mod bind;
 pub mod cert;
 pub mod channels;
 pub mod close;
+pub mod mmsg;
 // network personality (issue 16)
 pub mod personality;
 pub mod pktinfo;

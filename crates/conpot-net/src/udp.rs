@@ -204,12 +204,27 @@ impl Udp {
     /// Sends the answers held during this wake-up, in order, then publishes the events.
     async fn send_held(&mut self) {
         let mut held = std::mem::take(&mut self.held);
-        for (peer, d) in held.drain(..) {
-            if let Err(e) = self.socket.send_to(&d, peer).await {
-                tracing::debug!(error = %e, "udp send failed");
+        let mut rest = held.as_slice();
+        while let Some(((peer, d), tail)) = rest.split_first() {
+            // Together, in as few system calls as the kernel takes them.
+            match crate::mmsg::try_send(&self.socket, rest) {
+                Ok(n) => rest = rest.get(n.max(1)..).unwrap_or_default(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // The socket's buffer is full: the first waits for room, then the
+                    // rest go together again.
+                    if let Err(e) = self.socket.send_to(d, *peer).await {
+                        tracing::debug!(error = %e, "udp send failed");
+                    }
+                    rest = tail;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "udp send failed");
+                    rest = tail;
+                }
             }
         }
         // The vector's room is kept for the next wake-up.
+        held.clear();
         self.held = held;
         self.publish_held();
     }
