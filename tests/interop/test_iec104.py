@@ -24,6 +24,17 @@ class Station(Conpot):
         self.ca = int(re.search(r'^common_address = "(\d+)"', text, re.M).group(1))
 
 
+def start_dt(conn):
+    """Sends STARTDT and waits for its confirmation: c104's `unmute` returns once the act is
+    sent, and lib60870 refuses to send an I frame (the interrogation returns False) until the
+    station's STARTDT con has arrived."""
+    assert conn.unmute(), "STARTDT sent"
+    deadline = time.monotonic() + 5
+    while conn.is_muted and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not conn.is_muted, "STARTDT confirmed"
+
+
 @pytest.fixture
 def station(tmp_path):
     s = Station(tmp_path)
@@ -68,7 +79,7 @@ def test_c104_interrogation_commands_clock_and_counters(station):
         while not conn.is_connected and time.monotonic() < deadline:
             time.sleep(0.1)
         assert conn.is_connected
-        assert conn.unmute(), "STARTDT confirmed"
+        start_dt(conn)
         assert conn.interrogation(common_address=station.ca, cause=c104.Cot.ACTIVATION, qualifier=c104.Qoi.STATION)
         time.sleep(0.5)
         assert breaker.value == c104.Double.ON
@@ -261,7 +272,7 @@ def test_c104_group_interrogation_and_time_tagged_spontaneous_after_modbus_write
         deadline = time.monotonic() + 5
         while not conn.is_connected and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert conn.unmute(), "STARTDT confirmed"
+        start_dt(conn)
         assert conn.interrogation(common_address=77, cause=c104.Cot.ACTIVATION, qualifier=c104.Qoi.GROUP_2)
         deadline = time.monotonic() + 5
         while (100, 10) not in received and time.monotonic() < deadline:
