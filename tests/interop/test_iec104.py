@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import Conpot, capture
+from conftest import Conpot, capture, wait_for
 
 c104 = pytest.importorskip("c104")
 
@@ -29,10 +29,7 @@ def start_dt(conn):
     sent, and lib60870 refuses to send an I frame (the interrogation returns False) until the
     station's STARTDT con has arrived."""
     assert conn.unmute(), "STARTDT sent"
-    deadline = time.monotonic() + 5
-    while conn.is_muted and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not conn.is_muted, "STARTDT confirmed"
+    assert wait_for(lambda: not conn.is_muted), "STARTDT confirmed"
 
 
 @pytest.fixture
